@@ -1,0 +1,71 @@
+"""produce_match: rescue stranded farm produce.
+
+`create_app(config=None)` builds the Flask app: settings, extensions, blueprints, CLI commands.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from produce_match.config import ConfigError, build_config
+
+__all__ = ["ConfigError", "create_app"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app; `config` overrides environment variables (tests pass their own)."""
+    instance_path = (
+        (config or {}).get("INSTANCE_PATH")
+        or os.environ.get("INSTANCE_PATH")
+        or str(PROJECT_ROOT / "instance")
+    )
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(build_config(app.instance_path, config))
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
+
+    from produce_match import api, demo, i18n, models, setup  # noqa: F401 (models: all tables)
+    from produce_match.accounts import cli as accounts_cli
+    from produce_match.accounts import views as accounts_views
+    from produce_match.extensions import csrf, db, login_manager, migrate
+    from produce_match.web import errors, templating
+    from produce_match.web import views as web_views
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(Path(__file__).parent / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    i18n.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+
+    app.register_blueprint(web_views.bp)
+    app.register_blueprint(accounts_views.bp)
+    app.register_blueprint(accounts_views.admin_bp)
+    api.init_app(app)
+
+    accounts_cli.init_app(app)
+    demo.init_app(app)
+    setup.init_app(app)
+
+    if app.config["AUTO_SETUP"]:
+        with app.app_context():
+            setup.initialise(demo=app.config["LOAD_DEMO"])
+    return app

@@ -1,0 +1,1 @@
+"""Users, organisations (cooperative / buyer / office), login sessions, API tokens, verification."""

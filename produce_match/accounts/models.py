@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import enum
+import hashlib
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from produce_match.database import utcnow
+from produce_match.extensions import db
+
+
+class OrgKind(enum.StrEnum):
+    cooperative = "cooperative"  #: sells: a cooperative, village committee or family farm
+    buyer = "buyer"  #: buys: wholesaler, supermarket, processor, canteen
+    office = "office"  #: a county or provincial office; its officials read, they do not trade
+    platform = "platform"  #: the operators of this service (administrators)
+
+
+class Role(enum.StrEnum):
+    cooperative = "cooperative"  #: member of a cooperative
+    buyer = "buyer"  #: member of a buyer organisation
+    official = "official"  #: member of an office, scoped to the office's jurisdiction
+    admin = "admin"  #: verifies organisations, keeps the catalogue, manages accounts
+
+
+#: the organisation kind each role belongs to
+ROLE_ORG_KIND = {
+    Role.cooperative: OrgKind.cooperative,
+    Role.buyer: OrgKind.buyer,
+    Role.official: OrgKind.office,
+    Role.admin: OrgKind.platform,
+}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=20, validate_strings=True)
+
+
+def token_digest(raw: str) -> str:
+    """Tokens and session ids are stored only as their SHA-256 digest."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Organisation(db.Model):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind, "org_kind"))
+    contact_person: Mapped[str | None] = mapped_column(String(60))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    email: Mapped[str | None] = mapped_column(String(254))
+    #: place: for an office this is also its jurisdiction (a county, or a whole province)
+    province_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
+    county_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
+    township: Mapped[str | None] = mapped_column(String(60))
+    village: Mapped[str | None] = mapped_column(String(60))
+    verified_at: Mapped[datetime | None]
+    #: the administrator who verified it (the audit trail has the full story)
+    verified_by_id: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    province = relationship("Region", foreign_keys=[province_code])
+    county = relationship("Region", foreign_keys=[county_code])
+    members: Mapped[list[User]] = relationship(
+        back_populates="organisation", foreign_keys="User.organisation_id"
+    )
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def place(self) -> str:
+        """'辽宁省 彰武县 梁家子镇 道亭村': the parts that are known, largest first."""
+        parts = [
+            self.province.name if self.province else None,
+            self.county.name if self.county else None,
+            self.township,
+            self.village,
+        ]
+        return " ".join(p for p in parts if p)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: what the user types to log in; stored lower-case (registration uses the phone number)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(60))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    email: Mapped[str | None] = mapped_column(String(254))
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: "zh" or "en" once the user has chosen; None follows the browser
+    locale: Mapped[str | None] = mapped_column(String(8))
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation | None] = relationship(
+        back_populates="members", foreign_keys=[organisation_id]
+    )
+
+    # Flask-Login: the identity kept in the cookie is the login session's id (see
+    # accounts.sessions), so that a session can be revoked on the server.
+    session_token = None  # the raw session id of the request that loaded this user
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    def set_password(self, password: str) -> None:
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        self.password_hash = generate_password_hash(password, method=method)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.admin
+
+    @property
+    def is_official(self) -> bool:
+        return self.role is Role.official
+
+
+class LoginSession(db.Model):
+    """One logged-in browser. Revoking it logs that browser out at its next request."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User] = relationship()
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API, shown once when issued and stored as its digest."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: the first characters of the token, to tell tokens apart in a list
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class LoginFailure(db.Model):
+    """A failed login, kept for the length of the window so that every process counts the same."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_login_at", "login", "at"),
+        Index("ix_login_failures_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

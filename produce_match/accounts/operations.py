@@ -1,0 +1,500 @@
+"""The only code that writes accounts rows. Operations flush, never commit."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, or_, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from produce_match.accounts.models import (
+    ROLE_ORG_KIND,
+    ApiToken,
+    LoginFailure,
+    LoginSession,
+    Organisation,
+    OrgKind,
+    Role,
+    User,
+    token_digest,
+)
+from produce_match.accounts.rules import (
+    is_mobile,
+    login_problem,
+    normalise_login,
+    normalise_phone,
+    password_problem,
+)
+from produce_match.audit.operations import diff, record
+from produce_match.catalog import regions
+from produce_match.catalog.models import Region
+from produce_match.database import utcnow
+from produce_match.errors import Conflict, DomainError, TooManyAttempts, ValidationFailed
+from produce_match.extensions import db
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A digest to check a password against when the login is unknown, so that a wrong login
+    takes as long as a wrong password and does not reveal which logins exist."""
+    return generate_password_hash(secrets.token_hex(16))
+
+
+class InvalidCredentials(DomainError):
+    status = 401
+    code = "invalid_credentials"
+
+
+# --- organisations and users ------------------------------------------------------------
+
+
+@dataclass
+class PlaceInput:
+    province: str | None = None
+    county: str | None = None
+    township: str | None = None
+    village: str | None = None
+
+
+def resolve_place(
+    place: PlaceInput, *, required: bool, county_required: bool | None = None
+) -> tuple[Region | None, Region | None]:
+    """Turn typed province and county names into regions, or fail with a message per field.
+
+    `required` asks for a province; the county is required too unless `county_required` is
+    False (a province-wide office has no county).
+    """
+    county_required = required if county_required is None else county_required
+    errors: dict[str, list[str]] = {}
+    province = regions.find_province(place.province)
+    county = None
+    if place.province and province is None:
+        errors["province"] = [_("Unknown province: %(name)s", name=place.province)]
+    elif required and province is None:
+        errors["province"] = [_("Choose a province.")]
+    if province is not None and place.county:
+        found = regions.find_counties(place.county, province.code)
+        if not found:
+            errors["county"] = [
+                _(
+                    "%(county)s is not a county of %(province)s.",
+                    county=place.county,
+                    province=province.name,
+                )
+            ]
+        elif len(found) > 1:
+            errors["county"] = [
+                _("Several counties are called %(name)s: type the full name.", name=place.county)
+            ]
+        else:
+            county = found[0]
+    elif county_required and province is not None and not place.county:
+        errors["county"] = [_("Enter the county.")]
+    if errors:
+        raise ValidationFailed(_("Please correct the place."), fields=errors)
+    return province, county
+
+
+@dataclass
+class Registration:
+    kind: OrgKind
+    org_name: str
+    contact_person: str
+    phone: str
+    password: str
+    email: str | None = None
+    place: PlaceInput | None = None
+
+
+def register(data: Registration) -> User:
+    """Self-registration of a cooperative or a buyer: its organisation and its first user."""
+    if data.kind not in (OrgKind.cooperative, OrgKind.buyer):
+        raise ValidationFailed(
+            _("Only cooperatives and buyers can register themselves."),
+            fields={"kind": [_("Choose cooperative or buyer.")]},
+        )
+    errors: dict[str, list[str]] = {}
+    phone = normalise_phone(data.phone)
+    if not is_mobile(phone):
+        errors["phone"] = [_("Enter an 11-digit mobile number, e.g. 13800138000.")]
+    elif _login_taken(phone):
+        errors["phone"] = [_("This mobile number is already registered. Log in instead.")]
+    if problem := password_problem(data.password):
+        errors["password"] = [problem]
+    org_name = " ".join(data.org_name.split())
+    if not org_name:
+        errors["org_name"] = [_("Enter the organisation's name.")]
+    elif _org_named(org_name) is not None:
+        errors["org_name"] = [_("An organisation with this name is already registered.")]
+    if not data.contact_person.strip():
+        errors["contact_person"] = [_("Enter the contact person's name.")]
+    try:
+        province, county = resolve_place(data.place or PlaceInput(), required=True)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+        province = county = None
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+
+    place = data.place or PlaceInput()
+    org = Organisation(
+        name=org_name,
+        kind=data.kind,
+        contact_person=data.contact_person.strip(),
+        phone=phone,
+        email=(data.email or "").strip() or None,
+        province_code=province.code if province else None,
+        county_code=county.code if county else None,
+        township=(place.township or "").strip() or None,
+        village=(place.village or "").strip() or None,
+    )
+    user = User(
+        login=phone,
+        name=data.contact_person.strip(),
+        phone=phone,
+        email=org.email,
+        role=Role.cooperative if data.kind is OrgKind.cooperative else Role.buyer,
+        organisation=org,
+    )
+    user.set_password(data.password)
+    db.session.add_all([org, user])
+    db.session.flush()
+    record(user, org, "registered", to_state="unverified")
+    record(user, user, "registered", to_state="active", changes={"role": user.role.value})
+    return user
+
+
+def _login_taken(login: str) -> bool:
+    return db.session.scalar(select(func.count()).where(User.login == login)) > 0
+
+
+def _org_named(name: str) -> Organisation | None:
+    return db.session.scalar(select(Organisation).where(Organisation.name == name))
+
+
+def create_user(
+    *,
+    login: str,
+    password: str,
+    role: Role,
+    org_name: str | None,
+    name: str | None = None,
+    phone: str | None = None,
+    place: PlaceInput | None = None,
+    actor: User | None = None,
+) -> User:
+    """Create a user of any role (the `flask users create` command and the demo world)."""
+    login = normalise_login(login)
+    errors: dict[str, list[str]] = {}
+    if problem := login_problem(login):
+        errors["login"] = [problem]
+    elif _login_taken(login):
+        errors["login"] = [_("This login is already taken.")]
+    if problem := password_problem(password):
+        errors["password"] = [problem]
+    if role is not Role.admin and not org_name:
+        errors["org"] = [_("Every user but an administrator belongs to an organisation.")]
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+
+    org = None
+    if org_name:
+        org = _org_named(" ".join(org_name.split()))
+        kind = ROLE_ORG_KIND[role]
+        if org is None:
+            province, county = resolve_place(
+                place or PlaceInput(), required=role is Role.official, county_required=False
+            )
+            org = Organisation(
+                name=" ".join(org_name.split()),
+                kind=kind,
+                contact_person=name,
+                phone=normalise_phone(phone) or None,
+                province_code=province.code if province else None,
+                county_code=county.code if county else None,
+                township=(place.township if place else None) or None,
+                village=(place.village if place else None) or None,
+            )
+            db.session.add(org)
+            db.session.flush()
+            record(actor, org, "created", to_state="unverified", changes={"kind": kind.value})
+        elif org.kind is not kind:
+            raise ValidationFailed(
+                _("%(org)s is not an organisation of this kind.", org=org.name),
+                fields={
+                    "org": [
+                        _(
+                            "A %(role)s must belong to an organisation of kind %(kind)s.",
+                            role=role.value,
+                            kind=kind.value,
+                        )
+                    ]
+                },
+            )
+    user = User(
+        login=login,
+        name=name or login,
+        phone=normalise_phone(phone) or None,
+        role=role,
+        organisation=org,
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    record(actor, user, "created", to_state="active", changes={"role": role.value})
+    return user
+
+
+def update_profile(user: User, actor: User, *, name: str, email: str | None) -> None:
+    """Change a user's own display name and e-mail."""
+    if not name.strip():
+        raise ValidationFailed(
+            _("Please correct the marked fields."), fields={"name": [_("Enter your name.")]}
+        )
+    changes = diff(user, {"name": name.strip(), "email": (email or "").strip() or None})
+    if changes:
+        record(actor, user, "profile_changed", changes=changes)
+
+
+def set_locale(user: User, locale: str) -> None:
+    """Remember a user's language (a preference, not audited)."""
+    user.locale = locale
+
+
+def set_verified(org: Organisation, actor: User, verified: bool) -> None:
+    """An administrator verifies an organisation (or withdraws the verification)."""
+    if org.verified == verified:
+        return
+    before = "verified" if org.verified else "unverified"
+    org.verified_at = utcnow() if verified else None
+    org.verified_by_id = actor.id if verified else None
+    record(
+        actor,
+        org,
+        "verified" if verified else "unverified",
+        from_state=before,
+        to_state="verified" if verified else "unverified",
+    )
+
+
+def set_disabled(user: User, actor: User, disabled: bool) -> None:
+    """Disable an account (ending all its sessions) or enable it again."""
+    if user.id == actor.id:
+        raise Conflict(_("You cannot disable your own account."), code="own_account")
+    if (user.disabled_at is not None) == disabled:
+        return
+    user.disabled_at = utcnow() if disabled else None
+    if disabled:
+        revoke_sessions(user)
+    record(
+        actor,
+        user,
+        "disabled" if disabled else "enabled",
+        from_state="active" if disabled else "disabled",
+        to_state="disabled" if disabled else "active",
+    )
+
+
+def change_password(user: User, *, current: str, new: str, keep_session: str | None) -> None:
+    """Change the password and end every other session of the user."""
+    if not user.check_password(current):
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            fields={"current_password": [_("The current password is wrong.")]},
+        )
+    if problem := password_problem(new):
+        raise ValidationFailed(
+            _("Please correct the marked fields."), fields={"new_password": [problem]}
+        )
+    user.set_password(new)
+    user.password_changed_at = utcnow()
+    ended = revoke_sessions(user, keep=keep_session)
+    record(user, user, "password_changed", changes={"sessions_ended": ended})
+
+
+# --- logging in: the failed-login limit and server-side sessions ------------------------
+
+
+def _failure_window() -> tuple[datetime, int, int]:
+    cfg = current_app.config
+    return (
+        utcnow() - cfg["LOGIN_FAILURE_WINDOW"],
+        cfg["LOGIN_FAILURE_LIMIT"],
+        cfg["LOGIN_IP_FAILURE_LIMIT"],
+    )
+
+
+def ensure_login_allowed(login: str, ip: str) -> None:
+    """Refuse further attempts once a login (or an address) has failed too often recently.
+
+    The failures are rows in the database, so every process and every node counts the same.
+    """
+    since, per_login, per_ip = _failure_window()
+    for column, value, limit in (
+        (LoginFailure.login, login, per_login),
+        (LoginFailure.ip, ip, per_ip),
+    ):
+        count, oldest = db.session.execute(
+            select(func.count(), func.min(LoginFailure.at)).where(
+                column == value, LoginFailure.at > since
+            )
+        ).one()
+        if count >= limit:
+            window = current_app.config["LOGIN_FAILURE_WINDOW"]
+            retry = max(1, int((oldest + window - utcnow()).total_seconds()) + 1)
+            minutes = (retry + 59) // 60
+            raise TooManyAttempts(
+                _("Too many failed logins. Try again in %(n)d minutes.", n=minutes),
+                retry_after=retry,
+            )
+
+
+def authenticate(login_text: str, password: str, ip: str) -> User:
+    """Check a login and password; a failure is recorded and raises (the caller still commits)."""
+    login = normalise_login(login_text)
+    ensure_login_allowed(login, ip)
+    user = db.session.scalar(select(User).where(User.login == login)) if login else None
+    if user is None:
+        check_password_hash(_dummy_hash(), password)
+    if user is None or not user.check_password(password):
+        db.session.add(LoginFailure(login=login[:64], ip=ip[:64]))
+        db.session.execute(
+            delete(LoginFailure).where(
+                LoginFailure.at < utcnow() - 2 * current_app.config["LOGIN_FAILURE_WINDOW"]
+            )
+        )
+        raise InvalidCredentials(_("Wrong login or password."))
+    if not user.is_active:
+        raise InvalidCredentials(
+            _("This account has been disabled. Contact the administrators."),
+            code="account_disabled",
+        )
+    db.session.execute(delete(LoginFailure).where(LoginFailure.login == login))
+    return user
+
+
+def start_session(user: User, *, ip: str | None, user_agent: str | None) -> str:
+    """Open a server-side login session and return its secret id for the cookie."""
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(
+        LoginSession(
+            user=user,
+            token_hash=token_digest(raw),
+            created_at=now,
+            expires_at=now + current_app.config["SESSION_LIFETIME"],
+            ip=ip,
+            user_agent=(user_agent or "")[:200] or None,
+        )
+    )
+    user.last_login_at = now
+    record(user, user, "login")
+    user.session_token = raw
+    return raw
+
+
+def user_for_session(raw: str) -> User | None:
+    """The user of a live session id, or None if it was revoked, expired or the user disabled."""
+    row = db.session.scalar(
+        select(LoginSession).where(LoginSession.token_hash == token_digest(raw))
+    )
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        return None
+    user = row.user
+    if not user.is_active:
+        return None
+    user.session_token = raw
+    return user
+
+
+def end_session(user: User, raw: str | None) -> None:
+    """Log out: revoke this one session."""
+    if raw:
+        db.session.execute(
+            update(LoginSession)
+            .where(LoginSession.token_hash == token_digest(raw), LoginSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    record(user, user, "logout")
+
+
+def revoke_sessions(user: User, keep: str | None = None) -> int:
+    """Revoke every live session of a user except `keep`; returns how many were ended."""
+    stmt = update(LoginSession).where(
+        LoginSession.user_id == user.id, LoginSession.revoked_at.is_(None)
+    )
+    if keep:
+        stmt = stmt.where(LoginSession.token_hash != token_digest(keep))
+    return db.session.execute(stmt.values(revoked_at=utcnow())).rowcount
+
+
+def live_sessions(user: User) -> list[LoginSession]:
+    """The user's sessions that are still valid, newest first."""
+    return list(
+        db.session.scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user.id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > utcnow(),
+            )
+            .order_by(LoginSession.id.desc())
+        )
+    )
+
+
+# --- API tokens -------------------------------------------------------------------------
+
+TOKEN_PREFIX = "pm_"  # noqa: S105 - a public prefix, not a secret
+
+
+def issue_token(user: User, name: str | None = None) -> tuple[ApiToken, str]:
+    """Issue a bearer token; the raw token is returned once and never stored."""
+    name = (name or "").strip()[:60] or _("API token")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=token_digest(raw), prefix=raw[:10])
+    db.session.add(token)
+    db.session.flush()
+    record(user, token, "issued", to_state="active")
+    return token, raw
+
+
+def revoke_token(token: ApiToken, actor: User) -> None:
+    """Revoke a token; it is refused from then on."""
+    if token.revoked_at is not None:
+        return
+    token.revoked_at = utcnow()
+    record(actor, token, "revoked", from_state="active", to_state="revoked")
+
+
+def user_for_token(raw: str) -> User | None:
+    """The user a live bearer token belongs to, or None."""
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
+    if token is None or token.revoked_at is not None or not token.user.is_active:
+        return None
+    return token.user
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    """All of a user's tokens, newest first."""
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def find_users(text: str | None = None) -> list[User]:
+    """Users whose login, name or organisation matches `text` (administrators' list)."""
+    query = select(User).outerjoin(User.organisation).order_by(User.id)
+    if text:
+        like = f"%{text.strip()}%"
+        query = query.where(
+            or_(User.login.ilike(like), User.name.ilike(like), Organisation.name.ilike(like))
+        )
+    return list(db.session.scalars(query.limit(500)))

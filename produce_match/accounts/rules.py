@@ -1,0 +1,51 @@
+"""Account rules that need no database: logins, phone numbers, passwords."""
+
+from __future__ import annotations
+
+import re
+
+from flask_babel import lazy_gettext as _l
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_LOGIN = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
+
+
+def normalise_phone(text: str | None) -> str:
+    """'+86 138-0013-8000' -> '13800138000'; other numbers keep their digits and dashes."""
+    raw = (text or "").strip()
+    digits = re.sub(r"[\s()\-]", "", raw)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return digits
+
+
+def is_mobile(phone: str) -> bool:
+    """A mainland mobile number: 11 digits starting with 13-19."""
+    return bool(_MOBILE.fullmatch(phone))
+
+
+def normalise_login(text: str | None) -> str:
+    """Logins compare case-insensitively; a phone number typed with spaces still matches."""
+    text = (text or "").strip().lower()
+    phone = normalise_phone(text)
+    return phone if is_mobile(phone) else text
+
+
+def login_problem(login: str) -> str | None:
+    """Why a login name is not acceptable, or None."""
+    if not _LOGIN.fullmatch(login):
+        return str(_l("3 to 64 letters, digits or . _ @ -, starting with a letter or digit."))
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is not acceptable, or None."""
+    if len(password) < PASSWORD_MIN:
+        return str(_l("The password needs at least %(n)d characters.", n=PASSWORD_MIN))
+    if len(password) > PASSWORD_MAX:
+        return str(_l("The password can have at most %(n)d characters.", n=PASSWORD_MAX))
+    return None

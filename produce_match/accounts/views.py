@@ -1,0 +1,303 @@
+"""Pages: register, log in and out, one's account, and the administrators' lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.exceptions import NotFound
+from wtforms import SelectChoice
+
+from produce_match import policy
+from produce_match.accounts import operations as accounts
+from produce_match.accounts.forms import (
+    LoginForm,
+    PasswordForm,
+    ProfileForm,
+    RegisterForm,
+    TokenForm,
+)
+from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
+from produce_match.catalog import regions
+from produce_match.errors import DomainError, ValidationFailed
+from produce_match.extensions import db, login_manager
+from produce_match.forms import ActionForm, show_errors
+
+bp = Blueprint("accounts", __name__)
+admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+login_manager.login_view = "accounts.login"
+login_manager.login_message = _l("Please log in to see this page.")
+login_manager.login_message_category = "info"
+
+
+@login_manager.user_loader
+def _load_user(session_id: str) -> User | None:
+    return accounts.user_for_session(session_id)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only local paths: never redirect to another site after logging in."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def _begin_session(user: User) -> None:
+    accounts.start_session(
+        user, ip=request.remote_addr, user_agent=request.headers.get("User-Agent")
+    )
+    session.clear()  # a fresh session (and CSRF token) after logging in
+    session.permanent = True
+    login_user(user)
+
+
+def _province_choices() -> list[SelectChoice]:
+    return [SelectChoice("", _("Choose…"))] + [
+        SelectChoice(p.code, p.name) for p in regions.provinces()
+    ]
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Any:
+    if current_user.is_authenticated:
+        return redirect(url_for("web.index"))
+    form = RegisterForm()
+    form.province.choices = _province_choices()
+    if form.validate_on_submit():
+        data = accounts.Registration(
+            kind=OrgKind(form.kind.data),
+            org_name=form.org_name.data,
+            contact_person=form.contact_person.data,
+            phone=form.phone.data,
+            password=form.password.data,
+            email=form.email.data,
+            place=accounts.PlaceInput(
+                form.province.data, form.county.data, form.township.data, form.village.data
+            ),
+        )
+        try:
+            user = accounts.register(data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+        else:
+            _begin_session(user)
+            db.session.commit()
+            flash(
+                _(
+                    "Welcome, %(name)s! Your organisation is registered. An administrator will "
+                    "verify it soon.",
+                    name=user.name,
+                ),
+                "success",
+            )
+            return redirect(url_for("web.index"))
+    counties = regions.counties(form.province.data) if form.province.data else []
+    return render_template("accounts/register.html", form=form, counties=counties)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(
+                form.login.data, form.password.data, request.remote_addr or ""
+            )
+        except accounts.InvalidCredentials as exc:
+            db.session.commit()  # keep the failed attempt: it counts towards the limit
+            form.password.errors = [str(exc.message)]
+        else:
+            _begin_session(user)
+            db.session.commit()
+            return redirect(_safe_next(request.args.get("next")) or url_for("web.index"))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    if ActionForm().validate_on_submit() and current_user.is_authenticated:
+        accounts.end_session(current_user, current_user.session_token)
+        db.session.commit()
+        logout_user()
+        session.clear()
+        flash(_("You are logged out."), "info")
+    return redirect(url_for("web.index"))
+
+
+def _account_page(**forms: Any) -> str:
+    user = current_user
+    return render_template(
+        "accounts/account.html",
+        profile_form=forms.get("profile_form") or ProfileForm(obj=user),
+        password_form=forms.get("password_form") or PasswordForm(),
+        token_form=forms.get("token_form") or TokenForm(),
+        action_form=ActionForm(),
+        tokens=accounts.tokens_of(user),
+        sessions=accounts.live_sessions(user),
+        new_token=forms.get("new_token"),
+    )
+
+
+@bp.route("/account")
+@login_required
+def account() -> Any:
+    return _account_page()
+
+
+@bp.route("/account/profile", methods=["POST"])
+@login_required
+def update_profile() -> Any:
+    form = ProfileForm()
+    if form.validate_on_submit():
+        try:
+            accounts.update_profile(
+                current_user, current_user, name=form.name.data, email=form.email.data
+            )
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Your details are saved."), "success")
+            return redirect(url_for(".account"))
+    return _account_page(profile_form=form), 422
+
+
+@bp.route("/account/password", methods=["POST"])
+@login_required
+def change_password() -> Any:
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                current_user,
+                current=form.current_password.data,
+                new=form.new_password.data,
+                keep_session=current_user.session_token,
+            )
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Your password is changed. Every other device has been logged out."), "success")
+            return redirect(url_for(".account"))
+    return _account_page(password_form=form), 422
+
+
+@bp.route("/account/sessions/revoke-others", methods=["POST"])
+@login_required
+def revoke_other_sessions() -> Any:
+    if ActionForm().validate_on_submit():
+        n = accounts.revoke_sessions(current_user, keep=current_user.session_token)
+        db.session.commit()
+        flash(_("%(n)d other sessions were logged out.", n=n), "success")
+    return redirect(url_for(".account"))
+
+
+@bp.route("/account/tokens", methods=["POST"])
+@login_required
+def create_token() -> Any:
+    policy.ensure(current_user, "create", ApiToken)
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _account_page(token_form=form), 422
+    _token, raw = accounts.issue_token(current_user, form.name.data)
+    db.session.commit()
+    return _account_page(new_token=raw)
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int) -> Any:
+    token = policy.load(current_user, "revoke", ApiToken, token_id)
+    if ActionForm().validate_on_submit():
+        accounts.revoke_token(token, current_user)
+        db.session.commit()
+        flash(_("The token is revoked."), "success")
+    return redirect(url_for(".account"))
+
+
+@bp.route("/organisations/<int:org_id>")
+def organisation(org_id: int) -> Any:
+    org = policy.load(current_user, policy.VIEW, Organisation, org_id)
+    return render_template(
+        "accounts/organisation.html",
+        org=org,
+        show_contact=policy.can(current_user, "view_contact", org),
+        can_verify=policy.can(current_user, "verify", org),
+        action_form=ActionForm(),
+    )
+
+
+# --- administrators ---------------------------------------------------------------------
+
+
+@admin_bp.before_request
+def _admins_only() -> None:
+    if not policy.admin_area(current_user):
+        raise NotFound()
+
+
+@admin_bp.route("/organisations")
+def organisations() -> Any:
+    show = request.args.get("show", "unverified")
+    query = db.select(Organisation).order_by(
+        Organisation.verified_at.is_not(None), Organisation.id.desc()
+    )
+    if show == "unverified":
+        query = query.where(Organisation.verified_at.is_(None))
+    orgs = db.session.scalars(query.limit(500)).all()
+    return render_template(
+        "admin/organisations.html", orgs=orgs, show=show, action_form=ActionForm()
+    )
+
+
+@admin_bp.route("/organisations/<int:org_id>/verify", methods=["POST"])
+def verify_organisation(org_id: int) -> Any:
+    org = policy.load(current_user, "verify", Organisation, org_id)
+    if ActionForm().validate_on_submit():
+        verified = request.form.get("verified") == "1"
+        accounts.set_verified(org, current_user, verified)
+        db.session.commit()
+        flash(
+            _("%(org)s is verified.", org=org.name)
+            if verified
+            else _("%(org)s is no longer verified.", org=org.name),
+            "success",
+        )
+    return redirect(_safe_next(request.form.get("next")) or url_for(".organisations"))
+
+
+@admin_bp.route("/users")
+def users() -> Any:
+    q = request.args.get("q", "").strip()[:60]
+    return render_template(
+        "admin/users.html", users=accounts.find_users(q), q=q, action_form=ActionForm()
+    )
+
+
+@admin_bp.route("/users/<int:user_id>/disable", methods=["POST"])
+def disable_user(user_id: int) -> Any:
+    user = policy.load(current_user, "disable", User, user_id)
+    if ActionForm().validate_on_submit():
+        disabled = request.form.get("disabled") == "1"
+        try:
+            accounts.set_disabled(user, current_user, disabled)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "error")
+        else:
+            db.session.commit()
+            flash(
+                _("%(login)s is disabled.", login=user.login)
+                if disabled
+                else _("%(login)s is enabled again.", login=user.login),
+                "success",
+            )
+    return redirect(url_for(".users"))

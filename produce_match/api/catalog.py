@@ -1,0 +1,40 @@
+"""API: regions (and, later, commodities)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from produce_match.catalog import regions
+
+blp = Blueprint("api_catalog", __name__, description="Regions and commodities")
+
+
+class RegionSchema(ma.Schema):
+    code = ma.fields.String()
+    name = ma.fields.String()
+    short_name = ma.fields.String()
+    level = ma.fields.String()
+    parent_code = ma.fields.String(allow_none=True)
+    lat = ma.fields.Float()
+    lng = ma.fields.Float()
+
+
+class RegionQuerySchema(ma.Schema):
+    province = ma.fields.String(
+        validate=ma.validate.Length(max=40),
+        metadata={"description": "a province's code or name: list its counties"},
+    )
+
+
+@blp.route("/regions", methods=["GET"])
+@blp.arguments(RegionQuerySchema, location="query")
+@blp.response(200, RegionSchema(many=True))
+def list_regions(args: dict[str, Any]) -> Any:
+    """Provinces, or the counties of one province (public)."""
+    if args.get("province"):
+        province = regions.find_province(args["province"])
+        return regions.counties(province.code) if province else []
+    return regions.provinces()

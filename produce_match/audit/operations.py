@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask import has_request_context, request
+
+from produce_match.audit.models import AuditEvent
+from produce_match.extensions import db
+
+if TYPE_CHECKING:
+    from produce_match.accounts.models import User
+
+
+def record(
+    actor: User | None,
+    subject: Any,
+    action: str,
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event for `subject` (a model instance) to the session; the caller commits."""
+    if subject.id is None:
+        db.session.flush()
+    event = AuditEvent(
+        actor_id=actor.id if actor is not None else None,
+        subject_type=subject.__tablename__,
+        subject_id=subject.id,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        changes=changes or None,
+        ip=request.remote_addr if has_request_context() else None,
+    )
+    db.session.add(event)
+    return event
+
+
+def diff(obj: Any, values: dict[str, Any]) -> dict[str, list[Any]]:
+    """Apply `values` to `obj` and return {field: [old, new]} for the fields that changed."""
+    changed: dict[str, list[Any]] = {}
+    for field, new in values.items():
+        old = getattr(obj, field)
+        if old != new:
+            setattr(obj, field, new)
+            changed[field] = [_plain(old), _plain(new)]
+    return changed
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
+
+
+def history(subject: Any) -> list[AuditEvent]:
+    """Every event recorded for `subject`, oldest first."""
+    return list(
+        db.session.scalars(
+            db.select(AuditEvent)
+            .where(
+                AuditEvent.subject_type == subject.__tablename__,
+                AuditEvent.subject_id == subject.id,
+            )
+            .order_by(AuditEvent.id)
+        )
+    )

@@ -1,0 +1,1 @@
+"""The commodity catalogue and China's administrative regions."""

@@ -1,0 +1,80 @@
+"""Looking up regions by what people type, and distances between them (read-only)."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import or_
+
+from produce_match.catalog.models import Region, RegionLevel
+from produce_match.extensions import db
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def provinces() -> list[Region]:
+    """All province-level regions, in code order."""
+    return list(
+        db.session.scalars(
+            db.select(Region).where(Region.level == RegionLevel.province).order_by(Region.code)
+        )
+    )
+
+
+def counties(province_code: str) -> list[Region]:
+    """The county-level regions of a province, in code order."""
+    return list(
+        db.session.scalars(
+            db.select(Region)
+            .where(Region.level == RegionLevel.county, Region.province_code == province_code)
+            .order_by(Region.code)
+        )
+    )
+
+
+def _clean(text: str | None) -> str:
+    return (text or "").strip().replace(" ", "")
+
+
+def find_province(text: str | None) -> Region | None:
+    """A province by code, full name or short name (辽宁, 辽宁省, 210000)."""
+    text = _clean(text)
+    if not text:
+        return None
+    return db.session.scalar(
+        db.select(Region).where(
+            Region.level == RegionLevel.province,
+            or_(Region.code == text, Region.name == text, Region.short_name == text),
+        )
+    )
+
+
+def find_counties(text: str | None, province_code: str | None = None) -> list[Region]:
+    """County-level regions matching a code, full name or short name, optionally in a province.
+
+    Several counties of China share a name (there are many 城关区 and 新华区), so this returns
+    every match; callers ask the user to choose when there is more than one.
+    """
+    text = _clean(text)
+    if not text:
+        return []
+    query = db.select(Region).where(
+        Region.level == RegionLevel.county,
+        or_(Region.code == text, Region.name == text, Region.short_name == text),
+    )
+    if province_code:
+        query = query.where(Region.province_code == province_code)
+    return list(db.session.scalars(query.order_by(Region.code)))
+
+
+def great_circle_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance in kilometres between two points (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def distance_km(a: Region, b: Region) -> float:
+    """Great-circle distance between two regions' centroids."""
+    return great_circle_km(a.lat, a.lng, b.lat, b.lng)

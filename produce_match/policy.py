@@ -1,0 +1,153 @@
+"""The permission policy: the one place that decides who may see or do what.
+
+Every view and API endpoint asks `can(user, action, target)` or calls `ensure(...)`. A target is a
+model instance (one object) or a model class (creating one, listing them). Rules are plain
+functions, one per kind of target, registered in `_RULES` below; a newcomer finds every rule here.
+
+Refusals reveal nothing: an object the user may not see answers 404, as if it did not exist;
+an object the user may see but not change answers 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.exceptions import Forbidden, NotFound
+
+from produce_match.accounts.models import ApiToken, Organisation, OrgKind, Role, User
+
+#: the action that decides whether an object is visible at all
+VIEW = "view"
+
+Rule = Callable[[User | None, str, Any], bool]
+_RULES: dict[type, Rule] = {}
+
+
+def rule(target_type: type) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        _RULES[target_type] = fn
+        return fn
+
+    return register
+
+
+def _live(user: User | None) -> User | None:
+    return (
+        user
+        if user is not None and getattr(user, "is_authenticated", False) and user.is_active
+        else None
+    )
+
+
+def can(user: User | None, action: str, target: Any) -> bool:
+    """May `user` (None or anonymous for a visitor) do `action` to `target`?"""
+    user = _live(user)
+    target_type = target if isinstance(target, type) else type(target)
+    for klass in target_type.__mro__:
+        if klass in _RULES:
+            return _RULES[klass](user, action, target)
+    return False
+
+
+def ensure(user: User | None, action: str, target: Any) -> None:
+    """Raise 404 if `user` may not know of `target`, 403 if it may see it but not do `action`."""
+    if can(user, action, target):
+        return
+    if not isinstance(target, type) and not can(user, VIEW, target):
+        raise NotFound()
+    raise Forbidden()
+
+
+def load(user: User | None, action: str, model: type, ident: Any) -> Any:
+    """Fetch an object by primary key and `ensure` the user may do `action` to it (404/403)."""
+    from produce_match.extensions import db
+
+    obj = db.session.get(model, ident)
+    if obj is None:
+        raise NotFound()
+    ensure(user, action, obj)
+    return obj
+
+
+# --- jurisdiction -------------------------------------------------------------------------
+
+
+def covers(office: Organisation | None, province_code: str | None, county_code: str | None) -> bool:
+    """Does an office's jurisdiction (a county, or a whole province) hold this place?"""
+    if office is None or office.kind is not OrgKind.office or office.province_code is None:
+        return False
+    if province_code != office.province_code:
+        return False
+    return office.county_code is None or office.county_code == county_code
+
+
+def official_covers(user: User | None, province_code: str | None, county_code: str | None) -> bool:
+    return (
+        user is not None
+        and user.role is Role.official
+        and covers(user.organisation, province_code, county_code)
+    )
+
+
+def is_member(user: User | None, org: Organisation | None) -> bool:
+    return user is not None and org is not None and user.organisation_id == org.id
+
+
+def trades(user: User | None) -> bool:
+    """Cooperatives and buyers trade; officials read and broker, they do not trade."""
+    return user is not None and user.role in (Role.cooperative, Role.buyer)
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+@rule(Organisation)
+def _organisation(user: User | None, action: str, org: Any) -> bool:
+    if isinstance(org, type):  # creating organisations: registration, or an administrator
+        return action == "create" and (user is None or user.is_admin)
+    if action == VIEW:  # the public profile: name, place, verified badge
+        return True
+    if action == "view_contact":  # phone, e-mail, contact person
+        if user is None:
+            return False
+        return (
+            user.is_admin
+            or is_member(user, org)
+            or official_covers(user, org.province_code, org.county_code)
+            or (user.role is Role.buyer and org.kind is OrgKind.cooperative)
+            or (user.role is Role.cooperative and org.kind is OrgKind.buyer)
+        )
+    if action == "edit":
+        return user is not None and (user.is_admin or is_member(user, org))
+    if action == "verify":
+        return user is not None and user.is_admin
+    return False
+
+
+@rule(User)
+def _user(user: User | None, action: str, other: Any) -> bool:
+    if user is None:
+        return False
+    if isinstance(other, type):  # listing or creating accounts
+        return user.is_admin
+    if action in (VIEW, "edit"):
+        return user.id == other.id or user.is_admin
+    if action == "disable":
+        return user.is_admin and user.id != other.id
+    return False
+
+
+@rule(ApiToken)
+def _api_token(user: User | None, action: str, token: Any) -> bool:
+    if user is None:
+        return False
+    if isinstance(token, type):
+        return action in ("create", "list")
+    return token.user_id == user.id and action in (VIEW, "revoke")
+
+
+def admin_area(user: User | None) -> bool:
+    """The administrators' pages."""
+    user = _live(user)
+    return user is not None and user.is_admin

@@ -1,0 +1,1 @@
+"""Pages that belong to no single domain: home, language switch, error pages, health."""

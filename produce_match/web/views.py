@@ -1,0 +1,48 @@
+"""Home, the language switch, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from produce_match.accounts import operations as accounts
+from produce_match.extensions import db
+from produce_match.forms import ActionForm
+from produce_match.i18n import LANG_COOKIE
+
+bp = Blueprint("web", __name__)
+
+
+@bp.route("/")
+def index() -> Any:
+    return render_template("web/index.html")
+
+
+@bp.route("/language", methods=["POST"])
+def set_language() -> Any:
+    """Remember the chosen language (a cookie, and the account's preference if logged in)."""
+    lang = request.form.get("lang", "")
+    target = request.form.get("next", "")
+    if not (target.startswith("/") and not target.startswith("//")):
+        target = url_for(".index")
+    response = redirect(target)
+    if lang in current_app.config["LANGUAGES"] and ActionForm().validate_on_submit():
+        if current_user.is_authenticated:
+            accounts.set_locale(current_user, lang)
+            db.session.commit()
+        response.set_cookie(
+            LANG_COOKIE,
+            lang,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+        )
+    return response
+
+
+@bp.route("/healthz")
+def healthz() -> Any:
+    return {"status": "ok"}

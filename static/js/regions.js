@@ -1,0 +1,24 @@
+// Progressive enhancement for the province -> county picker: without JavaScript the county is
+// typed and checked on the server; with it, the county suggestions follow the chosen province.
+(function () {
+  "use strict";
+  document.querySelectorAll(".js-province select").forEach(function (select) {
+    var form = select.form;
+    var county = form.querySelector(".js-county input");
+    if (!county || !county.getAttribute("list")) { return; }
+    var list = document.getElementById(county.getAttribute("list"));
+    select.addEventListener("change", function () {
+      list.textContent = "";
+      if (!select.value) { return; }
+      fetch("/api/v1/regions?province=" + encodeURIComponent(select.value), {
+        headers: { "Accept": "application/json" }
+      }).then(function (r) { return r.ok ? r.json() : []; }).then(function (rows) {
+        rows.forEach(function (row) {
+          var option = document.createElement("option");
+          option.value = row.name;
+          list.appendChild(option);
+        });
+      }).catch(function () { /* the server still checks what is typed */ });
+    });
+  });
+}());

@@ -1,0 +1,115 @@
+"""Self-registration of cooperatives and buyers at /register."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from produce_match.accounts.models import Organisation, OrgKind, Role, User
+from produce_match.audit.models import AuditEvent
+from produce_match.extensions import db
+from tests.conftest import post_form
+
+GOOD = {
+    "kind": "cooperative",
+    "org_name": "彰武县道亭村黑豆种植专业合作社",
+    "contact_person": "李支书",
+    "phone": "139 0418 0001",
+    "email": "",
+    "password": "heidou-2020",
+    "confirm": "heidou-2020",
+    "province": "210000",
+    "county": "彰武",
+    "township": "梁家子镇",
+    "village": "道亭村",
+}
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_register_creates_org_and_user_and_logs_in(client):
+    response = post_form(client, "/register", GOOD, page="/register")
+    assert response.status_code == 302
+    user = db.session.scalar(select(User))
+    assert user.login == "13904180001" and user.role is Role.cooperative
+    org = user.organisation
+    assert org.kind is OrgKind.cooperative and not org.verified
+    assert (org.province.name, org.county.name) == ("辽宁省", "彰武县")
+    assert (org.township, org.village) == ("梁家子镇", "道亭村")
+    # logged in straight away, and the registration is in the audit trail
+    assert client.get("/account").status_code == 200
+    actions = {(e.subject_type, e.action) for e in db.session.scalars(select(AuditEvent))}
+    assert {("organisations", "registered"), ("users", "registered")} <= actions
+
+
+def test_register_as_buyer(client):
+    data = {
+        **GOOD,
+        "kind": "buyer",
+        "org_name": "江西南昌粮油批发有限公司",
+        "province": "江西",
+        "county": "东湖区",
+    }
+    assert post_form(client, "/register", data, page="/register").status_code == 302
+    assert db.session.scalar(select(User)).role is Role.buyer
+
+
+def test_bad_input_is_explained_and_changes_nothing(client):
+    data = {**GOOD, "phone": "12345", "confirm": "different", "county": "不存在县"}
+    response = post_form(
+        client, "/register", data, page="/register", headers={"Accept-Language": "en"}
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Enter an 11-digit mobile number" in html or "The passwords differ." in html
+    assert "The passwords differ." in html
+    assert count(User) == 0 and count(Organisation) == 0
+
+
+def test_unknown_county_is_refused_in_chinese(client):
+    data = {**GOOD, "county": "不存在县"}
+    response = post_form(
+        client, "/register", data, page="/register", headers={"Accept-Language": "zh-CN"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "不存在县" in html and "辽宁省" in html
+    assert "is not a county of" not in html  # the message is in Chinese
+    assert count(User) == 0 and count(Organisation) == 0
+
+
+def test_phone_already_registered(client):
+    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+    other = client.application.test_client()
+    data = {**GOOD, "org_name": "另一个合作社"}
+    response = post_form(
+        other, "/register", data, page="/register", headers={"Accept-Language": "en"}
+    )
+    assert "already registered" in response.get_data(as_text=True)
+    assert count(User) == 1
+
+
+def test_organisation_name_must_be_unique(client):
+    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+    other = client.application.test_client()
+    response = post_form(
+        other,
+        "/register",
+        {**GOOD, "phone": "13900000000"},
+        page="/register",
+        headers={"Accept-Language": "en"},
+    )
+    assert "already registered" in response.get_data(as_text=True)
+    assert count(Organisation) == 1
+
+
+def test_offices_cannot_register_themselves(client):
+    response = post_form(client, "/register", {**GOOD, "kind": "office"}, page="/register")
+    assert response.status_code == 200
+    assert count(Organisation) == 0
+
+
+def test_register_page_lists_provinces(client):
+    html = client.get("/register").get_data(as_text=True)
+    assert 'value="210000"' in html and "辽宁省" in html

@@ -1,0 +1,161 @@
+"""Fixtures: a migrated database per test (SQLite by default, PostgreSQL when asked), the app,
+its test client, and helpers to log in and post forms with their CSRF token.
+
+Set TEST_DATABASE_URL=postgresql://user@host/dbname to run the whole suite on PostgreSQL; that
+database is emptied and migrated at the start of the run and its tables truncated after each test.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, has_app_context
+from flask.testing import FlaskClient
+
+from produce_match import create_app
+from produce_match.extensions import db
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKEND = "postgresql" if PG_URL else "sqlite"
+
+
+def pytest_report_header() -> str:
+    return f"database backend: {BACKEND}"
+
+
+class IsolatedClient(FlaskClient):
+    """Runs each request in a fresh context, as a server would: its own app context, `g` and
+    database session, never the ones the test itself holds open."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        # What the test wrote happens before the request, and the test holds no transaction
+        # (and so no SQLite lock) while the request runs.
+        if has_app_context():
+            db.session.commit()
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+def make_app(database_url: str, instance: Path, **extra: Any) -> Flask:
+    """An app on the given database, as the tests configure it."""
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "INSTANCE_PATH": str(instance),
+        "SEARCH_INDEX_DIR": str(instance / "search_index"),
+        "UPLOAD_DIR": str(instance / "uploads"),
+        "AUTO_SETUP": False,
+        "LOAD_DEMO": False,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast; production keeps scrypt
+    }
+    config.update(extra)
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    return app
+
+
+def _initialise(app: Flask) -> None:
+    from produce_match import setup
+
+    with app.app_context():
+        setup.initialise()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per run: a SQLite file to copy per test, or the PostgreSQL database itself."""
+    if PG_URL:
+        engine = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+        _initialise(make_app(PG_URL, tmp_path_factory.mktemp("pg-instance")))
+        return PG_URL
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.sqlite3"
+    _initialise(make_app(f"sqlite:///{path}", folder))
+    return str(path)
+
+
+def _truncate_all(url: str) -> None:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    keep = {"alembic_version", "regions"}
+    with engine.begin() as conn:
+        tables = [t for t in db.metadata.sorted_tables if t.name not in keep]
+        if tables:
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
+    """A database for one test, migrated and holding the reference data, nothing else."""
+    if PG_URL:
+        yield PG_URL
+        _truncate_all(PG_URL)
+        return
+    path = tmp_path / "test.sqlite3"
+    shutil.copyfile(database_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = make_app(database_url, tmp_path / "instance")
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, page: str = "/login") -> str:
+    """The CSRF token of the client's session, read from a form as a browser would."""
+    html = client.get(page).get_data(as_text=True)
+    match = _CSRF.search(html)
+    assert match, f"no CSRF token on {page}"
+    return match.group(1)
+
+
+def post_form(
+    client: FlaskClient, url: str, data: dict[str, Any], page: str = "/login", **kwargs: Any
+) -> Any:
+    """POST a form the way a browser does: with the CSRF token of the session."""
+    return client.post(url, data={**data, "csrf_token": csrf_token(client, page)}, **kwargs)
+
+
+def login(client: FlaskClient, login_name: str, password: str) -> Any:
+    response = post_form(client, "/login", {"login": login_name, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return response
+
+
+@pytest.fixture
+def users(app: Flask) -> dict[str, Any]:
+    """One user of every role, each in its own organisation, committed."""
+    from tests.factories import make_world
+
+    return make_world()

@@ -1,0 +1,54 @@
+"""Building test data through the same operations the app uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from produce_match.accounts import operations as accounts
+from produce_match.accounts.models import Role, User
+from produce_match.extensions import db
+
+PASSWORD = "correct-horse-42"
+
+
+def make_user(
+    login: str,
+    role: Role,
+    org: str | None = None,
+    *,
+    province: str | None = None,
+    county: str | None = None,
+    password: str = PASSWORD,
+) -> User:
+    user = accounts.create_user(
+        login=login,
+        password=password,
+        role=role,
+        org_name=org,
+        name=login,
+        place=accounts.PlaceInput(province=province, county=county),
+    )
+    db.session.commit()
+    return user
+
+
+def make_world() -> dict[str, Any]:
+    """A cooperative in Zhangwu, another in Dalian, a buyer, a county, a province and another
+    county's official, and an administrator."""
+    return {
+        "coop": make_user("coop", Role.cooperative, "道亭村合作社", province="辽宁", county="彰武"),
+        "coop2": make_user(
+            "coop2", Role.cooperative, "金州樱桃合作社", province="辽宁", county="金州区"
+        ),
+        "buyer": make_user("buyer", Role.buyer, "南昌粮油公司", province="江西", county="东湖区"),
+        "official": make_user(
+            "official", Role.official, "彰武县电商办", province="辽宁", county="彰武"
+        ),
+        "province_official": make_user(
+            "provincial", Role.official, "辽宁省农业农村厅", province="辽宁"
+        ),
+        "other_official": make_user(
+            "jiangxi", Role.official, "东湖区商务局", province="江西", county="东湖区"
+        ),
+        "admin": make_user("admin", Role.admin),
+    }
