@@ -33,12 +33,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.update(build_config(app.instance_path, config))
+    app.jinja_env.add_extension("jinja2.ext.do")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
 
     from produce_match import api, demo, i18n, models, setup  # noqa: F401 (models: all tables)
     from produce_match.accounts import cli as accounts_cli
     from produce_match.accounts import views as accounts_views
+    from produce_match.catalog import cli as catalog_cli
+    from produce_match.catalog import views as catalog_views
     from produce_match.extensions import csrf, db, login_manager, migrate
+    from produce_match.lots import cli as lots_cli
+    from produce_match.lots import import_views
+    from produce_match.lots import views as lots_views
+    from produce_match.search import cli as search_cli
+    from produce_match.search import service as search
     from produce_match.web import errors, templating
     from produce_match.web import views as web_views
 
@@ -55,13 +63,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
+    search.init_app(app)  # after db: its teardown runs before the session is removed
 
     app.register_blueprint(web_views.bp)
     app.register_blueprint(accounts_views.bp)
     app.register_blueprint(accounts_views.admin_bp)
+    app.register_blueprint(catalog_views.bp)
+    app.register_blueprint(lots_views.bp)
+    app.register_blueprint(import_views.bp)
     api.init_app(app)
 
     accounts_cli.init_app(app)
+    lots_cli.init_app(app)
+    catalog_cli.init_app(app)
+    search_cli.init_app(app)
     demo.init_app(app)
     setup.init_app(app)
 

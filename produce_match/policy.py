@@ -16,6 +16,8 @@ from typing import Any
 from werkzeug.exceptions import Forbidden, NotFound
 
 from produce_match.accounts.models import ApiToken, Organisation, OrgKind, Role, User
+from produce_match.catalog.models import Commodity
+from produce_match.lots.models import Lot, LotStatus
 
 #: the action that decides whether an object is visible at all
 VIEW = "view"
@@ -145,6 +147,34 @@ def _api_token(user: User | None, action: str, token: Any) -> bool:
     if isinstance(token, type):
         return action in ("create", "list")
     return token.user_id == user.id and action in (VIEW, "revoke")
+
+
+@rule(Commodity)
+def _commodity(user: User | None, action: str, commodity: Any) -> bool:
+    if action in (VIEW, "list"):
+        return True
+    return user is not None and user.is_admin  # the catalogue is kept by administrators
+
+
+@rule(Lot)
+def _lot(user: User | None, action: str, lot: Any) -> bool:
+    if isinstance(lot, type):
+        if action == "create":  # posting lots: cooperatives only
+            return user is not None and user.role is Role.cooperative
+        if action == "import":  # spreadsheets of lots: cooperatives, and offices for villages
+            return user is not None and user.role in (Role.cooperative, Role.official)
+        return action == "list"
+    own = is_member(user, lot.cooperative)
+    watching = official_covers(user, lot.province_code, lot.county_code) or (
+        user is not None and user.is_admin
+    )
+    if action == VIEW:  # withdrawn lots stay visible to their owner and to oversight only
+        return lot.status is not LotStatus.withdrawn or own or watching
+    if action in ("edit", "withdraw"):
+        return own and user.role is Role.cooperative
+    if action == "view_history":
+        return own or watching
+    return False
 
 
 def admin_area(user: User | None) -> bool:

@@ -8,15 +8,20 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from produce_match.catalog import operations as catalog
-from produce_match.catalog.models import Region
+from produce_match.catalog.models import Commodity, Region
 from produce_match.extensions import db
+from produce_match.search.service import service
 
 
 def initialise(*, demo: bool = False) -> None:
-    """Apply migrations, load the regions if missing, and the demo world into an empty database."""
+    """Apply migrations, load regions and the catalogue if missing, and the demo world into an
+    empty database."""
     upgrade(directory=current_app.extensions["migrate"].directory)
     if not db.session.scalar(select(func.count()).select_from(Region)):
         catalog.load_regions()
+        db.session.commit()
+    if not db.session.scalar(select(func.count()).select_from(Commodity)):
+        catalog.load_commodities()
         db.session.commit()
     if demo:
         from produce_match import demo as demo_world
@@ -25,6 +30,9 @@ def initialise(*, demo: bool = False) -> None:
             logins = demo_world.load()
             db.session.commit()
             demo_world.print_logins(logins)
+    search = service()
+    if not search.backend.exists():  # a new machine, or a deleted index: build it from the data
+        search.rebuild()
 
 
 def init_app(app: Flask) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, has_app_context
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 
 from produce_match import create_app
@@ -40,6 +40,11 @@ class IsolatedClient(FlaskClient):
         # (and so no SQLite lock) while the request runs.
         if has_app_context():
             db.session.commit()
+            # as a request's teardown would: the test's own changes reach the index first
+            if g.pop("search_pending", False):
+                from produce_match.search.service import service
+
+                service().process_queue()
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 
@@ -89,7 +94,7 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def _truncate_all(url: str) -> None:
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    keep = {"alembic_version", "regions"}
+    keep = {"alembic_version", "regions", "commodities", "commodity_names"}  # reference data
     with engine.begin() as conn:
         tables = [t for t in db.metadata.sorted_tables if t.name not in keep]
         if tables:
@@ -115,7 +120,8 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     app = make_app(database_url, tmp_path / "instance")
     with app.app_context():
         yield app
-        db.session.remove()
+    # the context's teardown (search queue, session removal) has run: close every connection
+    with app.app_context():
         db.engine.dispose()
 
 

@@ -52,3 +52,36 @@ def make_world() -> dict[str, Any]:
         ),
         "admin": make_user("admin", Role.admin),
     }
+
+
+def make_lot(user: User, **fields: Any) -> Any:
+    """A lot posted by `user`'s cooperative through the real operation, committed."""
+    from produce_match.lots import operations as lots
+
+    values = {
+        "commodity": "黑豆",
+        "quantity": "40",
+        "unit": "t",
+        "price": "6.80",
+        "price_unit": "kg",
+    }
+    values.update(fields)
+    lot = lots.create_lot(user, user.organisation, lots.LotInput(**values))
+    db.session.commit()
+    return lot
+
+
+def jpeg_bytes(width: int = 800, height: int = 600, *, gps: bool = False) -> bytes:
+    """A real JPEG, optionally carrying EXIF GPS coordinates."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height), (120, 160, 60))
+    exif = Image.Exif()
+    if gps:
+        exif[0x010F] = "PhoneMaker"
+        exif[0x8825] = {1: "N", 2: (42.0, 23.0, 11.0), 3: "E", 4: (122.0, 32.0, 19.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif.tobytes() if gps else b"")
+    return out.getvalue()

@@ -24,7 +24,7 @@ from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
 from produce_match.catalog import regions
 from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db, login_manager
-from produce_match.forms import ActionForm, show_errors
+from produce_match.forms import show_errors
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -120,7 +120,7 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
-    if ActionForm().validate_on_submit() and current_user.is_authenticated:
+    if current_user.is_authenticated:
         accounts.end_session(current_user, current_user.session_token)
         db.session.commit()
         logout_user()
@@ -136,7 +136,6 @@ def _account_page(**forms: Any) -> str:
         profile_form=forms.get("profile_form") or ProfileForm(obj=user),
         password_form=forms.get("password_form") or PasswordForm(),
         token_form=forms.get("token_form") or TokenForm(),
-        action_form=ActionForm(),
         tokens=accounts.tokens_of(user),
         sessions=accounts.live_sessions(user),
         new_token=forms.get("new_token"),
@@ -193,10 +192,9 @@ def change_password() -> Any:
 @bp.route("/account/sessions/revoke-others", methods=["POST"])
 @login_required
 def revoke_other_sessions() -> Any:
-    if ActionForm().validate_on_submit():
-        n = accounts.revoke_sessions(current_user, keep=current_user.session_token)
-        db.session.commit()
-        flash(_("%(n)d other sessions were logged out.", n=n), "success")
+    n = accounts.revoke_sessions(current_user, keep=current_user.session_token)
+    db.session.commit()
+    flash(_("%(n)d other sessions were logged out.", n=n), "success")
     return redirect(url_for(".account"))
 
 
@@ -216,10 +214,9 @@ def create_token() -> Any:
 @login_required
 def revoke_token(token_id: int) -> Any:
     token = policy.load(current_user, "revoke", ApiToken, token_id)
-    if ActionForm().validate_on_submit():
-        accounts.revoke_token(token, current_user)
-        db.session.commit()
-        flash(_("The token is revoked."), "success")
+    accounts.revoke_token(token, current_user)
+    db.session.commit()
+    flash(_("The token is revoked."), "success")
     return redirect(url_for(".account"))
 
 
@@ -231,7 +228,6 @@ def organisation(org_id: int) -> Any:
         org=org,
         show_contact=policy.can(current_user, "view_contact", org),
         can_verify=policy.can(current_user, "verify", org),
-        action_form=ActionForm(),
     )
 
 
@@ -253,51 +249,45 @@ def organisations() -> Any:
     if show == "unverified":
         query = query.where(Organisation.verified_at.is_(None))
     orgs = db.session.scalars(query.limit(500)).all()
-    return render_template(
-        "admin/organisations.html", orgs=orgs, show=show, action_form=ActionForm()
-    )
+    return render_template("admin/organisations.html", orgs=orgs, show=show)
 
 
 @admin_bp.route("/organisations/<int:org_id>/verify", methods=["POST"])
 def verify_organisation(org_id: int) -> Any:
     org = policy.load(current_user, "verify", Organisation, org_id)
-    if ActionForm().validate_on_submit():
-        verified = request.form.get("verified") == "1"
-        accounts.set_verified(org, current_user, verified)
-        db.session.commit()
-        flash(
-            _("%(org)s is verified.", org=org.name)
-            if verified
-            else _("%(org)s is no longer verified.", org=org.name),
-            "success",
-        )
+    verified = request.form.get("verified") == "1"
+    accounts.set_verified(org, current_user, verified)
+    db.session.commit()
+    flash(
+        _("%(org)s is verified.", org=org.name)
+        if verified
+        else _("%(org)s is no longer verified.", org=org.name),
+        "success",
+    )
     return redirect(_safe_next(request.form.get("next")) or url_for(".organisations"))
 
 
 @admin_bp.route("/users")
 def users() -> Any:
     q = request.args.get("q", "").strip()[:60]
-    return render_template(
-        "admin/users.html", users=accounts.find_users(q), q=q, action_form=ActionForm()
-    )
+    return render_template("admin/users.html", users=accounts.find_users(q), q=q)
 
 
 @admin_bp.route("/users/<int:user_id>/disable", methods=["POST"])
 def disable_user(user_id: int) -> Any:
     user = policy.load(current_user, "disable", User, user_id)
-    if ActionForm().validate_on_submit():
-        disabled = request.form.get("disabled") == "1"
-        try:
-            accounts.set_disabled(user, current_user, disabled)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(str(exc.message), "error")
-        else:
-            db.session.commit()
-            flash(
-                _("%(login)s is disabled.", login=user.login)
-                if disabled
-                else _("%(login)s is enabled again.", login=user.login),
-                "success",
-            )
+    disabled = request.form.get("disabled") == "1"
+    try:
+        accounts.set_disabled(user, current_user, disabled)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+    else:
+        db.session.commit()
+        flash(
+            _("%(login)s is disabled.", login=user.login)
+            if disabled
+            else _("%(login)s is enabled again.", login=user.login),
+            "success",
+        )
     return redirect(url_for(".users"))

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Enum, Float, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Enum, Float, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from produce_match.extensions import db
+from produce_match.units import MassUnit
 
 
 class RegionLevel(enum.StrEnum):
@@ -35,3 +36,74 @@ class Region(db.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Category(enum.StrEnum):
+    grain = "grain"  #: 粮食
+    bean = "bean"  #: 豆类
+    vegetable = "vegetable"  #: 蔬菜
+    fruit = "fruit"  #: 水果
+    nut = "nut"  #: 坚果
+    mushroom = "mushroom"  #: 食用菌
+    egg = "egg"  #: 禽蛋
+    honey = "honey"  #: 蜂产品
+    tea = "tea"  #: 茶叶
+    herb = "herb"  #: 中药材
+    oilseed = "oilseed"  #: 油料
+    spice = "spice"  #: 调味品
+    other = "other"  #: 其他
+
+
+class Commodity(db.Model):
+    """One entry of the catalogue: black bean, cherry, potato ..."""
+
+    __tablename__ = "commodities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: stable ASCII code, used in files and the API ("black_bean")
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(40))
+    name_en: Mapped[str] = mapped_column(String(60))
+    #: full pinyin of name_zh, syllables separated by spaces ("hei dou"; ü written v)
+    pinyin: Mapped[str] = mapped_column(String(120))
+    traditional: Mapped[str | None] = mapped_column(String(40))
+    synonyms_zh: Mapped[list[str]] = mapped_column(JSON, default=list)
+    synonyms_en: Mapped[list[str]] = mapped_column(JSON, default=list)
+    category: Mapped[Category] = mapped_column(
+        Enum(Category, name="commodity_category", native_enum=False, length=20)
+    )
+    #: typical shelf life in ordinary storage: suggests a lot's spoil-by date
+    shelf_life_days: Mapped[int]
+    #: the unit this commodity is usually traded in
+    unit: Mapped[MassUnit] = mapped_column(
+        Enum(MassUnit, name="mass_unit", native_enum=False, length=4)
+    )
+    active: Mapped[bool] = mapped_column(default=True)
+
+    names: Mapped[list[CommodityName]] = relationship(
+        back_populates="commodity", cascade="all, delete-orphan"
+    )
+
+    def display_name(self, lang: str = "zh") -> str:
+        return self.name_zh if lang == "zh" else self.name_en
+
+    def __str__(self) -> str:
+        return self.name_zh
+
+
+class CommodityName(db.Model):
+    """Every name a commodity is known by, normalised for lookup; each resolves to one entry."""
+
+    __tablename__ = "commodity_names"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commodity_id: Mapped[int] = mapped_column(
+        ForeignKey("commodities.id", ondelete="CASCADE"), index=True
+    )
+    #: the normalised form: simplified, lower-case, without spaces ("heidou", "black bean")
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    #: zh | traditional | synonym | en | pinyin | code
+    kind: Mapped[str] = mapped_column(String(12))
+
+    commodity: Mapped[Commodity] = relationship(back_populates="names")

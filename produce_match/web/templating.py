@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask import Flask
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from produce_match import policy
+from produce_match import policy, units
 from produce_match.forms import ActionForm
+from produce_match.i18n import current_language
 
 #: how roles and kinds of organisation are named on pages
 LABELS = {
@@ -21,6 +22,20 @@ LABELS = {
     "office": _l("Office"),
     "admin": _l("Administrator"),
     "platform": _l("Platform"),
+    # states of a lot
+    "open": _l("On offer"),
+    "sold_out": _l("Sold out"),
+    "expired": _l("Expired"),
+    "withdrawn": _l("Withdrawn"),
+    # what the audit trail records
+    "posted": _l("posted"),
+    "edited": _l("edited"),
+    "photo_added": _l("photo added"),
+    "photo_removed": _l("photo removed"),
+    "registered": _l("registered"),
+    "verified": _l("verified"),
+    "unverified": _l("verification withdrawn"),
+    "imported": _l("imported"),
 }
 
 
@@ -32,6 +47,27 @@ def label(value: Any) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
+
+    @app.template_filter("mass")
+    def _mass(grams: int, unit: Any = None) -> str:
+        return units.format_mass(grams, unit, current_language())
+
+    @app.template_filter("price")
+    def _price(fen_per_t: int, unit: Any) -> str:
+        return units.format_price(fen_per_t, unit, current_language())
+
+    @app.template_filter("money")
+    def _money(fen: int) -> str:
+        return units.format_money(fen, current_language())
+
+    @app.template_filter("unit_name")
+    def _unit_name(unit: Any) -> str:
+        unit = units.parse_unit(unit)
+        return unit.zh if current_language() == "zh" else units.EN_NAMES[unit]
+
+    @app.template_filter("localdate")
+    def _localdate(value: date | None, fmt: str = "medium") -> str:
+        return format_date(value, fmt) if value else ""
 
     @app.template_filter("when")
     def _when(value: datetime | None, fmt: str = "medium") -> str:

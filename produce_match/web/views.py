@@ -9,15 +9,18 @@ from flask_login import current_user
 
 from produce_match.accounts import operations as accounts
 from produce_match.extensions import db
-from produce_match.forms import ActionForm
 from produce_match.i18n import LANG_COOKIE
+from produce_match.lots import queries
 
 bp = Blueprint("web", __name__)
 
 
 @bp.route("/")
 def index() -> Any:
-    return render_template("web/index.html")
+    count, grams = queries.stranded_totals()
+    return render_template(
+        "web/index.html", urgent=queries.most_urgent(8), lots_open=count, grams_open=grams
+    )
 
 
 @bp.route("/language", methods=["POST"])
@@ -28,7 +31,7 @@ def set_language() -> Any:
     if not (target.startswith("/") and not target.startswith("//")):
         target = url_for(".index")
     response = redirect(target)
-    if lang in current_app.config["LANGUAGES"] and ActionForm().validate_on_submit():
+    if lang in current_app.config["LANGUAGES"]:
         if current_user.is_authenticated:
             accounts.set_locale(current_user, lang)
             db.session.commit()
@@ -41,6 +44,11 @@ def set_language() -> Any:
             httponly=True,
         )
     return response
+
+
+@bp.route("/favicon.ico")
+def favicon() -> Any:
+    return redirect(url_for("static", filename="img/favicon.svg"), code=301)
 
 
 @bp.route("/healthz")

@@ -1,0 +1,139 @@
+"""The demo world: cooperatives with stranded lots, buyers, an official for Zhangwu, an admin.
+
+`flask demo load` fills an empty database; the embedded default does it on its first start.
+The cooperatives, their lots and the buyers are in world.json beside this file; every date in
+it is relative to today, so the demo never goes stale.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from produce_match.accounts import operations as accounts
+from produce_match.accounts.models import Role, User
+from produce_match.dates import local_today
+from produce_match.extensions import db
+from produce_match.lots import operations as lots
+
+DEMO_PASSWORD = "demo-pass-2020"  # noqa: S105 - printed on purpose: these are demo accounts
+WORLD = Path(__file__).with_name("world.json")
+
+#: accounts that are not in world.json: (login, role, organisation, name, phone, province, county)
+STAFF = [
+    ("admin", Role.admin, None, "平台管理员", None, None, None),
+    ("zhangwu", Role.official, "彰武县电子商务办公室", "赵主任", "04185820000", "辽宁", "彰武"),
+    ("liaoning", Role.official, "辽宁省农业农村厅市场处", "孙处长", "02423440000", "辽宁", None),
+    ("buyer", Role.buyer, "江西南昌粮油批发有限公司", "陈经理", "13907910003", "江西", "东湖区"),
+]
+
+
+def is_empty() -> bool:
+    return not db.session.scalar(select(func.count()).select_from(User))
+
+
+def _member(login: str, role: Role, org: dict[str, Any], admin: User) -> User:
+    user = accounts.create_user(
+        login=login,
+        password=DEMO_PASSWORD,
+        role=role,
+        org_name=org["name"],
+        name=org.get("contact_person"),
+        phone=org.get("phone"),
+        place=accounts.PlaceInput(
+            org.get("province"), org.get("county"), org.get("township"), org.get("village")
+        ),
+        actor=admin,
+    )
+    user.organisation.contact_person = org.get("contact_person")
+    if org.get("verified", True):
+        accounts.set_verified(user.organisation, admin, True)
+    return user
+
+
+def load() -> list[tuple[str, str]]:
+    """Create the demo world; returns (login, role) for every account."""
+    logins: list[tuple[str, str]] = []
+    admin = None
+    for login, role, org, name, phone, province, county in STAFF:
+        user = accounts.create_user(
+            login=login,
+            password=DEMO_PASSWORD,
+            role=role,
+            org_name=org,
+            name=name,
+            phone=phone,
+            place=accounts.PlaceInput(province, county),
+            actor=admin,
+        )
+        if role is Role.admin:
+            admin = user
+        else:
+            accounts.set_verified(user.organisation, admin, True)
+        logins.append((login, role.value))
+    assert admin is not None
+
+    world = json.loads(WORLD.read_text(encoding="utf-8"))
+    today = local_today()
+    for coop in world["cooperatives"]:
+        user = _member(coop["login"], Role.cooperative, coop, admin)
+        logins.append((coop["login"], Role.cooperative.value))
+        for lot in coop["lots"]:
+            lots.create_lot(
+                user,
+                user.organisation,
+                lots.LotInput(
+                    commodity=lot["commodity"],
+                    title=lot["title"],
+                    variety=lot.get("variety"),
+                    grade=lot.get("grade"),
+                    quantity=lot["quantity"],
+                    unit=lot["unit"],
+                    price=lot["price"],
+                    price_unit=lot["price_unit"],
+                    available_from=today + timedelta(days=lot.get("available_from_days", 0)),
+                    spoil_by=today + timedelta(days=lot["spoil_in_days"]),
+                    storage_notes=lot.get("storage_notes"),
+                    description=lot.get("description"),
+                ),
+            )
+    for buyer in world["buyers"]:
+        _member(buyer["login"], Role.buyer, buyer, admin)
+        logins.append((buyer["login"], Role.buyer.value))
+    return logins
+
+
+def print_logins(logins: list[tuple[str, str]]) -> None:
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
+    shown = [
+        entry
+        for entry in logins
+        if entry[0] in {"admin", "zhangwu", "liaoning", "buyer", "daoting", "cherry"}
+    ]
+    for login, role in shown:
+        click.echo(f"  {login:<10} {role}")
+    click.echo(f"  ... and {len(logins) - len(shown)} more cooperatives and buyers (see README)")
+
+
+demo_cli = AppGroup("demo", help="The demo world.")
+
+
+@demo_cli.command("load")
+def load_command() -> None:
+    """Load the demo world into an empty database."""
+    if not is_empty():
+        raise click.ClickException("the database already has users; demo load needs an empty one")
+    logins = load()
+    db.session.commit()
+    print_logins(logins)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,1 @@
+"""Produce lots offered by cooperatives."""

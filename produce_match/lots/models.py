@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from produce_match.accounts.models import Organisation
+from produce_match.catalog.models import Commodity, Region
+from produce_match.database import utcnow
+from produce_match.dates import local_today
+from produce_match.extensions import db
+from produce_match.units import MassUnit
+
+
+class LotStatus(enum.StrEnum):
+    open = "open"  #: on offer, with quantity left and time before spoiling
+    sold_out = "sold_out"  #: everything is committed to orders
+    expired = "expired"  #: the spoil-by date has passed; nothing can be ordered any more
+    withdrawn = "withdrawn"  #: taken off the market by its cooperative
+
+
+def _unit_enum() -> Enum:
+    return Enum(MassUnit, name="mass_unit", native_enum=False, length=4)
+
+
+class Lot(db.Model):
+    """One offer: a commodity, a quantity, a place, a price and a spoil-by date."""
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        CheckConstraint("remaining_g >= 0", name="remaining_not_negative"),
+        CheckConstraint("remaining_g <= quantity_g", name="remaining_within_quantity"),
+        CheckConstraint("quantity_g > 0", name="quantity_positive"),
+        CheckConstraint("price_fen > 0", name="price_positive"),
+        Index("ix_lots_status_spoil_by", "status", "spoil_by"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    commodity_id: Mapped[int] = mapped_column(ForeignKey("commodities.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    variety: Mapped[str | None] = mapped_column(String(60))
+    grade: Mapped[str | None] = mapped_column(String(30))
+    #: what was posted, and what is left uncommitted; integer grams
+    quantity_g: Mapped[int] = mapped_column(BigInteger)
+    remaining_g: Mapped[int] = mapped_column(BigInteger)
+    #: the unit the quantity was entered in (for showing it back the same way)
+    quantity_unit: Mapped[MassUnit] = mapped_column(_unit_enum())
+    #: the asking price as entered: fen per price_unit
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    price_unit: Mapped[MassUnit] = mapped_column(_unit_enum())
+    #: the same price in fen per tonne, exact whatever the unit: for filters and sorting
+    price_fen_per_t: Mapped[int] = mapped_column(BigInteger, index=True)
+    province_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    county_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    township: Mapped[str | None] = mapped_column(String(60))
+    village: Mapped[str | None] = mapped_column(String(60))
+    available_from: Mapped[date]
+    #: the last day it can be sold, a calendar date in the lot's own time zone
+    spoil_by: Mapped[date] = mapped_column(index=True)
+    timezone: Mapped[str] = mapped_column(String(40), default="Asia/Shanghai")
+    storage_notes: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[LotStatus] = mapped_column(
+        Enum(LotStatus, name="lot_status", native_enum=False, length=12), default=LotStatus.open
+    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    cooperative: Mapped[Organisation] = relationship()
+    commodity: Mapped[Commodity] = relationship()
+    province: Mapped[Region] = relationship(foreign_keys=[province_code])
+    county: Mapped[Region] = relationship(foreign_keys=[county_code])
+    photos: Mapped[list[LotPhoto]] = relationship(
+        back_populates="lot", order_by="LotPhoto.position", cascade="all, delete-orphan"
+    )
+
+    def today(self) -> date:
+        return local_today(self.timezone)
+
+    @property
+    def current_status(self) -> LotStatus:
+        """The status as of today: an open lot past its spoil-by date is expired, whether or
+        not the expiry command has recorded it yet."""
+        if self.status is LotStatus.open and self.spoil_by < self.today():
+            return LotStatus.expired
+        return self.status
+
+    @property
+    def days_left(self) -> int:
+        """Days before it spoils: 0 on the spoil-by date itself, negative after it."""
+        return (self.spoil_by - self.today()).days
+
+    @property
+    def orderable(self) -> bool:
+        return self.current_status is LotStatus.open and self.remaining_g > 0
+
+    @property
+    def place(self) -> str:
+        parts = [
+            self.province.name if self.province else None,
+            self.county.name if self.county else None,
+            self.township,
+            self.village,
+        ]
+        return " ".join(p for p in parts if p)
+
+
+class LotPhoto(db.Model):
+    """A photo of a lot, re-encoded without metadata, with its thumbnail."""
+
+    __tablename__ = "lot_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    #: keys in the upload storage
+    key: Mapped[str] = mapped_column(String(200))
+    thumb_key: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int]
+    height: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lot: Mapped[Lot] = relationship(back_populates="photos")

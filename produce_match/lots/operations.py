@@ -1,0 +1,416 @@
+"""The only code that writes lots. Operations flush, never commit, and record every change."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, fields
+from datetime import date, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from produce_match.accounts.models import Organisation, User
+from produce_match.accounts.operations import PlaceInput, resolve_place
+from produce_match.audit.operations import diff, record
+from produce_match.catalog import commodities
+from produce_match.catalog.models import Commodity
+from produce_match.dates import local_today
+from produce_match.errors import Conflict, ValidationFailed
+from produce_match.extensions import db
+from produce_match.lots.models import Lot, LotPhoto, LotStatus
+from produce_match.lots.photos import PhotoRejected, process_photo
+from produce_match.storage import delete_after_commit, get_storage
+from produce_match.units import (
+    MassUnit,
+    UnitError,
+    fen_per_tonne,
+    format_mass,
+    parse_unit,
+    to_fen,
+    to_grams,
+)
+
+MAX_PHOTOS = 6
+#: how far ahead a spoil-by date may lie
+MAX_SHELF_DAYS = 5 * 365
+#: the longest text each field takes
+LIMITS = {
+    "title": 120,
+    "variety": 60,
+    "grade": 30,
+    "township": 60,
+    "village": 60,
+    "storage_notes": 2000,
+    "description": 5000,
+}
+
+
+@dataclass
+class LotInput:
+    """A lot as typed into a form, an API body or a spreadsheet row: text, not yet checked.
+
+    None means "not given": on a new lot the default applies, on an edit the value is kept.
+    """
+
+    commodity: str | None = None
+    title: str | None = None
+    variety: str | None = None
+    grade: str | None = None
+    quantity: str | None = None
+    unit: str | None = None
+    price: str | None = None
+    price_unit: str | None = None
+    province: str | None = None
+    county: str | None = None
+    township: str | None = None
+    village: str | None = None
+    available_from: str | date | None = None
+    spoil_by: str | date | None = None
+    storage_notes: str | None = None
+    description: str | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
+
+
+def parse_date(value: str | date | None) -> date | None:
+    """'2026-12-01', '2026/12/1', '2026年12月1日' -> date; '' -> None; bad text -> ValueError."""
+    if value is None or isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    match = _DATE.match(text)
+    if not match:
+        raise ValueError(text)
+    return date(*(int(g) for g in match.groups()))
+
+
+class _Checker:
+    """Checks one lot's input field by field, collecting a message per field."""
+
+    def __init__(self, data: LotInput, cooperative: Organisation, lot: Lot | None) -> None:
+        self.given = data.given()
+        self.cooperative = cooperative
+        self.lot = lot
+        self.today = local_today(lot.timezone if lot else None)
+        self.values: dict[str, Any] = {}
+        self.errors: dict[str, list[str]] = {}
+        self.commodity: Commodity | None = lot.commodity if lot else None
+        self.unit: MassUnit | None = lot.quantity_unit if lot else None
+        self.county_short = lot.county.short_name if lot else ""
+
+    def asked(self, *names: str) -> bool:
+        """Is any of these fields to be set: always on a new lot, if given on an edit."""
+        return self.lot is None or any(n in self.given for n in names)
+
+    def fail(self, name: str, message: Any) -> None:
+        self.errors.setdefault(name, []).append(str(message))
+
+    def text(self, name: str) -> str:
+        return str(self.given.get(name) or "").strip()
+
+    def check_commodity(self) -> None:
+        if not self.asked("commodity"):
+            return
+        name = self.text("commodity")
+        self.commodity = commodities.resolve(name) if name else None
+        if not name:
+            self.fail("commodity", _("Enter the commodity, e.g. 黑豆 or heidou."))
+        elif self.commodity is None:
+            self.fail("commodity", _("Unknown commodity: %(name)s", name=name))
+        else:
+            self.values["commodity_id"] = self.commodity.id
+
+    def _unit(self, field: str, default: MassUnit | None) -> MassUnit | None:
+        try:
+            unit = parse_unit(self.text(field)) if self.text(field) else default
+        except UnitError as exc:
+            self.fail(field, exc.message)
+            return None
+        if unit is None:
+            self.fail(field, _("Choose a unit."))
+        return unit
+
+    def check_quantity(self) -> None:
+        if self.asked("unit"):
+            self.unit = self._unit("unit", self.commodity.unit if self.commodity else None)
+            if self.unit is not None:
+                self.values["quantity_unit"] = self.unit
+        if not self.asked("quantity") or self.unit is None:
+            return
+        if not self.text("quantity"):
+            self.fail("quantity", _("Enter the quantity."))
+            return
+        try:
+            grams = to_grams(self.text("quantity"), self.unit)
+        except UnitError as exc:
+            self.fail("quantity", exc.message)
+            return
+        committed = self.lot.quantity_g - self.lot.remaining_g if self.lot else 0
+        if grams < committed:
+            self.fail(
+                "quantity",
+                _(
+                    "%(q)s is already ordered: the quantity cannot be less.",
+                    q=format_mass(committed, self.unit),
+                ),
+            )
+        self.values.update(quantity_g=grams, remaining_g=grams - committed)
+
+    def check_price(self) -> None:
+        if not self.asked("price", "price_unit"):
+            return
+        default_unit = self.lot.price_unit if self.lot else self.unit
+        price_unit = (
+            self._unit("price_unit", default_unit) if self.asked("price_unit") else default_unit
+        )
+        price = (
+            self.text("price")
+            if "price" in self.given or self.lot is None
+            else f"{self.lot.price_fen // 100}.{self.lot.price_fen % 100:02d}"
+        )
+        if not price:
+            self.fail("price", _("Enter the asking price."))
+        elif price_unit is not None:
+            try:
+                fen = to_fen(price)
+            except UnitError as exc:
+                self.fail("price", exc.message)
+            else:
+                self.values.update(
+                    price_fen=fen,
+                    price_unit=price_unit,
+                    price_fen_per_t=fen_per_tonne(fen, price_unit),
+                )
+
+    def check_place(self) -> None:
+        if self.asked("province", "county"):
+            own = self.lot or self.cooperative
+            place = PlaceInput(
+                province=self.text("province") or own.province_code,
+                county=self.text("county") or own.county_code,
+            )
+            try:
+                province, county = resolve_place(place, required=True)
+            except ValidationFailed as exc:
+                for name, messages in exc.fields.items():
+                    for message in messages:
+                        self.fail(name, message)
+            else:
+                self.values.update(province_code=province.code, county_code=county.code)
+                self.county_short = county.short_name
+        for name in ("township", "village"):
+            if name in self.given:
+                self.values[name] = " ".join(self.text(name).split()) or None
+            elif self.lot is None:
+                self.values[name] = getattr(self.cooperative, name)
+
+    def _date(self, name: str) -> date | None:
+        try:
+            return parse_date(self.given.get(name))
+        except ValueError:
+            self.fail(name, _("Not a valid date (YYYY-MM-DD)."))
+            raise
+
+    def check_dates(self) -> None:
+        available = self.lot.available_from if self.lot else self.today
+        if self.asked("available_from"):
+            try:
+                available = self._date("available_from") or self.today
+            except ValueError:
+                return
+            self.values["available_from"] = available
+        if not self.asked("spoil_by", "available_from"):
+            return
+        try:
+            spoil_by = (
+                self._date("spoil_by")
+                if "spoil_by" in self.given
+                else (self.lot.spoil_by if self.lot else None)
+            )
+        except ValueError:
+            return
+        if spoil_by is None and self.commodity is not None:
+            # suggested from the commodity's shelf life
+            spoil_by = max(available, self.today) + timedelta(days=self.commodity.shelf_life_days)
+        if spoil_by is None:
+            self.fail("spoil_by", _("Enter the date by which it must be sold."))
+        elif spoil_by < self.today and "spoil_by" in self.given:
+            self.fail("spoil_by", _("This date has passed: a spoiled lot cannot be offered."))
+        elif spoil_by > self.today + timedelta(days=MAX_SHELF_DAYS):
+            self.fail("spoil_by", _("The date is too far ahead."))
+        elif spoil_by < available:
+            self.fail("spoil_by", _("It must be sold after it becomes available."))
+        else:
+            self.values["spoil_by"] = spoil_by
+
+    def check_texts(self) -> None:
+        for name, limit in LIMITS.items():
+            if name in ("township", "village"):
+                value = self.values.get(name)
+            elif name in self.given:
+                value = self.text(name) or None
+                if name in ("title", "variety", "grade") and value:
+                    value = " ".join(value.split())
+                self.values[name] = value
+            else:
+                continue
+            if value and len(value) > limit:
+                self.fail(name, _("At most %(max)d characters.", max=limit))
+        if self.lot is None and not self.values.get("title"):
+            if self.commodity is not None and "quantity_g" in self.values:
+                mass = format_mass(self.values["quantity_g"], self.unit)
+                self.values["title"] = f"{self.county_short}{self.commodity.name_zh} {mass}"
+        elif self.lot is not None and "title" in self.values and not self.values["title"]:
+            self.fail("title", _("Enter a title."))
+
+
+def clean(data: LotInput, cooperative: Organisation, lot: Lot | None = None) -> dict[str, Any]:
+    """Check a lot's input against every rule and return the model's values.
+
+    Raises ValidationFailed with messages keyed by the fields of `LotInput` (forms, the API and
+    the importer map those names to their own fields or columns). Changes nothing.
+    """
+    checker = _Checker(data, cooperative, lot)
+    checker.check_commodity()
+    checker.check_quantity()
+    checker.check_price()
+    checker.check_place()
+    checker.check_dates()
+    checker.check_texts()
+    if checker.errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=checker.errors)
+    return checker.values
+
+
+def create_lot(actor: User | None, cooperative: Organisation, data: LotInput) -> Lot:
+    """Post a lot for a cooperative."""
+    values = clean(data, cooperative)
+    lot = Lot(
+        cooperative=cooperative,
+        created_by_id=actor.id if actor else None,
+        status=LotStatus.open,
+        **values,
+    )
+    db.session.add(lot)
+    db.session.flush()
+    record(
+        actor,
+        lot,
+        "posted",
+        to_state=LotStatus.open.value,
+        changes={"quantity_g": lot.quantity_g, "price_fen_per_t": lot.price_fen_per_t},
+    )
+    return lot
+
+
+def update_lot(actor: User, lot: Lot, data: LotInput) -> dict[str, list[Any]]:
+    """Edit a lot; returns {field: [old, new]} of what changed (recorded in the audit trail)."""
+    if lot.status is LotStatus.withdrawn:
+        raise Conflict(
+            _("This lot was withdrawn and can no longer be changed."), code="lot_withdrawn"
+        )
+    values = clean(data, lot.cooperative, lot)
+    before = lot.current_status
+    changes = diff(lot, values)
+    after = _status_after_edit(lot)
+    if after is not lot.status:
+        lot.status = after
+    if changes:
+        record(
+            actor,
+            lot,
+            "edited",
+            from_state=before.value,
+            to_state=lot.current_status.value,
+            changes=changes,
+        )
+    return changes
+
+
+def _status_after_edit(lot: Lot) -> LotStatus:
+    if lot.remaining_g == 0:
+        return LotStatus.sold_out
+    if lot.spoil_by < lot.today():
+        return LotStatus.expired
+    return LotStatus.open
+
+
+def withdraw_lot(actor: User, lot: Lot) -> None:
+    """Take a lot off the market."""
+    if lot.status is LotStatus.withdrawn:
+        return
+    before = lot.current_status
+    lot.status = LotStatus.withdrawn
+    record(actor, lot, "withdrawn", from_state=before.value, to_state=LotStatus.withdrawn.value)
+
+
+def expire_lots() -> int:
+    """Record the expiry of every open lot past its spoil-by date; safe to run at any time."""
+    today = local_today()
+    due = db.session.scalars(
+        select(Lot.id).where(Lot.status == LotStatus.open, Lot.spoil_by < today)
+    ).all()
+    count = 0
+    for lot_id in due:
+        done = db.session.execute(
+            update(Lot)
+            .where(Lot.id == lot_id, Lot.status == LotStatus.open)
+            .values(status=LotStatus.expired)
+        ).rowcount
+        if done:
+            lot = db.session.get(Lot, lot_id)
+            record(None, lot, "expired", from_state="open", to_state="expired")
+            count += 1
+    return count
+
+
+def add_photo(actor: User, lot: Lot, data: bytes) -> LotPhoto:
+    """Re-encode an uploaded photo without its metadata and attach it to the lot."""
+    if len(lot.photos) >= MAX_PHOTOS:
+        raise ValidationFailed(
+            _("A lot has at most %(n)d photos.", n=MAX_PHOTOS),
+            fields={"photos": [_("A lot has at most %(n)d photos.", n=MAX_PHOTOS)]},
+        )
+    try:
+        photo = process_photo(data)
+    except PhotoRejected as exc:
+        raise ValidationFailed(
+            exc.message, code=exc.code, fields={"photos": [str(exc.message)]}
+        ) from None
+    storage = get_storage()
+    name = secrets.token_hex(12)
+    key, thumb_key = f"lots/{lot.id}/{name}.jpg", f"lots/{lot.id}/{name}-thumb.jpg"
+    storage.save(key, photo.full)
+    storage.save(thumb_key, photo.thumb)
+    position = max((p.position for p in lot.photos), default=-1) + 1
+    row = LotPhoto(
+        lot=lot,
+        position=position,
+        key=key,
+        thumb_key=thumb_key,
+        width=photo.width,
+        height=photo.height,
+    )
+    db.session.add(row)
+    db.session.flush()
+    record(actor, lot, "photo_added", changes={"photo_id": row.id})
+    return row
+
+
+def remove_photo(actor: User, photo: LotPhoto) -> None:
+    """Remove a photo; its files go once the change is committed."""
+    lot = photo.lot
+    record(actor, lot, "photo_removed", changes={"photo_id": photo.id})
+    delete_after_commit(photo.key)
+    delete_after_commit(photo.thumb_key)
+    lot.photos.remove(photo)
+    db.session.delete(photo)

@@ -1,0 +1,241 @@
+"""Pages: browse lots, a lot's page, post / edit / withdraw, my lots, photos."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from wtforms import SelectChoice
+
+from produce_match import policy
+from produce_match.audit.operations import history
+from produce_match.catalog import commodities, regions
+from produce_match.errors import DomainError, ValidationFailed
+from produce_match.extensions import db
+from produce_match.forms import show_errors
+from produce_match.lots import operations as lots
+from produce_match.lots import queries
+from produce_match.lots.forms import LotForm
+from produce_match.lots.models import Lot, LotPhoto
+from produce_match.search import params as search_params
+from produce_match.search.pages import results_page
+from produce_match.storage import get_storage
+from produce_match.units import MassUnit, grams_in
+
+bp = Blueprint("lots", __name__)
+
+
+@bp.route("/lots")
+def browse() -> Any:
+    """The stranded lots: full-text search with filters, facets and sorting (no JavaScript)."""
+    org = current_user.organisation if current_user.is_authenticated else None
+    origin = (org.county.lat, org.county.lng) if org is not None and org.county else None
+    try:
+        parsed = search_params.parse(request.args, origin=origin)
+    except ValidationFailed as exc:
+        return render_template(
+            "lots/list.html",
+            page=None,
+            errors=exc.fields,
+            echo=request.args,
+            provinces=regions.provinces(),
+        ), 400
+    parsed.request.page = max(1, min(request.args.get("page", 1, type=int), 10000))
+    page = results_page(parsed.request)
+    return render_template(
+        "lots/list.html", page=page, errors={}, echo=parsed.echo, provinces=regions.provinces()
+    )
+
+
+def _price_unit_choice(lot: Lot) -> MassUnit:
+    wanted = request.args.get("unit")
+    return MassUnit(wanted) if wanted in MassUnit.__members__ else lot.price_unit
+
+
+@bp.route("/lots/<int:lot_id>")
+def detail(lot_id: int) -> Any:
+    lot = policy.load(current_user, policy.VIEW, Lot, lot_id)
+    return render_template(
+        "lots/detail.html",
+        lot=lot,
+        unit=_price_unit_choice(lot),
+        show_contact=policy.can(current_user, "view_contact", lot.cooperative),
+        can_edit=policy.can(current_user, "edit", lot),
+        events=history(lot) if policy.can(current_user, "view_history", lot) else [],
+    )
+
+
+def _input_from(form: LotForm) -> lots.LotInput:
+    def value(field: Any) -> Any:
+        return field.data if field.data not in ("",) else None
+
+    return lots.LotInput(
+        commodity=form.commodity.data,
+        title=form.title.data or "",
+        variety=form.variety.data or "",
+        grade=form.grade.data or "",
+        quantity=form.quantity.data,
+        unit=form.unit.data,
+        price=form.price.data,
+        price_unit=form.price_unit.data,
+        province=form.province.data or None,
+        county=form.county.data or None,
+        township=form.township.data or "",
+        village=form.village.data or "",
+        available_from=value(form.available_from),
+        spoil_by=value(form.spoil_by),
+        storage_notes=form.storage_notes.data or "",
+        description=form.description.data or "",
+    )
+
+
+def _province_choices() -> list[SelectChoice]:
+    return [SelectChoice("", _("Choose…"))] + [
+        SelectChoice(p.code, p.name) for p in regions.provinces()
+    ]
+
+
+def _uploaded_photos(form: LotForm) -> list[bytes]:
+    return [f.read() for f in (form.photos.data or []) if f and getattr(f, "filename", "")]
+
+
+def _render_form(form: LotForm, lot: Lot | None, status: int = 200) -> Any:
+    province = form.province.data
+    return render_template(
+        "lots/form.html",
+        form=form,
+        lot=lot,
+        commodities=commodities.all_active(),
+        counties=regions.counties(province) if province else [],
+    ), status
+
+
+@bp.route("/lots/new", methods=["GET", "POST"])
+@login_required
+def new() -> Any:
+    policy.ensure(current_user, "create", Lot)
+    org = current_user.organisation
+    form = LotForm()
+    form.province.choices = _province_choices()
+    if request.method == "GET":
+        form.province.data = org.province_code
+        form.county.data = org.county.name if org.county else ""
+        form.township.data, form.village.data = org.township, org.village
+    if form.validate_on_submit():
+        try:
+            lot = lots.create_lot(current_user, org, _input_from(form))
+            for data in _uploaded_photos(form):
+                lots.add_photo(current_user, lot, data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Your lot is posted. Buyers can find it now."), "success")
+            return redirect(url_for(".detail", lot_id=lot.id))
+        return _render_form(form, None, 422)
+    return _render_form(form, None, 422 if form.errors else 200)
+
+
+@bp.route("/lots/<int:lot_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(lot_id: int) -> Any:
+    lot = policy.load(current_user, "edit", Lot, lot_id)
+    form = LotForm(obj=None)
+    form.province.choices = _province_choices()
+    if request.method == "GET":
+        _fill(form, lot)
+    if form.validate_on_submit():
+        try:
+            lots.update_lot(current_user, lot, _input_from(form))
+            for data in _uploaded_photos(form):
+                lots.add_photo(current_user, lot, data)
+        except DomainError as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Your changes are saved."), "success")
+            return redirect(url_for(".detail", lot_id=lot.id))
+        return _render_form(form, lot, 422)
+    return _render_form(form, lot, 422 if form.errors else 200)
+
+
+def _fill(form: LotForm, lot: Lot) -> None:
+    """Show the lot's values as the cooperative entered them."""
+    form.commodity.data = lot.commodity.name_zh
+    form.quantity.data = _decimal_text(grams_in(lot.quantity_g, lot.quantity_unit))
+    form.unit.data = lot.quantity_unit.value
+    form.price.data = f"{lot.price_fen // 100}.{lot.price_fen % 100:02d}"
+    form.price_unit.data = lot.price_unit.value
+    form.title.data, form.variety.data, form.grade.data = lot.title, lot.variety, lot.grade
+    form.province.data, form.county.data = lot.province_code, lot.county.name
+    form.township.data, form.village.data = lot.township, lot.village
+    form.available_from.data, form.spoil_by.data = lot.available_from, lot.spoil_by
+    form.storage_notes.data, form.description.data = lot.storage_notes, lot.description
+
+
+def _decimal_text(value: Any) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@bp.route("/lots/<int:lot_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(lot_id: int) -> Any:
+    lot = policy.load(current_user, "withdraw", Lot, lot_id)
+    lots.withdraw_lot(current_user, lot)
+    db.session.commit()
+    flash(_("The lot is withdrawn. Buyers no longer see it."), "success")
+    return redirect(url_for(".mine"))
+
+
+@bp.route("/lots/<int:lot_id>/photos/<int:photo_id>/delete", methods=["POST"])
+@login_required
+def delete_photo(lot_id: int, photo_id: int) -> Any:
+    lot = policy.load(current_user, "edit", Lot, lot_id)
+    photo = db.session.get(LotPhoto, photo_id)
+    if photo is None or photo.lot_id != lot.id:
+        abort(404)
+    lots.remove_photo(current_user, photo)
+    db.session.commit()
+    flash(_("The photo is removed."), "success")
+    return redirect(url_for(".edit", lot_id=lot.id))
+
+
+@bp.route("/my/lots")
+@login_required
+def mine() -> Any:
+    policy.ensure(current_user, "create", Lot)
+    return render_template(
+        "lots/mine.html", lots=queries.of_cooperative(current_user.organisation_id)
+    )
+
+
+@bp.route("/media/<path:key>")
+def media(key: str) -> Any:
+    """Photos of lots. The key is a random name; what is served is always our own JPEG."""
+    if not key.startswith("lots/") or not key.endswith(".jpg"):
+        abort(404)
+    storage = get_storage()
+    try:
+        if not storage.exists(key):
+            abort(404)
+        path = storage.path(key)
+    except ValueError:
+        abort(404)
+    response = send_file(path, mimetype="image/jpeg", max_age=30 * 24 * 3600)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'"
+    return response

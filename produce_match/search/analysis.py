@@ -1,0 +1,361 @@
+"""Text analysis shared by indexing and querying, and by every search backend.
+
+What a Chinese buyer types: 黑豆, 彰武黑豆, heidou, hd, 乌豆, 櫻桃, black beans, 黑逗. One analysis
+turns a lot into tokens per field and a query into terms that can match them:
+
+- ``zh``: Chinese words, segmented by jieba (rjieba) with the catalogue's names and the region
+  names as a user dictionary, traditional characters made simplified. A lot also carries every
+  Chinese name of its commodity, so 乌豆 finds lots posted as 黑豆.
+- ``py``: the toneless pinyin of each Chinese word (heidou), so pinyin and homophone slips
+  (黑逗 -> heidou) find it; one wrong letter is forgiven by a fuzzy match in the backend.
+- ``ini``: pinyin initials of each word (hd).
+- ``en``: English words, stemmed (black beans -> black, bean), with the commodity's English names.
+
+Heteronyms follow the catalogue: its pinyin for 长豆角 is "chang dou jiao", and that is what the
+analysis uses for that word; other words get pypinyin's phrase-aware reading.
+
+Pure Python: no database, no search engine. A `Vocabulary` is built from the catalogue and the
+regions (from the database, or from any rows in tests) and an `Analyzer` is built on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import rjieba
+import snowballstemmer
+from pypinyin import Style, lazy_pinyin
+
+from produce_match.catalog.names import english_singular, normalise, pinyin_key, simplified
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z0-9]+(?:\.[0-9]+)?")
+_ASCII_WORD = re.compile(r"[a-z]+")
+#: a frequency that makes jieba keep our dictionary words whole
+_USER_WORD_FREQ = 200_000
+#: English words that carry no meaning in a query or a title
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "for",
+        "in",
+        "on",
+        "to",
+        "with",
+        "from",
+        "at",
+        "by",
+        "per",
+        "or",
+    ]
+)
+
+
+def is_cjk(token: str) -> bool:
+    return bool(_CJK.fullmatch(token))
+
+
+@dataclass(frozen=True)
+class Place:
+    """A region a place word names."""
+
+    code: str
+    level: str  # province | prefecture | county
+    province_code: str
+
+
+@dataclass
+class Vocabulary:
+    """The words the analysis must know: commodity names and place names."""
+
+    #: Chinese word -> its pinyin syllables from the catalogue ("hei dou"), or "" if unknown
+    words: dict[str, str] = field(default_factory=dict)
+    #: any normalised name of a commodity (zh, synonym, English, pinyin) -> commodity code
+    commodity_of: dict[str, str] = field(default_factory=dict)
+    #: commodity code -> its Chinese names (simplified) and its English names
+    zh_names: dict[str, list[str]] = field(default_factory=dict)
+    en_names: dict[str, list[str]] = field(default_factory=dict)
+    #: commodity code -> its main Chinese name, for "did you mean"
+    display: dict[str, str] = field(default_factory=dict)
+    #: place name (full or short) -> the regions it names
+    places: dict[str, list[Place]] = field(default_factory=dict)
+
+    def add_commodity(
+        self,
+        code: str,
+        name_zh: str,
+        pinyin: str,
+        synonyms_zh: Iterable[str],
+        traditional: str | None,
+        name_en: str,
+        synonyms_en: Iterable[str],
+    ) -> None:
+        zh = [simplified(name_zh)] + [simplified(s) for s in synonyms_zh]
+        en = [name_en, *synonyms_en]
+        self.zh_names[code] = zh
+        self.en_names[code] = en
+        self.display[code] = name_zh
+        self.words[zh[0]] = pinyin
+        for word in zh[1:]:
+            self.words.setdefault(word, "")
+        keys = [normalise(n) for n in [*zh, *en, code]]
+        keys += [normalise(pinyin)] + [pinyin_key(w) for w in zh[1:]]
+        if traditional:
+            keys.append(normalise(traditional))
+        for key in keys:
+            if key:
+                self.commodity_of.setdefault(key, code)
+                if singular := english_singular(key):
+                    self.commodity_of.setdefault(singular, code)
+
+    def add_region(self, code: str, name: str, short_name: str, level: str) -> None:
+        place = Place(code=code, level=level, province_code=code[:2] + "0000")
+        for word in {name, short_name}:
+            if len(word) >= 2:
+                self.places.setdefault(word, []).append(place)
+                self.words.setdefault(word, "")
+
+    @classmethod
+    def from_database(cls) -> Vocabulary:
+        """The catalogue and the regions as they are in the database now."""
+        from produce_match.catalog.models import Commodity, Region
+        from produce_match.extensions import db
+
+        vocab = cls()
+        for c in db.session.scalars(db.select(Commodity)):
+            vocab.add_commodity(
+                c.code,
+                c.name_zh,
+                c.pinyin,
+                c.synonyms_zh or [],
+                c.traditional,
+                c.name_en,
+                c.synonyms_en or [],
+            )
+        for r in db.session.scalars(db.select(Region)):
+            vocab.add_region(r.code, r.name, r.short_name, r.level.value)
+        return vocab
+
+
+@functools.cache
+def _stemmer() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+@dataclass
+class QueryTerm:
+    """One thing a buyer typed, with every form in which it may match a lot."""
+
+    text: str
+    zh: list[str] = field(default_factory=list)
+    py: list[str] = field(default_factory=list)
+    ini: list[str] = field(default_factory=list)
+    en: list[str] = field(default_factory=list)
+    #: commodity codes this term names (黑豆 -> black_bean)
+    commodities: list[str] = field(default_factory=list)
+    #: set when the term is a place word (彰武, 辽宁)
+    places: list[Place] = field(default_factory=list)
+
+    @property
+    def is_place(self) -> bool:
+        return bool(self.places) and not self.commodities
+
+
+@dataclass
+class AnalysedQuery:
+    text: str
+    terms: list[QueryTerm]
+
+    @property
+    def places(self) -> list[Place]:
+        return [p for t in self.terms if t.is_place for p in t.places]
+
+    @property
+    def content_terms(self) -> list[QueryTerm]:
+        return [t for t in self.terms if not t.is_place]
+
+    @property
+    def commodities(self) -> list[str]:
+        return [c for t in self.terms for c in t.commodities]
+
+
+class Analyzer:
+    """Turns lots and queries into tokens, the same way for both."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self.jieba = rjieba.Jieba()
+        for word in vocabulary.words:
+            if is_cjk(word):
+                self.jieba.add_word(word, _USER_WORD_FREQ, None)
+        # words repeat endlessly across lots: each is converted once per process
+        self._pinyin = functools.lru_cache(maxsize=200_000)(self._pinyin_uncached)
+        self._initials = functools.lru_cache(maxsize=200_000)(self._initials_uncached)
+
+    # --- words ------------------------------------------------------------------------
+
+    @staticmethod
+    def clean(text: str | None) -> str:
+        """NFKC, simplified characters, lower case."""
+        return simplified(unicodedata.normalize("NFKC", text or "").lower())
+
+    def words(self, text: str | None) -> list[str]:
+        """Chinese words and English/number words, in order ('彰武黑豆40吨' -> 彰武 黑豆 40 吨)."""
+        out: list[str] = []
+        for chunk in _WORD.findall(self.clean(text)):
+            if is_cjk(chunk):
+                out.extend(w for w in self.jieba.cut(chunk, True) if w.strip())
+            else:
+                out.append(chunk)
+        return out
+
+    def search_words(self, text: str | None) -> list[str]:
+        """Words for the index: every word, and the shorter words inside long ones
+        (樱桃番茄 -> 樱桃 番茄 樱桃番茄), so that a lot is found by any part of a compound."""
+        out: list[str] = []
+        for chunk in _WORD.findall(self.clean(text)):
+            if is_cjk(chunk):
+                out.extend(w for w in self.jieba.cut_for_search(chunk, True) if w.strip())
+            else:
+                out.append(chunk)
+        return out
+
+    def _pinyin_uncached(self, word: str) -> str:
+        known = self.vocabulary.words.get(word)
+        if known:
+            return known.replace(" ", "")
+        return "".join(lazy_pinyin(word, style=Style.NORMAL, errors="ignore"))
+
+    def _syllables(self, word: str) -> list[str]:
+        known = self.vocabulary.words.get(word)
+        if known:
+            return known.split()
+        return lazy_pinyin(word, style=Style.NORMAL, errors="ignore")
+
+    def pinyin(self, word: str) -> str:
+        """Toneless pinyin of a Chinese word, catalogue readings first (长豆角 -> changdoujiao)."""
+        return self._pinyin(word)
+
+    def initials(self, word: str) -> str:
+        """First letters of the syllables (黑豆 -> hd; 长豆角 -> cdj)."""
+        return self._initials(word)
+
+    def _initials_uncached(self, word: str) -> str:
+        return "".join(s[0] for s in self._syllables(word) if s)
+
+    def english(self, text: str | None) -> list[str]:
+        """Stemmed English words (Black beans -> black bean)."""
+        return [stem(w) for w in _ASCII_WORD.findall(self.clean(text)) if w not in _STOP]
+
+    # --- documents --------------------------------------------------------------------
+
+    def document(
+        self,
+        *,
+        commodity_code: str,
+        title: str,
+        texts: Iterable[str | None],
+        places: Iterable[str | None],
+    ) -> dict[str, list[str]]:
+        """The tokens of a lot, per field.
+
+        `title` and the place names also give pinyin and initials; `texts` (variety, grade,
+        description, storage, the cooperative's name) give Chinese and English words only.
+        """
+        vocab = self.vocabulary
+        # the commodity's names are kept whole (黑大豆 is not 大豆, which is the soybean)
+        names = vocab.zh_names.get(commodity_code, [])
+        named = [
+            w
+            for text in [title, *[p for p in places if p]]
+            for w in self.search_words(text)
+            if is_cjk(w)
+        ]
+        zh = [*names, *named]
+        for text in texts:
+            zh.extend(w for w in self.search_words(text) if is_cjk(w))
+        py = [self.pinyin(w) for w in [*names, *named]]
+        ini = [self.initials(w) for w in [*names, *named]]
+        en: list[str] = []
+        for text in [title, *vocab.en_names.get(commodity_code, []), *texts]:
+            en.extend(self.english(text))
+        return {"zh": zh, "py": py, "ini": ini, "en": en}
+
+    # --- queries ----------------------------------------------------------------------
+
+    def query(self, text: str | None) -> AnalysedQuery:
+        """The terms of a query; each must match (place words narrow instead)."""
+        cleaned = self.clean(text)[:200]
+        vocab = self.vocabulary
+        whole = normalise(cleaned)
+        # the whole query may be one name: "hei dou", "black beans", "sweet potato"
+        code = vocab.commodity_of.get(whole) or vocab.commodity_of.get(
+            english_singular(whole) or ""
+        )
+        if whole and code and not is_cjk(whole):
+            term = self._ascii_term(cleaned.strip(), joined=whole)
+            term.commodities = [code]
+            return AnalysedQuery(cleaned, [term])
+        terms = []
+        for chunk in _WORD.findall(cleaned):
+            if is_cjk(chunk):
+                terms.extend(self._cjk_terms(chunk))
+            elif chunk not in _STOP:
+                terms.append(self._ascii_term(chunk))
+        return AnalysedQuery(cleaned, terms)
+
+    def _cjk_terms(self, chunk: str) -> list[QueryTerm]:
+        vocab = self.vocabulary
+        words = [w for w in self.jieba.cut(chunk, True) if w.strip()]
+        terms: list[QueryTerm] = []
+        pending: list[str] = []  # words jieba split off an unknown run: 黑逗 -> 黑, 逗
+
+        def add(word: str) -> None:
+            term = QueryTerm(text=word, zh=[word], py=[self.pinyin(word)])
+            places = vocab.places.get(word, [])
+            # a name of the catalogue, or a homophone slip of one (黑逗 -> heidou -> black bean)
+            code = vocab.commodity_of.get(word) or (
+                None if places else vocab.commodity_of.get(term.py[0])
+            )
+            if code:
+                term.commodities = [code]
+                term.zh = list(dict.fromkeys([word, *vocab.zh_names.get(code, [])]))
+            elif places:
+                term.places = places
+            terms.append(term)
+
+        for word in words:
+            if vocab.commodity_of.get(word) or vocab.places.get(word) or len(word) >= 2:
+                if pending:
+                    add("".join(pending))
+                    pending.clear()
+                add(word)
+            else:
+                pending.append(word)
+        if pending:
+            add("".join(pending))
+        return terms
+
+    def _ascii_term(self, word: str, joined: str | None = None) -> QueryTerm:
+        vocab = self.vocabulary
+        key = joined or word
+        term = QueryTerm(text=word, py=[key], en=self.english(word) or [word])
+        if key.isalpha() and len(key) <= 5:
+            term.ini = [key]
+        code = vocab.commodity_of.get(key)
+        if code:
+            term.commodities = [code]
+        return term

@@ -1,0 +1,305 @@
+"""Keeping the index in step with the database, and answering searches with lots.
+
+The database is the truth. Every flush that touches a lot queues the lot's id in `search_outbox`
+in the same transaction; after the commit the queue is applied to the index by whichever process
+gets the index's one writer first (without waiting: a process that finds it busy leaves the queue
+to the holder, to its next commit, or to the next search). A crash between commit and index write
+loses nothing: the queue is in the database, and the next search of any process applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from typing import Any
+
+from flask import Flask, current_app, g, has_app_context
+from sqlalchemy import delete, event, func, insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from produce_match.extensions import db
+from produce_match.lots.models import Lot
+from produce_match.search.analysis import Analyzer, Vocabulary
+from produce_match.search.backend import (
+    CheckReport,
+    IndexBusy,
+    LotDocument,
+    SearchBackend,
+    SearchRequest,
+    SearchResult,
+)
+from produce_match.search.models import SearchOutbox
+
+log = logging.getLogger(__name__)
+
+#: how long a queued change may wait before a search applies it itself
+STALE_SECONDS = 1.0
+BATCH = 2000
+
+
+def _version(lot: Lot) -> int:
+    stamp = lot.updated_at
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return int(stamp.timestamp() * 1_000_000)
+
+
+class SearchService:
+    """One per app: the analyzer, the backend, and the queue between database and index."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._analyzer: Analyzer | None = None
+        self._backend: SearchBackend | None = None
+
+    @property
+    def analyzer(self) -> Analyzer:
+        if self._analyzer is None:
+            self._analyzer = Analyzer(Vocabulary.from_database())
+        return self._analyzer
+
+    @property
+    def backend(self) -> SearchBackend:
+        if self._backend is None:
+            from produce_match.search.whoosh_backend import WhooshBackend
+
+            self._backend = WhooshBackend(self.app.config["SEARCH_INDEX_DIR"], self.analyzer)
+        return self._backend
+
+    def vocabulary_changed(self) -> None:
+        """The catalogue or the regions changed: analyse with the new words from now on."""
+        self._analyzer = None
+        if self._backend is not None:
+            self._backend.analyzer = self.analyzer  # type: ignore[attr-defined]
+
+    # --- documents ------------------------------------------------------------------------
+
+    def document(self, lot: Lot) -> LotDocument:
+        tokens = self.analyzer.document(
+            commodity_code=lot.commodity.code,
+            title=lot.title,
+            texts=[
+                lot.variety,
+                lot.grade,
+                lot.description,
+                lot.storage_notes,
+                lot.cooperative.name,
+            ],
+            places=[
+                lot.province.name,
+                lot.province.short_name,
+                lot.county.name,
+                lot.county.short_name,
+                lot.township,
+                lot.village,
+            ],
+        )
+        created = lot.created_at if lot.created_at.tzinfo else lot.created_at.replace(tzinfo=UTC)
+        return LotDocument(
+            lot_id=lot.id,
+            version=_version(lot),
+            tokens=tokens,
+            commodity=lot.commodity.code,
+            province=lot.province_code,
+            county=lot.county_code,
+            grade=(lot.grade or "").strip(),
+            status=lot.status.value,
+            spoil_by=lot.spoil_by.toordinal(),
+            price_fen_per_t=lot.price_fen_per_t,
+            remaining_g=lot.remaining_g,
+            created=int(created.timestamp()),
+            lat=lot.county.lat,
+            lng=lot.county.lng,
+        )
+
+    @staticmethod
+    def _load(ids: list[int]) -> list[Lot]:
+        return list(
+            db.session.scalars(
+                select(Lot)
+                .where(Lot.id.in_(ids))
+                .options(
+                    selectinload(Lot.commodity),
+                    selectinload(Lot.cooperative),
+                    selectinload(Lot.province),
+                    selectinload(Lot.county),
+                )
+            )
+        )
+
+    # --- the queue --------------------------------------------------------------------------
+
+    def process_queue(self) -> int:
+        """Apply queued changes to the index; 0 if another process holds the writer."""
+        done = 0
+        db.session.rollback()  # start from a fresh snapshot, holding nothing
+        try:
+            while True:
+                with self.backend.writing() as writer:
+                    rows = db.session.execute(
+                        select(SearchOutbox.id, SearchOutbox.lot_id)
+                        .order_by(SearchOutbox.id)
+                        .limit(BATCH)
+                    ).all()
+                    ids = sorted({lot_id for _id, lot_id in rows})
+                    found = {lot.id: lot for lot in self._load(ids)}
+                    for lot_id in ids:
+                        if lot_id in found:
+                            writer.upsert(self.document(found[lot_id]))
+                        else:
+                            writer.delete(lot_id)
+                db.session.rollback()  # end the read; what follows begins with a write
+                if not rows:
+                    break
+                if writer.generation != self.backend.generation():
+                    # a rebuild swapped in a new index while we wrote the old one
+                    self.queue(ids)
+                db.session.execute(delete(SearchOutbox).where(SearchOutbox.id <= rows[-1][0]))
+                db.session.commit()
+                done += len(rows)
+        except IndexBusy:
+            db.session.rollback()
+        return done
+
+    def process_if_stale(self) -> None:
+        """Apply changes some other process committed but did not get into the index."""
+        oldest = db.session.scalar(select(func.min(SearchOutbox.queued_at)))
+        db.session.rollback()
+        if oldest is None:
+            return
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        if (datetime.now(UTC) - oldest).total_seconds() >= STALE_SECONDS:
+            self.process_queue()
+
+    def queue(self, lot_ids: list[int]) -> None:
+        """Queue lots for the index explicitly (statements that bypass the ORM use this)."""
+        if lot_ids:
+            db.session.execute(insert(SearchOutbox), [{"lot_id": i} for i in lot_ids])
+            db.session.info["search_pending"] = True
+
+    # --- searching ------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        try:
+            self.process_if_stale()
+        except Exception:  # a search must answer even if the index could not catch up
+            log.exception("could not apply the search queue")
+        return self.backend.search(request)
+
+    @staticmethod
+    def lots_for(result: SearchResult) -> list[Lot]:
+        """The hits' lots from the database, in the hits' order (skipping any gone since)."""
+        ids = [h.lot_id for h in result.hits]
+        found = {
+            lot.id: lot
+            for lot in db.session.scalars(
+                select(Lot)
+                .where(Lot.id.in_(ids))
+                .options(
+                    selectinload(Lot.commodity),
+                    selectinload(Lot.cooperative),
+                    selectinload(Lot.province),
+                    selectinload(Lot.county),
+                    selectinload(Lot.photos),
+                )
+            )
+        }
+        return [found[i] for i in ids if i in found]
+
+    # --- rebuild and check ----------------------------------------------------------------
+
+    def _all_documents(self, since: datetime | None = None) -> Iterator[LotDocument]:
+        query = select(Lot.id).order_by(Lot.id)
+        if since is not None:
+            query = query.where(Lot.updated_at >= since)
+        ids = list(db.session.scalars(query))
+        for start in range(0, len(ids), 1000):
+            for lot in self._load(ids[start : start + 1000]):
+                yield self.document(lot)
+            db.session.expunge_all()
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Build a fresh index from the database beside the live one and swap it in."""
+        started = datetime.now(UTC) - timedelta(seconds=5)
+        total = db.session.scalar(select(func.count()).select_from(Lot)) or 0
+        self.backend.rebuild(self._all_documents(), total, progress)
+        # whatever changed while the new index was being built goes through the queue again
+        changed = list(db.session.scalars(select(Lot.id).where(Lot.updated_at >= started)))
+        db.session.rollback()
+        if changed:
+            self.queue(changed)
+            db.session.commit()
+        self.process_queue()
+        return total
+
+    def check(self, repair: bool = True) -> CheckReport:
+        """Every difference between the index and the database; repaired unless asked not to."""
+        self.process_queue()
+        indexed = self.backend.versions()
+        report = CheckReport()
+        truth: dict[int, int] = {}
+        for lot_id, updated_at in db.session.execute(select(Lot.id, Lot.updated_at)):
+            stamp = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
+            truth[lot_id] = int(stamp.timestamp() * 1_000_000)
+        report.missing = sorted(set(truth) - set(indexed))
+        report.extra = sorted(set(indexed) - set(truth))
+        report.stale = sorted(i for i in set(truth) & set(indexed) if truth[i] != indexed[i])
+        db.session.rollback()
+        if repair and not report.clean:
+            self.queue([*report.missing, *report.stale, *report.extra])
+            db.session.commit()
+            self.process_queue()
+        return report
+
+
+def service() -> SearchService:
+    return current_app.extensions["search"]
+
+
+# --- the database side: queue every lot a flush touches -------------------------------------
+
+
+@event.listens_for(Session, "after_flush")
+def _queue_flushed_lots(session: Session, _context: Any) -> None:
+    ids = {
+        obj.id
+        for obj in chain(session.new, session.dirty, session.deleted)
+        if isinstance(obj, Lot)
+        and obj.id is not None
+        and (obj in session.new or obj in session.deleted or session.is_modified(obj))
+    }
+    if ids:
+        session.connection().execute(insert(SearchOutbox), [{"lot_id": i} for i in sorted(ids)])
+        session.info["search_pending"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _note_commit(session: Session) -> None:
+    if session.info.pop("search_pending", False) and has_app_context():
+        g.search_pending = True
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop("search_pending", None)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["search"] = SearchService(app)
+
+    @app.teardown_appcontext
+    def _apply_queue(_exc: BaseException | None) -> None:
+        # after the request's (or command's) commit: put its changes into the index now
+        if not g.pop("search_pending", False):
+            return
+        started = time.monotonic()
+        try:
+            service().process_queue()
+        except Exception:  # the change is committed and queued: never fail the request
+            log.exception("could not apply the search queue")
+            db.session.rollback()
+        log.debug("search queue applied in %.1f ms", (time.monotonic() - started) * 1000)

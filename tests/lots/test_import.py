@@ -1,0 +1,580 @@
+"""Importing lots from spreadsheets: reading, checking, the command and the pages."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import event, func, select
+from werkzeug.exceptions import Forbidden
+
+from produce_match.accounts.models import Organisation, OrgKind
+from produce_match.audit.operations import history
+from produce_match.catalog import regions
+from produce_match.dates import local_today
+from produce_match.errors import ValidationFailed
+from produce_match.extensions import db
+from produce_match.lots import imports
+from produce_match.lots.models import Lot
+from produce_match.storage import get_storage
+from tests.conftest import login, post_form
+from tests.factories import PASSWORD
+
+TODAY = local_today()
+SOON = (TODAY + timedelta(days=20)).isoformat()
+PAST = (TODAY - timedelta(days=2)).isoformat()
+
+EN = [
+    "cooperative",
+    "commodity",
+    "quantity",
+    "unit",
+    "price",
+    "price_unit",
+    "province",
+    "county",
+    "spoil_by",
+    "contact_person",
+    "phone",
+]
+ZH = [
+    "合作社",
+    "品类",
+    "数量",
+    "单位",
+    "价格",
+    "计价单位",
+    "省",
+    "县",
+    "最迟销售日期",
+    "联系人",
+    "电话",
+]
+
+GOOD = [
+    ["道亭村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],
+    [
+        "新民村合作社",
+        "大白菜",
+        "20000",
+        "斤",
+        "0.6",
+        "斤",
+        "辽宁",
+        "彰武",
+        "",
+        "王五",
+        "13900001111",
+    ],
+]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def csv_bytes(header: list[str], rows: list[list[Any]], encoding: str = "utf-8") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def xlsx_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    book.create_sheet("ignored").append(["not", "read"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def jsonl_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
+    lines = [json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+MAKERS = {"csv": csv_bytes, "xlsx": xlsx_bytes, "jsonl": jsonl_bytes}
+
+
+def counts() -> tuple[int, int]:
+    return (
+        db.session.scalar(select(func.count()).select_from(Lot)),
+        db.session.scalar(select(func.count()).select_from(Organisation)),
+    )
+
+
+def run_import(runner: Any, tmp_path: Path, name: str, data: bytes, *args: str) -> Any:
+    path = tmp_path / name
+    path.write_bytes(data)
+    db.session.commit()  # the command runs in the test's session: leave it nothing pending
+    result = runner.invoke(args=["lots", "import", str(path), *args])
+    db.session.commit()
+    return result
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("line ")]
+
+
+def org_named(name: str) -> Organisation | None:
+    return db.session.scalar(select(Organisation).where(Organisation.name == name))
+
+
+# --- good files -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "jsonl"])
+@pytest.mark.parametrize("header", [EN, ZH], ids=["english", "chinese"])
+def test_good_file_is_imported(users, runner, tmp_path, fmt, header):
+    result = run_import(
+        runner, tmp_path, f"lots.{fmt.upper()}", MAKERS[fmt](header, GOOD), "--lang", "en"
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 lots imported." in result.output
+    assert "1 new cooperative created (unverified)." in result.output
+
+    beans, cabbage = db.session.scalars(select(Lot).order_by(Lot.id)).all()
+    assert beans.cooperative.name == "道亭村合作社"
+    assert beans.commodity.code == "black_bean"
+    assert (beans.quantity_g, beans.price_fen, beans.price_fen_per_t) == (40_000_000, 680, 680_000)
+    assert (beans.province.name, beans.county.name) == ("辽宁省", "彰武县")
+    assert beans.spoil_by == date.fromisoformat(SOON)
+    assert beans.title == "彰武黑豆 40 吨"
+    assert beans.created_by_id is None  # the command line
+    # the empty spoil-by takes the commodity's shelf life, as in the form
+    assert cabbage.spoil_by == TODAY + timedelta(days=cabbage.commodity.shelf_life_days)
+    assert (cabbage.quantity_g, cabbage.price_fen_per_t) == (10_000_000, 120_000)
+    new = cabbage.cooperative
+    assert (new.name, new.kind, new.verified) == ("新民村合作社", OrgKind.cooperative, False)
+    assert (new.contact_person, new.phone, new.county.name) == ("王五", "13900001111", "彰武县")
+    assert [e.action for e in history(new)] == ["created"]
+
+
+def test_xlsx_numbers_and_dates_are_read_as_people_typed_them(users):
+    spoil = TODAY + timedelta(days=30)
+    midnight = datetime.combine(spoil, datetime.min.time())  # what Excel stores for a date
+    data = xlsx_bytes(
+        EN,
+        [
+            ["道亭村合作社", "黑豆", 40, "吨", 6.8, "公斤", "辽宁", "彰武", midnight, "", ""],
+            ["道亭村合作社", "黑豆", 2.5, "t", 12, "kg", "辽宁", "彰武", spoil, "", ""],
+        ],
+    )
+    rows = imports.read_file("lots.xlsx", data)
+    assert [r.line for r in rows] == [2, 3]
+    assert rows[0].cells["quantity"] == "40" and rows[0].cells["price"] == "6.8"
+    assert rows[0].cells["spoil_by"] == rows[1].cells["spoil_by"] == spoil.isoformat()
+    report = imports.check(rows, None)
+    assert report.errors == []
+    assert imports.apply(report, None) == 2
+    assert [
+        (lot.quantity_g, lot.price_fen) for lot in db.session.scalars(select(Lot).order_by(Lot.id))
+    ] == [(40_000_000, 680), (2_500_000, 1200)]
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (40.0, "40"), (6.8, "6.8"), (0.1, "0.1"), (13800138000.0, "13800138000"), (12, "12"),
+    (1e20, "100000000000000000000"), (Decimal("6.80"), "6.8"), (None, ""),
+    (datetime(2026, 3, 1, 0, 0), "2026-03-01"), (date(2026, 3, 1), "2026-03-01"),
+])  # fmt: skip
+def test_cell_text(value, text):
+    assert imports.cell_text(value) == text
+
+
+def test_csv_with_bom_gb18030_and_blank_rows(users):
+    body = csv_bytes(ZH, GOOD)
+    rows = imports.read_file("a.csv", codecs.BOM_UTF8 + body)
+    assert [r.line for r in rows] == [2, 3] and "合作社" in rows[0].cells
+    gb = csv_bytes(ZH, [GOOD[0], [""] * len(ZH), GOOD[1]], encoding="gb18030")
+    with pytest.raises(UnicodeDecodeError):
+        gb.decode("utf-8")  # really not UTF-8: the fallback is what reads it
+    rows = imports.read_file("a.csv", gb)
+    assert [r.line for r in rows] == [2, 4]  # the blank row is skipped, the numbers stay
+    assert rows[1].cells["合作社"] == "新民村合作社"
+    report = imports.check(rows, None)
+    assert report.errors == [] and imports.apply(report, None) == 2
+
+
+def test_gb18030_csv_through_the_command(users, runner, tmp_path):
+    result = run_import(runner, tmp_path, "村里.csv", csv_bytes(ZH, GOOD, "gb18030"))
+    assert result.exit_code == 0, result.output
+    assert counts()[0] == 2
+
+
+def test_jsonl_lines_blank_lines_and_lines_that_are_not_objects(users):
+    good = json.dumps(dict(zip(EN, GOOD[0], strict=True)), ensure_ascii=False)
+    data = "\n".join([good, "", "[1, 2]", "not json", good, "   "]).encode()
+    with force_locale("en"):
+        report = imports.check(imports.read_file("lots.jsonl", data), None)
+    assert [r.line for r in report.rows] == [1, 3, 4, 5]
+    assert [(e.line, e.column) for e in report.errors] == [(3, ""), (4, "")]
+    assert str(report.errors[0]) == "line 3: This line is not a JSON object."
+    assert len(report.good) == 2
+
+
+def test_unreadable_files(users, runner, tmp_path):
+    with pytest.raises(imports.ImportFileError):
+        imports.read_file("lots.xls", b"\xd0\xcf\x11\xe0")
+    with pytest.raises(imports.ImportFileError):
+        imports.read_file("lots.xlsx", b"this is no workbook")
+    with pytest.raises(imports.ImportFileError):
+        imports.read_file("lots.csv", b"")
+    with pytest.raises(imports.ImportFileError):
+        imports.read_file("lots.csv", csv_bytes(EN, []))
+    result = run_import(runner, tmp_path, "lots.txt", b"hello", "--lang", "en")
+    assert result.exit_code == 1
+    assert "lots.txt is not a file we can read" in result.output
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+BAD = [
+    GOOD[0],  # line 2: good
+    ["道亭村合作社", "火星果", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],  # 3
+    ["道亭村合作社", "黑豆", "-5", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],  # 4
+    ["道亭村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武X", SOON, "", ""],  # 5
+    ["道亭村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", PAST, "", ""],  # 6
+    ["道亭村合作社", "黑豆", "40", "箱", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],  # 7
+    ["南昌粮油公司", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],  # 8: a buyer
+    GOOD[1],  # line 9: good, and a new cooperative
+]
+
+
+def expected_errors(header: list[str], lang: str) -> list[str]:
+    """The errors of BAD, rendered in `lang` from the rules' own messages."""
+    col = dict(zip(EN, header, strict=True))
+    with force_locale(lang):
+        return [
+            f"line 3, {col['commodity']}: " + _("Unknown commodity: %(name)s", name="火星果"),
+            f"line 4, {col['quantity']}: " + _("The quantity must be more than zero."),
+            f"line 5, {col['county']}: "
+            + _("%(county)s is not a county of %(province)s.", county="彰武X", province="辽宁省"),
+            f"line 6, {col['spoil_by']}: "
+            + _("This date has passed: a spoiled lot cannot be offered."),
+            f"line 7, {col['unit']}: "
+            + _("Unknown unit: %(unit)s. Use 斤, 公斤 (kg) or 吨 (t).", unit="箱"),
+            f"line 8, {col['cooperative']}: "
+            + _("%(name)s is registered, but not as a cooperative.", name="南昌粮油公司"),
+        ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize(("header", "lang"), [(EN, "en"), (ZH, "zh"), (ZH, "en")])
+def test_bad_rows_are_reported_and_nothing_is_imported(users, runner, tmp_path, fmt, header, lang):
+    before = counts()
+    result = run_import(runner, tmp_path, f"bad.{fmt}", MAKERS[fmt](header, BAD), "--lang", lang)
+    assert result.exit_code == 1
+    assert error_lines(result.output) == expected_errors(header, lang)
+    assert counts() == before
+    assert org_named("新民村合作社") is None
+
+
+def test_messages_really_are_in_the_chosen_language(users, runner, tmp_path):
+    data = csv_bytes(ZH, BAD)
+    zh = error_lines(run_import(runner, tmp_path, "bad.csv", data).output)  # zh by default
+    en = error_lines(run_import(runner, tmp_path, "bad.csv", data, "--lang", "en").output)
+    assert len(zh) == len(en) == 6
+    assert "line 5, 县: 彰武X不属于辽宁省。" in zh
+    assert "line 5, 县: 彰武X is not a county of 辽宁省." in en
+    # the rules' messages (lines 3 to 7); line 8's is new and awaits its translation
+    assert all(z != e for z, e in zip(zh[:5], en[:5], strict=True))
+
+
+def test_jsonl_errors_have_the_file_line_and_key(users):
+    data = jsonl_bytes(EN, BAD[:3]).replace(b"\n", b"\n\n", 1)  # a blank line after line 1
+    report = imports.check(imports.read_file("bad.jsonl", data), None)
+    assert [(e.line, e.column) for e in report.errors] == [(3, "commodity"), (4, "quantity")]
+
+
+def test_skip_invalid_imports_exactly_the_good_rows(users, runner, tmp_path):
+    orgs_before = counts()[1]
+    result = run_import(
+        runner, tmp_path, "bad.csv", csv_bytes(EN, BAD), "--skip-invalid", "--lang", "en"
+    )
+    assert result.exit_code == 0, result.output
+    assert error_lines(result.output) == expected_errors(EN, "en")
+    assert "2 lots imported." in result.output
+    assert "6 rows with errors skipped." in result.output
+    lots = db.session.scalars(select(Lot).order_by(Lot.id)).all()
+    assert [(lot.cooperative.name, lot.commodity.code) for lot in lots] == [
+        ("道亭村合作社", "black_bean"),
+        ("新民村合作社", "napa_cabbage"),
+    ]
+    assert counts()[1] == orgs_before + 1
+
+
+def test_header_errors_stop_the_import_even_when_skipping(users, runner, tmp_path):
+    header = ["合作社", "品类", "quantty", "单位", "计价单位", "省", "县", "最迟销售日期", "备注"]
+    rows = [
+        ["道亭村合作社", "黑豆", "40", "吨", "公斤", "辽宁", "彰武", SOON, "x"],
+        ["道亭村合作社", "火星果", "40", "吨", "公斤", "辽宁", "彰武", SOON, "y"],
+    ]
+    before = counts()
+    result = run_import(
+        runner, tmp_path, "cols.csv", csv_bytes(header, rows), "--skip-invalid", "--lang", "en"
+    )
+    assert result.exit_code == 1
+    lines = error_lines(result.output)
+    assert lines[:4] == [
+        "line 1, quantty: Unknown column. Did you mean quantity?",
+        "line 1, 备注: Unknown column. The columns are listed on the import page and in the "
+        "template.",
+        "line 1, 数量: This column is required.",
+        "line 1, 价格: This column is required.",
+    ]
+    # the rows are still checked, without repeating what the missing columns explain
+    assert lines[4:] == ["line 3, 品类: Unknown commodity: 火星果"]
+    assert counts() == before
+
+
+def test_repeated_column_and_cells_without_header(users):
+    header = ["cooperative", "合作社", "commodity", "quantity", "price", "province", "county", ""]
+    data = csv_bytes(header, [["道亭村合作社", "x", "黑豆", "40", "7", "辽宁", "彰武", "oops"]])
+    with force_locale("en"):
+        report = imports.check(imports.read_file("a.csv", data), None)
+    assert [(e.line, e.column) for e in report.errors] == [(1, "合作社"), (2, "column H")]
+    assert not report.importable
+
+
+def test_a_new_cooperative_named_three_times_is_created_once(users):
+    rows = [
+        [
+            "新民村合作社",
+            "黑豆",
+            str(n),
+            "吨",
+            "6.8",
+            "公斤",
+            "辽宁",
+            "彰武",
+            SOON,
+            "王五" if n == 2 else "",
+            "",
+        ]
+        for n in (1, 2, 3)
+    ]
+    report = imports.check(imports.read_file("a.csv", csv_bytes(EN, rows)), users["official"])
+    assert report.errors == [] and report.new_cooperatives == ["新民村合作社"]
+    assert imports.apply(report, users["official"]) == 3
+    db.session.commit()
+    org = org_named("新民村合作社")
+    assert (org.kind, org.verified, org.contact_person) == (OrgKind.cooperative, False, "王五")
+    assert (org.province.name, org.county.name) == ("辽宁省", "彰武县")
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Organisation)
+            .where(Organisation.name == "新民村合作社")
+        )
+        == 1
+    )
+    assert {lot.cooperative_id for lot in db.session.scalars(select(Lot))} == {org.id}
+    assert history(org)[0].actor_id == users["official"].id
+
+
+def test_lookups_are_remembered_for_one_import_only(users):
+    rows = imports.read_file("a.csv", csv_bytes(EN, [GOOD[0]] * 50))
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        report = imports.check(rows, None)
+        during = len(statements)
+        regions.find_counties("彰武")
+        regions.find_counties("彰武")
+        after = len(statements) - during
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(report.good) == 50
+    assert during < 10  # not 3 lookups a row: the commodity, province and county once each
+    assert after == 2  # outside an import nothing is remembered
+
+
+# --- who may import what ----------------------------------------------------------------------
+
+
+def test_a_cooperative_imports_only_its_own_lots(users):
+    rows = [
+        ["", "黑豆", "40", "吨", "6.8", "公斤", "", "", SOON, "", ""],  # blank: its own
+        ["道亭村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],
+        ["金州樱桃合作社", "樱桃", "800", "斤", "15", "斤", "辽宁", "金州区", SOON, "", ""],
+        ["新民村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],
+    ]
+    coop = users["coop"]
+    report = imports.check(imports.read_file("a.csv", csv_bytes(EN, rows)), coop)
+    assert [(e.line, e.column) for e in report.errors] == [(4, "cooperative"), (5, "cooperative")]
+    assert "道亭村合作社" in report.errors[0].message
+    assert report.new_cooperatives == []
+    with pytest.raises(ValidationFailed) as refused:
+        imports.apply(report, coop)
+    assert refused.value.code == "import_invalid" and counts()[0] == 0
+    assert imports.apply(report, coop, skip_invalid=True) == 2
+    db.session.commit()
+    lots = db.session.scalars(select(Lot)).all()
+    assert {lot.cooperative_id for lot in lots} == {coop.organisation_id}
+    assert {lot.created_by_id for lot in lots} == {coop.id}
+    assert lots[0].county.name == "彰武县"  # the cooperative's own place
+
+
+def test_an_official_imports_only_within_the_jurisdiction(users):
+    rows = [
+        ["道亭村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],
+        ["金州樱桃合作社", "樱桃", "800", "斤", "15", "斤", "辽宁", "金州区", SOON, "", ""],
+        ["新民村合作社", "黑豆", "40", "吨", "6.8", "公斤", "江西", "东湖区", SOON, "", ""],
+        ["金州樱桃合作社", "樱桃", "800", "斤", "15", "斤", "", "", "2000-01-01", "", ""],
+    ]
+    data = csv_bytes(EN, rows)
+    report = imports.check(imports.read_file("a.csv", data), users["official"])
+    outside = _("This place is outside your office's jurisdiction.")
+    assert [(e.line, e.column, e.message) for e in report.errors] == [
+        (3, "county", outside),
+        (4, "province", outside),
+        (5, "spoil_by", _("This date has passed: a spoiled lot cannot be offered.")),
+        (5, "county", outside),  # the cooperative's own place, 金州区
+    ]
+    assert len(report.good) == 1
+    provincial = imports.check(imports.read_file("a.csv", data), users["province_official"])
+    assert [(e.line, e.column) for e in provincial.errors] == [(4, "province"), (5, "spoil_by")]
+
+
+def test_an_officials_new_cooperative_takes_a_place_within_the_jurisdiction(users):
+    rows = [
+        ["外村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "金州区", SOON, "", ""],
+        ["外村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],
+    ]
+    official = users["official"]
+    report = imports.check(imports.read_file("a.csv", csv_bytes(EN, rows)), official)
+    assert [(e.line, e.column) for e in report.errors] == [(2, "county")]
+    assert imports.apply(report, official, skip_invalid=True) == 1
+    db.session.commit()
+    assert org_named("外村合作社").county.name == "彰武县"
+
+
+def test_buyers_and_administrators_may_not_import(users):
+    rows = imports.read_file("a.csv", csv_bytes(EN, GOOD))
+    for who in ("buyer", "admin"):
+        with pytest.raises(Forbidden):
+            imports.check(rows, users[who])
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+
+def upload(client: Any, name: str, data: bytes) -> Any:
+    return post_form(
+        client,
+        "/lots/import",
+        {"file": (io.BytesIO(data), name)},
+        page="/lots/import",
+        content_type="multipart/form-data",
+    )
+
+
+def token_of(response: Any) -> str:
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    match = re.fullmatch(r"/lots/import/([0-9a-f]{32})", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return match.group(1)
+
+
+def test_official_uploads_previews_and_confirms(client, users, app):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "official", PASSWORD)
+    rows = [GOOD[0], BAD[1], GOOD[1]]
+    token = token_of(upload(client, "村里的货.xlsx", xlsx_bytes(ZH, rows)))
+    key = f"imports/{users['official'].id}/{token}.xlsx"
+    assert get_storage().exists(key)
+
+    page = client.get(f"/lots/import/{token}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "2 rows can be imported" in html and "1 row has errors" in html
+    assert 'id="line-3"' in html and "品类: Unknown commodity: 火星果" in html
+    assert "新民村合作社" in html and "40 t" in html and "skip_invalid" in html
+
+    before = counts()
+    refused = post_form(client, f"/lots/import/{token}/confirm", {}, page=f"/lots/import/{token}")
+    assert refused.status_code == 422
+    assert counts() == before
+
+    done = post_form(
+        client, f"/lots/import/{token}/confirm", {"skip_invalid": "y"}, page=f"/lots/import/{token}"
+    )
+    assert done.status_code == 302 and done.headers["Location"] == "/lots"
+    assert counts() == (before[0] + 2, before[1] + 1)
+    assert not get_storage().exists(key)
+    listing = client.get("/lots").get_data(as_text=True)
+    assert "2 lots imported. 1 row with errors skipped." in listing
+    assert client.get(f"/lots/import/{token}").status_code == 404  # used up
+
+
+def test_cooperative_imports_through_the_pages(client, users):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "coop", PASSWORD)
+    page = client.get("/lots/import")
+    assert page.status_code == 200 and "最迟销售日期" in page.get_data(as_text=True)
+    template = client.get("/lots/import/template.csv")
+    assert template.mimetype == "text/csv" and template.data.startswith(codecs.BOM_UTF8)
+    lines = template.data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("合作社,标题,品类") and len(lines) == 3
+    assert lines[1].startswith("道亭村合作社,")  # the cooperative's own name
+
+    token = token_of(upload(client, "template.csv", template.data))  # the template imports as is
+    assert "2 rows can be imported" in client.get(f"/lots/import/{token}").get_data(as_text=True)
+    done = post_form(client, f"/lots/import/{token}/confirm", {}, page=f"/lots/import/{token}")
+    assert done.status_code == 302 and done.headers["Location"] == "/my/lots"
+    assert "2 lots imported." in client.get("/my/lots").get_data(as_text=True)
+    lots = db.session.scalars(select(Lot)).all()
+    assert len(lots) == 2
+    assert {lot.cooperative_id for lot in lots} == {users["coop"].organisation_id}
+
+
+def test_upload_errors_stay_on_the_form(client, users):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "coop", PASSWORD)
+    response = upload(client, "lots.pdf", b"%PDF")
+    assert response.status_code == 422
+    assert "Upload a .csv, .xlsx or .jsonl file." in response.get_data(as_text=True)
+    response = upload(client, "lots.csv", csv_bytes(EN, []))
+    assert response.status_code == 422
+    assert "no rows of lots" in response.get_data(as_text=True)
+
+
+def test_buyer_gets_403(client, users):
+    login(client, "buyer", PASSWORD)
+    assert client.get("/lots/import").status_code == 403
+    assert client.get("/lots/import/template.csv").status_code == 403
+
+
+def test_another_users_token_is_404(client, app, users):
+    login(client, "coop", PASSWORD)
+    token = token_of(upload(client, "a.csv", csv_bytes(EN, GOOD[:1])))
+    other = app.test_client()
+    login(other, "official", PASSWORD)
+    assert other.get(f"/lots/import/{token}").status_code == 404
+    url = f"/lots/import/{token}/confirm"
+    assert post_form(other, url, {}, page="/lots/import").status_code == 404
+    assert (
+        post_form(other, "/lots/import/not-a-token/confirm", {}, page="/lots/import").status_code
+        == 404
+    )
+    assert counts()[0] == 0
+    assert client.get(f"/lots/import/{token}").status_code == 200  # still there for its owner

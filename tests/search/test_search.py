@@ -1,0 +1,358 @@
+"""Searching lots: ranking, filters, facets, pages and API, and the index in step with the data."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from produce_match.dates import local_today
+from produce_match.extensions import db
+from produce_match.search.backend import SearchRequest
+from produce_match.search.models import SearchOutbox
+from produce_match.search.service import service
+from produce_match.search.whoosh_backend import REFRESH_SECONDS
+from tests.conftest import make_app
+from tests.factories import make_lot
+
+
+def search(text: str = "", **kw):
+    kw.setdefault("today", local_today())
+    return service().search(SearchRequest(text=text, **kw))
+
+
+def titles(result) -> list[str]:
+    from produce_match.lots.models import Lot
+
+    return [db.session.get(Lot, h.lot_id).title for h in result.hits]
+
+
+@pytest.fixture
+def market(app, users):
+    """A few lots, indexed."""
+    coop, coop2 = users["coop"], users["coop2"]
+    lots = {
+        "beans": make_lot(coop, title="彰武道亭村黑豆 40吨 急售", grade="一等"),
+        "corn": make_lot(coop, commodity="玉米", title="彰武玉米 150吨", quantity="150"),
+        "cherry": make_lot(
+            coop2,
+            commodity="樱桃",
+            title="金州美早大樱桃 4吨",
+            quantity="4",
+            price="15",
+            price_unit="jin",
+            spoil_by=(local_today() + timedelta(days=5)).isoformat(),
+        ),
+        "cherry_tomato": make_lot(
+            coop2,
+            commodity="樱桃番茄",
+            title="金州樱桃番茄 10吨",
+            quantity="10",
+            price="2",
+            price_unit="jin",
+        ),
+        "potato": make_lot(
+            coop2,
+            commodity="马铃薯",
+            title="金州土豆 80吨",
+            quantity="80",
+            price="0.6",
+            price_unit="jin",
+            grade="二等",
+        ),
+    }
+    service().process_queue()
+    return lots
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "黑豆",
+        "乌豆",
+        "heidou",
+        "hd",
+        "hei dou",
+        "black beans",
+        "黑逗",
+        "heidoo",
+        "黑大豆",
+        "Black Bean",
+    ],
+)
+def test_every_way_of_asking_for_black_beans(market, query):
+    assert titles(search(query))[0] == "彰武道亭村黑豆 40吨 急售"
+
+
+def test_cherries_rank_above_cherry_tomatoes(market):
+    found = titles(search("樱桃"))
+    assert found[0] == "金州美早大樱桃 4吨"
+    assert "金州樱桃番茄 10吨" in found  # found, but after the real cherries
+    assert titles(search("櫻桃"))[0] == "金州美早大樱桃 4吨"
+    assert titles(search("樱桃番茄"))[0] == "金州樱桃番茄 10吨"
+
+
+def test_synonyms_find_lots_posted_under_another_name(market):
+    for query in ("土豆", "洋芋", "马铃薯", "potatoes", "tudou"):
+        assert titles(search(query)) == ["金州土豆 80吨"], query
+
+
+def test_place_words_narrow(market):
+    assert titles(search("彰武黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
+    assert set(titles(search("彰武"))) == {"彰武道亭村黑豆 40吨 急售", "彰武玉米 150吨"}
+    # a place with none of the commodity falls back to the commodity anywhere
+    assert titles(search("金州黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
+
+
+def test_filters(market):
+    assert titles(search(province="210000", county="210213", commodity="potato")) == [
+        "金州土豆 80吨"
+    ]
+    assert set(titles(search(grade="一等"))) == {"彰武道亭村黑豆 40吨 急售"}
+    big = search(min_remaining_g=100_000_000)
+    assert titles(big) == ["彰武玉米 150吨"]
+    cheap = search(max_price_fen_per_t=200_000)  # at most 1 元/斤 (2,000 元/吨)
+    assert titles(cheap) == ["金州土豆 80吨"]
+    soon = search(spoil_to=local_today() + timedelta(days=7))
+    assert titles(soon) == ["金州美早大樱桃 4吨"]
+
+
+def test_facets_count_the_matches(market):
+    result = search("")
+    assert result.total == 5
+    assert dict(result.facets["commodity"])["cherry"] == 1
+    assert dict(result.facets["county"]) == {"210922": 2, "210213": 3}
+    assert dict(result.facets["grade"]) == {"一等": 1, "二等": 1}
+
+
+def test_sorts(market):
+    by_urgency = titles(search("", sort="urgency"))
+    assert by_urgency[0] == "金州美早大樱桃 4吨"
+    by_price = titles(search("", sort="price"))
+    assert by_price[0] == "金州土豆 80吨"
+    assert titles(search("", sort="price_desc"))[0] == "金州美早大樱桃 4吨"
+    near_dalian = search("", sort="distance", origin=(39.05, 121.78))
+    assert titles(near_dalian)[0].startswith("金州")
+    assert near_dalian.hits[0].distance_km < near_dalian.hits[-1].distance_km
+
+
+def test_sold_out_withdrawn_and_expired_lots_only_when_asked(market, users):
+    from produce_match.lots import operations as lots
+
+    lots.withdraw_lot(users["coop"], market["corn"])
+    market["beans"].spoil_by = local_today() - timedelta(days=1)
+    db.session.commit()
+    service().process_queue()
+    shown = titles(search(""))
+    assert "彰武玉米 150吨" not in shown and "彰武道亭村黑豆 40吨 急售" not in shown
+    assert titles(search("黑豆", statuses=("expired",))) == ["彰武道亭村黑豆 40吨 急售"]
+    assert "彰武玉米 150吨" not in titles(search("", statuses=("open", "sold_out", "expired")))
+
+
+def test_no_results_suggests_and_relaxes(market):
+    result = search("hiedou")  # two letters swapped: too far for the fuzzy match
+    assert result.total == 0 and result.suggestion == "黑豆"
+    relaxed = search("黑豆 荔枝")
+    assert relaxed.relaxed and titles(relaxed) == ["彰武道亭村黑豆 40吨 急售"]
+
+
+def test_results_page_and_api(client, market):
+    html = client.get("/lots", query_string={"q": "乌豆"}).get_data(as_text=True)
+    assert "彰武道亭村<mark>黑豆</mark> 40吨 急售" in html
+    assert html.count('class="lot-card"') == 1
+    body = client.get("/api/v1/lots", query_string={"q": "樱桃", "facets": "1"}).json
+    assert body["items"][0]["title"] == "金州美早大樱桃 4吨"
+    assert "<mark>" in body["items"][0]["highlight"]["title"]
+    assert {f["label"] for f in body["facets"]["commodity"]} >= {"樱桃"}
+    sorted_api = client.get("/api/v1/lots", query_string={"sort": "price"}).json
+    assert sorted_api["items"][0]["title"] == "金州土豆 80吨"
+    nearest = client.get("/api/v1/lots", query_string={"sort": "distance", "near": "金州区"}).json
+    assert nearest["items"][0]["distance_km"] < 50
+
+
+def test_bad_search_parameters_get_a_clear_4xx(client, market):
+    long = client.get("/api/v1/lots", query_string={"q": "黑" * 10_000})
+    assert long.status_code == 422 and long.json["error"]["fields"]["q"]
+    unknown = client.get(
+        "/api/v1/lots", query_string={"commodity": "不存在"}, headers={"Accept-Language": "en"}
+    )
+    assert unknown.status_code == 422 and "Unknown commodity" in str(unknown.json)
+    page = client.get("/lots", query_string={"max_price": "abc"})
+    assert page.status_code == 400
+
+
+def test_search_box_on_every_page(client):
+    for url in ("/", "/login", "/lots"):
+        assert 'role="search"' in client.get(url).get_data(as_text=True)
+
+
+# --- in step with the database -------------------------------------------------------------
+
+
+def test_a_commit_reaches_the_index_through_the_queue(market, users):
+    lot = make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
+    assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) >= 1
+    service().process_queue()
+    assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) == 0
+    assert titles(search("荔枝")) == [lot.title]
+
+
+def test_a_busy_writer_never_fails_the_write_and_the_queue_catches_up(market, users):
+    backend = service().backend
+    with backend.writing():  # another process holds the writer
+        lot = make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
+        assert service().process_queue() == 0  # gives up at once, keeps the queue
+    assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) >= 1
+    service().process_queue()
+    assert titles(search("荔枝")) == [lot.title]
+
+
+def _commit_and_die(database_url: str, instance: str) -> None:
+    """A worker that commits a new lot and is killed before it writes the index."""
+    from produce_match.accounts.models import User
+
+    app = make_app(database_url, Path(instance))
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.login == "coop"))
+        make_lot(user, commodity="荔枝", title="高州荔枝 急售")
+        os._exit(0)  # no teardown: the index never hears of it from this process
+
+
+def test_a_worker_killed_between_commit_and_index_write(market, database_url, tmp_path, app):
+    ctx = multiprocessing.get_context("spawn")
+    worker = ctx.Process(target=_commit_and_die, args=(database_url, str(tmp_path / "instance")))
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0
+    db.session.rollback()
+    queued = db.session.scalar(select(func.min(SearchOutbox.queued_at)))
+    assert queued is not None  # the durable record survived the crash
+    # the next search of any process, once the change is a moment old, applies it
+    import produce_match.search.service as search_service
+
+    search_service.STALE_SECONDS, old = 0.0, search_service.STALE_SECONDS
+    try:
+        assert titles(search("荔枝")) == ["高州荔枝 急售"]
+    finally:
+        search_service.STALE_SECONDS = old
+    assert service().check(repair=False).clean
+
+
+def _post_lots(database_url: str, instance: str, worker: int, count: int, queue) -> None:
+    from produce_match.accounts.models import User
+    from produce_match.lots import operations as lots
+    from produce_match.search.service import service as search_service
+
+    # each worker has its own instance folder, and all share the one index
+    app = make_app(
+        database_url,
+        Path(instance) / f"w{worker}",
+        SEARCH_INDEX_DIR=str(Path(instance) / "search_index"),
+    )
+    errors = []
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.login == "coop"))
+        for i in range(count):
+            try:
+                lots.create_lot(
+                    user,
+                    user.organisation,
+                    lots.LotInput(
+                        commodity="黑豆",
+                        quantity="1",
+                        unit="t",
+                        price="6",
+                        price_unit="kg",
+                        title=f"并发黑豆 {worker}-{i}",
+                    ),
+                )
+                db.session.commit()
+                search_service().process_queue()
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
+                errors.append(repr(exc))
+                db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+    queue.put(errors)
+
+
+def test_concurrent_writers_from_several_processes(market, database_url, tmp_path, app):
+    shared = tmp_path / "instance"  # every worker writes the same index
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [
+        ctx.Process(target=_post_lots, args=(database_url, str(shared), w, 10, queue))
+        for w in range(3)
+    ]
+    for p in workers:
+        p.start()
+    results = [queue.get(timeout=180) for _ in workers]
+    for p in workers:
+        p.join(30)
+    assert results == [[], [], []]
+    db.session.rollback()
+    service().process_queue()
+    # the workers wrote the index themselves: this process sees it within a refresh
+    time.sleep(REFRESH_SECONDS + 0.1)
+    assert search("并发黑豆", per_page=100).total == 30
+    assert service().check(repair=False).clean
+
+
+def test_rebuild_while_searching(market):
+    stop = threading.Event()
+    failures: list[str] = []
+    app = service().app
+
+    def keep_searching() -> None:
+        with app.app_context():
+            while not stop.is_set():
+                try:
+                    if search("黑豆").total != 1:
+                        failures.append("black beans not found")
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(repr(exc))
+
+    thread = threading.Thread(target=keep_searching)
+    thread.start()
+    try:
+        for _ in range(3):
+            service().rebuild()
+    finally:
+        stop.set()
+        thread.join(30)
+    assert failures == []
+    assert service().check(repair=False).clean
+
+
+def test_check_finds_and_repairs_differences(market, runner):
+    backend = service().backend
+    with backend.writing() as writer:
+        writer.delete(market["beans"].id)  # lost
+    result = runner.invoke(args=["search", "check", "--no-repair"])
+    assert result.exit_code == 1 and "missing: 1" in result.output
+    result = runner.invoke(args=["search", "check"])
+    assert "repaired" in result.output
+    assert service().check(repair=False).clean
+    assert titles(search("黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
+
+
+def test_rebuild_command(market, runner):
+    result = runner.invoke(args=["search", "rebuild"])
+    assert result.exit_code == 0 and "5 lots indexed" in result.output
+    assert search("").total == 5
+
+
+def test_an_edited_lot_is_found_once_after_the_searcher_catches_up(market, users):
+    """Whoosh's own refresh() would find a replaced document twice; ours must not."""
+    assert search("黑豆").total == 1
+    market["beans"].title = "彰武道亭村黑豆 38吨 急售"
+    db.session.commit()
+    service().process_queue()
+    time.sleep(REFRESH_SECONDS + 0.1)
+    assert titles(search("黑豆")) == ["彰武道亭村黑豆 38吨 急售"]
