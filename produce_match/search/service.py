@@ -81,13 +81,8 @@ class SearchService:
         tokens = self.analyzer.document(
             commodity_code=lot.commodity.code,
             title=lot.title,
-            texts=[
-                lot.variety,
-                lot.grade,
-                lot.description,
-                lot.storage_notes,
-                lot.cooperative.name,
-            ],
+            # not the cooperative's name: 黑豆合作社's corn is not black beans
+            texts=[lot.variety, lot.grade, lot.description, lot.storage_notes],
             places=[
                 lot.province.name,
                 lot.province.short_name,

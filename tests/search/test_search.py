@@ -356,3 +356,11 @@ def test_an_edited_lot_is_found_once_after_the_searcher_catches_up(market, users
     service().process_queue()
     time.sleep(REFRESH_SECONDS + 0.1)
     assert titles(search("黑豆")) == ["彰武道亭村黑豆 38吨 急售"]
+
+
+def test_the_cooperatives_name_does_not_make_its_corn_black_beans(app, users):
+    users["coop"].organisation.name = "彰武县道亭村黑豆种植专业合作社"
+    db.session.commit()
+    make_lot(users["coop"], commodity="玉米", title="彰武玉米 150吨", quantity="150")
+    service().process_queue()
+    assert search("黑豆").total == 0
