@@ -153,14 +153,27 @@ def _plain(value: Decimal, places: int) -> str:
 
 
 def format_mass(grams: int, unit: str | MassUnit | None = None, lang: str = "zh") -> str:
-    """'40 吨', '1.5 斤', '9.8 t': in `unit`, or the largest unit that reads naturally."""
+    """'40 吨', '1.5 斤', '20万斤', '9.8 t', '200,000 jin': as people write it.
+
+    In `unit` (or the largest unit that reads naturally); in Chinese, ten thousand 斤 and more
+    is counted in 万斤, and ten thousand 公斤 and more in 吨.
+    """
     if unit is None:
         unit = (
             MassUnit.t if grams >= 1_000_000 else (MassUnit.kg if grams >= 1000 else MassUnit.jin)
         )
     mass_unit = parse_unit(unit)
-    names = ZH_NAMES if lang == "zh" else EN_NAMES
-    return f"{_plain(grams_in(grams, mass_unit), 3)} {names[mass_unit]}"
+    amount = grams_in(grams, mass_unit)
+    if lang == "zh":
+        if mass_unit is MassUnit.jin and amount >= 10_000:
+            return f"{_plain(amount / 10_000, 2)}万斤"
+        if mass_unit is MassUnit.kg and amount >= 10_000:
+            mass_unit, amount = MassUnit.t, grams_in(grams, MassUnit.t)
+        return f"{_plain(amount, 3)} {ZH_NAMES[mass_unit]}"
+    text = _plain(amount, 3)
+    whole, _, fraction = text.partition(".")
+    grouped = f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+    return f"{grouped} {EN_NAMES[mass_unit]}"
 
 
 def format_price(fen_per_t: int, unit: str | MassUnit, lang: str = "zh") -> str:

@@ -149,3 +149,11 @@ def test_cost_is_exact_to_the_fen():
     assert cost_fen(10_000_000, fen_per_tonne(680, "kg")) == 6_800_000
     # 1 g at 3.33 元/斤 = 0.666 fen, rounded half up to 1 fen
     assert cost_fen(1, fen_per_tonne(333, "jin")) == 1
+
+
+def test_large_amounts_read_naturally():
+    assert format_mass(100_000_000, "jin") == "20万斤"
+    assert format_mass(7_500_000, "jin") == "1.5万斤"
+    assert format_mass(100_000_000, "jin", lang="en") == "200,000 jin"
+    assert format_mass(20_000_000, "kg") == "20 吨"
+    assert format_mass(4_000, "jin") == "8 斤"
