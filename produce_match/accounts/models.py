@@ -9,6 +9,7 @@ from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from produce_match.catalog.models import HasPlace
 from produce_match.database import utcnow
 from produce_match.extensions import db
 
@@ -45,7 +46,7 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class Organisation(db.Model):
+class Organisation(HasPlace, db.Model):
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,17 +74,6 @@ class Organisation(db.Model):
     @property
     def verified(self) -> bool:
         return self.verified_at is not None
-
-    @property
-    def place(self) -> str:
-        """'辽宁省 彰武县 梁家子镇 道亭村': the parts that are known, largest first."""
-        parts = [
-            self.province.name if self.province else None,
-            self.county.name if self.county else None,
-            self.township,
-            self.village,
-        ]
-        return " ".join(p for p in parts if p)
 
 
 class User(db.Model):

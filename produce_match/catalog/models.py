@@ -38,6 +38,26 @@ class Region(db.Model):
         return self.name
 
 
+class HasPlace:
+    """For models with province and county (regions), township and village."""
+
+    province: Region | None
+    county: Region | None
+    township: str | None
+    village: str | None
+
+    @property
+    def place(self) -> str:
+        """'辽宁省 彰武县 梁家子镇 道亭村': the parts that are known, largest first."""
+        parts = [
+            self.province.name if self.province else None,
+            self.county.name if self.county else None,
+            self.township,
+            self.village,
+        ]
+        return " ".join(p for p in parts if p)
+
+
 class Category(enum.StrEnum):
     grain = "grain"  #: 粮食
     bean = "bean"  #: 豆类

@@ -7,7 +7,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from produce_match.accounts.models import Organisation
-from produce_match.catalog.models import Commodity, Region
+from produce_match.catalog.models import Commodity, HasPlace, Region
 from produce_match.database import utcnow
 from produce_match.dates import local_today
 from produce_match.extensions import db
@@ -25,7 +25,7 @@ def _unit_enum() -> Enum:
     return Enum(MassUnit, name="mass_unit", native_enum=False, length=4)
 
 
-class Lot(db.Model):
+class Lot(HasPlace, db.Model):
     """One offer: a commodity, a quantity, a place, a price and a spoil-by date."""
 
     __tablename__ = "lots"
@@ -97,16 +97,6 @@ class Lot(db.Model):
     @property
     def orderable(self) -> bool:
         return self.current_status is LotStatus.open and self.remaining_g > 0
-
-    @property
-    def place(self) -> str:
-        parts = [
-            self.province.name if self.province else None,
-            self.county.name if self.county else None,
-            self.township,
-            self.village,
-        ]
-        return " ".join(p for p in parts if p)
 
 
 class LotPhoto(db.Model):

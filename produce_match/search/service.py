@@ -111,19 +111,17 @@ class SearchService:
         )
 
     @staticmethod
-    def _load(ids: list[int]) -> list[Lot]:
-        return list(
-            db.session.scalars(
-                select(Lot)
-                .where(Lot.id.in_(ids))
-                .options(
-                    selectinload(Lot.commodity),
-                    selectinload(Lot.cooperative),
-                    selectinload(Lot.province),
-                    selectinload(Lot.county),
-                )
-            )
-        )
+    def _load(ids: list[int], *, photos: bool = False) -> list[Lot]:
+        """Lots with what documents and result pages show of them, in a few queries."""
+        options = [
+            selectinload(Lot.commodity),
+            selectinload(Lot.cooperative),
+            selectinload(Lot.province),
+            selectinload(Lot.county),
+        ]
+        if photos:
+            options.append(selectinload(Lot.photos))
+        return list(db.session.scalars(select(Lot).where(Lot.id.in_(ids)).options(*options)))
 
     # --- the queue --------------------------------------------------------------------------
 
@@ -185,24 +183,10 @@ class SearchService:
             log.exception("could not apply the search queue")
         return self.backend.search(request)
 
-    @staticmethod
-    def lots_for(result: SearchResult) -> list[Lot]:
+    def lots_for(self, result: SearchResult) -> list[Lot]:
         """The hits' lots from the database, in the hits' order (skipping any gone since)."""
         ids = [h.lot_id for h in result.hits]
-        found = {
-            lot.id: lot
-            for lot in db.session.scalars(
-                select(Lot)
-                .where(Lot.id.in_(ids))
-                .options(
-                    selectinload(Lot.commodity),
-                    selectinload(Lot.cooperative),
-                    selectinload(Lot.province),
-                    selectinload(Lot.county),
-                    selectinload(Lot.photos),
-                )
-            )
-        }
+        found = {lot.id: lot for lot in self._load(ids, photos=True)}
         return [found[i] for i in ids if i in found]
 
     # --- rebuild and check ----------------------------------------------------------------
