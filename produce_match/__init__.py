@@ -45,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.lots import cli as lots_cli
     from produce_match.lots import import_views
     from produce_match.lots import views as lots_views
+    from produce_match.orders import cli as orders_cli
     from produce_match.search import cli as search_cli
     from produce_match.search import service as search
     from produce_match.web import errors, templating
@@ -75,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     accounts_cli.init_app(app)
     lots_cli.init_app(app)
+    orders_cli.init_app(app)
     catalog_cli.init_app(app)
     search_cli.init_app(app)
     demo.init_app(app)

@@ -4,6 +4,7 @@ from produce_match.accounts.models import ApiToken, LoginFailure, LoginSession, 
 from produce_match.audit.models import AuditEvent
 from produce_match.catalog.models import Commodity, CommodityName, Region
 from produce_match.lots.models import Lot, LotPhoto
+from produce_match.orders.models import Order
 from produce_match.search.models import SearchOutbox
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "LoginSession",
     "Lot",
     "LotPhoto",
+    "Order",
     "Organisation",
     "Region",
     "SearchOutbox",

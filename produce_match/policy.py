@@ -18,6 +18,7 @@ from werkzeug.exceptions import Forbidden, NotFound
 from produce_match.accounts.models import ApiToken, Organisation, OrgKind, Role, User
 from produce_match.catalog.models import Commodity
 from produce_match.lots.models import Lot, LotStatus
+from produce_match.orders.models import Order, Party, parties_for
 
 #: the action that decides whether an object is visible at all
 VIEW = "view"
@@ -175,6 +176,38 @@ def _lot(user: User | None, action: str, lot: Any) -> bool:
     if action == "view_history":
         return own or watching
     return False
+
+
+def order_party(user: User | None, order: Order) -> Party | None:
+    """The side `user` is on for `order` (None: no side, and so no business with it).
+
+    Officials and administrators are the `official` party: they may see the order and settle
+    its dispute; an official only for lots in the office's jurisdiction.
+    """
+    if user is None or not user.is_active:
+        return None
+    if user.role is Role.buyer and user.organisation_id == order.buyer_org_id:
+        return Party.buyer
+    if user.role is Role.cooperative and user.organisation_id == order.cooperative_org_id:
+        return Party.cooperative
+    if user.is_admin or official_covers(user, order.lot.province_code, order.lot.county_code):
+        return Party.official
+    return None
+
+
+@rule(Order)
+def _order(user: User | None, action: str, order: Any) -> bool:
+    if isinstance(order, type):
+        if action == "create":  # placing orders: buyers only; officials broker, never trade
+            return user is not None and user.role is Role.buyer
+        return action == "list" and user is not None
+    party = order_party(user, order)
+    if party is None:  # neither side nor oversight: may not know the order exists (404)
+        return False
+    if action in (VIEW, "view_history"):
+        return True
+    # a step of the transition table; whether it is legal now is the table's question (409)
+    return party in parties_for(action)
 
 
 def admin_area(user: User | None) -> bool:

@@ -51,6 +51,8 @@ class Lot(HasPlace, db.Model):
     #: the asking price as entered: fen per price_unit
     price_fen: Mapped[int] = mapped_column(BigInteger)
     price_unit: Mapped[MassUnit] = mapped_column(_unit_enum())
+    #: the least a buyer may order (the last of a lot may always be bought); None: no minimum
+    min_order_g: Mapped[int | None] = mapped_column(BigInteger)
     #: the same price in fen per tonne, exact whatever the unit: for filters and sorting
     price_fen_per_t: Mapped[int] = mapped_column(BigInteger, index=True)
     province_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)

@@ -16,11 +16,13 @@ from produce_match.accounts.operations import PlaceInput, resolve_place
 from produce_match.audit.operations import diff, record
 from produce_match.catalog import commodities
 from produce_match.catalog.models import Commodity
+from produce_match.database import utcnow
 from produce_match.dates import local_today
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotPhoto, LotStatus
 from produce_match.lots.photos import PhotoRejected, process_photo
+from produce_match.search.service import service
 from produce_match.storage import delete_after_commit, get_storage
 from produce_match.units import (
     MassUnit,
@@ -320,7 +322,13 @@ def update_lot(actor: User, lot: Lot, data: LotInput) -> dict[str, list[Any]]:
         )
     values = clean(data, lot.cooperative, lot)
     before = lot.current_status
-    changes = diff(lot, values)
+    new_quantity = values.pop("quantity_g", None)
+    values.pop("remaining_g", None)
+    changes: dict[str, list[Any]] = {}
+    if new_quantity is not None and new_quantity != lot.quantity_g:
+        changes["quantity_g"] = [lot.quantity_g, new_quantity]
+        _set_quantity(lot, new_quantity)
+    changes.update(diff(lot, values))
     after = _status_after_edit(lot)
     if after is not lot.status:
         lot.status = after
@@ -334,6 +342,27 @@ def update_lot(actor: User, lot: Lot, data: LotInput) -> dict[str, list[Any]]:
             changes=changes,
         )
     return changes
+
+
+def _set_quantity(lot: Lot, grams: int) -> None:
+    """Change a lot's quantity in one guarded statement: what orders hold stays held, even if
+    one is placed at this very moment (the remainder moves by the difference, never below 0)."""
+    delta = grams - Lot.quantity_g
+    done = db.session.execute(
+        update(Lot)
+        .where(Lot.id == lot.id, Lot.remaining_g + delta >= 0)
+        .values(quantity_g=grams, remaining_g=Lot.remaining_g + delta, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not done:
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            fields={
+                "quantity": [_("More than that is already ordered: the quantity cannot be less.")]
+            },
+        )
+    db.session.refresh(lot, ["quantity_g", "remaining_g", "status", "updated_at"])
+    service().queue([lot.id])
 
 
 def _status_after_edit(lot: Lot) -> LotStatus:

@@ -1,0 +1,328 @@
+"""Orders: their states, the one table of legal moves between them, and the order row.
+
+Everything above the `Order` model is pure (no app, no database): the states, who may move an
+order from one state to the next, and which timer is due. `operations` does the moving.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from produce_match.accounts.models import Organisation, User
+from produce_match.database import utcnow
+from produce_match.dates import DEFAULT_TIMEZONE
+from produce_match.errors import Conflict
+from produce_match.extensions import db
+from produce_match.lots.models import Lot
+from produce_match.units import MassUnit
+
+
+class OrderStatus(enum.StrEnum):
+    reserved = "reserved"  #: placed; its quantity is held until the cooperative answers
+    accepted = "accepted"  #: the cooperative will sell (payment is requested at once, see below)
+    rejected = "rejected"  #: the cooperative declined, with a reason; the quantity went back
+    awaiting_payment = "awaiting_payment"  #: the buyer has until `pay_by` to pay
+    paid = "paid"  #: the payment side confirmed the money; the cooperative loads and ships
+    dispatched = "dispatched"  #: on its way: vehicle plate, driver's phone, shipped quantity
+    delivered = "delivered"  #: the buyer confirmed what arrived (or the timer did); disputable
+    completed = "completed"  #: delivered and past the dispute window: nothing more to do
+    cancelled = "cancelled"  #: called off before dispatch by either side, with a reason
+    expired = "expired"  #: not accepted or not paid in time, or the lot spoiled before dispatch
+    disputed = "disputed"  #: after delivery the buyer reported short weight or poor quality
+    resolved = "resolved"  #: an official or an administrator settled the dispute
+
+    @property
+    def label(self) -> Any:
+        """The status in words, in the user's language."""
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    OrderStatus.reserved: _l("reserved"),
+    OrderStatus.accepted: _l("accepted"),
+    OrderStatus.rejected: _l("rejected"),
+    OrderStatus.awaiting_payment: _l("awaiting payment"),
+    OrderStatus.paid: _l("paid"),
+    OrderStatus.dispatched: _l("dispatched"),
+    OrderStatus.delivered: _l("delivered"),
+    OrderStatus.completed: _l("completed"),
+    OrderStatus.cancelled: _l("cancelled"),
+    OrderStatus.expired: _l("expired"),
+    OrderStatus.disputed: _l("disputed"),
+    OrderStatus.resolved: _l("resolved"),
+}
+
+
+class PaymentStatus(enum.StrEnum):
+    """Where the money is; separate from the order's status (the payments issue drives it)."""
+
+    unpaid = "unpaid"  #: nothing received
+    pending = "pending"  #: a payment was started at the gateway, not yet confirmed
+    paid = "paid"  #: the payment side confirmed the whole amount
+    partially_refunded = "partially_refunded"  #: part of the money went back to the buyer
+    refunded = "refunded"  #: all of it went back to the buyer
+
+
+class Party(enum.StrEnum):
+    """Who may take a step."""
+
+    buyer = "buyer"  #: a buyer-role member of the buyer organisation that placed the order
+    cooperative = "cooperative"  #: a cooperative-role member of the organisation selling the lot
+    official = "official"  #: an official whose jurisdiction holds the lot, or an administrator
+    system = "system"  #: no person: timers, and the payment side's confirmation
+
+
+class OrderAction(enum.StrEnum):
+    accept = "accept"  #: the cooperative takes the order
+    reject = "reject"  #: the cooperative declines it (with a reason)
+    request_payment = "request_payment"  #: payment is asked for (done by `accept`, at once)
+    pay = "pay"  #: the payment side confirmed the money (`mark_paid`)
+    dispatch = "dispatch"  #: loaded and shipped
+    confirm_delivery = "confirm_delivery"  #: the buyer states the quantity it accepts
+    auto_confirm = "auto_confirm"  #: nobody confirmed within AUTO_CONFIRM: the shipped quantity
+    complete = "complete"  #: the dispute window has closed
+    dispute = "dispute"  #: short weight or poor quality, within the dispute window
+    resolve = "resolve"  #: an official or administrator settles the dispute
+    cancel = "cancel"  #: either side, before dispatch, with a reason
+    expire = "expire"  #: a timer ran out, or the lot spoiled, before dispatch
+
+
+S, A, P = OrderStatus, OrderAction, Party
+_EITHER_SIDE = frozenset({P.buyer, P.cooperative})
+#: the states in which the order still waits for its goods and may be called off
+BEFORE_DISPATCH = (S.reserved, S.accepted, S.awaiting_payment, S.paid)
+
+#: THE transition table: (from, action) -> (to, who may do it). Every move not here is refused.
+#: `accept` is followed at once, in the same transaction, by the system's `request_payment`:
+#: `accepted` is kept as its own state (and recorded) so that the payments issue can put a step
+#: between the two (e.g. creating the payment at the gateway) without changing this table.
+TRANSITIONS: dict[tuple[OrderStatus, OrderAction], tuple[OrderStatus, frozenset[Party]]] = {
+    (S.reserved, A.accept): (S.accepted, frozenset({P.cooperative})),
+    (S.reserved, A.reject): (S.rejected, frozenset({P.cooperative})),
+    (S.accepted, A.request_payment): (S.awaiting_payment, frozenset({P.system})),
+    (S.awaiting_payment, A.pay): (S.paid, frozenset({P.system})),
+    (S.paid, A.dispatch): (S.dispatched, frozenset({P.cooperative})),
+    (S.dispatched, A.confirm_delivery): (S.delivered, frozenset({P.buyer})),
+    (S.dispatched, A.auto_confirm): (S.delivered, frozenset({P.system})),
+    (S.delivered, A.complete): (S.completed, frozenset({P.system})),
+    (S.delivered, A.dispute): (S.disputed, frozenset({P.buyer})),
+    (S.disputed, A.resolve): (S.resolved, frozenset({P.official})),
+    **{(s, A.cancel): (S.cancelled, _EITHER_SIDE) for s in BEFORE_DISPATCH},
+    **{(s, A.expire): (S.expired, frozenset({P.system})) for s in BEFORE_DISPATCH},
+}
+
+#: states an order never leaves
+TERMINAL = frozenset(s for s in OrderStatus if not any(k[0] is s for k in TRANSITIONS))
+#: states reached by giving the reserved quantity back to the lot
+RELEASING = frozenset({S.rejected, S.cancelled, S.expired})
+
+
+class IllegalTransition(Conflict):
+    """A move the transition table does not allow from the order's present state."""
+
+    code = "illegal_transition"
+
+    def __init__(self, status: str, action: str) -> None:
+        label = OrderStatus(status).label if status in _STATUS_VALUES else status
+        super().__init__(
+            _l("This cannot be done to an order that is %(status)s.", status=label),
+            code=self.code,
+        )
+        # not `status`: DomainError.status is the HTTP status (409)
+        self.order_status = status
+        self.action = action
+
+
+_STATUS_VALUES = frozenset(s.value for s in OrderStatus)
+_ACTION_VALUES = frozenset(a.value for a in OrderAction)
+
+
+def _move(status: str, action: str) -> tuple[OrderStatus, frozenset[Party]] | None:
+    if status not in _STATUS_VALUES or action not in _ACTION_VALUES:
+        return None
+    return TRANSITIONS.get((OrderStatus(status), OrderAction(action)))
+
+
+def transition(status: str, action: str) -> OrderStatus:
+    """The state `action` leads to from `status`; IllegalTransition for every other move."""
+    move = _move(status, action)
+    if move is None:
+        raise IllegalTransition(status, action)
+    return move[0]
+
+
+def parties(status: str, action: str) -> frozenset[Party]:
+    """Who may take `action` from `status` (empty when the move is illegal)."""
+    move = _move(status, action)
+    return move[1] if move else frozenset()
+
+
+def parties_for(action: str) -> frozenset[Party]:
+    """Who may take `action` from some state (for the policy, which does not look at states)."""
+    return frozenset().union(*(who for (_s, a), (_t, who) in TRANSITIONS.items() if a == action))
+
+
+def actions_from(status: str) -> list[OrderAction]:
+    """The actions the table allows from `status`, in table order (for pages and the API)."""
+    return [a for (s, a) in TRANSITIONS if s == status]
+
+
+# --- timers ---------------------------------------------------------------------------------
+# There is no scheduler: a timer is a deadline stored on the order and applied whenever the order
+# (or its lot) is written, and by `flask orders expire` (cron, every minute). Nothing is wrong if
+# neither runs for a while: `due_action` says what is due, `Order.current_status` shows it.
+
+#: how long the cooperative has to accept a reservation before it expires
+RESERVATION_HOLD = timedelta(hours=24)
+#: how long the buyer has to pay once the order is accepted
+PAYMENT_WINDOW = timedelta(hours=48)
+#: after dispatch, delivery is confirmed with the shipped quantity unless the buyer did it sooner
+AUTO_CONFIRM = timedelta(days=7)
+#: after delivery (confirmed by the buyer or by the timer) the buyer may dispute for this long
+DISPUTE_WINDOW = timedelta(days=3)
+
+
+class ExpiryCause(enum.StrEnum):
+    not_accepted_in_time = "not_accepted_in_time"  #: reserved past `reserved_until`
+    not_paid_in_time = "not_paid_in_time"  #: accepted but unpaid past `pay_by`
+    lot_spoiled = "lot_spoiled"  #: the lot's spoil-by date passed before dispatch
+
+
+class _Timed(Protocol):
+    status: OrderStatus
+    reserved_until: datetime
+    pay_by: datetime | None
+    auto_confirm_at: datetime | None
+    dispute_until: datetime | None
+    lot: Any
+
+
+def lot_today(lot: Any, now: datetime) -> date:
+    """The calendar date where the lot is, at the instant `now`."""
+    return now.astimezone(ZoneInfo(lot.timezone or DEFAULT_TIMEZONE)).date()
+
+
+def lot_spoiled(lot: Any, now: datetime) -> bool:
+    """Has the lot's spoil-by date (a calendar date where the lot is) passed at `now`?"""
+    return lot.spoil_by < lot_today(lot, now)
+
+
+def due_action(order: _Timed, now: datetime) -> tuple[OrderAction, ExpiryCause | None] | None:
+    """The timer step due for `order` at `now` (and the cause of an expiry), or None."""
+    status = order.status
+    if status is S.reserved and order.reserved_until <= now:
+        return A.expire, ExpiryCause.not_accepted_in_time
+    if status in (S.accepted, S.awaiting_payment) and order.pay_by and order.pay_by <= now:
+        return A.expire, ExpiryCause.not_paid_in_time
+    if status in BEFORE_DISPATCH and lot_spoiled(order.lot, now):
+        return A.expire, ExpiryCause.lot_spoiled
+    if status is S.dispatched and order.auto_confirm_at and order.auto_confirm_at <= now:
+        return A.auto_confirm, None
+    if status is S.delivered and order.dispute_until and order.dispute_until <= now:
+        return A.complete, None
+    return None
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=length, validate_strings=True)
+
+
+class Order(db.Model):
+    """A buyer's order of part or all of a lot; its quantity is held from the lot from the start."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint("quantity_g > 0", name="quantity_positive"),
+        CheckConstraint("amount_fen >= 0", name="amount_not_negative"),
+        CheckConstraint(
+            "shipped_g IS NULL OR (shipped_g > 0 AND shipped_g <= quantity_g)",
+            name="shipped_within_quantity",
+        ),
+        CheckConstraint(
+            "accepted_g IS NULL OR (accepted_g >= 0 AND accepted_g <= shipped_g)",
+            name="accepted_within_shipped",
+        ),
+        Index("ix_orders_lot_id_status", "lot_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lots.id"))
+    buyer_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: who placed it
+    buyer_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    #: the lot's cooperative, copied so that a cooperative's orders are found without a join
+    cooperative_org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    #: ordered, and held from the lot until given back (integer grams)
+    quantity_g: Mapped[int] = mapped_column(BigInteger)
+    #: the unit the buyer ordered in (to show the quantity back the same way)
+    unit: Mapped[MassUnit] = mapped_column(_enum(MassUnit, "mass_unit", 4))
+    #: the lot's price when the order was placed, frozen: later edits of the lot do not change it
+    price_fen_per_t: Mapped[int] = mapped_column(BigInteger)
+    #: what the ordered quantity costs at that price, in fen
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    #: what was loaded (at dispatch) and what the buyer accepted (at delivery)
+    shipped_g: Mapped[int | None] = mapped_column(BigInteger)
+    accepted_g: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[OrderStatus] = mapped_column(
+        _enum(OrderStatus, "order_status"), default=OrderStatus.reserved, index=True
+    )
+    payment_status: Mapped[PaymentStatus] = mapped_column(
+        _enum(PaymentStatus, "payment_status"), default=PaymentStatus.unpaid
+    )
+    #: deadlines (UTC instants); see the timers above
+    reserved_until: Mapped[datetime]
+    pay_by: Mapped[datetime | None]
+    auto_confirm_at: Mapped[datetime | None]
+    dispute_until: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+    vehicle_plate: Mapped[str | None] = mapped_column(String(16))
+    driver_phone: Mapped[str | None] = mapped_column(String(30))
+    delivered_at: Mapped[datetime | None]
+    #: when the quantity went back to the lot; set once, by a guarded UPDATE, never cleared
+    released_at: Mapped[datetime | None]
+    #: the words given on rejection or cancellation (the cause of an expiry is in the audit trail)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    dispute_reason: Mapped[str | None] = mapped_column(Text)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    lot: Mapped[Lot] = relationship()
+    buyer_org: Mapped[Organisation] = relationship(foreign_keys=[buyer_org_id])
+    buyer_user: Mapped[User] = relationship(foreign_keys=[buyer_user_id])
+    cooperative_org: Mapped[Organisation] = relationship(foreign_keys=[cooperative_org_id])
+
+    @property
+    def reserved_g(self) -> int:
+        """What this order holds of the lot: all of its quantity until it is given back.
+
+        For every lot, remaining_g + the sum of reserved_g of its orders == quantity_g.
+        """
+        return self.quantity_g if self.released_at is None else 0
+
+    def status_at(self, now: datetime | None = None) -> OrderStatus:
+        """The status at `now`, counting timers that are due but not yet recorded (no writes)."""
+        now = now or utcnow()
+        due = due_action(self, now)
+        if due is None:
+            return self.status
+        after = transition(self.status, due[0])
+        if due[0] is A.auto_confirm and self.auto_confirm_at + DISPUTE_WINDOW <= now:
+            return S.completed
+        return after
+
+    @property
+    def current_status(self) -> OrderStatus:
+        """The status as of now, for read-only pages (like `Lot.current_status`)."""
+        return self.status_at()

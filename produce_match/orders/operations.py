@@ -1,0 +1,742 @@
+"""The only code that writes orders. Operations flush, never commit, and audit every step.
+
+Stock is always right because a lot's `remaining_g` changes only through two guarded statements,
+both here: `_reserve` (UPDATE ... WHERE remaining_g >= :q, checking that a row came back) and
+`_give_back` (run only if the guarded UPDATE that sets the order's `released_at` changed a row,
+so that a quantity goes back exactly once). The database CHECKs that remaining_g never goes
+below zero nor above the quantity. A read-check-write would sell the same stock twice; and
+SELECT ... FOR UPDATE is silently ignored on SQLite, so nothing here relies on it for
+correctness (on SQLite every writing transaction begins IMMEDIATE; see database.py).
+
+Every step of an order is one guarded statement too (UPDATE ... WHERE status = :expected), so
+two people (or two cron runs) acting on the same order at once cannot both move it.
+
+Lock order, for PostgreSQL: a transaction that gives stock back locks the lot's row before the
+order's, and `expire_due` goes through lots in id order, so two transactions never wait for each
+other in a circle.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
+
+from produce_match.accounts.models import User
+from produce_match.audit.operations import record
+from produce_match.database import utcnow
+from produce_match.errors import Conflict, DomainError, ValidationFailed
+from produce_match.extensions import db
+from produce_match.lots.models import Lot, LotStatus
+from produce_match.orders.models import (
+    AUTO_CONFIRM,
+    BEFORE_DISPATCH,
+    DISPUTE_WINDOW,
+    PAYMENT_WINDOW,
+    RESERVATION_HOLD,
+    Order,
+    OrderAction,
+    OrderStatus,
+    Party,
+    PaymentStatus,
+    due_action,
+    lot_spoiled,
+    lot_today,
+    parties,
+    parties_for,
+    transition,
+)
+from produce_match.policy import can, order_party
+from produce_match.search.service import service as search_service
+from produce_match.units import MassUnit, UnitError, cost_fen, format_mass, parse_unit, to_grams
+
+__all__ = [
+    "AUTO_CONFIRM",
+    "DISPUTE_WINDOW",
+    "PAYMENT_WINDOW",
+    "RESERVATION_HOLD",
+    "NotAllowed",
+    "TimerCounts",
+    "accept",
+    "apply_expiry",
+    "apply_lot_expiry",
+    "cancel",
+    "complete",
+    "confirm_delivery",
+    "dispatch",
+    "dispute",
+    "expire_due",
+    "mark_paid",
+    "place_order",
+    "reject",
+    "resolve",
+]
+
+A, S = OrderAction, OrderStatus
+_orders = Order.__table__
+_lots = Lot.__table__
+
+#: the longest reason, dispute or resolution text accepted
+MAX_TEXT = 1000
+
+#: what each step is called in the audit trail (past tense, like the other domains' events)
+EVENTS = {
+    A.accept: "accepted",
+    A.reject: "rejected",
+    A.request_payment: "payment_requested",
+    A.pay: "paid",
+    A.dispatch: "dispatched",
+    A.confirm_delivery: "delivery_confirmed",
+    A.auto_confirm: "delivery_auto_confirmed",
+    A.complete: "completed",
+    A.dispute: "disputed",
+    A.resolve: "resolved",
+    A.cancel: "cancelled",
+    A.expire: "expired",
+}
+
+
+class NotAllowed(DomainError):
+    """The actor is not a side that may take this step (views check the policy first)."""
+
+    status = 403
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class TimerCounts:
+    """What `expire_due` recorded."""
+
+    expired: int = 0
+    confirmed: int = 0
+    completed: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every step recorded."""
+        return self.expired + self.confirmed + self.completed
+
+
+def _now(now: datetime | None) -> datetime:
+    # `utcnow` is looked up here at call time so that tests can freeze it in this module
+    return now or utcnow()
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant else None
+
+
+def _notify(order: Order, event: str) -> None:
+    """Tell the other side of `order` about `event`.
+
+    A hook for the notifications package, which does not exist yet: until then the audit event
+    (recorded just before this is called) is the only trace. Keep it the single place that
+    notifies, so that wiring in-app messages and webhooks later touches nothing else.
+    """
+
+
+# --- who and what -------------------------------------------------------------------------
+
+
+def _party(actor: User | None, order: Order) -> Party | None:
+    return Party.system if actor is None else order_party(actor, order)
+
+
+def _check_party(actor: User | None, order: Order, action: OrderAction) -> None:
+    """Refuse an actor who is no side that could ever take `action` (before any timer runs)."""
+    party = _party(actor, order)
+    if party is None or party not in parties_for(action):
+        raise NotAllowed(_("Your account may not do this to this order."))
+
+
+def _text(value: str | None, field: str, missing: str) -> str:
+    text = str(value or "").strip()  # inner line breaks stay: a dispute may need paragraphs
+    if not text:
+        raise ValidationFailed(missing, fields={field: [missing]})
+    if len(text) > MAX_TEXT:
+        message = _("At most %(max)d characters.", max=MAX_TEXT)
+        raise ValidationFailed(message, fields={field: [message]})
+    return text
+
+
+def _quantity(
+    amount: str | int | Decimal | None,
+    unit: str | MassUnit | None,
+    field: str = "quantity",
+    *,
+    allow_zero: bool = False,
+) -> tuple[int, MassUnit]:
+    """A quantity as typed, in exact grams, or ValidationFailed naming the field."""
+    try:
+        mass_unit = parse_unit(unit)
+    except UnitError as exc:
+        raise ValidationFailed(exc.message, fields={"unit": [str(exc.message)]}) from None
+    if amount is None or not str(amount).strip():
+        message = _("Enter the quantity.")
+        raise ValidationFailed(message, fields={field: [message]})
+    if allow_zero:
+        try:
+            if Decimal(str(amount).strip()) == 0:
+                return 0, mass_unit
+        except InvalidOperation:
+            pass  # to_grams explains what is wrong with it
+    try:
+        return to_grams(amount, mass_unit), mass_unit
+    except UnitError as exc:
+        raise ValidationFailed(exc.message, fields={field: [str(exc.message)]}) from None
+
+
+# --- the guarded statements -----------------------------------------------------------------
+
+
+def _step(
+    actor: User | None,
+    order: Order,
+    action: OrderAction,
+    now: datetime,
+    *,
+    values: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None,
+    strict: bool = True,
+) -> bool:
+    """Move `order` by `action` through the table, guarded on its present state, and audit it.
+
+    False (strict=False) or Conflict `order_changed` (strict) if the order was moved meanwhile.
+    """
+    before = order.status
+    after = transition(before, action)
+    if _party(actor, order) not in parties(before, action):
+        raise NotAllowed(_("Your account may not do this to this order."))
+    changes = {"status": after, "updated_at": now, **(values or {})}
+    moved = db.session.execute(
+        update(_orders)
+        .where(_orders.c.id == order.id, _orders.c.status == before)
+        .values(**changes)
+    ).rowcount
+    if moved != 1:
+        if strict:
+            raise Conflict(
+                _("This order was changed meanwhile. Reload it and try again."),
+                code="order_changed",
+            )
+        return False
+    for name, value in changes.items():
+        set_committed_value(order, name, value)
+    event = EVENTS[action]
+    record(actor, order, event, from_state=before.value, to_state=after.value, changes=facts)
+    _notify(order, event)
+    return True
+
+
+def _lock_lot(lot_id: int) -> None:
+    """Lock the lot's row before any order's (PostgreSQL; see the module's note on lock order).
+
+    Not for correctness, which the guarded statements give; SQLite has no row locks and its
+    writers are serialised by BEGIN IMMEDIATE anyway.
+    """
+    if db.session.connection().dialect.name != "sqlite":
+        db.session.execute(
+            select(_lots.c.id).where(_lots.c.id == lot_id).with_for_update(key_share=True)
+        )
+
+
+def _reserve(lot: Lot, grams: int, min_g: int | None, now: datetime) -> int | None:
+    """Take `grams` from the lot in one guarded statement: the new remaining, or None."""
+    conditions = [
+        _lots.c.id == lot.id,
+        _lots.c.status == LotStatus.open,
+        _lots.c.remaining_g >= grams,
+        _lots.c.spoil_by >= lot_today(lot, now),
+    ]
+    if min_g and grams < min_g:
+        conditions.append(_lots.c.remaining_g == grams)  # below the minimum: only the last of it
+    row = db.session.execute(
+        update(_lots)
+        .where(*conditions)
+        .values(
+            remaining_g=_lots.c.remaining_g - grams,
+            status=case(
+                (_lots.c.remaining_g == grams, LotStatus.sold_out.value), else_=_lots.c.status
+            ),
+            updated_at=now,
+        )
+        .returning(_lots.c.remaining_g, _lots.c.status)
+    ).first()
+    if row is None:
+        return None
+    set_committed_value(lot, "remaining_g", row.remaining_g)
+    set_committed_value(lot, "status", LotStatus(row.status))
+    set_committed_value(lot, "updated_at", now)
+    return row.remaining_g
+
+
+def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
+    """Return the order's quantity to its lot, exactly once; False if it was already returned.
+
+    A sold-out lot is on offer again, unless its spoil-by date has passed meanwhile: then it is
+    recorded as expired. A withdrawn or expired lot keeps its status; the quantity returns to it
+    all the same, so that the lot's books balance.
+    """
+    released = db.session.execute(
+        update(_orders)
+        .where(_orders.c.id == order.id, _orders.c.released_at.is_(None))
+        .values(released_at=now)
+    ).rowcount
+    if not released:
+        return False
+    set_committed_value(order, "released_at", now)
+    lot = order.lot
+    remaining = db.session.execute(
+        update(_lots)
+        .where(_lots.c.id == order.lot_id)
+        .values(remaining_g=_lots.c.remaining_g + order.quantity_g, updated_at=now)
+        .returning(_lots.c.remaining_g)
+    ).scalar_one()
+    set_committed_value(lot, "remaining_g", remaining)
+    set_committed_value(lot, "updated_at", now)
+    reopened = db.session.execute(
+        update(_lots)
+        .where(_lots.c.id == order.lot_id, _lots.c.status == LotStatus.sold_out)
+        .values(
+            status=case(
+                (_lots.c.spoil_by < lot_today(lot, now), LotStatus.expired.value),
+                else_=LotStatus.open.value,
+            )
+        )
+        .returning(_lots.c.status)
+    ).scalar_one_or_none()
+    if reopened is not None:
+        status = LotStatus(reopened)
+        set_committed_value(lot, "status", status)
+        record(
+            actor,
+            lot,
+            "reopened" if status is LotStatus.open else "expired",
+            from_state=LotStatus.sold_out.value,
+            to_state=status.value,
+            changes={"order_id": order.id, "returned_g": order.quantity_g},
+        )
+    search_service().queue([order.lot_id])
+    return True
+
+
+def _ending(
+    actor: User | None,
+    order: Order,
+    action: OrderAction,
+    now: datetime,
+    *,
+    values: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None,
+    strict: bool = True,
+) -> bool:
+    """A step that ends the order early (reject, cancel, expire): the quantity goes back."""
+    _lock_lot(order.lot_id)
+    if not _step(actor, order, action, now, values=values, facts=facts, strict=strict):
+        return False
+    _give_back(actor, order, now)
+    return True
+
+
+# --- placing --------------------------------------------------------------------------------
+
+
+def _insufficient(lot: Lot, unit: MassUnit) -> Conflict:
+    if lot.remaining_g <= 0:
+        message = _("Nothing is left of this lot.")
+    else:
+        left = format_mass(lot.remaining_g, unit)  # in the unit the buyer was thinking in
+        message = _("Only %(left)s is left of this lot.", left=left)
+    return Conflict(message, code="insufficient_quantity")
+
+
+def _check_orderable(lot: Lot, unit: MassUnit, now: datetime) -> None:
+    if lot.status is LotStatus.withdrawn:
+        raise Conflict(_("This lot is no longer offered."), code="lot_not_open")
+    if lot.status is LotStatus.expired or lot_spoiled(lot, now):
+        raise Conflict(
+            _("This lot has passed its spoil-by date: it can no longer be ordered."),
+            code="lot_not_open",
+        )
+    if lot.status is LotStatus.sold_out or lot.remaining_g <= 0:
+        raise _insufficient(lot, unit)
+
+
+def place_order(
+    actor: User,
+    lot: Lot,
+    quantity: str | int | Decimal,
+    unit: str | MassUnit,
+    *,
+    now: datetime | None = None,
+) -> Order:
+    """A buyer orders `quantity` `unit` of an open lot; the quantity is reserved at once.
+
+    Refused with Conflict `insufficient_quantity` (nothing reserved) when less is left,
+    `lot_not_open` for an expired or withdrawn lot, ValidationFailed for a bad quantity or one
+    below the lot's minimum (the last of a lot may be bought whatever the minimum).
+    """
+    now = _now(now)
+    if not can(actor, "create", Order):
+        raise NotAllowed(_("Only buyers place orders."))
+    grams, mass_unit = _quantity(quantity, unit)
+    apply_lot_expiry(lot, now)  # reservations that ran out first: their quantity is for sale
+    _check_orderable(lot, mass_unit, now)
+    min_g = getattr(lot, "min_order_g", None)  # a column the lots model gains for this issue
+    if min_g and grams < min_g and grams != lot.remaining_g:
+        message = _(
+            "The cooperative sells at least %(min)s per order.",
+            min=format_mass(min_g, mass_unit),
+        )
+        raise ValidationFailed(message, fields={"quantity": [message]})
+    if grams > lot.remaining_g:
+        raise _insufficient(lot, mass_unit)
+    remaining = _reserve(lot, grams, min_g, now)
+    if remaining is None:  # someone else was quicker (or the lot changed) since it was read
+        db.session.refresh(lot)
+        _check_orderable(lot, mass_unit, now)
+        raise _insufficient(lot, mass_unit)
+    order = Order(
+        lot=lot,
+        buyer_org_id=actor.organisation_id,
+        buyer_user_id=actor.id,
+        cooperative_org_id=lot.cooperative_id,
+        quantity_g=grams,
+        unit=mass_unit,
+        price_fen_per_t=lot.price_fen_per_t,
+        amount_fen=cost_fen(grams, lot.price_fen_per_t),
+        status=S.reserved,
+        payment_status=PaymentStatus.unpaid,
+        reserved_until=now + RESERVATION_HOLD,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(order)
+    db.session.flush()
+    record(
+        actor,
+        order,
+        "placed",
+        to_state=S.reserved.value,
+        changes={
+            "lot_id": lot.id,
+            "quantity_g": grams,
+            "unit": mass_unit.value,
+            "price_fen_per_t": order.price_fen_per_t,
+            "amount_fen": order.amount_fen,
+            "reserved_until": _iso(order.reserved_until),
+        },
+    )
+    if remaining == 0:
+        record(
+            actor,
+            lot,
+            "sold_out",
+            from_state=LotStatus.open.value,
+            to_state=LotStatus.sold_out.value,
+            changes={"order_id": order.id},
+        )
+    search_service().queue([lot.id])  # the statement above bypassed the ORM's own queueing
+    _notify(order, "placed")
+    return order
+
+
+# --- the cooperative's steps ----------------------------------------------------------------
+
+
+def accept(actor: User, order: Order, *, now: datetime | None = None) -> None:
+    """The lot's cooperative accepts a reservation; payment is requested at once (pay_by)."""
+    now = _now(now)
+    _check_party(actor, order, A.accept)
+    apply_expiry(order, now)  # a reservation past its hold (or on a spoiled lot) expires first
+    pay_by = now + PAYMENT_WINDOW
+    _step(actor, order, A.accept, now, values={"pay_by": pay_by})
+    _step(None, order, A.request_payment, now, facts={"pay_by": _iso(pay_by)})
+
+
+def reject(actor: User, order: Order, reason: str, *, now: datetime | None = None) -> None:
+    """The lot's cooperative declines a reservation, saying why; the quantity goes back."""
+    now = _now(now)
+    _check_party(actor, order, A.reject)
+    apply_expiry(order, now)
+    transition(order.status, A.reject)
+    reason = _text(reason, "reason", _("Say why the order is rejected."))
+    _ending(actor, order, A.reject, now, values={"cancel_reason": reason}, facts={"reason": reason})
+
+
+_PLATE_NOISE = re.compile(r"[\s·•.\-]")
+_PLATE = re.compile(r"^[\u4e00-\u9fffA-Z0-9]{5,12}$")
+_PHONE_NOISE = re.compile(r"[\s\-()]")
+_PHONE = re.compile(r"^\+?\d{7,15}$")
+
+
+def dispatch(
+    actor: User,
+    order: Order,
+    vehicle_plate: str,
+    driver_phone: str,
+    shipped_quantity: str | int | Decimal,
+    unit: str | MassUnit,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """The lot's cooperative ships a paid order: the truck, its driver and what was loaded."""
+    now = _now(now)
+    _check_party(actor, order, A.dispatch)
+    apply_expiry(order, now)
+    transition(order.status, A.dispatch)
+    errors: dict[str, list[str]] = {}
+    plate = _PLATE_NOISE.sub("", vehicle_plate or "").upper()
+    if not _PLATE.match(plate):
+        errors["vehicle_plate"] = [_("Enter the vehicle's plate number, e.g. 辽A12345.")]
+    phone = _PHONE_NOISE.sub("", driver_phone or "")
+    if not _PHONE.match(phone):
+        errors["driver_phone"] = [_("Enter the driver's phone number.")]
+    shipped_g = 0
+    try:
+        shipped_g, _unit = _quantity(shipped_quantity, unit, "shipped_quantity")
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    else:
+        if shipped_g > order.quantity_g:
+            errors["shipped_quantity"] = [
+                _(
+                    "More than was ordered (%(ordered)s).",
+                    ordered=format_mass(order.quantity_g, order.unit),
+                )
+            ]
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    auto_confirm_at = now + AUTO_CONFIRM
+    _step(
+        actor,
+        order,
+        A.dispatch,
+        now,
+        values={
+            "vehicle_plate": plate,
+            "driver_phone": phone,
+            "shipped_g": shipped_g,
+            "dispatched_at": now,
+            "auto_confirm_at": auto_confirm_at,
+        },
+        facts={
+            "vehicle_plate": plate,
+            "driver_phone": phone,
+            "shipped_g": shipped_g,
+            "auto_confirm_at": _iso(auto_confirm_at),
+        },
+    )
+
+
+# --- the buyer's steps ----------------------------------------------------------------------
+
+
+def confirm_delivery(
+    actor: User,
+    order: Order,
+    accepted_quantity: str | int | Decimal,
+    unit: str | MassUnit,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """The buyer states how much of the shipped quantity it accepts; the dispute window opens."""
+    now = _now(now)
+    _check_party(actor, order, A.confirm_delivery)
+    apply_expiry(order, now)  # past auto_confirm_at the timer has confirmed it already
+    transition(order.status, A.confirm_delivery)
+    accepted_g, _unit = _quantity(accepted_quantity, unit, "accepted_quantity", allow_zero=True)
+    shipped_g = order.shipped_g or 0
+    if accepted_g > shipped_g:
+        message = _(
+            "More than was shipped (%(shipped)s).", shipped=format_mass(shipped_g, order.unit)
+        )
+        raise ValidationFailed(message, fields={"accepted_quantity": [message]})
+    _step(
+        actor,
+        order,
+        A.confirm_delivery,
+        now,
+        values={
+            "accepted_g": accepted_g,
+            "delivered_at": now,
+            "dispute_until": now + DISPUTE_WINDOW,
+        },
+        facts={"accepted_g": accepted_g, "shipped_g": shipped_g},
+    )
+
+
+def dispute(actor: User, order: Order, reason: str, *, now: datetime | None = None) -> None:
+    """The buyer reports short weight or poor quality, within DISPUTE_WINDOW of delivery."""
+    now = _now(now)
+    _check_party(actor, order, A.dispute)
+    apply_expiry(order, now)  # past the window the order is completed, and this is refused
+    transition(order.status, A.dispute)
+    reason = _text(reason, "reason", _("Say what is wrong with the delivery."))
+    _step(actor, order, A.dispute, now, values={"dispute_reason": reason}, facts={"reason": reason})
+
+
+# --- either side ----------------------------------------------------------------------------
+
+
+def cancel(actor: User, order: Order, reason: str, *, now: datetime | None = None) -> None:
+    """The buyer or the cooperative calls the order off before dispatch; the quantity goes back.
+
+    A paid order keeps payment_status `paid`: refunding it is the payments side's job.
+    """
+    now = _now(now)
+    _check_party(actor, order, A.cancel)
+    apply_expiry(order, now)
+    transition(order.status, A.cancel)
+    reason = _text(reason, "reason", _("Say why the order is cancelled."))
+    _ending(actor, order, A.cancel, now, values={"cancel_reason": reason}, facts={"reason": reason})
+
+
+# --- officials ------------------------------------------------------------------------------
+
+
+def resolve(actor: User, order: Order, resolution: str, *, now: datetime | None = None) -> None:
+    """An official whose jurisdiction holds the lot, or an administrator, settles a dispute."""
+    now = _now(now)
+    _check_party(actor, order, A.resolve)
+    transition(order.status, A.resolve)
+    text = _text(resolution, "resolution", _("Describe how the dispute was settled."))
+    _step(actor, order, A.resolve, now, values={"resolution": text}, facts={"resolution": text})
+
+
+# --- the system -----------------------------------------------------------------------------
+
+
+def mark_paid(
+    order: Order, *, paid_at: datetime | None = None, now: datetime | None = None
+) -> None:
+    """The payment side confirmed the money (called by the payments issue, never by a browser).
+
+    The timers are applied as of `paid_at`: money paid before `pay_by` counts even if the
+    confirmation arrives later, as long as the order has not been recorded as expired.
+    """
+    now = _now(now)
+    paid_at = min(paid_at or now, now)
+    apply_expiry(order, paid_at)
+    _step(
+        None,
+        order,
+        A.pay,
+        now,
+        values={"payment_status": PaymentStatus.paid, "paid_at": paid_at},
+        facts={"paid_at": _iso(paid_at), "amount_fen": order.amount_fen},
+    )
+
+
+def complete(order: Order, *, now: datetime | None = None) -> None:
+    """Close a delivered order once its dispute window has passed (the timers do this too)."""
+    now = _now(now)
+    if order.status is S.delivered and order.dispute_until and now < order.dispute_until:
+        raise Conflict(_("The buyer may still dispute this delivery."), code="dispute_window_open")
+    _step(None, order, A.complete, now)
+
+
+def _apply_timers(order: Order, now: datetime) -> list[OrderAction]:
+    """Record every timer step due for `order` at `now`; the steps taken."""
+    done: list[OrderAction] = []
+    while (due := due_action(order, now)) is not None:
+        action, cause = due
+        if action is A.expire:
+            moved = _ending(None, order, A.expire, now, facts={"reason": str(cause)}, strict=False)
+        elif action is A.auto_confirm:
+            at = order.auto_confirm_at
+            # as if the timer had run on time: the dispute window counts from the due instant
+            moved = _step(
+                None,
+                order,
+                A.auto_confirm,
+                now,
+                values={
+                    "accepted_g": order.shipped_g,
+                    "delivered_at": at,
+                    "dispute_until": at + DISPUTE_WINDOW,
+                },
+                facts={"accepted_g": order.shipped_g, "due_at": _iso(at)},
+                strict=False,
+            )
+        else:
+            moved = _step(None, order, A.complete, now, strict=False)
+        if not moved:  # someone else recorded a step meanwhile; it is theirs to finish
+            break
+        done.append(action)
+    return done
+
+
+def apply_expiry(order: Order, now: datetime | None = None) -> bool:
+    """Record the timers due for one order (expiry, automatic confirmation, completion).
+
+    Call it whenever an order is read in a transaction that may write (every operation here
+    does); read-only pages can show `order.current_status` instead. True if anything changed.
+    """
+    return bool(_apply_timers(order, _now(now)))
+
+
+def apply_lot_expiry(lot: Lot, now: datetime | None = None) -> int:
+    """Expire the lot's orders whose time ran out, giving their quantity back; how many."""
+    now = _now(now)
+    due = [
+        and_(_orders.c.status == S.reserved, _orders.c.reserved_until <= now),
+        and_(_orders.c.status.in_([S.accepted, S.awaiting_payment]), _orders.c.pay_by <= now),
+    ]
+    if lot_spoiled(lot, now):
+        due.append(_orders.c.status.in_(BEFORE_DISPATCH))
+    ids = db.session.scalars(
+        select(_orders.c.id).where(_orders.c.lot_id == lot.id, or_(*due)).order_by(_orders.c.id)
+    ).all()
+    count = 0
+    for order_id in ids:
+        order = db.session.get(Order, order_id)
+        if order is not None and A.expire in _apply_timers(order, now):
+            count += 1
+    return count
+
+
+def expire_due(now: datetime | None = None) -> TimerCounts:
+    """Record every timer that has run out, for all orders; safe to run at any time (cron).
+
+    Reservations not accepted in time and accepted orders not paid in time expire, and so do
+    orders whose lot spoiled before dispatch (their quantity goes back exactly once); deliveries
+    nobody confirmed in time are confirmed with the shipped quantity; delivered orders past the
+    dispute window are completed.
+    """
+    now = _now(now)
+    # no time zone is a day ahead of UTC: a superset, checked exactly per order below
+    spoil_horizon = (now.astimezone(UTC) + timedelta(days=1)).date()
+    o = _orders
+    rows = db.session.execute(
+        select(o.c.id)
+        .join(_lots, _lots.c.id == o.c.lot_id)
+        .where(
+            or_(
+                and_(o.c.status == S.reserved, o.c.reserved_until <= now),
+                and_(o.c.status.in_([S.accepted, S.awaiting_payment]), o.c.pay_by <= now),
+                and_(o.c.status.in_(BEFORE_DISPATCH), _lots.c.spoil_by < spoil_horizon),
+                and_(o.c.status == S.dispatched, o.c.auto_confirm_at <= now),
+                and_(o.c.status == S.delivered, o.c.dispute_until <= now),
+            )
+        )
+        .order_by(o.c.lot_id, o.c.id)  # lots in id order: see the note on lock order
+    ).all()
+    counts = {A.expire: 0, A.auto_confirm: 0, A.complete: 0}
+    for (order_id,) in rows:
+        order = db.session.get(Order, order_id)
+        if order is None:
+            continue
+        for action in _apply_timers(order, now):
+            counts[action] += 1
+    return TimerCounts(
+        expired=counts[A.expire],
+        confirmed=counts[A.auto_confirm],
+        completed=counts[A.complete],
+    )
