@@ -8,8 +8,13 @@ turns a lot into tokens per field and a query into terms that can match them:
   Chinese name of its commodity, so 乌豆 finds lots posted as 黑豆.
 - ``py``: the toneless pinyin of each Chinese word (heidou), so pinyin and homophone slips
   (黑逗 -> heidou) find it; one wrong letter is forgiven by a fuzzy match in the backend.
-- ``ini``: pinyin initials of each word (hd).
+- ``ini``: pinyin initials of the commodity's names and the title's words (hd), not of place
+  names: "td" is 土豆 (potato) far more often than 田东, a county.
 - ``en``: English words, stemmed (black beans -> black, bean), with the commodity's English names.
+
+A homophone slip is read whole before it is split (西红是 -> xihongshi -> 西红柿, not 西红 + 是),
+and one character is never taken for a sound-alike (是 -> shi is not 柿, the persimmon). A
+category word (水果, vegetables) names its category (`QueryTerm.categories`).
 
 Heteronyms follow the catalogue: its pinyin for 长豆角 is "chang dou jiao", and that is what the
 analysis uses for that word; other words get pypinyin's phrase-aware reading.
@@ -59,6 +64,23 @@ _STOP = frozenset(
 )
 
 
+#: the catalogue's categories by the names a buyer may type (Chinese, English, pinyin)
+CATEGORY_NAMES: dict[str, tuple[str, ...]] = {
+    "grain": ("粮食", "谷物", "grain", "grains", "cereal", "cereals"),
+    "bean": ("豆类", "杂豆", "beans", "pulses", "legumes"),
+    "vegetable": ("蔬菜", "青菜", "vegetable", "vegetables", "veg"),
+    "fruit": ("水果", "鲜果", "果品", "fruit", "fruits"),
+    "nut": ("坚果", "干果", "nut", "nuts"),
+    "mushroom": ("食用菌", "菌菇", "mushroom", "mushrooms", "fungi"),
+    "egg": ("禽蛋", "蛋类", "egg", "eggs"),
+    "honey": ("蜂产品",),
+    "tea": ("茶叶",),
+    "herb": ("中药材", "药材", "herb", "herbs", "herbal"),
+    "oilseed": ("油料", "oilseed", "oilseeds"),
+    "spice": ("调味品", "香料", "spice", "spices"),
+}
+
+
 def is_cjk(token: str) -> bool:
     return bool(_CJK.fullmatch(token))
 
@@ -87,6 +109,10 @@ class Vocabulary:
     display: dict[str, str] = field(default_factory=dict)
     #: place name (full or short) -> the regions it names
     places: dict[str, list[Place]] = field(default_factory=dict)
+    #: commodity code -> its category code (fruit, vegetable ...)
+    category_of: dict[str, str] = field(default_factory=dict)
+    #: any normalised name of a category (水果, fruits, shuiguo) -> category code
+    categories: dict[str, str] = field(default_factory=dict)
 
     def add_commodity(
         self,
@@ -97,7 +123,10 @@ class Vocabulary:
         traditional: str | None,
         name_en: str,
         synonyms_en: Iterable[str],
+        category: str | None = None,
     ) -> None:
+        if category:
+            self.category_of[code] = category
         zh = [simplified(name_zh)] + [simplified(s) for s in synonyms_zh]
         en = [name_en, *synonyms_en]
         self.zh_names[code] = zh
@@ -123,6 +152,17 @@ class Vocabulary:
                 self.places.setdefault(word, []).append(place)
                 self.words.setdefault(word, "")
 
+    def add_category(self, code: str, names: Iterable[str]) -> None:
+        """A category's names (水果, fruit): a query of one finds every lot of the category."""
+        for name in names:
+            key = normalise(name)
+            if not key:
+                continue
+            self.categories.setdefault(key, code)
+            if is_cjk(key):
+                self.words.setdefault(key, "")
+                self.categories.setdefault(pinyin_key(key), code)
+
     @classmethod
     def from_database(cls) -> Vocabulary:
         """The catalogue and the regions as they are in the database now."""
@@ -139,7 +179,10 @@ class Vocabulary:
                 c.traditional,
                 c.name_en,
                 c.synonyms_en or [],
+                c.category.value,
             )
+        for category, names in CATEGORY_NAMES.items():
+            vocab.add_category(category, names)
         for r in db.session.scalars(db.select(Region)):
             vocab.add_region(r.code, r.name, r.short_name, r.level.value)
         return vocab
@@ -168,6 +211,8 @@ class QueryTerm:
     commodities: list[str] = field(default_factory=list)
     #: set when the term is a place word (彰武, 辽宁)
     places: list[Place] = field(default_factory=list)
+    #: category codes this term names (水果 -> fruit)
+    categories: list[str] = field(default_factory=list)
 
     @property
     def is_place(self) -> bool:
@@ -278,17 +323,14 @@ class Analyzer:
         vocab = self.vocabulary
         # the commodity's names are kept whole (黑大豆 is not 大豆, which is the soybean)
         names = vocab.zh_names.get(commodity_code, [])
-        named = [
-            w
-            for text in [title, *[p for p in places if p]]
-            for w in self.search_words(text)
-            if is_cjk(w)
-        ]
-        zh = [*names, *named]
+        titled = [w for w in self.search_words(title) if is_cjk(w)]
+        placed = [w for text in places if text for w in self.search_words(text) if is_cjk(w)]
+        zh = [*names, *titled, *placed]
         for text in texts:
             zh.extend(w for w in self.search_words(text) if is_cjk(w))
-        py = [self.pinyin(w) for w in [*names, *named]]
-        ini = [self.initials(w) for w in [*names, *named]]
+        py = [self.pinyin(w) for w in [*names, *titled, *placed]]
+        # no initials of place names: "td" is 土豆 far more often than 田东, "hd" 黑豆 than 衡东
+        ini = [self.initials(w) for w in [*names, *titled] if w not in vocab.places]
         en: list[str] = []
         for text in [title, *vocab.en_names.get(commodity_code, []), *texts]:
             en.extend(self.english(text))
@@ -319,24 +361,35 @@ class Analyzer:
 
     def _cjk_terms(self, chunk: str) -> list[QueryTerm]:
         vocab = self.vocabulary
-        words = [w for w in self.jieba.cut(chunk, True) if w.strip()]
         terms: list[QueryTerm] = []
-        pending: list[str] = []  # words jieba split off an unknown run: 黑逗 -> 黑, 逗
 
         def add(word: str) -> None:
             term = QueryTerm(text=word, zh=[word], py=[self.pinyin(word)])
             places = vocab.places.get(word, [])
-            # a name of the catalogue, or a homophone slip of one (黑逗 -> heidou -> black bean)
+            # a name of the catalogue, or a homophone slip of one (黑逗 -> heidou -> black bean);
+            # never a one-character sound-alike (是 -> shi is not 柿, the persimmon)
             code = vocab.commodity_of.get(word) or (
-                None if places else vocab.commodity_of.get(term.py[0])
+                None if places or len(word) < 2 else vocab.commodity_of.get(term.py[0])
             )
+            category = vocab.categories.get(word)
             if code:
                 term.commodities = [code]
                 term.zh = list(dict.fromkeys([word, *vocab.zh_names.get(code, [])]))
             elif places:
                 term.places = places
+            elif category:
+                term.categories = [category]
             terms.append(term)
 
+        known = (
+            vocab.commodity_of.get(chunk) or vocab.places.get(chunk) or vocab.categories.get(chunk)
+        )
+        if not known and len(chunk) >= 2 and vocab.commodity_of.get(self.pinyin(chunk)):
+            # the whole run sounds like a name: 西红是 is 西红柿, not 西红 + 是
+            add(chunk)
+            return terms
+        words = [w for w in self.jieba.cut(chunk, True) if w.strip()]
+        pending: list[str] = []  # words jieba split off an unknown run: 黑逗 -> 黑, 逗
         for word in words:
             if vocab.commodity_of.get(word) or vocab.places.get(word) or len(word) >= 2:
                 if pending:
@@ -358,4 +411,8 @@ class Analyzer:
         code = vocab.commodity_of.get(key)
         if code:
             term.commodities = [code]
+        elif category := vocab.categories.get(key) or vocab.categories.get(
+            english_singular(key) or ""
+        ):
+            term.categories = [category]
         return term

@@ -40,6 +40,10 @@ class LotDocument:
     created: int  # epoch seconds
     lat: float
     lng: float
+    #: the commodity's category (fruit, vegetable ...): a category word finds the lot
+    category: str = ""
+    #: the county's parent region (烟台市 for 福山区): a prefecture's name narrows to it
+    prefecture: str = ""
 
 
 @dataclass

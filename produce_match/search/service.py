@@ -108,6 +108,8 @@ class SearchService:
             created=int(created.timestamp()),
             lat=lot.county.lat,
             lng=lot.county.lng,
+            category=lot.commodity.category.value,
+            prefecture=lot.county.parent_code or "",
         )
 
     @staticmethod
@@ -150,7 +152,10 @@ class SearchService:
                 if writer.generation != self.backend.generation():
                     # a rebuild swapped in a new index while we wrote the old one
                     self.queue(ids)
-                db.session.execute(delete(SearchOutbox).where(SearchOutbox.id <= rows[-1][0]))
+                # exactly the rows read: on PostgreSQL a lower id may commit after a higher one
+                # was read, and must stay queued rather than be deleted unapplied
+                done_ids = [row_id for row_id, _lot in rows]
+                db.session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(done_ids)))
                 db.session.commit()
                 done += len(rows)
         except IndexBusy:

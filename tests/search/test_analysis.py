@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from produce_match.search.analysis import Analyzer, Vocabulary
+from produce_match.search.analysis import CATEGORY_NAMES, Analyzer, Vocabulary
 
 DATA = Path(__file__).resolve().parents[2] / "produce_match" / "catalog" / "data"
 
@@ -25,7 +25,10 @@ def analyzer() -> Analyzer:
             c["traditional"],
             c["name_en"],
             c["synonyms_en"],
+            c["category"],
         )
+    for category, names in CATEGORY_NAMES.items():
+        vocab.add_category(category, names)
     with (DATA / "regions.csv").open(encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
             vocab.add_region(r["code"], r["name"], r["short_name"], r["level"])
@@ -111,7 +114,42 @@ def test_documents_carry_every_name_of_their_commodity(analyzer):
     )
     assert {"黑豆", "乌豆", "黑大豆"} <= set(doc["zh"])
     assert {"heidou", "wudou", "zhangwu"} <= set(doc["py"])
-    assert {"hd", "zw"} <= set(doc["ini"])
+    assert "hd" in doc["ini"]
+    # no initials of places: "td" is 土豆 (potato) far more often than 田东, a county
+    assert "zw" not in doc["ini"]
     assert {"black", "bean"} <= set(doc["en"])
     # a name is kept whole: 黑大豆 must not make the lot a soybean (大豆)
     assert "大豆" not in doc["zh"]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("西红是", "tomato"), ("西红事", "tomato"), ("土逗", "potato"), ("玉咪", "corn")],
+)
+def test_a_homophone_slip_is_read_whole_before_it_is_split(analyzer, text, code):
+    # 西红是 is 西红柿 mistyped, not 西红 + 是 (shi -> 柿, the persimmon)
+    query = analyzer.query(text)
+    assert query.commodities == [code]
+
+
+def test_one_character_is_never_a_sound_alike(analyzer):
+    # 是 and 市 sound like 柿 (a one-character name of the persimmon): they are not one
+    assert analyzer.query("是").commodities == []
+    assert "persimmon" not in analyzer.query("彰武 市").commodities
+    assert analyzer.query("柿").commodities == ["persimmon"]  # the name itself still is
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("水果", "fruit"),
+        ("蔬菜", "vegetable"),
+        ("粮食", "grain"),
+        ("中药材", "herb"),
+        ("vegetables", "vegetable"),
+        ("shuiguo", "fruit"),
+    ],
+)
+def test_category_words_name_their_category(analyzer, text, category):
+    [term] = analyzer.query(text).terms
+    assert term.categories == [category] and not term.commodities and not term.places

@@ -110,6 +110,42 @@ def test_place_words_narrow(market):
     assert titles(search("金州黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
 
 
+def test_prefecture_names_narrow_to_their_counties(market):
+    # 金州 is a district of 大连 (a prefecture), 彰武 a county of 阜新
+    assert set(titles(search("大连"))) == {
+        "金州美早大樱桃 4吨",
+        "金州樱桃番茄 10吨",
+        "金州土豆 80吨",
+    }
+    assert titles(search("大连樱桃"))[0] == "金州美早大樱桃 4吨"
+    assert titles(search("大连土豆")) == ["金州土豆 80吨"]
+    # none of the commodity there: the commodity anywhere
+    assert titles(search("大连黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
+
+
+def test_initials_find_commodities_not_places(market, users):
+    # jz: 橘子 (mandarins), and 金州 too, a place: its lots are not found by it
+    mandarins = make_lot(users["coop"], commodity="橘子", title="砂糖橘 3万斤", quantity="15")
+    service().process_queue()
+    assert titles(search("jz")) == [mandarins.title]
+
+
+def test_category_words_find_the_categorys_lots(market, users):
+    cucumber = make_lot(users["coop"], commodity="黄瓜", title="水果黄瓜 5吨", quantity="5")
+    service().process_queue()
+    # the category's lots first; a lot that only says the word after them
+    assert titles(search("水果")) == ["金州美早大樱桃 4吨", cucumber.title]
+    assert set(titles(search("蔬菜"))) == {"金州樱桃番茄 10吨", "金州土豆 80吨", cucumber.title}
+    assert set(titles(search("vegetables"))) == set(titles(search("蔬菜")))
+
+
+def test_suggestions_are_commodity_names_only(market):
+    assert search("hiedou").suggestion == "黑豆"
+    # nearest to a place's pinyin (zhangwu): no raw pinyin is offered
+    result = search("zhanwo")
+    assert result.total == 0 and result.suggestion is None
+
+
 def test_filters(market):
     assert titles(search(province="210000", county="210213", commodity="potato")) == [
         "金州土豆 80吨"
