@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
@@ -27,38 +25,6 @@ def with_details(query: Select[tuple[Lot]]) -> Select[tuple[Lot]]:
         selectinload(Lot.province),
         selectinload(Lot.county),
     )
-
-
-@dataclass
-class LotFilters:
-    commodity_id: int | None = None
-    province_code: str | None = None
-    county_code: str | None = None
-    status: str | None = None  # None: on offer; "all": every status but withdrawn
-
-
-def browse(filters: LotFilters) -> Select[tuple[Lot]]:
-    """Lots for the public list: on offer (or of one status), most urgent first."""
-    if filters.status in (None, "", LotStatus.open.value):
-        query = on_offer()
-    elif filters.status == "all":
-        query = select(Lot).where(Lot.status != LotStatus.withdrawn)
-    else:
-        status = LotStatus(filters.status)
-        if status is LotStatus.expired:  # recorded as expired, or open but past its date
-            query = select(Lot).where(
-                (Lot.status == LotStatus.expired)
-                | ((Lot.status == LotStatus.open) & (Lot.spoil_by < local_today()))
-            )
-        else:
-            query = select(Lot).where(Lot.status == status)
-    if filters.commodity_id:
-        query = query.where(Lot.commodity_id == filters.commodity_id)
-    if filters.province_code:
-        query = query.where(Lot.province_code == filters.province_code)
-    if filters.county_code:
-        query = query.where(Lot.county_code == filters.county_code)
-    return with_details(query.order_by(Lot.spoil_by, Lot.id))
 
 
 def most_urgent(limit: int = 8) -> list[Lot]:
