@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from flask import flash
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from produce_match.catalog import regions
 from produce_match.errors import DomainError
 
 
@@ -22,6 +25,13 @@ def length(max: int, min: int = -1) -> Length:  # noqa: A002
             message=_l("Between %(min)d and %(max)d characters.", min=min, max=max),
         )
     return Length(max=max, message=_l("At most %(max)d characters.", max=max))
+
+
+def province_choices() -> list[SelectChoice]:
+    """The province picker of every form that asks for a place."""
+    return [SelectChoice("", _("Choose…"))] + [
+        SelectChoice(p.code, p.name) for p in regions.provinces()
+    ]
 
 
 def optional() -> Optional:

@@ -152,6 +152,16 @@ def _plain(value: Decimal, places: int) -> str:
     return text
 
 
+def amount_text(grams: int, unit: str | MassUnit) -> str:
+    """Grams as the bare number a form shows in `unit`, exactly (750 g in jin -> '1.5')."""
+    return _plain(grams_in(grams, unit), 6)
+
+
+def yuan_text(fen: int) -> str:
+    """Fen as the bare yuan amount a form shows (680 -> '6.80')."""
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
 def format_mass(grams: int, unit: str | MassUnit | None = None, lang: str = "zh") -> str:
     """'40 吨', '1.5 斤', '20万斤', '9.8 t', '200,000 jin': as people write it.
 

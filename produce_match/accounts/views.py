@@ -9,7 +9,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import NotFound
-from wtforms import SelectChoice
 
 from produce_match import policy
 from produce_match.accounts import operations as accounts
@@ -24,7 +23,7 @@ from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
 from produce_match.catalog import regions
 from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db, login_manager
-from produce_match.forms import show_errors
+from produce_match.forms import province_choices, show_errors
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -55,18 +54,12 @@ def _begin_session(user: User) -> None:
     login_user(user)
 
 
-def _province_choices() -> list[SelectChoice]:
-    return [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(p.code, p.name) for p in regions.provinces()
-    ]
-
-
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     if current_user.is_authenticated:
         return redirect(url_for("web.index"))
     form = RegisterForm()
-    form.province.choices = _province_choices()
+    form.province.choices = province_choices()
     if form.validate_on_submit():
         data = accounts.Registration(
             kind=OrgKind(form.kind.data),

@@ -32,6 +32,7 @@ from produce_match.units import (
     parse_unit,
     to_fen,
     to_grams,
+    yuan_text,
 )
 
 MAX_PHOTOS = 6
@@ -177,7 +178,7 @@ class _Checker:
         price = (
             self.text("price")
             if "price" in self.given or self.lot is None
-            else f"{self.lot.price_fen // 100}.{self.lot.price_fen % 100:02d}"
+            else yuan_text(self.lot.price_fen)
         )
         if not price:
             self.fail("price", _("Enter the asking price."))

@@ -16,14 +16,13 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from wtforms import SelectChoice
 
 from produce_match import policy
 from produce_match.audit.operations import history
 from produce_match.catalog import commodities, regions
 from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db
-from produce_match.forms import show_errors
+from produce_match.forms import province_choices, show_errors
 from produce_match.lots import operations as lots
 from produce_match.lots import queries
 from produce_match.lots.forms import LotForm
@@ -31,7 +30,7 @@ from produce_match.lots.models import Lot, LotPhoto
 from produce_match.search import params as search_params
 from produce_match.search.pages import results_page
 from produce_match.storage import get_storage
-from produce_match.units import MassUnit, grams_in
+from produce_match.units import MassUnit, amount_text, yuan_text
 
 bp = Blueprint("lots", __name__)
 
@@ -100,12 +99,6 @@ def _input_from(form: LotForm) -> lots.LotInput:
     )
 
 
-def _province_choices() -> list[SelectChoice]:
-    return [SelectChoice("", _("Choose…"))] + [
-        SelectChoice(p.code, p.name) for p in regions.provinces()
-    ]
-
-
 def _uploaded_photos(form: LotForm) -> list[bytes]:
     return [f.read() for f in (form.photos.data or []) if f and getattr(f, "filename", "")]
 
@@ -127,7 +120,7 @@ def new() -> Any:
     policy.ensure(current_user, "create", Lot)
     org = current_user.organisation
     form = LotForm()
-    form.province.choices = _province_choices()
+    form.province.choices = province_choices()
     if request.method == "GET":
         form.province.data = org.province_code
         form.county.data = org.county.name if org.county else ""
@@ -153,7 +146,7 @@ def new() -> Any:
 def edit(lot_id: int) -> Any:
     lot = policy.load(current_user, "edit", Lot, lot_id)
     form = LotForm(obj=None)
-    form.province.choices = _province_choices()
+    form.province.choices = province_choices()
     if request.method == "GET":
         _fill(form, lot)
     if form.validate_on_submit():
@@ -175,20 +168,15 @@ def edit(lot_id: int) -> Any:
 def _fill(form: LotForm, lot: Lot) -> None:
     """Show the lot's values as the cooperative entered them."""
     form.commodity.data = lot.commodity.name_zh
-    form.quantity.data = _decimal_text(grams_in(lot.quantity_g, lot.quantity_unit))
+    form.quantity.data = amount_text(lot.quantity_g, lot.quantity_unit)
     form.unit.data = lot.quantity_unit.value
-    form.price.data = f"{lot.price_fen // 100}.{lot.price_fen % 100:02d}"
+    form.price.data = yuan_text(lot.price_fen)
     form.price_unit.data = lot.price_unit.value
     form.title.data, form.variety.data, form.grade.data = lot.title, lot.variety, lot.grade
     form.province.data, form.county.data = lot.province_code, lot.county.name
     form.township.data, form.village.data = lot.township, lot.village
     form.available_from.data, form.spoil_by.data = lot.available_from, lot.spoil_by
     form.storage_notes.data, form.description.data = lot.storage_notes, lot.description
-
-
-def _decimal_text(value: Any) -> str:
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 @bp.route("/lots/<int:lot_id>/withdraw", methods=["POST"])
