@@ -1,5 +1,8 @@
 """Orders: a buyer's commitment to take a quantity of a lot, its states and the stock it holds.
 
 `models` has the states and the one transition table (pure, testable without an app) and the
-`Order` table; `operations` is the only code that writes orders; `cli` has `flask orders expire`.
+tables; `operations` is the only code that writes orders; `queries` reads them (and records
+timers found due while reading); `events` is the signal every step sends and `notices` tells the
+other side; `views` are the pages, `cli` has `flask orders expire`. The API is in
+`produce_match/api/orders.py`.
 """

@@ -7,6 +7,7 @@ order from one state to the next, and which timer is due. `operations` does the 
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -237,6 +238,10 @@ def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
     return Enum(cls, name=name, native_enum=False, length=length, validate_strings=True)
 
 
+def new_tracking_code() -> str:
+    return secrets.token_urlsafe(12)
+
+
 class Order(db.Model):
     """A buyer's order of part or all of a lot; its quantity is held from the lot from the start."""
 
@@ -251,6 +256,10 @@ class Order(db.Model):
         CheckConstraint(
             "accepted_g IS NULL OR (accepted_g >= 0 AND accepted_g <= shipped_g)",
             name="accepted_within_shipped",
+        ),
+        CheckConstraint(
+            "resolution_refund_fen IS NULL OR resolution_refund_fen BETWEEN 0 AND amount_fen",
+            name="resolution_refund_within_amount",
         ),
         Index("ix_orders_lot_id_status", "lot_id", "status"),
     )
@@ -295,6 +304,10 @@ class Order(db.Model):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     dispute_reason: Mapped[str | None] = mapped_column(Text)
     resolution: Mapped[str | None] = mapped_column(Text)
+    #: what the resolution gives back to the buyer, in fen (the payments side refunds it)
+    resolution_refund_fen: Mapped[int | None] = mapped_column(BigInteger)
+    #: the unguessable part of the public tracking page's address (printed as a QR code)
+    tracking_code: Mapped[str] = mapped_column(String(32), unique=True, default=new_tracking_code)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -302,6 +315,9 @@ class Order(db.Model):
     buyer_org: Mapped[Organisation] = relationship(foreign_keys=[buyer_org_id])
     buyer_user: Mapped[User] = relationship(foreign_keys=[buyer_user_id])
     cooperative_org: Mapped[Organisation] = relationship(foreign_keys=[cooperative_org_id])
+    photos: Mapped[list[OrderPhoto]] = relationship(
+        back_populates="order", order_by="OrderPhoto.id", cascade="all, delete-orphan"
+    )
 
     @property
     def reserved_g(self) -> int:
@@ -326,3 +342,30 @@ class Order(db.Model):
     def current_status(self) -> OrderStatus:
         """The status as of now, for read-only pages (like `Lot.current_status`)."""
         return self.status_at()
+
+
+class PhotoPurpose(enum.StrEnum):
+    loading = "loading"  #: taken by the cooperative when the truck was loaded
+    evidence = "evidence"  #: taken by the buyer to show short weight or poor quality
+
+
+class OrderPhoto(db.Model):
+    """A photo attached to an order, seen only by its parties and oversight (never public)."""
+
+    __tablename__ = "order_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[PhotoPurpose] = mapped_column(_enum(PhotoPurpose, "photo_purpose", 10))
+    #: keys in the upload storage
+    key: Mapped[str] = mapped_column(String(200))
+    thumb_key: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int]
+    height: Mapped[int]
+    #: where and when it was taken, as the uploader states it (uploads carry no metadata)
+    place: Mapped[str | None] = mapped_column(String(120))
+    taken_at: Mapped[datetime | None]
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="photos")

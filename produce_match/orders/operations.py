@@ -19,6 +19,8 @@ other in a circle.
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -34,6 +36,8 @@ from produce_match.database import utcnow
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.photos import PhotoRejected, ProcessedPhoto, process_photo
+from produce_match.orders.events import order_changed
 from produce_match.orders.models import (
     AUTO_CONFIRM,
     BEFORE_DISPATCH,
@@ -42,9 +46,11 @@ from produce_match.orders.models import (
     RESERVATION_HOLD,
     Order,
     OrderAction,
+    OrderPhoto,
     OrderStatus,
     Party,
     PaymentStatus,
+    PhotoPurpose,
     due_action,
     lot_spoiled,
     lot_today,
@@ -54,7 +60,16 @@ from produce_match.orders.models import (
 )
 from produce_match.policy import can, order_party
 from produce_match.search.service import service as search_service
-from produce_match.units import MassUnit, UnitError, cost_fen, format_mass, parse_unit, to_grams
+from produce_match.storage import save_in_transaction
+from produce_match.units import (
+    MassUnit,
+    UnitError,
+    cost_fen,
+    format_mass,
+    parse_unit,
+    to_grams,
+    yuan_text,
+)
 
 __all__ = [
     "AUTO_CONFIRM",
@@ -84,6 +99,8 @@ _lots = Lot.__table__
 
 #: the longest reason, dispute or resolution text accepted
 MAX_TEXT = 1000
+#: photos of a loading, or of a dispute's evidence, at most
+MAX_PHOTOS = 6
 
 #: what each step is called in the audit trail (past tense, like the other domains' events)
 EVENTS = {
@@ -132,13 +149,9 @@ def _iso(instant: datetime | None) -> str | None:
     return instant.isoformat() if instant else None
 
 
-def _notify(order: Order, event: str) -> None:
-    """Tell the other side of `order` about `event`.
-
-    A hook for the notifications package, which does not exist yet: until then the audit event
-    (recorded just before this is called) is the only trace. Keep it the single place that
-    notifies, so that wiring in-app messages and webhooks later touches nothing else.
-    """
+def _notify(actor: User | None, order: Order, event: str) -> None:
+    """Send `order_changed` for a step just recorded (the other side is told by its receivers)."""
+    order_changed.send(order, event=event, actor=actor)
 
 
 # --- who and what -------------------------------------------------------------------------
@@ -192,6 +205,71 @@ def _quantity(
         raise ValidationFailed(exc.message, fields={field: [str(exc.message)]}) from None
 
 
+def _photos(photos: Sequence[bytes]) -> list[ProcessedPhoto]:
+    """Check and re-encode uploaded photos before anything is recorded (all or none)."""
+    photos = [p for p in photos if p]
+    if len(photos) > MAX_PHOTOS:
+        message = _("At most %(n)d photos.", n=MAX_PHOTOS)
+        raise ValidationFailed(message, fields={"photos": [message]})
+    processed = []
+    for data in photos:
+        try:
+            processed.append(process_photo(data))
+        except PhotoRejected as exc:
+            raise ValidationFailed(
+                exc.message, code=exc.code, fields={"photos": [str(exc.message)]}
+            ) from None
+    return processed
+
+
+def _attach(
+    actor: User,
+    order: Order,
+    purpose: PhotoPurpose,
+    photos: list[ProcessedPhoto],
+    place: str | None = None,
+    taken_at: datetime | None = None,
+) -> list[int]:
+    """Store checked photos with the order (removed again if the transaction rolls back)."""
+    ids = []
+    for photo in photos:
+        name = secrets.token_hex(12)
+        key, thumb_key = f"orders/{order.id}/{name}.jpg", f"orders/{order.id}/{name}-thumb.jpg"
+        save_in_transaction(key, photo.full)
+        save_in_transaction(thumb_key, photo.thumb)
+        row = OrderPhoto(
+            order=order,
+            purpose=purpose,
+            key=key,
+            thumb_key=thumb_key,
+            width=photo.width,
+            height=photo.height,
+            place=place,
+            taken_at=taken_at,
+            uploaded_by_id=actor.id,
+        )
+        db.session.add(row)
+        db.session.flush()
+        ids.append(row.id)
+    return ids
+
+
+def _place_and_time(
+    place: str | None, taken_at: datetime | None, now: datetime
+) -> tuple[str | None, datetime | None]:
+    place = (place or "").strip() or None
+    if place is not None and len(place) > 120:
+        message = _("At most %(max)d characters.", max=120)
+        raise ValidationFailed(message, fields={"place": [message]})
+    if taken_at is not None:
+        if taken_at.tzinfo is None:
+            raise ValueError("taken_at must be timezone-aware")
+        if taken_at > now + timedelta(minutes=10):
+            message = _("This time is in the future.")
+            raise ValidationFailed(message, fields={"taken_at": [message]})
+    return place, taken_at
+
+
 # --- the guarded statements -----------------------------------------------------------------
 
 
@@ -230,7 +308,7 @@ def _step(
         set_committed_value(order, name, value)
     event = EVENTS[action]
     record(actor, order, event, from_state=before.value, to_state=after.value, changes=facts)
-    _notify(order, event)
+    _notify(actor, order, event)
     return True
 
 
@@ -443,7 +521,7 @@ def place_order(
             changes={"order_id": order.id},
         )
     search_service().queue([lot.id])  # the statement above bypassed the ORM's own queueing
-    _notify(order, "placed")
+    _notify(actor, order, "placed")
     return order
 
 
@@ -484,9 +562,16 @@ def dispatch(
     shipped_quantity: str | int | Decimal,
     unit: str | MassUnit,
     *,
+    photos: Sequence[bytes] = (),
+    place: str | None = None,
+    taken_at: datetime | None = None,
     now: datetime | None = None,
 ) -> None:
-    """The lot's cooperative ships a paid order: the truck, its driver and what was loaded."""
+    """The lot's cooperative ships a paid order: the truck, its driver and what was loaded.
+
+    Photos of the loading are optional; where and when they were taken is what the cooperative
+    states (uploads are stripped of their metadata, GPS included).
+    """
     now = _now(now)
     _check_party(actor, order, A.dispatch)
     apply_expiry(order, now)
@@ -511,8 +596,13 @@ def dispatch(
                     ordered=format_mass(order.quantity_g, order.unit),
                 )
             ]
+    try:
+        place, taken_at = _place_and_time(place, taken_at, now)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    processed = _photos(photos)
     auto_confirm_at = now + AUTO_CONFIRM
     _step(
         actor,
@@ -531,8 +621,10 @@ def dispatch(
             "driver_phone": phone,
             "shipped_g": shipped_g,
             "auto_confirm_at": _iso(auto_confirm_at),
+            "photos": len(processed),
         },
     )
+    _attach(actor, order, PhotoPurpose.loading, processed, place, taken_at or now)
 
 
 # --- the buyer's steps ----------------------------------------------------------------------
@@ -572,14 +664,31 @@ def confirm_delivery(
     )
 
 
-def dispute(actor: User, order: Order, reason: str, *, now: datetime | None = None) -> None:
-    """The buyer reports short weight or poor quality, within DISPUTE_WINDOW of delivery."""
+def dispute(
+    actor: User,
+    order: Order,
+    reason: str,
+    *,
+    photos: Sequence[bytes] = (),
+    now: datetime | None = None,
+) -> None:
+    """The buyer reports short weight or poor quality, within DISPUTE_WINDOW of delivery,
+    with photos as evidence if it has them."""
     now = _now(now)
     _check_party(actor, order, A.dispute)
     apply_expiry(order, now)  # past the window the order is completed, and this is refused
     transition(order.status, A.dispute)
     reason = _text(reason, "reason", _("Say what is wrong with the delivery."))
-    _step(actor, order, A.dispute, now, values={"dispute_reason": reason}, facts={"reason": reason})
+    processed = _photos(photos)
+    _step(
+        actor,
+        order,
+        A.dispute,
+        now,
+        values={"dispute_reason": reason},
+        facts={"reason": reason, "photos": len(processed)},
+    )
+    _attach(actor, order, PhotoPurpose.evidence, processed, None, now)
 
 
 # --- either side ----------------------------------------------------------------------------
@@ -601,13 +710,50 @@ def cancel(actor: User, order: Order, reason: str, *, now: datetime | None = Non
 # --- officials ------------------------------------------------------------------------------
 
 
-def resolve(actor: User, order: Order, resolution: str, *, now: datetime | None = None) -> None:
-    """An official whose jurisdiction holds the lot, or an administrator, settles a dispute."""
+def resolve(
+    actor: User,
+    order: Order,
+    resolution: str,
+    refund: str | int | Decimal | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """An official whose jurisdiction holds the lot, or an administrator, settles a dispute.
+
+    `refund` (yuan, may be 0 or left out) is what goes back to the buyer; the payments side
+    pays it back. It cannot be more than the order's amount.
+    """
     now = _now(now)
     _check_party(actor, order, A.resolve)
     transition(order.status, A.resolve)
     text = _text(resolution, "resolution", _("Describe how the dispute was settled."))
-    _step(actor, order, A.resolve, now, values={"resolution": text}, facts={"resolution": text})
+    refund_fen = _refund_fen(refund, order.amount_fen)
+    _step(
+        actor,
+        order,
+        A.resolve,
+        now,
+        values={"resolution": text, "resolution_refund_fen": refund_fen},
+        facts={"resolution": text, "refund_fen": refund_fen},
+    )
+
+
+def _refund_fen(refund: str | int | Decimal | None, most: int) -> int:
+    """Yuan as typed -> exact fen between 0 and `most`; nothing typed is 0."""
+    text = str(refund if refund is not None else "").strip().replace(",", "")
+    if not text:
+        return 0
+    try:
+        value = Decimal(text) * 100
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value != value.to_integral_value() or value < 0:
+        message = _("Enter an amount in yuan with at most two decimals, e.g. 1200.50.")
+        raise ValidationFailed(message, fields={"refund": [message]})
+    if value > most:
+        message = _("At most the order's amount (%(amount)s 元).", amount=yuan_text(most))
+        raise ValidationFailed(message, fields={"refund": [message]})
+    return int(value)
 
 
 # --- the system -----------------------------------------------------------------------------

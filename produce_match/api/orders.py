@@ -1,0 +1,288 @@
+"""API: orders (placed by buyers; accepted, shipped, confirmed ... by their parties)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import marshmallow as ma
+from flask import url_for
+from flask_smorest import Blueprint
+
+from produce_match import policy
+from produce_match.api.auth import require_user, token_required
+from produce_match.api.lots import DecimalText
+from produce_match.api.schemas import PaginationQuerySchema
+from produce_match.extensions import db
+from produce_match.lots.models import Lot
+from produce_match.orders import operations as orders
+from produce_match.orders import queries
+from produce_match.orders.models import Order, OrderAction, OrderStatus, actions_from, parties
+from produce_match.policy import order_party
+from produce_match.units import grams_in, price_in, yuan_text
+
+blp = Blueprint("api_orders", __name__, description="Orders against lots and their steps")
+
+A = OrderAction
+
+
+def _kg(grams: int | None) -> str | None:
+    """Kilograms as an exact decimal string (grams are integers; nothing passes a float)."""
+    return None if grams is None else format(grams_in(grams, "kg").normalize(), "f")
+
+
+class PartySchema(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+
+
+def _next_actions(order: Order) -> list[str]:
+    """The steps the caller may take now, as URL words."""
+    user = require_user()
+    party = order_party(user, order)
+    status = order.current_status
+    return [
+        a.value.replace("_", "-")
+        for a in actions_from(status)
+        if a in _STEP_ACTIONS and party in parties(status, a)
+    ]
+
+
+class OrderSchema(ma.Schema):
+    id = ma.fields.Integer()
+    lot_id = ma.fields.Integer()
+    lot_title = ma.fields.Function(lambda o: o.lot.title)
+    commodity = ma.fields.Function(lambda o: o.lot.commodity.code)
+    buyer = ma.fields.Function(lambda o: {"id": o.buyer_org.id, "name": o.buyer_org.name})
+    cooperative = ma.fields.Function(
+        lambda o: {"id": o.cooperative_org.id, "name": o.cooperative_org.name}
+    )
+    status = ma.fields.Function(
+        lambda o: o.current_status.value,
+        metadata={"description": "timers counted: an order past its deadline shows as expired"},
+    )
+    payment_status = ma.fields.Function(lambda o: o.payment_status.value)
+    unit = ma.fields.Function(lambda o: o.unit.value, metadata={"description": "jin, kg or t"})
+    quantity_g = ma.fields.Integer(metadata={"description": "exact, in grams"})
+    quantity_kg = ma.fields.Function(lambda o: _kg(o.quantity_g))
+    shipped_g = ma.fields.Integer(allow_none=True)
+    shipped_kg = ma.fields.Function(lambda o: _kg(o.shipped_g))
+    accepted_g = ma.fields.Integer(allow_none=True)
+    accepted_kg = ma.fields.Function(lambda o: _kg(o.accepted_g))
+    price_fen_per_t = ma.fields.Integer()
+    price_yuan_per_kg = ma.fields.Function(lambda o: format(price_in(o.price_fen_per_t, "kg"), "f"))
+    amount_fen = ma.fields.Integer()
+    amount_yuan = ma.fields.Function(lambda o: yuan_text(o.amount_fen))
+    reserved_until = ma.fields.DateTime()
+    pay_by = ma.fields.DateTime(allow_none=True)
+    paid_at = ma.fields.DateTime(allow_none=True)
+    dispatched_at = ma.fields.DateTime(allow_none=True)
+    vehicle_plate = ma.fields.String(allow_none=True)
+    driver_phone = ma.fields.String(allow_none=True)
+    auto_confirm_at = ma.fields.DateTime(allow_none=True)
+    delivered_at = ma.fields.DateTime(allow_none=True)
+    dispute_until = ma.fields.DateTime(allow_none=True)
+    cancel_reason = ma.fields.String(allow_none=True)
+    dispute_reason = ma.fields.String(allow_none=True)
+    resolution = ma.fields.String(allow_none=True)
+    resolution_refund_fen = ma.fields.Integer(allow_none=True)
+    tracking_url = ma.fields.Function(
+        lambda o: url_for("orders.track", code=o.tracking_code, _external=True)
+    )
+    next_actions = ma.fields.Function(
+        _next_actions, metadata={"description": "the steps the caller may take now"}
+    )
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+
+
+class OrderPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(OrderSchema))
+    page = ma.fields.Integer()
+    per_page = ma.fields.Integer()
+    total = ma.fields.Integer()
+    pages = ma.fields.Integer()
+
+
+class OrderQuerySchema(PaginationQuerySchema):
+    status = ma.fields.String(validate=ma.validate.OneOf([s.value for s in OrderStatus]))
+    lot_id = ma.fields.Integer(validate=ma.validate.Range(min=1))
+
+
+class PlaceSchema(ma.Schema):
+    lot_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=2**31 - 1))
+    quantity = DecimalText(required=True, metadata={"description": 'in `unit`, e.g. 10 or "2.5"'})
+    unit = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(max=10),
+        metadata={"description": "jin (斤), kg (公斤) or t (吨)"},
+    )
+
+
+_REASON = {"required": True, "validate": ma.validate.Length(max=1000)}
+
+
+class EmptySchema(ma.Schema):
+    pass
+
+
+class ReasonSchema(ma.Schema):
+    reason = ma.fields.String(**_REASON)
+
+
+class DispatchSchema(ma.Schema):
+    vehicle_plate = ma.fields.String(required=True, validate=ma.validate.Length(max=16))
+    driver_phone = ma.fields.String(required=True, validate=ma.validate.Length(max=30))
+    shipped_quantity = DecimalText(required=True)
+    unit = ma.fields.String(required=True, validate=ma.validate.Length(max=10))
+    place = ma.fields.String(
+        validate=ma.validate.Length(max=120), metadata={"description": "where it was loaded"}
+    )
+
+
+class DeliverySchema(ma.Schema):
+    accepted_quantity = DecimalText(
+        required=True, metadata={"description": "what the buyer accepts of what was shipped"}
+    )
+    unit = ma.fields.String(required=True, validate=ma.validate.Length(max=10))
+
+
+class ResolveSchema(ma.Schema):
+    resolution = ma.fields.String(**_REASON)
+    refund_yuan = DecimalText(metadata={"description": "given back to the buyer; default 0"})
+
+
+@blp.route("/orders", methods=["GET"])
+@token_required(blp)
+@blp.arguments(OrderQuerySchema, location="query")
+@blp.response(200, OrderPageSchema)
+def list_orders(args: dict[str, Any]) -> dict[str, Any]:
+    """The caller's orders (its organisation's; an official's jurisdiction), newest first."""
+    user = require_user()
+    query = queries.visible_to(user)
+    if "status" in args:
+        query = query.where(Order.status == OrderStatus(args["status"]))
+    if "lot_id" in args:
+        query = query.where(Order.lot_id == args["lot_id"])
+    page = db.paginate(
+        query.order_by(Order.created_at.desc(), Order.id.desc()),
+        page=args["page"],
+        per_page=args["per_page"],
+        error_out=False,
+    )
+    return {
+        "items": page.items,
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+        "pages": page.pages,
+    }
+
+
+@blp.route("/orders", methods=["POST"])
+@token_required(blp)
+@blp.arguments(PlaceSchema)
+@blp.response(201, OrderSchema)
+@blp.alt_response(409, description="insufficient_quantity (nothing reserved) or lot_not_open")
+def place_order(body: dict[str, Any]) -> Order:
+    """Order part or all of an open lot; the quantity is reserved at once (buyers only)."""
+    user = require_user()
+    lot = policy.load(user, policy.VIEW, Lot, body["lot_id"])
+    policy.ensure(user, "create", Order)
+    order = orders.place_order(user, lot, body["quantity"], body["unit"])
+    db.session.commit()
+    return order
+
+
+@blp.route("/orders/<int:order_id>", methods=["GET"])
+@token_required(blp)
+@blp.response(200, OrderSchema)
+def get_order(order_id: int) -> Order:
+    """One order: its parties, and officials of its lot's jurisdiction (404 for anyone else)."""
+    return queries.settle(policy.load(require_user(), policy.VIEW, Order, order_id))
+
+
+#: each step: its URL word -> (action, body schema, what the operation is called with, summary)
+STEPS: dict[str, tuple[OrderAction, type[ma.Schema], Callable[..., None], str]] = {
+    "accept": (
+        A.accept,
+        EmptySchema,
+        lambda user, order, body: orders.accept(user, order),
+        "The cooperative accepts a reservation; payment is requested from the buyer.",
+    ),
+    "reject": (
+        A.reject,
+        ReasonSchema,
+        lambda user, order, body: orders.reject(user, order, body["reason"]),
+        "The cooperative declines a reservation; its quantity goes back to the lot.",
+    ),
+    "cancel": (
+        A.cancel,
+        ReasonSchema,
+        lambda user, order, body: orders.cancel(user, order, body["reason"]),
+        "Either side calls the order off before dispatch; its quantity goes back to the lot.",
+    ),
+    "dispatch": (
+        A.dispatch,
+        DispatchSchema,
+        lambda user, order, body: orders.dispatch(
+            user,
+            order,
+            body["vehicle_plate"],
+            body["driver_phone"],
+            body["shipped_quantity"],
+            body["unit"],
+            place=body.get("place"),
+        ),
+        "The cooperative ships a paid order: vehicle plate, driver's phone, quantity loaded.",
+    ),
+    "confirm-delivery": (
+        A.confirm_delivery,
+        DeliverySchema,
+        lambda user, order, body: orders.confirm_delivery(
+            user, order, body["accepted_quantity"], body["unit"]
+        ),
+        "The buyer states how much of what was shipped it accepts.",
+    ),
+    "dispute": (
+        A.dispute,
+        ReasonSchema,
+        lambda user, order, body: orders.dispute(user, order, body["reason"]),
+        "The buyer reports short weight or poor quality within the dispute window.",
+    ),
+    "resolve": (
+        A.resolve,
+        ResolveSchema,
+        lambda user, order, body: orders.resolve(
+            user, order, body["resolution"], body.get("refund_yuan")
+        ),
+        "An official of the lot's jurisdiction (or an administrator) settles a dispute.",
+    ),
+}
+
+
+def _register_step(slug: str) -> None:
+    action, schema, run, summary = STEPS[slug]
+
+    def step(body: dict[str, Any], order_id: int) -> Order:
+        user = require_user()
+        order = policy.load(user, policy.VIEW, Order, order_id)  # 404 for non-parties
+        policy.ensure(user, action.value, order)  # 403 for the wrong side
+        run(user, order, body)  # 409 for an illegal move, 422 for bad input
+        db.session.commit()
+        return order
+
+    step.__name__ = slug.replace("-", "_")
+    step.__doc__ = summary
+    view = blp.response(200, OrderSchema)(step)
+    view = blp.arguments(schema(unknown=ma.EXCLUDE) if schema is EmptySchema else schema)(view)
+    view = token_required(blp)(view)
+    view = blp.doc(responses={409: {"description": "illegal_transition, order_changed ..."}})(view)
+    blp.route(f"/orders/<int:order_id>/{slug}", methods=["POST"])(view)
+
+
+for _slug in STEPS:
+    _register_step(_slug)
+
+
+_STEP_ACTIONS = frozenset(action for action, *_rest in STEPS.values())

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+
+from produce_match.forms import length, optional, required
+from produce_match.lots.forms import unit_choices
+
+
+class OrderForm(FlaskForm):
+    """A buyer's order of part or all of a lot."""
+
+    quantity = StringField(_l("Quantity to order"), validators=[required(), length(20)])
+    unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")
+
+
+class ReasonForm(FlaskForm):
+    """Reject, cancel: the other side is told why."""
+
+    reason = TextAreaField(_l("Reason"), validators=[required(), length(1000)])
+
+
+class DispatchForm(FlaskForm):
+    vehicle_plate = StringField(
+        _l("Vehicle plate"), validators=[required(), length(16)], description=_l("e.g. 辽A12345")
+    )
+    driver_phone = StringField(_l("Driver's phone"), validators=[required(), length(30)])
+    shipped_quantity = StringField(_l("Quantity loaded"), validators=[required(), length(20)])
+    unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")
+    photos = MultipleFileField(_l("Photos of the loading (optional)"))
+    place = StringField(
+        _l("Where the photos were taken"),
+        validators=[optional(), length(120)],
+        description=_l("e.g. 道亭村仓库"),
+    )
+    taken_at = DateTimeLocalField(
+        _l("When they were taken"), validators=[optional()], format="%Y-%m-%dT%H:%M"
+    )
+
+
+class DeliveryForm(FlaskForm):
+    accepted_quantity = StringField(_l("Quantity accepted"), validators=[required(), length(20)])
+    unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")
+
+
+class DisputeForm(FlaskForm):
+    reason = TextAreaField(
+        _l("What is wrong"),
+        validators=[required(), length(1000)],
+        description=_l("Short weight or poor quality: say what you found."),
+    )
+    photos = MultipleFileField(_l("Photos as evidence (optional)"))
+
+
+class ResolveForm(FlaskForm):
+    resolution = TextAreaField(_l("How it was settled"), validators=[required(), length(1000)])
+    refund = StringField(
+        _l("Refund to the buyer (yuan)"),
+        validators=[optional(), length(20)],
+        description=_l("Leave empty or 0 for no refund."),
+    )

@@ -1,0 +1,155 @@
+"""Reading orders: whose they are, what needs doing, and timers found due while reading.
+
+Read-only pages show `Order.current_status` (timers counted, nothing written). When a page finds
+a timer due, `settle` records it in a short write transaction of its own (`database.writing`),
+so an expiry is applied whenever the order or its lot is read, and not only by the cron command.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import selectinload
+
+from produce_match.accounts.models import Role, User
+from produce_match.audit.models import AuditEvent
+from produce_match.database import utcnow, writing
+from produce_match.extensions import db
+from produce_match.lots.models import Lot
+from produce_match.orders import operations as orders
+from produce_match.orders.models import (
+    BEFORE_DISPATCH,
+    Order,
+    OrderStatus,
+    due_action,
+    lot_spoiled,
+)
+
+S = OrderStatus
+
+#: the tabs of an order list: which states each shows
+TABS: dict[str, tuple[OrderStatus, ...]] = {
+    "active": (
+        S.reserved,
+        S.accepted,
+        S.awaiting_payment,
+        S.paid,
+        S.dispatched,
+        S.delivered,
+        S.disputed,
+    ),
+    "closed": (S.completed, S.resolved, S.rejected, S.cancelled, S.expired),
+}
+#: the states in which an order waits for someone of this role
+WAITING_FOR: dict[Role, tuple[OrderStatus, ...]] = {
+    Role.buyer: (S.awaiting_payment, S.dispatched),
+    Role.cooperative: (S.reserved, S.paid),
+    Role.official: (S.disputed,),
+    Role.admin: (S.disputed,),
+}
+
+
+def tab_states(user: User, tab: str) -> tuple[OrderStatus, ...]:
+    if tab == "todo":
+        return WAITING_FOR.get(user.role, ())
+    return TABS.get(tab, TABS["active"])
+
+
+def visible_to(user: User) -> Select[tuple[Order]]:
+    """Every order `user` may see: its organisation's (buyer or cooperative side), or those in an
+    official's jurisdiction, or all for an administrator."""
+    query = select(Order).options(
+        selectinload(Order.lot).selectinload(Lot.commodity),
+        selectinload(Order.buyer_org),
+        selectinload(Order.cooperative_org),
+    )
+    if user.is_admin:
+        return query
+    if user.role is Role.buyer:
+        return query.where(Order.buyer_org_id == user.organisation_id)
+    if user.role is Role.cooperative:
+        return query.where(Order.cooperative_org_id == user.organisation_id)
+    office = user.organisation
+    if user.role is Role.official and office is not None and office.province_code:
+        query = query.join(Lot, Lot.id == Order.lot_id).where(
+            Lot.province_code == office.province_code
+        )
+        if office.county_code:
+            query = query.where(Lot.county_code == office.county_code)
+        return query
+    return query.where(False)
+
+
+def listing(user: User, tab: str = "active", *, page: int = 1, per_page: int = 30):  # noqa: ANN201
+    """One page of the user's orders in a tab, newest first (Flask-SQLAlchemy pagination)."""
+    query = visible_to(user).where(Order.status.in_(tab_states(user, tab)))
+    return db.paginate(
+        query.order_by(Order.created_at.desc(), Order.id.desc()),
+        page=page,
+        per_page=per_page,
+        error_out=False,
+    )
+
+
+def of_lot(lot: Lot, user: User) -> list[Order]:
+    """The orders of one lot that `user` may see (the buyer: its own), newest first."""
+    return list(
+        db.session.scalars(
+            visible_to(user)
+            .where(Order.lot_id == lot.id)
+            .order_by(Order.created_at.desc(), Order.id.desc())
+        )
+    )
+
+
+def _lot_has_due(lot: Lot, now: datetime) -> bool:
+    o = Order.__table__
+    due = [
+        and_(o.c.status == S.reserved, o.c.reserved_until <= now),
+        and_(o.c.status.in_([S.accepted, S.awaiting_payment]), o.c.pay_by <= now),
+    ]
+    if lot_spoiled(lot, now):
+        due.append(o.c.status.in_(BEFORE_DISPATCH))
+    return (
+        db.session.scalar(select(o.c.id).where(o.c.lot_id == lot.id, or_(*due)).limit(1))
+        is not None
+    )
+
+
+def settle(order: Order) -> Order:
+    """Record the timers due for `order` (in their own transaction); the order, fresh."""
+    if due_action(order, utcnow()) is None:
+        return order
+    order_id = order.id
+    with writing():
+        fresh = db.session.get(Order, order_id)
+        orders.apply_expiry(fresh)
+        db.session.commit()
+    return db.session.get(Order, order_id)
+
+
+def settle_lot(lot: Lot) -> Lot:
+    """Give back to `lot` the quantity held by its orders whose time ran out (own transaction)."""
+    if not _lot_has_due(lot, utcnow()):
+        return lot
+    lot_id = lot.id
+    with writing():
+        fresh = db.session.get(Lot, lot_id)
+        orders.apply_lot_expiry(fresh)
+        db.session.commit()
+    return db.session.get(Lot, lot_id)
+
+
+def timeline(order: Order) -> list[tuple[OrderStatus, datetime]]:
+    """The states the order went through and when, oldest first (no actors, no reasons)."""
+    rows = db.session.execute(
+        select(AuditEvent.to_state, AuditEvent.at)
+        .where(
+            AuditEvent.subject_type == Order.__tablename__,
+            AuditEvent.subject_id == order.id,
+            AuditEvent.to_state.is_not(None),
+        )
+        .order_by(AuditEvent.id)
+    ).all()
+    return [(OrderStatus(state), at) for state, at in rows if state in OrderStatus.__members__]
