@@ -1,0 +1,130 @@
+"""The planner on the database: which lots and demands, the compatible pairs, the plan."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from produce_match.dates import local_today
+from produce_match.demands.models import Demand, DemandStatus
+from produce_match.extensions import db
+from produce_match.lots.models import Lot, LotStatus
+from produce_match.matching import planner, queries
+from produce_match.matching.rules import Match, check, score
+
+
+@dataclass
+class Allocation:
+    lot: Lot
+    demand: Demand
+    quantity_kg: int
+    match: Match
+
+
+@dataclass
+class PlanResult:
+    plan: planner.Plan
+    allocations: list[Allocation]
+    lots: list[Lot]
+    #: lot id -> its allocations, best score first
+    by_lot: dict[int, list[Allocation]] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """The shape `flask match plan --json` prints."""
+        return {
+            "allocations": [
+                {"lot_id": a.lot.id, "demand_id": a.demand.id, "quantity_kg": a.quantity_kg}
+                for a in self.allocations
+            ],
+            "total_kg": self.plan.total_kg,
+            "total_value_yuan": self.plan.total_value_fen / 100,
+            "bound_kg": self.plan.bound_kg,
+            "seconds": round(self.plan.seconds, 3),
+        }
+
+
+def open_lots(
+    province_code: str | None = None, county_code: str | None = None, today: date | None = None
+) -> list[Lot]:
+    """Open lots with something left and time before spoiling, in a place (or everywhere)."""
+    today = today or local_today()
+    query = (
+        select(Lot)
+        .where(Lot.status == LotStatus.open, Lot.remaining_g >= 1000, Lot.spoil_by >= today)
+        .options(selectinload(Lot.cooperative), selectinload(Lot.county))
+        .order_by(Lot.spoil_by, Lot.id)
+    )
+    if province_code:
+        query = query.where(Lot.province_code == province_code)
+    if county_code:
+        query = query.where(Lot.county_code == county_code)
+    return list(db.session.scalars(query))
+
+
+def active_demands(commodity_ids: set[int]) -> list[Demand]:
+    if not commodity_ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(Demand)
+            .where(Demand.status == DemandStatus.active, Demand.commodity_id.in_(commodity_ids))
+            .options(selectinload(Demand.buyer), selectinload(Demand.county))
+            .order_by(Demand.id)
+        )
+    )
+
+
+def make_plan(
+    *,
+    province_code: str | None = None,
+    county_code: str | None = None,
+    objective: str = "tonnage",
+) -> PlanResult:
+    """Plan the open lots of a place (or everywhere) against every active demand.
+
+    The lots are those of the jurisdiction; the demands come from anywhere (buyers are rarely
+    in the county whose produce is stranded). Whole kilograms: a lot offers what is left
+    rounded down, a demand takes its minimum rounded up and its maximum rounded down.
+    """
+    today = local_today()
+    lots = open_lots(province_code, county_code, today)
+    demands = active_demands({lot.commodity_id for lot in lots})
+    records = queries.buyer_records(d.buyer_org_id for d in demands)
+    demand_facts = {d.id: queries.demand_facts(d, records) for d in demands}
+    by_commodity: dict[int, list[Demand]] = defaultdict(list)
+    for d in demands:
+        by_commodity[d.commodity_id].append(d)
+    edges: list[planner.Edge] = []
+    matches: dict[tuple[int, int], Match] = {}
+    for lot in lots:
+        facts = queries.lot_facts(lot)
+        for d in by_commodity[lot.commodity_id]:
+            fit = check(facts, demand_facts[d.id], today)
+            if fit.ok:
+                edges.append(planner.Edge(lot.id, d.id, lot.price_fen_per_t))
+                matches[(lot.id, d.id)] = Match(
+                    facts, demand_facts[d.id], fit, score(facts, demand_facts[d.id], fit, today)
+                )
+    instance = planner.Instance(
+        lots={lot.id: lot.remaining_g // 1000 for lot in lots},
+        demands={d.id: (-(-d.min_quantity_g // 1000), d.max_quantity_g // 1000) for d in demands},
+        edges=edges,
+    )
+    result = planner.plan(instance, objective)
+    lot_by_id = {lot.id: lot for lot in lots}
+    demand_by_id = {d.id: d for d in demands}
+    allocations = [
+        Allocation(lot_by_id[lot_id], demand_by_id[d_id], kg, matches[(lot_id, d_id)])
+        for (lot_id, d_id), kg in sorted(result.allocations.items())
+    ]
+    by_lot: dict[int, list[Allocation]] = defaultdict(list)
+    for a in allocations:
+        by_lot[a.lot.id].append(a)
+    for items in by_lot.values():
+        items.sort(key=lambda a: -a.match.score.total)
+    return PlanResult(result, allocations, lots, dict(by_lot))

@@ -1,0 +1,151 @@
+"""Reading what the rule needs from the database, and the ranked matches both ways."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import selectinload
+
+from produce_match.dates import local_today
+from produce_match.demands.models import Demand, DemandStatus
+from produce_match.extensions import db
+from produce_match.lots.models import Lot, LotStatus
+from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank
+from produce_match.orders.models import Order, OrderStatus
+
+#: how a buyer's finished orders count for reliability: completed ones, against those that
+#: ended any other way the buyer had a hand in (a cooperative's rejection does not count)
+SUCCESS = (OrderStatus.completed,)
+FINISHED = (
+    OrderStatus.completed,
+    OrderStatus.cancelled,
+    OrderStatus.expired,
+    OrderStatus.disputed,
+    OrderStatus.resolved,
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A ranked match with the lot and the demand it is about."""
+
+    match: Match
+    lot: Lot
+    demand: Demand
+
+
+def buyer_records(org_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """{buyer organisation: (completed orders, finished orders)}, in one query."""
+    ids = list(set(org_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            Order.buyer_org_id,
+            func.sum(case((Order.status.in_(SUCCESS), 1), else_=0)),
+            func.count(Order.id),
+        )
+        .where(Order.buyer_org_id.in_(ids), Order.status.in_(FINISHED))
+        .group_by(Order.buyer_org_id)
+    )
+    return {org: (int(done or 0), int(total)) for org, done, total in rows}
+
+
+def lot_facts(lot: Lot) -> LotFacts:
+    return LotFacts(
+        id=lot.id,
+        commodity_id=lot.commodity_id,
+        grade=lot.grade,
+        price_fen_per_t=lot.price_fen_per_t,
+        remaining_g=lot.remaining_g,
+        spoil_by=lot.spoil_by,
+        available_from=lot.available_from,
+        lat=lot.county.lat,
+        lng=lot.county.lng,
+        open=lot.current_status is LotStatus.open,
+        min_order_g=lot.min_order_g,
+        verified=lot.cooperative.verified,
+        org_id=lot.cooperative_id,
+    )
+
+
+def demand_facts(demand: Demand, records: dict[int, tuple[int, int]]) -> DemandFacts:
+    done, finished = records.get(demand.buyer_org_id, (0, 0))
+    return DemandFacts(
+        id=demand.id,
+        commodity_id=demand.commodity_id,
+        grades=tuple(demand.grades or ()),
+        min_g=demand.min_quantity_g,
+        max_g=demand.max_quantity_g,
+        max_price_fen_per_t=demand.max_price_fen_per_t,
+        needed_by=demand.needed_by,
+        lat=demand.county.lat,
+        lng=demand.county.lng,
+        max_distance_km=demand.max_distance_km,
+        active=demand.status is DemandStatus.active,
+        verified=demand.buyer.verified,
+        orders_finished=finished,
+        orders_completed=done,
+        org_id=demand.buyer_org_id,
+    )
+
+
+def candidate_demands(lot: Lot) -> list[Demand]:
+    """Active demands that could take this lot (the rule decides; this only narrows)."""
+    return list(
+        db.session.scalars(
+            select(Demand)
+            .where(
+                Demand.status == DemandStatus.active,
+                Demand.commodity_id == lot.commodity_id,
+                Demand.max_price_fen_per_t >= lot.price_fen_per_t,
+                Demand.min_quantity_g <= lot.remaining_g,
+            )
+            .options(selectinload(Demand.buyer), selectinload(Demand.county))
+            .order_by(Demand.id)
+        )
+    )
+
+
+def candidate_lots(demand: Demand, today: date | None = None) -> list[Lot]:
+    """Open lots that could serve this demand (the rule decides; this only narrows)."""
+    today = today or local_today()
+    return list(
+        db.session.scalars(
+            select(Lot)
+            .where(
+                Lot.status == LotStatus.open,
+                Lot.commodity_id == demand.commodity_id,
+                Lot.price_fen_per_t <= demand.max_price_fen_per_t,
+                Lot.remaining_g >= demand.min_quantity_g,
+                Lot.spoil_by >= today,
+            )
+            .options(selectinload(Lot.cooperative), selectinload(Lot.county))
+            .order_by(Lot.id)
+        )
+    )
+
+
+def matches_for_lot(lot: Lot, *, limit: int | None = 20) -> list[Found]:
+    """The demands this lot fits, best first."""
+    today = lot.today()
+    demands = candidate_demands(lot)
+    records = buyer_records(d.buyer_org_id for d in demands)
+    facts = lot_facts(lot)
+    by_id = {d.id: d for d in demands}
+    ranked = rank(((facts, demand_facts(d, records)) for d in demands), today, limit=limit)
+    return [Found(m, lot, by_id[m.demand.id]) for m in ranked]
+
+
+def matches_for_demand(demand: Demand, *, limit: int | None = 20) -> list[Found]:
+    """The lots that fit this demand, best first."""
+    today = local_today()
+    lots = candidate_lots(demand, today)
+    records = buyer_records([demand.buyer_org_id])
+    facts = demand_facts(demand, records)
+    by_id = {lot.id: lot for lot in lots}
+    ranked = rank(((lot_facts(lot), facts) for lot in lots), today, limit=limit)
+    return [Found(m, by_id[m.lot.id], demand) for m in ranked]

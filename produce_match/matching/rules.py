@@ -1,0 +1,311 @@
+"""The compatibility rule and the score of a match: pure functions, no app, no database.
+
+Everything that decides whether a lot can serve a demand is `check()`, the one rule used by the
+lot and demand pages, the API, the alerts and the planner. `score()` ranks the compatible pairs
+and says why, as `Reason`s (a kind and its numbers; words come at display time, in words.py).
+
+Quantities are integer grams and prices integer fen per tonne, as everywhere else (units.py).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+#: how far a truck gets in a day, door to door (about 10 hours at 50 km/h with loading and
+#: stops): transit takes ceil(distance / 500) days, and at least one day
+KM_PER_DAY = 500
+#: the prior of a buyer's reliability: a buyer without finished orders counts as
+#: PRIOR_COMPLETED completed out of PRIOR_ORDERS (one half: neither best nor worst)
+PRIOR_COMPLETED = 2
+PRIOR_ORDERS = 4
+
+#: the most each part of the score gives (they add up to 100)
+WEIGHTS = {
+    "quantity": 25,
+    "price": 25,
+    "distance": 20,
+    "urgency": 15,
+    "reliability": 10,
+    "verified": 5,
+}
+#: price headroom that earns the whole price part (30% below the buyer's maximum)
+FULL_HEADROOM = 0.30
+#: distance that earns nothing of the distance part
+FAR_KM = 2500
+#: days before spoiling at which urgency is one half
+URGENCY_HALF_DAYS = 14
+
+
+class Failure(enum.StrEnum):
+    """Why a lot cannot serve a demand (the first that applies is enough; all are listed)."""
+
+    commodity = "commodity"  #: not the commodity asked for
+    grade = "grade"  #: the lot's grade is not among those the demand accepts
+    price = "price"  #: the asking price is above the demand's maximum
+    distance = "distance"  #: farther than the demand's maximum distance
+    spoils = "spoils"  #: it would spoil before it arrives
+    late = "late"  #: it would arrive after the demand's needed-by date
+    lot_closed = "lot_closed"  #: the lot is not on offer, or nothing is left
+    demand_closed = "demand_closed"  #: the demand is paused or closed
+    too_little = "too_little"  #: less is left than the demand's minimum
+    lot_minimum = "lot_minimum"  #: the lot's minimum order is more than the demand's maximum
+
+
+@dataclass(frozen=True)
+class LotFacts:
+    """What the rule needs of a lot."""
+
+    id: int
+    commodity_id: int
+    grade: str | None
+    price_fen_per_t: int
+    remaining_g: int
+    spoil_by: date
+    available_from: date
+    lat: float
+    lng: float
+    open: bool = True
+    min_order_g: int | None = None
+    verified: bool = False
+    org_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DemandFacts:
+    """What the rule needs of a demand and its buyer."""
+
+    id: int
+    commodity_id: int
+    grades: tuple[str, ...]
+    min_g: int
+    max_g: int
+    max_price_fen_per_t: int
+    needed_by: date
+    lat: float
+    lng: float
+    max_distance_km: int | None = None
+    active: bool = True
+    verified: bool = False
+    #: the buyer's finished orders, and how many of them completed
+    orders_finished: int = 0
+    orders_completed: int = 0
+    org_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """The answer of the rule for one pair."""
+
+    failures: tuple[Failure, ...]
+    distance_km: float
+    transit_days: int
+    arrives: date
+    #: the most this lot can give this demand (0 when incompatible)
+    supply_g: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def grade_key(grade: str | None) -> str:
+    """How grades are compared: NFKC, no spaces, case-folded ('一 等' == '一等', 'A' == 'a')."""
+    return "".join(unicodedata.normalize("NFKC", grade or "").split()).casefold()
+
+
+def split_grades(text: str | Iterable[str] | None) -> tuple[str, ...]:
+    """'一等、特级, 二等' -> ('一等', '特级', '二等'): separated by , ， 、 ; or /; no repeats."""
+    if text is None:
+        return ()
+    if isinstance(text, str):
+        for sep in "，、;；/":
+            text = text.replace(sep, ",")
+        parts: Iterable[str] = text.split(",")
+    else:
+        parts = text
+    seen: dict[str, str] = {}
+    for part in parts:
+        clean = " ".join(str(part).split())
+        if clean and grade_key(clean) not in seen:
+            seen[grade_key(clean)] = clean
+    return tuple(seen.values())
+
+
+def great_circle_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance in kilometres (haversine; the same as catalog.regions)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def transit_days(distance_km: float) -> int:
+    """Days on the road: ceil(distance / KM_PER_DAY), at least one (loading and delivery)."""
+    return max(1, math.ceil(distance_km / KM_PER_DAY))
+
+
+def check(lot: LotFacts, demand: DemandFacts, today: date) -> Check:
+    """THE compatibility rule: can `lot` serve `demand`, as of `today`?
+
+    1. the same commodity;
+    2. the lot's grade is one the demand accepts (any grade, if the demand names none);
+    3. the asking price, per tonne, is at most the demand's maximum, per tonne;
+    4. the great-circle distance between the lot's county and the delivery county is at most
+       the demand's maximum distance, if it has one;
+    5. leaving on the later of today and the lot's available-from date, and taking
+       `transit_days(distance)`, it arrives on or before both the lot's spoil-by date and the
+       demand's needed-by date;
+    6. the lot is open with quantity left and the demand is active;
+    7. at least the demand's minimum is left, and the lot's own minimum order (if any) fits
+       within the demand's maximum (or the demand can take all that is left).
+    """
+    failures: list[Failure] = []
+    if lot.commodity_id != demand.commodity_id:
+        failures.append(Failure.commodity)
+    if demand.grades and grade_key(lot.grade) not in {grade_key(g) for g in demand.grades}:
+        failures.append(Failure.grade)
+    if lot.price_fen_per_t > demand.max_price_fen_per_t:
+        failures.append(Failure.price)
+    distance = great_circle_km(lot.lat, lot.lng, demand.lat, demand.lng)
+    if demand.max_distance_km is not None and distance > demand.max_distance_km:
+        failures.append(Failure.distance)
+    days = transit_days(distance)
+    arrives = max(today, lot.available_from) + timedelta(days=days)
+    if arrives > lot.spoil_by:
+        failures.append(Failure.spoils)
+    if arrives > demand.needed_by:
+        failures.append(Failure.late)
+    if not lot.open or lot.remaining_g <= 0:
+        failures.append(Failure.lot_closed)
+    if not demand.active:
+        failures.append(Failure.demand_closed)
+    if lot.remaining_g < demand.min_g:
+        failures.append(Failure.too_little)
+    if (
+        lot.min_order_g
+        and min(lot.min_order_g, lot.remaining_g) > demand.max_g
+        and lot.remaining_g > demand.max_g
+    ):
+        failures.append(Failure.lot_minimum)
+    supply = 0 if failures else min(lot.remaining_g, demand.max_g)
+    return Check(tuple(failures), distance, days, arrives, supply)
+
+
+# --- the score ------------------------------------------------------------------------------
+
+
+class ReasonKind(enum.StrEnum):
+    quantity = "quantity"  #: value: the share of the demand's maximum this lot covers (0-1)
+    lot_share = "lot_share"  #: value: the share of what is left of the lot it would take
+    price = "price"  #: value: how far below the buyer's maximum the asking price is (0-1)
+    distance = "distance"  #: value: kilometres
+    urgency = "urgency"  #: value: days before it spoils
+    reliability = "reliability"  #: value: smoothed share; extra: (completed, finished)
+    new_buyer = "new_buyer"  #: the buyer has no finished orders yet
+    verified = "verified"  #: value: how many of the two organisations are verified
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: ReasonKind
+    value: float
+    #: what this reason adds to the score
+    points: float
+    extra: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Score:
+    total: float
+    reasons: tuple[Reason, ...] = field(default_factory=tuple)
+
+
+def reliability(completed: int, finished: int) -> float:
+    """A smoothed share of completed orders: (completed + 2) / (finished + 4); a new buyer 0.5."""
+    return (completed + PRIOR_COMPLETED) / (finished + PRIOR_ORDERS)
+
+
+def score(lot: LotFacts, demand: DemandFacts, fit: Check, today: date) -> Score:
+    """How good a compatible pair is, 0-100, with the reasons that make it up.
+
+    - quantity (25): supply / the larger of the lot's remainder and the demand's maximum: 1
+      when the lot and the demand are the same size, less the more one outweighs the other;
+    - price (25): headroom below the buyer's maximum, full at 30%;
+    - distance (20): 1 - km / 2,500, not below 0;
+    - urgency (15): 14 / (14 + days before spoiling): the sooner it spoils, the more it counts;
+    - reliability (10): the buyer's smoothed share of completed orders (a new buyer: one half);
+    - verified (5): half for each of the two organisations that is verified.
+    """
+    reasons: list[Reason] = []
+    w = WEIGHTS
+
+    biggest = max(lot.remaining_g, demand.max_g)
+    q = fit.supply_g / biggest if biggest else 0.0
+    covers = min(1.0, fit.supply_g / demand.max_g)
+    reasons.append(Reason(ReasonKind.quantity, covers, w["quantity"] * q))
+    if lot.remaining_g:
+        reasons.append(Reason(ReasonKind.lot_share, fit.supply_g / lot.remaining_g, 0.0))
+
+    headroom = 1 - lot.price_fen_per_t / demand.max_price_fen_per_t
+    reasons.append(
+        Reason(
+            ReasonKind.price, headroom, w["price"] * min(1.0, max(0.0, headroom) / FULL_HEADROOM)
+        )
+    )
+    reasons.append(
+        Reason(
+            ReasonKind.distance,
+            fit.distance_km,
+            w["distance"] * max(0.0, 1 - fit.distance_km / FAR_KM),
+        )
+    )
+    days_left = max(0, (lot.spoil_by - today).days)
+    reasons.append(
+        Reason(
+            ReasonKind.urgency,
+            days_left,
+            w["urgency"] * URGENCY_HALF_DAYS / (URGENCY_HALF_DAYS + days_left),
+        )
+    )
+    share = reliability(demand.orders_completed, demand.orders_finished)
+    if demand.orders_finished:
+        reasons.append(
+            Reason(
+                ReasonKind.reliability,
+                share,
+                w["reliability"] * share,
+                (demand.orders_completed, demand.orders_finished),
+            )
+        )
+    else:
+        reasons.append(Reason(ReasonKind.new_buyer, share, w["reliability"] * share))
+    verified = int(lot.verified) + int(demand.verified)
+    reasons.append(Reason(ReasonKind.verified, verified, w["verified"] * verified / 2))
+    total = round(sum(r.points for r in reasons), 1)
+    return Score(total, tuple(reasons))
+
+
+@dataclass(frozen=True)
+class Match:
+    lot: LotFacts
+    demand: DemandFacts
+    fit: Check
+    score: Score
+
+
+def rank(
+    pairs: Iterable[tuple[LotFacts, DemandFacts]], today: date, *, limit: int | None = None
+) -> list[Match]:
+    """The compatible pairs, best first (ties: the sooner-spoiling lot, then the lower ids)."""
+    matches = []
+    for lot, demand in pairs:
+        fit = check(lot, demand, today)
+        if fit.ok:
+            matches.append(Match(lot, demand, fit, score(lot, demand, fit, today)))
+    matches.sort(key=lambda m: (-m.score.total, m.lot.spoil_by, m.lot.id, m.demand.id))
+    return matches[:limit] if limit is not None else matches
