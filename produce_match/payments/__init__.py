@@ -1,0 +1,98 @@
+"""Payments: providers, notifications from them, the ledger, refunds and payouts.
+
+`init_app` registers the pages, the commands, the hooks that reconcile an order's pending
+payment when its page is viewed and send refunds and payouts after the commit, and, in the
+embedded default, mounts the sandbox gateway under /sandbox-gateway/ of the same server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+log = logging.getLogger("produce_match.payments")
+
+#: an order's payment_status in words
+PAYMENT_STATUS_LABELS = {
+    "unpaid": _l("not paid"),
+    "pending": _l("payment under way"),
+    "paid": _l("paid"),
+    "partially_refunded": _l("paid, partly refunded"),
+    "refunded": _l("refunded"),
+}
+
+
+#: how the payments' steps read in an order's history (see web.templating.LABELS)
+HISTORY_LABELS = {
+    "payment_status_changed": _l("payment status changed"),
+    "partially_refunded": _l("paid, partly refunded"),
+    "refunded": _l("refunded"),
+    "unpaid": _l("not paid"),
+}
+
+
+def init_app(app: Flask) -> None:
+    from produce_match.payments import cli, operations, queries, service, views  # noqa: F401
+    from produce_match.web import templating
+
+    for key, text in HISTORY_LABELS.items():
+        templating.LABELS.setdefault(key, text)
+
+    app.register_blueprint(views.bp)
+    cli.init_app(app)
+
+    @app.before_request
+    def _reconcile_on_view() -> None:
+        try:
+            views.reconcile_on_view()
+        except Exception:  # the page shows what is known; reconcile runs again later
+            log.exception("reconciling on view failed")
+
+    @app.after_request
+    def _send_after_commit(response: Any) -> Any:
+        # refunds and payouts the request committed go to the provider now, from a thread of
+        # their own: the response does not wait for the provider, and if the thread is lost
+        # with the process, `flask payments reconcile` sends them
+        ids = service.take_ready()
+        if ids:
+            real_app = current_app._get_current_object()  # type: ignore[attr-defined]
+            threading.Thread(
+                target=service.send_later, args=(real_app, ids), name="payments-outbox", daemon=True
+            ).start()
+        return response
+
+    @app.context_processor
+    def _payments_globals() -> dict[str, Any]:
+        return {
+            "payment_panel": lambda order: queries.order_money(current_user, order),
+            "payment_status_label": lambda status: str(
+                PAYMENT_STATUS_LABELS.get(getattr(status, "value", status), status)
+            ),
+        }
+
+    sandbox_url = app.config.get("PAYMENTS_SANDBOX_URL")
+    if sandbox_url and "sandbox" in app.config.get("PAYMENTS_METHODS", ()):
+        # the pay button's POST is answered with a redirect to the gateway's checkout page,
+        # which the browser checks against form-action
+        parts = urlsplit(sandbox_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in app.config.setdefault("CSP_FORM_ACTION", []):
+            app.config["CSP_FORM_ACTION"].append(origin)
+
+    if app.config.get("PAYMENTS_SANDBOX_MOUNT"):
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        from produce_match.payments.providers import MOUNT_PATH
+        from produce_match.payments.sandbox import create_gateway
+
+        gateway = create_gateway(
+            app.config["PAYMENTS_SANDBOX_SECRET"], app.config["PAYMENTS_SANDBOX_DB"]
+        )
+        app.extensions["sandbox_gateway"] = gateway
+        app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {MOUNT_PATH: gateway})  # type: ignore[method-assign]

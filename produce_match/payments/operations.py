@@ -1,0 +1,848 @@
+"""The only code that writes payments, the ledger and the outbox. It flushes, never commits.
+
+Every change is one guarded statement (UPDATE ... WHERE status = :expected, checking the row
+count), so that a notification and a provider query arriving at once, or the same notification
+three times, change things once. Every writer of an order's money first locks the order's row
+(PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE), so sums read under the lock stay
+true until the commit. The ledger is only ever appended to, each entry once (unique `key`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+
+from produce_match.accounts.models import User
+from produce_match.audit.operations import record
+from produce_match.database import utcnow
+from produce_match.errors import Conflict, DomainError, ValidationFailed
+from produce_match.extensions import db
+from produce_match.orders import operations as orders
+from produce_match.orders.events import order_changed
+from produce_match.orders.models import (
+    IllegalTransition,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+)
+from produce_match.payments import notices
+from produce_match.payments.models import (
+    CURRENCY,
+    EntryKind,
+    InstructionKind,
+    InstructionState,
+    LedgerEntry,
+    Method,
+    Payment,
+    PaymentEvent,
+    PaymentInstruction,
+    PaymentState,
+    PayoutAccount,
+    Reason,
+)
+from produce_match.payments.providers import RemotePayment, methods
+from produce_match.policy import can
+from produce_match.units import cost_fen
+
+_payments = Payment.__table__
+_instructions = PaymentInstruction.__table__
+_orders = Order.__table__
+_ledger = LedgerEntry.__table__
+
+#: session.info key: instructions written in this transaction, to send after the commit
+OUTBOX = "payments_outbox"
+
+
+class NotAllowed(DomainError):
+    status = 403
+    code = "forbidden"
+
+
+class Mismatch(DomainError):
+    """What the provider says does not fit the payment (order, amount or currency)."""
+
+    status = 422
+    code = "payment_mismatch"
+
+
+def _now(now: datetime | None = None) -> datetime:
+    return now or utcnow()
+
+
+def _lock_order(order_id: int) -> None:
+    """Take the order's row lock before reading its money (PostgreSQL; see the module note)."""
+    if db.session.connection().dialect.name != "sqlite":
+        db.session.execute(select(_orders.c.id).where(_orders.c.id == order_id).with_for_update())
+
+
+def _key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# --- sums (read under the order's lock when they decide a write) ----------------------------
+
+
+def _int(query: Any) -> int:
+    """A sum as a plain int (PostgreSQL sums bigints as numeric)."""
+    return int(db.session.scalar(query) or 0)
+
+
+def charged_fen(order_id: int) -> int:
+    """What the buyer paid for this order (payments that paid it; late ones go straight back)."""
+    return _int(
+        select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .join(Payment, Payment.id == LedgerEntry.payment_id)
+        .where(
+            LedgerEntry.order_id == order_id,
+            LedgerEntry.kind == EntryKind.charge,
+            Payment.late.is_(False),
+        )
+    )
+
+
+def _committed_out_fen(order_id: int) -> int:
+    """Refunds and payouts asked for (done or not, unless refused), late payments aside."""
+    return _int(
+        select(func.coalesce(func.sum(PaymentInstruction.amount_fen), 0)).where(
+            PaymentInstruction.order_id == order_id,
+            PaymentInstruction.status != InstructionState.failed,
+            PaymentInstruction.reason != Reason.late_payment,
+        )
+    )
+
+
+def available_fen(order_id: int) -> int:
+    """What is still held for the order: paid, less every refund and payout already asked for."""
+    return charged_fen(order_id) - _committed_out_fen(order_id)
+
+
+def ledger_sums(order_id: int) -> dict[str, int]:
+    """The order's ledger by kind, in fen (every entry, late payments included)."""
+    rows = db.session.execute(
+        select(LedgerEntry.kind, func.sum(LedgerEntry.amount_fen))
+        .where(LedgerEntry.order_id == order_id)
+        .group_by(LedgerEntry.kind)
+    ).all()
+    sums = {kind.value: 0 for kind in EntryKind}
+    sums.update({EntryKind(kind).value: int(total) for kind, total in rows})
+    sums["held"] = sums["charge"] - sums["refund"] - sums["payout"]
+    return sums
+
+
+def _refunded_fen(order_id: int) -> int:
+    return _int(
+        select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .join(PaymentInstruction, PaymentInstruction.id == LedgerEntry.instruction_id)
+        .where(
+            LedgerEntry.order_id == order_id,
+            LedgerEntry.kind == EntryKind.refund,
+            PaymentInstruction.reason != Reason.late_payment,
+        )
+    )
+
+
+def _sync_payment_status(order: Order) -> None:
+    """Set the order's payment_status from its ledger, with a guarded statement."""
+    charged = charged_fen(order.id)
+    if charged == 0:
+        return
+    refunded = _refunded_fen(order.id)
+    if refunded == 0:
+        new = PaymentStatus.paid
+    elif refunded >= charged:
+        new = PaymentStatus.refunded
+    else:
+        new = PaymentStatus.partially_refunded
+    old = db.session.scalar(select(_orders.c.payment_status).where(_orders.c.id == order.id))
+    if old == new:
+        return
+    changed = db.session.execute(
+        update(_orders)
+        .where(_orders.c.id == order.id, _orders.c.payment_status == old)
+        .values(payment_status=new)
+    ).rowcount
+    if changed:
+        order.payment_status = new
+        db.session.flush()
+        record(
+            None,
+            order,
+            "payment_status_changed",
+            from_state=str(old),
+            to_state=new.value,
+            changes={"charged_fen": charged, "refunded_fen": refunded},
+        )
+
+
+def _entry(
+    order_id: int,
+    kind: EntryKind,
+    amount_fen: int,
+    provider: str,
+    provider_ref: str | None,
+    key: str,
+    *,
+    payment_id: int | None = None,
+    instruction_id: int | None = None,
+) -> bool:
+    """Append one ledger entry, once per `key` (False if it was there already)."""
+    exists = db.session.scalar(select(_ledger.c.id).where(_ledger.c.key == key))
+    if exists is not None:
+        return False
+    entry = LedgerEntry(
+        order_id=order_id,
+        kind=kind,
+        amount_fen=amount_fen,
+        currency=CURRENCY,
+        provider=provider,
+        provider_ref=provider_ref,
+        key=key,
+        payment_id=payment_id,
+        instruction_id=instruction_id,
+    )
+    db.session.add(entry)
+    db.session.flush()  # the unique key refuses a second entry even if two got this far
+    record(None, entry, "recorded", to_state=kind.value, changes={"amount_fen": amount_fen})
+    return True
+
+
+# --- starting a payment ---------------------------------------------------------------------
+
+
+def start_payment(
+    actor: User, order: Order, method: str, *, now: datetime | None = None
+) -> Payment:
+    """The buyer starts paying an order awaiting payment; the same pending payment is reused.
+
+    The provider is called afterwards, outside the transaction (see service.create_payment).
+    """
+    now = _now(now)
+    if not can(actor, "start_payment", order):
+        raise NotAllowed(_("Only the buyer pays for an order."))
+    if method not in methods():
+        message = _("Choose a way to pay.")
+        raise ValidationFailed(message, fields={"method": [message]})
+    orders.apply_expiry(order, now)
+    if order.status is not OrderStatus.awaiting_payment:
+        raise Conflict(_("This order is not waiting for payment."), code="not_awaiting_payment")
+    _lock_order(order.id)
+    existing = db.session.scalar(
+        select(Payment)
+        .where(
+            Payment.order_id == order.id,
+            Payment.method == method,
+            Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
+        )
+        .order_by(Payment.id.desc())
+    )
+    if existing is not None:
+        return existing
+    if method == Method.transfer and payout_account(order.cooperative_org_id) is None:
+        raise Conflict(
+            _("The cooperative has not given a bank account yet. Choose another way to pay."),
+            code="no_bank_account",
+        )
+    payment = Payment(
+        order_id=order.id,
+        method=Method(method),
+        provider=method,
+        status=PaymentState.pending,
+        amount_fen=order.amount_fen,
+        currency=CURRENCY,
+        idempotency_key=_key(),
+        created_by_id=actor.id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    record(
+        actor,
+        payment,
+        "created",
+        to_state=PaymentState.pending.value,
+        changes={"order_id": order.id, "method": method, "amount_fen": order.amount_fen},
+    )
+    db.session.execute(
+        update(_orders)
+        .where(_orders.c.id == order.id, _orders.c.payment_status == PaymentStatus.unpaid)
+        .values(payment_status=PaymentStatus.pending)
+    )
+    return payment
+
+
+def attach(payment_id: int, provider_ref: str | None, pay_url: str) -> None:
+    """Keep the provider's id for a payment and the page the buyer pays on (set once)."""
+    db.session.execute(
+        update(_payments)
+        .where(_payments.c.id == payment_id, _payments.c.pay_url.is_(None))
+        .values(provider_ref=provider_ref, pay_url=pay_url, updated_at=utcnow())
+    )
+
+
+# --- the provider's word ---------------------------------------------------------------------
+
+
+def apply_remote(payment: Payment, remote: RemotePayment, *, actor: User | None = None) -> bool:
+    """Apply what the provider says about a payment; True if anything changed.
+
+    Refused (Mismatch, nothing changed) unless it is this payment: same reference, amount and
+    currency. `succeeded` wins over everything; `closed` counts only while pending.
+    """
+    if (
+        remote.reference != payment.reference
+        or remote.amount_fen != payment.amount_fen
+        or remote.currency != payment.currency
+        or (payment.provider_ref and remote.provider_ref != payment.provider_ref)
+    ):
+        raise Mismatch(_("The payment side's message does not match this payment."))
+    if remote.status == "succeeded":
+        paid_at = datetime.fromtimestamp(remote.paid_at, UTC) if remote.paid_at else None
+        return succeed(payment, paid_at=paid_at, actor=actor, provider_ref=remote.provider_ref)
+    if remote.status == "closed":
+        return fail(payment, actor=actor)
+    return False
+
+
+def succeed(
+    payment: Payment,
+    *,
+    paid_at: datetime | None = None,
+    actor: User | None = None,
+    provider_ref: str | None = None,
+) -> bool:
+    """The money of `payment` arrived: one charge, and the order is paid (or, late, refunded)."""
+    now = utcnow()
+    order = payment.order
+    _lock_order(order.id)
+    before = db.session.scalar(select(_payments.c.status).where(_payments.c.id == payment.id))
+    moved = db.session.execute(
+        update(_payments)
+        .where(
+            _payments.c.id == payment.id,
+            _payments.c.status.in_(
+                [PaymentState.pending, PaymentState.recorded, PaymentState.failed]
+            ),
+        )
+        .values(status=PaymentState.succeeded, succeeded_at=now, updated_at=now)
+    ).rowcount
+    if not moved:
+        return False
+    db.session.refresh(payment)
+    record(
+        actor,
+        payment,
+        "succeeded",
+        from_state=str(before),
+        to_state=PaymentState.succeeded.value,
+        changes={"amount_fen": payment.amount_fen, "provider_ref": provider_ref},
+    )
+    took = False
+    if payment.amount_fen == order.amount_fen:
+        try:
+            # before the charge is written: if the order expires on the way (paid too late),
+            # its refund receiver must not see this money as the order's
+            orders.mark_paid(order, paid_at=paid_at, now=now)
+            took = True
+        except (IllegalTransition, Conflict):
+            took = False  # already paid by another payment, expired or cancelled meanwhile
+    if not took:
+        db.session.execute(update(_payments).where(_payments.c.id == payment.id).values(late=True))
+        payment.late = True
+    _entry(
+        order.id,
+        EntryKind.charge,
+        payment.amount_fen,
+        payment.provider,
+        provider_ref or payment.provider_ref or payment.reference,
+        f"charge:{payment.id}",
+        payment_id=payment.id,
+    )
+    if not took:
+        _queue(
+            order,
+            payment,
+            InstructionKind.refund,
+            Reason.late_payment,
+            payment.amount_fen,
+            f"late_payment:{payment.id}",
+        )
+    _sync_payment_status(order)
+    return True
+
+
+def fail(payment: Payment, *, actor: User | None = None) -> bool:
+    """The payment will not be made (closed at the gateway, or the transfer never came)."""
+    moved = db.session.execute(
+        update(_payments)
+        .where(
+            _payments.c.id == payment.id,
+            _payments.c.status.in_([PaymentState.pending, PaymentState.recorded]),
+        )
+        .values(status=PaymentState.failed, updated_at=utcnow())
+    ).rowcount
+    if not moved:
+        return False
+    before = payment.status
+    db.session.refresh(payment)
+    record(actor, payment, "failed", from_state=str(before), to_state=PaymentState.failed.value)
+    still = db.session.scalar(
+        select(func.count(Payment.id)).where(
+            Payment.order_id == payment.order_id,
+            Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
+        )
+    )
+    if not still:
+        db.session.execute(
+            update(_orders)
+            .where(
+                _orders.c.id == payment.order_id, _orders.c.payment_status == PaymentStatus.pending
+            )
+            .values(payment_status=PaymentStatus.unpaid)
+        )
+    return True
+
+
+# --- bank transfers --------------------------------------------------------------------------
+
+
+def record_transfer(actor: User, payment: Payment, payer_account: str, note: str = "") -> None:
+    """The buyer says the transfer was sent (from which account); the cooperative confirms."""
+    if not can(actor, "record_transfer", payment):
+        raise NotAllowed(_("Only the buyer records its transfer."))
+    payer_account = (payer_account or "").strip()
+    if not payer_account:
+        message = _("Say which account the money was sent from.")
+        raise ValidationFailed(message, fields={"payer_account": [message]})
+    if len(payer_account) > 120 or len(note or "") > 300:
+        message = _("At most %(max)d characters.", max=300)
+        raise ValidationFailed(message, fields={"payer_note": [message]})
+    moved = db.session.execute(
+        update(_payments)
+        .where(
+            _payments.c.id == payment.id,
+            _payments.c.method == Method.transfer,
+            _payments.c.status == PaymentState.pending,
+        )
+        .values(
+            status=PaymentState.recorded,
+            payer_account=payer_account,
+            payer_note=(note or "").strip() or None,
+            recorded_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    ).rowcount
+    if not moved:
+        raise Conflict(_("This transfer cannot be recorded any more."), code="payment_changed")
+    db.session.refresh(payment)
+    record(
+        actor,
+        payment,
+        "transfer_recorded",
+        from_state=PaymentState.pending.value,
+        to_state=PaymentState.recorded.value,
+        changes={"payer_account": payer_account},
+    )
+
+
+def confirm_transfer(actor: User, payment: Payment) -> None:
+    """The cooperative (or an official for it) confirms the transfer reached its account."""
+    if not can(actor, "confirm_transfer", payment):
+        raise NotAllowed(_("Only the cooperative confirms that its account received a transfer."))
+    if payment.method is not Method.transfer:
+        raise Conflict(_("Only bank transfers are confirmed by hand."), code="not_a_transfer")
+    db.session.execute(
+        update(_payments).where(_payments.c.id == payment.id).values(confirmed_by_id=actor.id)
+    )
+    if not succeed(payment, actor=actor, provider_ref=f"transfer:{payment.reference}"):
+        raise Conflict(_("This payment was already settled."), code="payment_changed")
+
+
+def reject_transfer(actor: User, payment: Payment) -> None:
+    """The cooperative says no such transfer arrived: the buyer may pay again."""
+    if not can(actor, "confirm_transfer", payment):
+        raise NotAllowed(_("Only the cooperative confirms that its account received a transfer."))
+    if not fail(payment, actor=actor):
+        raise Conflict(_("This payment was already settled."), code="payment_changed")
+
+
+# --- refunds and payouts (the outbox) --------------------------------------------------------
+
+
+def _paying_payment(order_id: int) -> Payment | None:
+    return db.session.scalar(
+        select(Payment).where(
+            Payment.order_id == order_id,
+            Payment.status == PaymentState.succeeded,
+            Payment.late.is_(False),
+        )
+    )
+
+
+def _queue(
+    order: Order,
+    payment: Payment,
+    kind: InstructionKind,
+    reason: Reason,
+    amount_fen: int,
+    dedupe_key: str,
+) -> PaymentInstruction | None:
+    """Write a refund or payout to make, once per cause; it is sent after the commit."""
+    if amount_fen <= 0:
+        return None
+    if db.session.scalar(
+        select(_instructions.c.id).where(_instructions.c.dedupe_key == dedupe_key)
+    ):
+        return None
+    instruction = PaymentInstruction(
+        order_id=order.id,
+        payment_id=payment.id,
+        kind=kind,
+        reason=reason,
+        amount_fen=amount_fen,
+        status=InstructionState.queued,
+        dedupe_key=dedupe_key,
+        idempotency_key=_key(),
+        provider=payment.provider,
+    )
+    db.session.add(instruction)
+    db.session.flush()
+    record(
+        None,
+        instruction,
+        "queued",
+        to_state=InstructionState.queued.value,
+        changes={"kind": kind.value, "reason": reason.value, "amount_fen": amount_fen},
+    )
+    db.session().info.setdefault(OUTBOX, []).append(instruction.id)
+    return instruction
+
+
+def _refund(order: Order, reason: Reason, wanted_fen: int) -> None:
+    payment = _paying_payment(order.id)
+    if payment is None:
+        return
+    amount = min(wanted_fen, available_fen(order.id))  # never more than is still held
+    _queue(order, payment, InstructionKind.refund, reason, amount, f"{reason.value}:{order.id}")
+
+
+def _settle(order: Order) -> None:
+    payment = _paying_payment(order.id)
+    if payment is None:
+        return
+    _queue(
+        order,
+        payment,
+        InstructionKind.payout,
+        Reason.settlement,
+        available_fen(order.id),
+        f"settlement:{order.id}",
+    )
+
+
+@order_changed.connect
+def _follow_order(order: Order, *, event: str, actor: User | None) -> None:
+    """Refunds and payouts follow the order's steps (rows only; sent after the commit)."""
+    if event not in (
+        "cancelled",
+        "expired",
+        "delivery_confirmed",
+        "delivery_auto_confirmed",
+        "resolved",
+        "completed",
+    ):
+        return
+    _lock_order(order.id)
+    if event in ("cancelled", "expired"):
+        reason = Reason.cancelled if event == "cancelled" else Reason.expired
+        _refund(order, reason, charged_fen(order.id))
+        # payments still open can no longer pay it: if one is paid after all, it goes back
+        for payment in db.session.scalars(
+            select(Payment).where(
+                Payment.order_id == order.id,
+                Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
+            )
+        ).all():
+            fail(payment)
+    elif event in ("delivery_confirmed", "delivery_auto_confirmed"):
+        short_g = order.quantity_g - (order.accepted_g or 0)
+        if short_g > 0:
+            _refund(order, Reason.short_delivery, cost_fen(short_g, order.price_fen_per_t))
+    elif event == "resolved":
+        _refund(order, Reason.dispute, order.resolution_refund_fen or 0)
+        _settle(order)  # a resolved order is finished: the rest is the cooperative's
+    elif event == "completed":
+        _settle(order)
+
+
+def instruction_sent(
+    instruction: PaymentInstruction, status: str, provider_ref: str | None, error: str | None = None
+) -> bool:
+    """Apply the provider's answer to a refund or payout; True if the ledger changed."""
+    _lock_order(instruction.order_id)
+    if status == "succeeded":
+        return complete_instruction(instruction, provider_ref)
+    values: dict[str, Any] = {
+        "attempts": _instructions.c.attempts + 1,
+        "updated_at": utcnow(),
+        "last_error": (error or None) and error[:300],
+    }
+    if provider_ref:
+        values["provider_ref"] = provider_ref
+    if status in ("manual", "failed"):
+        values["status"] = InstructionState(status)
+    moved = db.session.execute(
+        update(_instructions)
+        .where(
+            _instructions.c.id == instruction.id, _instructions.c.status == InstructionState.queued
+        )
+        .values(**values)
+    ).rowcount
+    if moved and status in ("manual", "failed"):
+        record(
+            None,
+            instruction,
+            status,
+            from_state="queued",
+            to_state=status,
+            changes={"error": error},
+        )
+    return False
+
+
+def complete_instruction(
+    instruction: PaymentInstruction, provider_ref: str | None, *, actor: User | None = None
+) -> bool:
+    """The refund or payout was made: its ledger entry, once."""
+    _lock_order(instruction.order_id)
+    before = db.session.scalar(
+        select(_instructions.c.status).where(_instructions.c.id == instruction.id)
+    )
+    now = utcnow()
+    moved = db.session.execute(
+        update(_instructions)
+        .where(
+            _instructions.c.id == instruction.id,
+            _instructions.c.status.in_([InstructionState.queued, InstructionState.manual]),
+        )
+        .values(
+            status=InstructionState.succeeded,
+            provider_ref=provider_ref,
+            done_at=now,
+            done_by_id=actor.id if actor else None,
+            updated_at=now,
+        )
+    ).rowcount
+    if not moved:
+        return False
+    db.session.refresh(instruction)
+    record(
+        actor,
+        instruction,
+        "succeeded",
+        from_state=str(before),
+        to_state=InstructionState.succeeded.value,
+        changes={"provider_ref": provider_ref, "amount_fen": instruction.amount_fen},
+    )
+    kind = EntryKind.refund if instruction.kind is InstructionKind.refund else EntryKind.payout
+    _entry(
+        instruction.order_id,
+        kind,
+        instruction.amount_fen,
+        instruction.provider,
+        provider_ref,
+        f"{kind.value}:{instruction.id}",
+        instruction_id=instruction.id,
+        payment_id=instruction.payment_id,
+    )
+    _sync_payment_status(instruction.order)
+    notices.money_moved(instruction.order, kind.value, instruction.amount_fen, provider_ref)
+    return True
+
+
+def confirm_manual_refund(actor: User, instruction: PaymentInstruction) -> None:
+    """The cooperative says it sent a refund back by bank transfer."""
+    if not can(actor, "confirm_refund", instruction):
+        raise NotAllowed(_("Only the cooperative confirms the money it sent back."))
+    if instruction.status is not InstructionState.manual:
+        raise Conflict(_("This refund is not waiting for the cooperative."), code="payment_changed")
+    complete_instruction(instruction, f"manual:{instruction.id}", actor=actor)
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+def remember_event(provider: str, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
+    """Record a notification's event id; False if it was seen before (a duplicate)."""
+    if not event_id or len(event_id) > 64:
+        raise Mismatch(_("The payment side's message does not match this payment."))
+    dialect = db.session.connection().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = (
+        dialect_insert(PaymentEvent.__table__)
+        .values(
+            provider=provider,
+            event_id=event_id,
+            kind=kind[:40],
+            payload=payload,
+            received_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(PaymentEvent.__table__.c.id)
+    )
+    # RETURNING, not rowcount: psycopg does not report a row count for this statement
+    return db.session.execute(statement).scalar_one_or_none() is not None
+
+
+def apply_notification(provider: str, event: dict[str, Any]) -> str:
+    """Apply a verified notification in the caller's transaction: 'applied', 'duplicate' or
+    'ignored'. Mismatch (the caller rolls back, so the event id is not kept) if it does not fit.
+    """
+    kind = str(event.get("type", ""))
+    data = event.get("data")
+    if not isinstance(data, dict):
+        raise Mismatch(_("The payment side's message does not match this payment."))
+    if kind.startswith("payment."):
+        payment = db.session.scalar(
+            select(Payment).where(
+                Payment.provider == provider, Payment.reference == str(data.get("reference"))
+            )
+        )
+        if payment is None:
+            raise Mismatch(_("The payment side's message does not match this payment."))
+        remote = RemotePayment(
+            provider_ref=str(data.get("payment_id")),
+            reference=str(data.get("reference")),
+            status=str(data.get("status")),
+            amount_fen=data.get("amount_fen"),  # type: ignore[arg-type]
+            currency=str(data.get("currency")),
+            paid_at=data.get("paid_at"),
+        )
+        # checked before the event is kept: a message that does not fit changes nothing
+        if kind == "payment.succeeded" and remote.status != "succeeded":
+            raise Mismatch(_("The payment side's message does not match this payment."))
+        _check(payment, remote)
+        if not remember_event(provider, str(event.get("id")), kind, event):
+            return "duplicate"
+        if kind in ("payment.succeeded", "payment.closed"):
+            apply_remote(payment, remote)
+        return "applied"
+    if kind in ("refund.succeeded", "payout.succeeded"):
+        instruction = db.session.scalar(
+            select(PaymentInstruction).where(
+                PaymentInstruction.provider == provider,
+                PaymentInstruction.idempotency_key == str(data.get("reference")),
+            )
+        )
+        wanted = InstructionKind.refund if kind.startswith("refund") else InstructionKind.payout
+        if (
+            instruction is None
+            or instruction.kind is not wanted
+            or data.get("amount_fen") != instruction.amount_fen
+            or data.get("currency") != CURRENCY
+        ):
+            raise Mismatch(_("The payment side's message does not match this payment."))
+        if not remember_event(provider, str(event.get("id")), kind, event):
+            return "duplicate"
+        complete_instruction(instruction, str(data.get("id")))
+        return "applied"
+    if not remember_event(provider, str(event.get("id")), kind, event):
+        return "duplicate"
+    return "ignored"
+
+
+def _check(payment: Payment, remote: RemotePayment) -> None:
+    if (
+        remote.amount_fen != payment.amount_fen
+        or remote.currency != payment.currency
+        or (payment.provider_ref and remote.provider_ref != payment.provider_ref)
+    ):
+        raise Mismatch(_("The payment side's message does not match this payment."))
+
+
+# --- payout accounts -------------------------------------------------------------------------
+
+
+def payout_account(org_id: int) -> PayoutAccount | None:
+    return db.session.scalar(select(PayoutAccount).where(PayoutAccount.organisation_id == org_id))
+
+
+def save_payout_account(
+    actor: User, org_id: int, account_name: str, bank_name: str, account_number: str
+) -> PayoutAccount:
+    """A cooperative's account for payouts and transfers (its own members only)."""
+    if not (actor.organisation_id == org_id and actor.role.value == "cooperative"):
+        raise NotAllowed(_("Only the cooperative's members set its bank account."))
+    values = {
+        "account_name": (account_name or "").strip(),
+        "bank_name": (bank_name or "").strip(),
+        "account_number": "".join((account_number or "").split()),
+    }
+    errors = {k: [_("This field is required.")] for k, v in values.items() if not v}
+    if values["account_number"] and not values["account_number"].isdigit():
+        errors["account_number"] = [_("An account number has only digits.")]
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    account = payout_account(org_id)
+    if account is None:
+        account = PayoutAccount(organisation_id=org_id, **values, updated_by_id=actor.id)
+        db.session.add(account)
+        db.session.flush()
+        record(actor, account, "created", changes=values)
+    else:
+        changes = {
+            k: [getattr(account, k), v] for k, v in values.items() if getattr(account, k) != v
+        }
+        for k, v in values.items():
+            setattr(account, k, v)
+        account.updated_by_id = actor.id
+        db.session.flush()
+        record(actor, account, "edited", changes=changes)
+    return account
+
+
+def pending_payment_ids(older_than: datetime, order_id: int | None = None) -> list[int]:
+    """Online payments still pending, started before `older_than` (for reconciliation)."""
+    query = select(Payment.id).where(
+        Payment.status == PaymentState.pending,
+        Payment.method != Method.transfer,
+        Payment.created_at <= older_than,
+    )
+    if order_id is not None:
+        query = query.where(Payment.order_id == order_id)
+    return list(db.session.scalars(query.order_by(Payment.id)))
+
+
+def queued_instruction_ids() -> list[int]:
+    return list(
+        db.session.scalars(
+            select(PaymentInstruction.id)
+            .where(PaymentInstruction.status == InstructionState.queued)
+            .order_by(PaymentInstruction.id)
+        )
+    )
+
+
+__all__ = [
+    "Mismatch",
+    "NotAllowed",
+    "apply_notification",
+    "apply_remote",
+    "attach",
+    "available_fen",
+    "charged_fen",
+    "confirm_manual_refund",
+    "confirm_transfer",
+    "fail",
+    "ledger_sums",
+    "record_transfer",
+    "start_payment",
+    "succeed",
+]

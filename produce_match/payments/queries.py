@@ -1,0 +1,139 @@
+"""Reads: an order's money for its page, and the money overviews of an organisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+
+from produce_match.accounts.models import Role, User
+from produce_match.extensions import db
+from produce_match.lots.models import Lot
+from produce_match.orders.models import Order, OrderStatus
+from produce_match.payments.models import (
+    EntryKind,
+    InstructionState,
+    LedgerEntry,
+    Payment,
+    PaymentInstruction,
+    PaymentState,
+)
+from produce_match.payments.operations import ledger_sums, payout_account
+from produce_match.payments.providers import methods
+from produce_match.policy import can
+
+
+@dataclass
+class OrderMoney:
+    """Everything the order page shows about money."""
+
+    order: Order
+    payments: list[Payment]
+    entries: list[LedgerEntry]
+    instructions: list[PaymentInstruction]
+    sums: dict[str, int]
+    can_pay: bool
+    methods: tuple[str, ...]
+    open_payment: Payment | None
+    manual_refunds: list[PaymentInstruction] = field(default_factory=list)
+    has_bank_account: bool = False
+
+
+def order_money(user: User | None, order: Order) -> OrderMoney | None:
+    """The order's payments, ledger and refunds/payouts, if `user` may see them."""
+    if not can(user, "view_payments", order):
+        return None
+    pays = list(
+        db.session.scalars(select(Payment).where(Payment.order_id == order.id).order_by(Payment.id))
+    )
+    entries = list(
+        db.session.scalars(
+            select(LedgerEntry).where(LedgerEntry.order_id == order.id).order_by(LedgerEntry.id)
+        )
+    )
+    instructions = list(
+        db.session.scalars(
+            select(PaymentInstruction)
+            .where(PaymentInstruction.order_id == order.id)
+            .order_by(PaymentInstruction.id)
+        )
+    )
+    open_payment = next(
+        (p for p in reversed(pays) if p.status in (PaymentState.pending, PaymentState.recorded)),
+        None,
+    )
+    return OrderMoney(
+        order=order,
+        payments=pays,
+        entries=entries,
+        instructions=instructions,
+        sums=ledger_sums(order.id),
+        can_pay=can(user, "start_payment", order)
+        and order.current_status is OrderStatus.awaiting_payment,
+        methods=methods(),
+        open_payment=open_payment,
+        manual_refunds=[i for i in instructions if i.status is InstructionState.manual],
+        has_bank_account=payout_account(order.cooperative_org_id) is not None,
+    )
+
+
+@dataclass
+class Row:
+    Order: Order  # noqa: N815 - named like the query's column, for the template
+    charge: int
+    refund: int
+    payout: int
+
+
+@dataclass
+class Overview:
+    side: str  #: cooperative | buyer | official
+    rows: list[Any]
+    totals: dict[str, int]
+
+
+def overview(user: User) -> Overview | None:
+    """Per order and in total: received (cooperative), paid and refunded (buyer), or, for an
+    official, the money of every order of the lots in the office's jurisdiction."""
+    org = user.organisation
+    if user.role is Role.official and org is not None and org.province_code:
+        side = "official"
+        condition = Lot.province_code == org.province_code
+        if org.county_code:
+            condition = and_(condition, Lot.county_code == org.county_code)
+    elif user.organisation_id is not None and user.role in (Role.cooperative, Role.buyer):
+        side = "cooperative" if user.role is Role.cooperative else "buyer"
+        owner = Order.cooperative_org_id if side == "cooperative" else Order.buyer_org_id
+        condition = owner == user.organisation_id
+    else:
+        return None
+
+    def total(kind: EntryKind) -> Any:
+        return func.coalesce(
+            func.sum(case((LedgerEntry.kind == kind, LedgerEntry.amount_fen), else_=0)), 0
+        )
+
+    rows = db.session.execute(
+        select(
+            Order,
+            total(EntryKind.charge).label("charge"),
+            total(EntryKind.refund).label("refund"),
+            total(EntryKind.payout).label("payout"),
+        )
+        .join(LedgerEntry, LedgerEntry.order_id == Order.id)
+        .join(Lot, Lot.id == Order.lot_id)
+        .where(condition)
+        .group_by(Order.id)
+        .order_by(Order.id.desc())
+    ).all()
+    rows = [
+        Row(order, int(charge), int(refund), int(payout)) for order, charge, refund, payout in rows
+    ]
+    totals = {
+        "charge": sum(r.charge for r in rows),
+        "refund": sum(r.refund for r in rows),
+        "payout": sum(r.payout for r in rows),
+    }
+    totals["held"] = totals["charge"] - totals["refund"] - totals["payout"]
+    return Overview(side=side, rows=rows, totals=totals)

@@ -1,0 +1,341 @@
+"""Payment workflows that talk to a provider: each one commits around its network call.
+
+An operation never calls the network and the network is never called inside a transaction:
+a workflow writes what it is about to do and commits, calls the provider (with an idempotency
+key, so that a repeat is the same call), then applies the answer in a second short transaction.
+If the process dies in between, `flask payments reconcile` finds the half-done work (a pending
+payment, a queued instruction) and finishes it. Views, the API and the CLI call these.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Flask, current_app
+from flask_babel import gettext as _
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from produce_match.accounts.models import User
+from produce_match.errors import Conflict, DomainError
+from produce_match.extensions import db
+from produce_match.orders.models import Order
+from produce_match.payments import operations as payments
+from produce_match.payments.models import (
+    InstructionKind,
+    InstructionState,
+    Method,
+    Payment,
+    PaymentInstruction,
+    PaymentState,
+)
+from produce_match.payments.providers import (
+    ProviderRefused,
+    ProviderUnavailable,
+    get_provider,
+)
+from produce_match.payments.signing import BadSignature
+from produce_match.policy import load
+
+log = logging.getLogger("produce_match.payments")
+T = TypeVar("T")
+
+#: session.info key: instructions whose transaction committed, to be sent now
+READY = "payments_ready"
+
+
+class Unavailable(DomainError):
+    status = 503
+    code = "payment_provider_unavailable"
+
+
+def in_own_transaction(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` in a fresh app context (its own session), committed, and return its result.
+
+    Used where the surrounding transaction must not write (a GET request): outside the
+    request's context, the transaction begins IMMEDIATE on SQLite, as every writer must.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> T:
+        with app.app_context():
+            try:
+                result = fn(*args)
+                db.session.commit()
+                return result
+            except BaseException:
+                db.session.rollback()
+                raise
+
+    return contextvars.Context().run(run)
+
+
+# --- starting ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    id: int
+    status: str
+    pay_url: str | None
+
+
+def create_payment(actor: User, order: Order, method: str) -> Started:
+    """Start (or resume) paying `order` with `method`; where to send the buyer."""
+    payment = payments.start_payment(actor, order, method)
+    db.session.commit()
+    return _ensure_at_provider(payment.id)
+
+
+def _ensure_at_provider(payment_id: int) -> Started:
+    payment = db.session.get(Payment, payment_id)
+    facts = {
+        "payment_id": payment.id,
+        "reference": payment.reference,
+        "amount_fen": payment.amount_fen,
+        "currency": payment.currency,
+        "description": _(
+            "Order %(order)s: %(lot)s", order=payment.order_id, lot=payment.order.lot.title
+        ),
+        "idempotency_key": payment.idempotency_key,
+    }
+    provider_name, status, pay_url = payment.provider, payment.status.value, payment.pay_url
+    db.session.commit()  # nothing is held while the provider is asked
+    if pay_url:
+        return Started(payment_id, status, pay_url)
+    provider = get_provider(provider_name)
+    try:
+        created = provider.create_payment(**facts)
+    except ProviderUnavailable as exc:
+        log.warning("payment %s: provider unavailable: %s", payment_id, exc)
+        raise Unavailable(
+            _("The payment service did not answer. Please try again in a minute.")
+        ) from None
+    except ProviderRefused as exc:
+        log.warning("payment %s: provider refused: %s", payment_id, exc)
+        raise Conflict(_("The payment service refused this payment."), code="refused") from None
+    payments.attach(payment_id, created.provider_ref, created.pay_url)
+    db.session.commit()
+    return Started(payment_id, status, created.pay_url)
+
+
+# --- reconciling -----------------------------------------------------------------------------
+
+
+def reconcile_payment(payment_id: int, *, quick: bool = False) -> bool:
+    """Ask the provider about one pending payment and apply its answer; True if it changed."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.status is not PaymentState.pending:
+        db.session.commit()
+        return False
+    if payment.method is Method.transfer:
+        db.session.commit()
+        return False
+    provider_name, provider_ref = payment.provider, payment.provider_ref
+    db.session.commit()
+    if not provider_ref:  # the create call's answer was lost: the same call again
+        if quick:
+            return False  # not while a page waits: reconciliation or the buyer's retry does it
+        _ensure_at_provider(payment_id)
+        provider_ref = db.session.get(Payment, payment_id).provider_ref
+        db.session.commit()
+        if not provider_ref:
+            return False
+    remote = get_provider(provider_name, quick=quick).query_payment(provider_ref)
+    if remote is None:
+        return False
+    payment = db.session.get(Payment, payment_id)
+    changed = payments.apply_remote(payment, remote)
+    db.session.commit()
+    return changed
+
+
+def execute_instruction(instruction_id: int) -> bool:
+    """Send one queued refund or payout to its provider and apply the answer."""
+    instruction = db.session.get(PaymentInstruction, instruction_id)
+    if instruction is None or instruction.status is not InstructionState.queued:
+        db.session.commit()
+        return False
+    payment = instruction.payment
+    order = instruction.order
+    provider = get_provider(instruction.provider)
+    kind, amount, key = instruction.kind, instruction.amount_fen, instruction.idempotency_key
+    account = payments.payout_account(order.cooperative_org_id)
+    destination = (
+        account.account_number if account is not None else f"org-{order.cooperative_org_id}"
+    )
+    holder = account.account_name if account is not None else order.cooperative_org.name
+    payment_ref = payment.provider_ref
+    db.session.commit()  # nothing is held while the provider is asked
+    error = None
+    try:
+        if kind is InstructionKind.refund:
+            result = provider.refund(
+                provider_ref=payment_ref, amount_fen=amount, reference=key, idempotency_key=key
+            )
+        else:
+            result = provider.payout(
+                account=destination,
+                account_name=holder,
+                amount_fen=amount,
+                reference=key,
+                idempotency_key=key,
+            )
+        status, ref = result.status, result.provider_ref
+    except ProviderUnavailable as exc:
+        status, ref, error = "queued", None, str(exc)
+    except ProviderRefused as exc:
+        status, ref, error = "failed", None, str(exc)
+        log.error("instruction %s refused by %s: %s", instruction_id, provider.name, exc)
+    instruction = db.session.get(PaymentInstruction, instruction_id)
+    changed = payments.instruction_sent(instruction, status, ref, error)
+    db.session.commit()
+    return changed
+
+
+@dataclass
+class Reconciled:
+    payments_checked: int = 0
+    payments_changed: int = 0
+    instructions_sent: int = 0
+    errors: int = 0
+
+
+def reconcile(min_age_seconds: int | None = None) -> Reconciled:
+    """Ask the provider about pending payments older than `min_age_seconds` and send every
+    queued refund and payout (safe to run at any time, from several places at once)."""
+    from produce_match.database import utcnow
+
+    if min_age_seconds is None:
+        min_age_seconds = current_app.config["PAYMENTS_RECONCILE_AFTER"]
+    result = Reconciled()
+    ids = payments.pending_payment_ids(utcnow() - timedelta(seconds=min_age_seconds))
+    db.session.commit()
+    for payment_id in ids:
+        result.payments_checked += 1
+        try:
+            if reconcile_payment(payment_id):
+                result.payments_changed += 1
+        except Exception:
+            db.session.rollback()
+            log.exception("could not reconcile payment %s", payment_id)
+            result.errors += 1
+    result.instructions_sent += run_outbox()
+    return result
+
+
+def run_outbox(ids: list[int] | None = None) -> int:
+    """Send queued instructions (`ids`, or all queued); how many reached the ledger."""
+    if ids is None:
+        ids = payments.queued_instruction_ids()
+        db.session.commit()
+    done = 0
+    for instruction_id in ids:
+        try:
+            if execute_instruction(instruction_id):
+                done += 1
+        except Exception:
+            db.session.rollback()
+            log.exception("could not send instruction %s", instruction_id)
+    return done
+
+
+def _quick_reconcile(payment_id: int) -> bool:
+    return reconcile_payment(payment_id, quick=True)
+
+
+def reconcile_order(order_id: int, min_age: int | None = None) -> bool:
+    """Reconcile the order's online payments pending longer than PAYMENTS_VIEW_RECONCILE_AFTER.
+
+    For read-only requests: the provider is asked outside any transaction and the answer is
+    applied in a separate short write transaction (`in_own_transaction`).
+    """
+    from produce_match.database import utcnow
+
+    if min_age is None:
+        min_age = current_app.config["PAYMENTS_VIEW_RECONCILE_AFTER"]
+    after = timedelta(seconds=min_age)
+    ids = payments.pending_payment_ids(utcnow() - after, order_id=order_id)
+    db.session.rollback()  # end the read transaction: what follows must see fresh rows
+    changed = False
+    for payment_id in ids:
+        try:
+            changed = in_own_transaction(_quick_reconcile, payment_id) or changed
+        except (ProviderUnavailable, ProviderRefused) as exc:
+            log.info("payment %s not reconciled on view: %s", payment_id, exc)
+        except DomainError as exc:
+            log.warning("payment %s not reconciled on view: %s", payment_id, exc.message)
+    return changed
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+class Refused(DomainError):
+    status = 400
+    code = "bad_notification"
+
+
+def receive_notification(provider_name: str, headers: Any, body: bytes) -> str:
+    """Verify and apply one notification; commits. 'applied', 'duplicate' or 'ignored'."""
+    try:
+        provider = get_provider(provider_name)
+    except LookupError:
+        raise Refused("unknown provider") from None
+    try:
+        provider.verify(headers, body)
+    except BadSignature as exc:
+        log.warning("notification refused (%s): %s", provider_name, exc)
+        raise Refused(str(exc)) from None
+    try:
+        event_data = json.loads(body)
+    except ValueError:
+        raise Refused("not JSON") from None
+    if not isinstance(event_data, dict):
+        raise Refused("not an event")
+    outcome = payments.apply_notification(provider_name, event_data)
+    db.session.commit()
+    return outcome
+
+
+# --- after the commit ------------------------------------------------------------------------
+
+
+@event.listens_for(Session, "after_commit")
+def _ready(session: Session) -> None:
+    queued = session.info.pop(payments.OUTBOX, None)
+    if queued:
+        session.info.setdefault(READY, []).extend(queued)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(payments.OUTBOX, None)
+
+
+def take_ready() -> list[int]:
+    """Instructions committed in this context and not yet sent (and forget them here)."""
+    return db.session().info.pop(READY, [])
+
+
+def send_later(app: Flask, ids: list[int]) -> None:
+    """Send instructions from a fresh context (a thread started after the commit)."""
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                run_outbox(ids)
+            except Exception:  # reconcile sends whatever this could not
+                log.exception("sending instructions %s failed", ids)
+
+    contextvars.Context().run(run)
+
+
+def load_payment(user: User | None, payment_id: int, action: str = "view") -> Payment:
+    return load(user, action, Payment, payment_id)

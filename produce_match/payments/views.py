@@ -1,0 +1,272 @@
+"""Pages: paying an order, the gateway's return, bank transfers, receipts, money overviews,
+the cooperative's bank account, and the providers' notification endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+from produce_match import policy
+from produce_match.errors import DomainError
+from produce_match.extensions import csrf, db
+from produce_match.forms import ActionForm, length, optional, required, show_errors
+from produce_match.orders.models import Order
+from produce_match.payments import operations as payments
+from produce_match.payments import queries, service
+from produce_match.payments.models import Method, Payment, PaymentInstruction, PaymentState
+
+bp = Blueprint("payments", __name__)
+
+
+class TransferForm(FlaskForm):
+    payer_account = StringField(
+        _l("Sent from (account name and bank)"), validators=[required(), length(120)]
+    )
+    payer_note = StringField(
+        _l("Note (date, bank's reference)"), validators=[optional(), length(300)]
+    )
+
+
+class AccountForm(FlaskForm):
+    account_name = StringField(_l("Account holder"), validators=[required(), length(120)])
+    bank_name = StringField(_l("Bank and branch"), validators=[required(), length(120)])
+    account_number = StringField(_l("Account number"), validators=[required(), length(40)])
+
+
+def _order(order_id: int, action: str = "view_payments") -> Order:
+    return policy.load(current_user, action, Order, order_id)
+
+
+@bp.route("/payments/orders/<int:order_id>")
+@login_required
+def order_money(order_id: int) -> Any:
+    """The payment side of one order: pay, see what was paid, refunded and paid out."""
+    order = _order(order_id)
+    return render_template("payments/order.html", order=order)
+
+
+@bp.post("/payments/orders/<int:order_id>/pay")
+@login_required
+def pay(order_id: int) -> Any:
+    """The buyer chooses how to pay; sent on to the gateway's page or the transfer details."""
+    order = _order(order_id, "start_payment")
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        started = service.create_payment(current_user, order, request.form.get("method", ""))
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("payments.order_money", order_id=order_id))
+    return redirect(started.pay_url or url_for("payments.receipt", payment_id=started.id))
+
+
+@bp.route("/payments/<int:payment_id>/return")
+@login_required
+def returned(payment_id: int) -> Any:
+    """Where the gateway sends the buyer back. The browser's return proves nothing: the
+    payment is asked about at the provider (see `reconcile_on_view`) and shown as it is."""
+    payment = service.load_payment(current_user, payment_id)
+    if payment.status is PaymentState.succeeded:
+        flash(_("Payment received. Thank you."), "success")
+    elif payment.status is PaymentState.pending:
+        flash(
+            _("We are waiting for the payment service to confirm your payment."),
+            "info",
+        )
+    return redirect(url_for("payments.receipt", payment_id=payment_id))
+
+
+@bp.route("/payments/<int:payment_id>")
+@login_required
+def receipt(payment_id: int) -> Any:
+    """A payment and its order's money: the receipt once it succeeded."""
+    payment = service.load_payment(current_user, payment_id)
+    return render_template(
+        "payments/receipt.html",
+        payment=payment,
+        order=payment.order,
+        form=ActionForm(),
+    )
+
+
+@bp.post("/payments/<int:payment_id>/check")
+@login_required
+def check(payment_id: int) -> Any:
+    """Ask the provider now (the button on a pending payment)."""
+    payment = service.load_payment(current_user, payment_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    order_id = payment.order_id
+    try:
+        service.reconcile_payment(payment_id)
+    except Exception as exc:  # noqa: BLE001 - the provider is down: say so, change nothing
+        db.session.rollback()
+        current_app.logger.info("check of payment %s failed: %s", payment_id, exc)
+        flash(_("The payment service did not answer. Please try again in a minute."), "error")
+    target = request.form.get("next", "")
+    if not (target.startswith("/") and not target.startswith("//")):  # our own pages only
+        target = url_for("payments.order_money", order_id=order_id)
+    return redirect(target)
+
+
+@bp.route("/payments/<int:payment_id>/transfer", methods=["GET", "POST"])
+@login_required
+def transfer(payment_id: int) -> Any:
+    """Bank transfer: the account and the reference; the buyer records what it sent."""
+    payment = service.load_payment(current_user, payment_id)
+    if payment.method is not Method.transfer:
+        abort(404)
+    form = TransferForm()
+    if request.method == "POST":
+        policy.ensure(current_user, "record_transfer", payment)
+        if form.validate_on_submit():
+            try:
+                payments.record_transfer(
+                    current_user, payment, form.payer_account.data, form.payer_note.data or ""
+                )
+                db.session.commit()
+                flash(
+                    _("Recorded. The cooperative will confirm when the money arrives."), "success"
+                )
+                return redirect(url_for("payments.transfer", payment_id=payment_id))
+            except DomainError as exc:
+                db.session.rollback()
+                show_errors(form, exc)
+    return render_template(
+        "payments/transfer.html",
+        payment=payment,
+        order=payment.order,
+        account=payments.payout_account(payment.order.cooperative_org_id),
+        form=form,
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/payments/<int:payment_id>/transfer/confirm")
+@login_required
+def confirm_transfer(payment_id: int) -> Any:
+    payment = service.load_payment(current_user, payment_id, "confirm_transfer")
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        if request.form.get("answer") == "missing":
+            payments.reject_transfer(current_user, payment)
+            message = _("Recorded: the transfer did not arrive. The buyer may pay again.")
+        else:
+            payments.confirm_transfer(current_user, payment)
+            message = _("Confirmed: the order is paid.")
+        db.session.commit()
+        flash(message, "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+    return redirect(url_for("payments.transfer", payment_id=payment_id))
+
+
+@bp.post("/payments/instructions/<int:instruction_id>/done")
+@login_required
+def refund_sent(instruction_id: int) -> Any:
+    """The cooperative sent a transfer's refund back to the buyer."""
+    instruction = policy.load(current_user, "confirm_refund", PaymentInstruction, instruction_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        payments.confirm_manual_refund(current_user, instruction)
+        db.session.commit()
+        flash(_("Recorded: the refund was sent."), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+    return redirect(url_for("payments.order_money", order_id=instruction.order_id))
+
+
+@bp.route("/payments/money")
+@login_required
+def money() -> Any:
+    """What the organisation received (cooperative) or paid and got back (buyer), per order."""
+    overview = queries.overview(current_user)
+    if overview is None:
+        abort(404)
+    return render_template("payments/money.html", overview=overview)
+
+
+@bp.route("/payments/account", methods=["GET", "POST"])
+@login_required
+def account() -> Any:
+    """The cooperative's bank account: payouts go there, buyers transfer to it."""
+    if current_user.role.value != "cooperative" or current_user.organisation_id is None:
+        abort(404)
+    existing = payments.payout_account(current_user.organisation_id)
+    form = AccountForm(obj=existing)
+    if form.validate_on_submit():
+        try:
+            payments.save_payout_account(
+                current_user,
+                current_user.organisation_id,
+                form.account_name.data,
+                form.bank_name.data,
+                form.account_number.data,
+            )
+            db.session.commit()
+            flash(_("Bank account saved."), "success")
+            return redirect(url_for("payments.account"))
+        except DomainError as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+    return render_template("payments/account.html", form=form, existing=existing)
+
+
+@bp.post("/payments/notify/<provider>")
+@csrf.exempt
+def notify(provider: str) -> Any:
+    """A provider's server tells us something. Signed; each event applied once; answers fast."""
+    body = request.get_data(cache=True)
+    try:
+        outcome = service.receive_notification(provider, request.headers, body)
+    except service.Refused as exc:
+        db.session.rollback()
+        return jsonify({"ok": False, "error": str(exc.message)}), 400
+    except payments.Mismatch:
+        db.session.rollback()
+        current_app.logger.warning("notification from %s does not match: %r", provider, body[:500])
+        return jsonify({"ok": False, "error": "mismatch"}), 422
+    current_app.logger.info("notification from %s: %s", provider, outcome)
+    return jsonify({"ok": True, "outcome": outcome})
+
+
+def reconcile_on_view() -> None:
+    """Before an order's page (or a payment's) is shown, ask the provider about its payments
+    pending for a while and apply the answer in a separate short write transaction: the GET's
+    own transaction never writes. Only for users who may see the order."""
+    endpoint = request.endpoint or ""
+    args = request.view_args or {}
+    order_id: int | None = None
+    if endpoint in ("orders.detail", "payments.order_money") and "order_id" in args:
+        order_id = args["order_id"]
+    elif endpoint in ("payments.receipt", "payments.returned") and "payment_id" in args:
+        payment = db.session.get(Payment, args["payment_id"])
+        order_id = payment.order_id if payment is not None else None
+    if order_id is None or not current_user.is_authenticated:
+        return
+    order = db.session.get(Order, order_id)
+    if order is None or not policy.can(current_user, "view_payments", order):
+        return
+    # the buyer is just back from the checkout: ask at once, whatever the payment's age
+    service.reconcile_order(order_id, min_age=0 if endpoint == "payments.returned" else None)
