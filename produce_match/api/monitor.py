@@ -1,0 +1,213 @@
+"""API: the officials' figures (/stats) and the problem ledger (/problems).
+
+Officials and administrators only, within the office's jurisdiction (404 outside it, as for
+the pages); a cooperative may raise and read its own ledger entries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from produce_match import policy
+from produce_match.accounts.models import Organisation, Role, User
+from produce_match.api.auth import require_user, token_required
+from produce_match.errors import ValidationFailed
+from produce_match.extensions import db
+from produce_match.lots.models import Lot
+from produce_match.monitor import operations, queries
+from produce_match.monitor.models import Problem, ProblemCategory, ProblemStatus
+
+blp = Blueprint("api_monitor", __name__, description="Officials: figures and the problem ledger")
+
+
+class StatsQuerySchema(ma.Schema):
+    province = ma.fields.String(load_default=None, metadata={"description": "code or name"})
+    county = ma.fields.String(load_default=None, metadata={"description": "code or name"})
+    from_ = ma.fields.String(
+        data_key="from", load_default=None, metadata={"description": "ISO date, inclusive"}
+    )
+    to = ma.fields.String(load_default=None, metadata={"description": "ISO date, inclusive"})
+
+
+@blp.route("/stats")
+@token_required(blp)
+@blp.arguments(StatsQuerySchema, location="query")
+def stats(args: dict[str, Any]) -> Any:
+    """The dashboard's figures for a jurisdiction over a period (default: the last 30 days).
+
+    Masses are given as exact decimal strings of kilograms (`kg_*`), money as integer fen
+    (`*_fen`) and as an exact yuan string (`paid_out_yuan`).
+    """
+    user = require_user()
+    scope = queries.resolve_scope(user, args["province"], args["county"])
+    period = queries.parse_period(args["from_"], args["to"])
+    return queries.figures(scope, period).as_json()
+
+
+class ProblemFollowUpSchema(ma.Schema):
+    id = ma.fields.Integer()
+    author_id = ma.fields.Integer()
+    note = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class ProblemSchema(ma.Schema):
+    id = ma.fields.Integer()
+    cooperative_id = ma.fields.Integer()
+    cooperative = ma.fields.Function(lambda p: p.cooperative.name)
+    lot_id = ma.fields.Integer(allow_none=True)
+    province_code = ma.fields.String()
+    county_code = ma.fields.String(allow_none=True)
+    township = ma.fields.String(allow_none=True)
+    village = ma.fields.String(allow_none=True)
+    category = ma.fields.Function(lambda p: p.category.value)
+    description = ma.fields.String()
+    status = ma.fields.Function(lambda p: p.status.value)
+    assignee_id = ma.fields.Integer(allow_none=True)
+    outcome = ma.fields.String(allow_none=True)
+    raised_at = ma.fields.DateTime()
+    closed_at = ma.fields.DateTime(allow_none=True)
+    follow_ups = ma.fields.List(ma.fields.Nested(ProblemFollowUpSchema))
+
+
+class RaiseProblemSchema(ma.Schema):
+    category = ma.fields.String(
+        required=True, validate=ma.validate.OneOf([c.value for c in ProblemCategory])
+    )
+    description = ma.fields.String(required=True)
+    lot_id = ma.fields.Integer(load_default=None)
+    cooperative_id = ma.fields.Integer(
+        load_default=None, metadata={"description": "officials: the cooperative it is about"}
+    )
+
+
+class ProblemsQuerySchema(ma.Schema):
+    province = ma.fields.String(load_default=None)
+    county = ma.fields.String(load_default=None)
+    status = ma.fields.String(
+        load_default=None, validate=ma.validate.OneOf([s.value for s in ProblemStatus])
+    )
+    category = ma.fields.String(
+        load_default=None, validate=ma.validate.OneOf([c.value for c in ProblemCategory])
+    )
+
+
+class ProblemAssignSchema(ma.Schema):
+    assignee_id = ma.fields.Integer(required=True)
+
+
+class FollowUpNoteSchema(ma.Schema):
+    note = ma.fields.String(required=True)
+
+
+class CloseProblemSchema(ma.Schema):
+    outcome = ma.fields.String(required=True)
+
+
+class ReopenSchema(ma.Schema):
+    reason = ma.fields.String(required=True)
+
+
+@blp.route("/problems", methods=["GET"])
+@token_required(blp)
+@blp.arguments(ProblemsQuerySchema, location="query")
+@blp.response(200, ProblemSchema(many=True))
+def list_problems(args: dict[str, Any]) -> Any:
+    """The ledger of a jurisdiction (officials), or a cooperative's own entries."""
+    user = require_user()
+    if user.role is Role.cooperative and user.organisation_id:
+        return queries.problems_of(user.organisation_id)
+    scope = queries.resolve_scope(user, args["province"], args["county"])
+    return queries.problems(scope, args["status"], args["category"])
+
+
+@blp.route("/problems", methods=["POST"])
+@token_required(blp)
+@blp.arguments(RaiseProblemSchema)
+@blp.response(201, ProblemSchema)
+def raise_problem(body: dict[str, Any]) -> Any:
+    """Raise a problem: a cooperative about itself or one of its lots, or an official for one."""
+    user = require_user()
+    policy.ensure(user, "create", Problem)
+    lot = None
+    if body["lot_id"] is not None:
+        lot = policy.load(user, policy.VIEW, Lot, body["lot_id"])
+    if lot is not None:
+        org = lot.cooperative
+    elif user.role is Role.cooperative:
+        org = user.organisation
+    else:
+        org = db.session.get(Organisation, body["cooperative_id"] or 0)
+        if org is None:
+            message = "cooperative_id or lot_id is required"
+            raise ValidationFailed(message, fields={"cooperative_id": [message]})
+    problem = operations.raise_problem(user, org, body["category"], body["description"], lot=lot)
+    db.session.commit()
+    return problem
+
+
+@blp.route("/problems/<int:problem_id>")
+@token_required(blp)
+@blp.response(200, ProblemSchema)
+def get_problem(problem_id: int) -> Any:
+    """One ledger entry with its follow-ups."""
+    return policy.load(require_user(), policy.VIEW, Problem, problem_id)
+
+
+def _step(problem_id: int, action: str) -> tuple[User, Problem]:
+    user = require_user()
+    return user, policy.load(user, action, Problem, problem_id)
+
+
+@blp.route("/problems/<int:problem_id>/assign", methods=["POST"])
+@token_required(blp)
+@blp.arguments(ProblemAssignSchema)
+@blp.response(200, ProblemSchema)
+def assign(body: dict[str, Any], problem_id: int) -> Any:
+    """Assign the entry to an official whose jurisdiction holds it."""
+    user, problem = _step(problem_id, "assign")
+    assignee = db.session.get(User, body["assignee_id"])
+    if assignee is None:
+        raise ValidationFailed("unknown official", fields={"assignee_id": ["unknown"]})
+    operations.assign(user, problem, assignee)
+    db.session.commit()
+    return problem
+
+
+@blp.route("/problems/<int:problem_id>/follow-ups", methods=["POST"])
+@token_required(blp)
+@blp.arguments(FollowUpNoteSchema)
+@blp.response(201, ProblemSchema)
+def follow_up(body: dict[str, Any], problem_id: int) -> Any:
+    """Record a follow-up."""
+    user, problem = _step(problem_id, "follow_up")
+    operations.follow_up(user, problem, body["note"])
+    db.session.commit()
+    return problem
+
+
+@blp.route("/problems/<int:problem_id>/close", methods=["POST"])
+@token_required(blp)
+@blp.arguments(CloseProblemSchema)
+@blp.response(200, ProblemSchema)
+def close(body: dict[str, Any], problem_id: int) -> Any:
+    """Close the entry (销号) with its outcome."""
+    user, problem = _step(problem_id, "close")
+    operations.close(user, problem, body["outcome"])
+    db.session.commit()
+    return problem
+
+
+@blp.route("/problems/<int:problem_id>/reopen", methods=["POST"])
+@token_required(blp)
+@blp.arguments(ReopenSchema)
+@blp.response(200, ProblemSchema)
+def reopen(body: dict[str, Any], problem_id: int) -> Any:
+    """Reopen a closed entry."""
+    user, problem = _step(problem_id, "reopen")
+    operations.reopen(user, problem, body["reason"])
+    db.session.commit()
+    return problem

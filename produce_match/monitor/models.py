@@ -1,0 +1,171 @@
+"""The problem ledger (台账) and the local reference prices officials record."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from produce_match.accounts.models import Organisation, User
+from produce_match.catalog.models import Commodity
+from produce_match.database import utcnow
+from produce_match.extensions import db
+from produce_match.lots.models import Lot
+
+
+def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
+    return Enum(cls, name=name, native_enum=False, length=length, validate_strings=True)
+
+
+class ProblemCategory(enum.StrEnum):
+    no_buyer = "no_buyer"  #: nobody buys it
+    transport = "transport"  #: trucks, roads, transport passes
+    storage = "storage"  #: cold store, warehouse, spoiling
+    payment = "payment"  #: money not received or disputed
+    quality = "quality"  #: a quality dispute with a buyer
+    other = "other"
+
+    @property
+    def label(self) -> Any:
+        return _CATEGORY_LABELS[self]
+
+
+_CATEGORY_LABELS = {
+    ProblemCategory.no_buyer: _l("No buyer"),
+    ProblemCategory.transport: _l("Transport or pass"),
+    ProblemCategory.storage: _l("Storage"),
+    ProblemCategory.payment: _l("Payment"),
+    ProblemCategory.quality: _l("Quality dispute"),
+    ProblemCategory.other: _l("Other"),
+}
+
+
+class ProblemStatus(enum.StrEnum):
+    open = "open"  #: raised, nobody assigned yet
+    assigned = "assigned"  #: an official follows it up
+    closed = "closed"  #: solved and closed (销号) with its outcome; may be reopened
+
+    @property
+    def label(self) -> Any:
+        return _PROBLEM_STATUS_LABELS[self]
+
+
+_PROBLEM_STATUS_LABELS = {
+    ProblemStatus.open: _l("open"),
+    ProblemStatus.assigned: _l("assigned"),
+    ProblemStatus.closed: _l("closed off (销号)"),
+}
+
+
+class Problem(db.Model):
+    """One entry of the problem ledger: a cooperative's problem, about a lot or about itself."""
+
+    __tablename__ = "problems"
+    __table_args__ = (
+        CheckConstraint("status <> 'closed' OR closed_at IS NOT NULL", name="closed_has_closed_at"),
+        Index("ix_problems_place_status", "province_code", "county_code", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lots.id"), index=True)
+    #: where it is (the lot's place, or the cooperative's): decides which offices see it
+    province_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    county_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    township: Mapped[str | None] = mapped_column(String(60))
+    village: Mapped[str | None] = mapped_column(String(60))
+    category: Mapped[ProblemCategory] = mapped_column(_enum(ProblemCategory, "problem_category"))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[ProblemStatus] = mapped_column(
+        _enum(ProblemStatus, "problem_status", 10), default=ProblemStatus.open
+    )
+    raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: what solved it (or why it was closed), written when it is closed
+    outcome: Mapped[str | None] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    cooperative: Mapped[Organisation] = relationship()
+    lot: Mapped[Lot | None] = relationship()
+    raised_by: Mapped[User] = relationship(foreign_keys=[raised_by_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    follow_ups: Mapped[list[FollowUp]] = relationship(
+        back_populates="problem", order_by="FollowUp.id", cascade="all, delete-orphan"
+    )
+    photos: Mapped[list[ProblemPhoto]] = relationship(
+        back_populates="problem", order_by="ProblemPhoto.id", cascade="all, delete-orphan"
+    )
+
+
+class FollowUp(db.Model):
+    """What an official did or learnt about a problem, in order."""
+
+    __tablename__ = "problem_follow_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(
+        ForeignKey("problems.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    problem: Mapped[Problem] = relationship(back_populates="follow_ups")
+    author: Mapped[User] = relationship()
+
+
+class ProblemPhoto(db.Model):
+    """A photo of a problem, re-encoded without metadata (as lots' photos are)."""
+
+    __tablename__ = "problem_photos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(
+        ForeignKey("problems.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(200))
+    thumb_key: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int]
+    height: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    problem: Mapped[Problem] = relationship(back_populates="photos")
+
+
+class ReferencePrice(db.Model):
+    """The local (offline) purchase price of a commodity in a county, from a date on."""
+
+    __tablename__ = "reference_prices"
+    __table_args__ = (
+        CheckConstraint("price_fen_per_t > 0", name="price_positive"),
+        UniqueConstraint("commodity_id", "county_code", "valid_from", name="uq_reference_price"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commodity_id: Mapped[int] = mapped_column(ForeignKey("commodities.id"))
+    province_code: Mapped[str] = mapped_column(ForeignKey("regions.code"))
+    county_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    #: fen per tonne, exact whatever unit it was entered in
+    price_fen_per_t: Mapped[int] = mapped_column(BigInteger)
+    #: the unit it was entered in (to show it back that way)
+    price_unit: Mapped[str] = mapped_column(String(4), default="kg")
+    valid_from: Mapped[date]
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    commodity: Mapped[Commodity] = relationship()

@@ -1,0 +1,616 @@
+"""Reads for the officials' area: the jurisdiction, the dashboard's figures, lots at risk, deals,
+payments and the ledger. Nothing here writes (GET requests must not write).
+
+Every figure is an exact integer (grams, fen) computed from the rows of the jurisdiction; the
+definitions are in `Figures` and in the README ("The officials' area").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import NotFound
+
+from produce_match import policy
+from produce_match.accounts.models import OrgKind, Role, User
+from produce_match.catalog import regions
+from produce_match.catalog.models import Region
+from produce_match.dates import DEFAULT_TIMEZONE, local_today
+from produce_match.extensions import db
+from produce_match.lots.models import Lot, LotStatus
+from produce_match.matching import queries as matching
+from produce_match.monitor.models import Problem, ProblemCategory, ProblemStatus, ReferencePrice
+from produce_match.orders.models import Order, OrderStatus
+from produce_match.payments.models import EntryKind, LedgerEntry
+from produce_match.units import cost_fen
+
+#: an order in one of these states has been taken by the cooperative (the lot has a buyer)
+TAKEN = (
+    OrderStatus.accepted,
+    OrderStatus.awaiting_payment,
+    OrderStatus.paid,
+    OrderStatus.dispatched,
+    OrderStatus.delivered,
+    OrderStatus.completed,
+    OrderStatus.disputed,
+    OrderStatus.resolved,
+)
+#: orders that never went anywhere: not counted as "ordered"
+NOT_ORDERED = (OrderStatus.rejected, OrderStatus.cancelled, OrderStatus.expired)
+#: a lot is flagged when it has no taken order this many days before it spoils
+FLAG_DAYS = 7
+#: how far back the dashboard looks by default
+DEFAULT_PERIOD_DAYS = 30
+
+
+# --- the jurisdiction ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A place the figures are about: everywhere (None, None), a province, or a county."""
+
+    province_code: str | None
+    county_code: str | None
+    name: str
+
+    def holds(self, province_col: Any, county_col: Any) -> list[Any]:
+        """SQL conditions: the row's place lies in this scope."""
+        conditions = []
+        if self.province_code is not None:
+            conditions.append(province_col == self.province_code)
+        if self.county_code is not None:
+            conditions.append(county_col == self.county_code)
+        return conditions
+
+
+def _region(code: str | None) -> Region | None:
+    return db.session.get(Region, code) if code else None
+
+
+def resolve_scope(user: User, province: str | None = None, county: str | None = None) -> Scope:
+    """The scope asked for (codes or names), or the user's whole jurisdiction; 404 outside it.
+
+    Officials see their office's jurisdiction (a province office may narrow to a county);
+    administrators see everywhere and may pick any province or county.
+    """
+    if not policy.overseer(user):
+        raise NotFound()
+    county_region = None
+    if county:
+        found = _region(county) if county.isdigit() else None
+        if found is None:
+            province_region = regions.find_province(province) if province else None
+            matches = regions.find_counties(
+                county, province_region.code if province_region else None
+            )
+            found = matches[0] if len(matches) == 1 else None
+        if found is None:
+            raise NotFound()
+        county_region = found
+    province_region = None
+    if province and county_region is None:
+        province_region = _region(province) if province.isdigit() else None
+        province_region = province_region or regions.find_province(province)
+        if province_region is None:
+            raise NotFound()
+    if county_region is None and province_region is None and not user.is_admin:
+        office = user.organisation
+        county_region = _region(office.county_code)
+        province_region = _region(office.province_code)
+    if county_region is not None:
+        scope = Scope(county_region.province_code, county_region.code, county_region.name)
+    elif province_region is not None:
+        scope = Scope(province_region.code, None, province_region.name)
+    else:
+        scope = Scope(None, None, "")
+    if not policy.may_watch(user, scope.province_code, scope.county_code):
+        raise NotFound()
+    return scope
+
+
+def county_choices(user: User, scope: Scope) -> list[Region]:
+    """The counties a province office (or an administrator in a province) may narrow to."""
+    office = user.organisation
+    if user.is_admin:
+        return regions.counties(scope.province_code) if scope.province_code else []
+    if office is not None and office.county_code is None and office.province_code:
+        return regions.counties(office.province_code)
+    return []
+
+
+def overseers_of(scope: Scope) -> list[User]:
+    """The officials a ledger entry of this place can be assigned to."""
+    query = (
+        select(User)
+        .join(User.organisation)
+        .where(User.role == Role.official, User.disabled_at.is_(None))
+    )
+    from produce_match.accounts.models import Organisation
+
+    query = query.where(Organisation.kind == OrgKind.office)
+    if scope.province_code:
+        query = query.where(Organisation.province_code == scope.province_code)
+    users = list(db.session.scalars(query.order_by(User.id)))
+    return [
+        u
+        for u in users
+        if scope.province_code is None
+        or policy.official_covers(u, scope.province_code, scope.county_code)
+    ]
+
+
+# --- the period ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Calendar days (inclusive) where the produce is (Asia/Shanghai)."""
+
+    start: date
+    end: date
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time(), ZoneInfo(DEFAULT_TIMEZONE))
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), ZoneInfo(DEFAULT_TIMEZONE))
+
+    def holds(self, column: Any) -> list[Any]:
+        return [column >= self.since, column < self.until]
+
+    def contains(self, instant: datetime | None) -> bool:
+        if instant is None:
+            return False
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=ZoneInfo("UTC"))
+        return self.since <= instant < self.until
+
+
+def parse_period(start: str | None, end: str | None) -> Period:
+    """The period from two ISO dates (either may be missing: the last 30 days up to today)."""
+
+    def parse(text: str | None) -> date | None:
+        try:
+            return date.fromisoformat(text) if text else None
+        except ValueError:
+            return None
+
+    today = local_today()
+    last = parse(end) or today
+    first = parse(start) or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if first > last:
+        first, last = last, first
+    return Period(first, last)
+
+
+# --- reference prices ------------------------------------------------------------------------
+
+
+class References:
+    """Looks up the reference price of a commodity in a county on a date."""
+
+    def __init__(self, scope: Scope) -> None:
+        query = select(ReferencePrice).where(
+            *scope.holds(ReferencePrice.province_code, ReferencePrice.county_code)
+        )
+        self._rows: dict[tuple[int, str], list[ReferencePrice]] = defaultdict(list)
+        for row in db.session.scalars(query.order_by(ReferencePrice.valid_from)):
+            self._rows[(row.commodity_id, row.county_code)].append(row)
+
+    def on(self, commodity_id: int, county_code: str, day: date) -> ReferencePrice | None:
+        found = None
+        for row in self._rows.get((commodity_id, county_code), []):
+            if row.valid_from <= day:
+                found = row
+        return found
+
+    def for_order(self, order: Order) -> ReferencePrice | None:
+        day = order.created_at
+        if day.tzinfo is None:
+            day = day.replace(tzinfo=ZoneInfo("UTC"))
+        local = day.astimezone(ZoneInfo(order.lot.timezone or DEFAULT_TIMEZONE)).date()
+        return self.on(order.lot.commodity_id, order.lot.county_code, local)
+
+
+def premium_percent(price_fen_per_t: int, reference_fen_per_t: int) -> Decimal:
+    """How much above (or below) the reference price, in percent with one decimal."""
+    ratio = Decimal(price_fen_per_t - reference_fen_per_t) * 100 / Decimal(reference_fen_per_t)
+    return ratio.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def reference_prices(scope: Scope) -> list[ReferencePrice]:
+    query = (
+        select(ReferencePrice)
+        .where(*scope.holds(ReferencePrice.province_code, ReferencePrice.county_code))
+        .options(selectinload(ReferencePrice.commodity))
+        .order_by(
+            ReferencePrice.county_code,
+            ReferencePrice.commodity_id,
+            ReferencePrice.valid_from.desc(),
+        )
+    )
+    return list(db.session.scalars(query))
+
+
+# --- lots ------------------------------------------------------------------------------------
+
+
+def open_lots(scope: Scope) -> list[Lot]:
+    """Lots still on offer (open, not past spoil-by, something left), soonest to spoil first."""
+    today = local_today()
+    query = (
+        select(Lot)
+        .where(
+            Lot.status == LotStatus.open,
+            Lot.remaining_g > 0,
+            Lot.spoil_by >= today - timedelta(days=1),
+            *scope.holds(Lot.province_code, Lot.county_code),
+        )
+        .options(
+            selectinload(Lot.cooperative), selectinload(Lot.county), selectinload(Lot.commodity)
+        )
+        .order_by(Lot.spoil_by, Lot.id)
+    )
+    return [lot for lot in db.session.scalars(query) if lot.current_status is LotStatus.open]
+
+
+@dataclass
+class AtRisk:
+    """An open lot, how long it keeps, whether it is flagged, and its best buyers."""
+
+    lot: Lot
+    days_left: int
+    taken: bool
+    matches: list[matching.Found]
+    buyers: int
+
+    @property
+    def flagged(self) -> bool:
+        return self.days_left <= FLAG_DAYS and not self.taken
+
+
+def _taken_lot_ids(lot_ids: list[int]) -> set[int]:
+    if not lot_ids:
+        return set()
+    return set(
+        db.session.scalars(
+            select(Order.lot_id).where(Order.lot_id.in_(lot_ids), Order.status.in_(TAKEN))
+        )
+    )
+
+
+def at_risk(scope: Scope, *, best: int = 3) -> list[AtRisk]:
+    """Every open lot of the scope by days left, with its compatible buyers (the matching rule)."""
+    lots = open_lots(scope)
+    taken = _taken_lot_ids([lot.id for lot in lots])
+    rows = []
+    for lot in lots:
+        found = matching.matches_for_lot(lot, limit=None)
+        buyers = len({f.demand.buyer_org_id for f in found})
+        rows.append(AtRisk(lot, lot.days_left, lot.id in taken, found[:best], buyers))
+    return rows
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of a breakdown (by commodity, by township and village)."""
+
+    name: str
+    lots_open: int = 0
+    g_open: int = 0
+    g_ordered: int = 0
+    paid_out_fen: int = 0
+
+
+@dataclass
+class Figures:
+    """The dashboard of a scope over a period: exact integers (grams, fen)."""
+
+    scope: Scope
+    period: Period
+    #: open lots (on offer today) and what is left of them
+    lots_open: int = 0
+    g_open: int = 0
+    #: what is left of open lots spoiling within 3 / 7 days (spoil-by today counts as 0 days)
+    g_at_risk_3d: int = 0
+    g_at_risk_7d: int = 0
+    lots_at_risk_7d: list[AtRisk] = field(default_factory=list)
+    #: placed in the period and not rejected, cancelled or expired
+    g_ordered: int = 0
+    #: paid in the period (the ordered quantity of orders whose payment was confirmed then)
+    g_paid: int = 0
+    #: loaded in the period (shipped quantity)
+    g_dispatched: int = 0
+    #: delivered in the period (the quantity the buyer accepted)
+    g_delivered: int = 0
+    #: payouts to the cooperatives in the period (ledger entries of kind payout)
+    paid_out_fen: int = 0
+    #: mean days from dispatch to the order's first payout, for payouts in the period
+    days_to_payout: Decimal | None = None
+    #: orders paid in the period that have a reference price: what they fetched and what the
+    #: same quantities were worth at the local reference price
+    achieved_fen: int = 0
+    reference_fen: int = 0
+    by_commodity: list[Row] = field(default_factory=list)
+    by_place: list[Row] = field(default_factory=list)
+    problems_open: int = 0
+    problems_closed: int = 0
+    problems_by_category: list[tuple[ProblemCategory, int, int]] = field(default_factory=list)
+    #: mean days from raising to closing, over the closed entries
+    days_to_close: Decimal | None = None
+
+    @property
+    def premium_fen(self) -> int:
+        return self.achieved_fen - self.reference_fen
+
+    @property
+    def premium_percent(self) -> Decimal | None:
+        if not self.reference_fen:
+            return None
+        ratio = Decimal(self.premium_fen) * 100 / Decimal(self.reference_fen)
+        return ratio.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures for the API: grams and fen as integers, kg and yuan as exact strings."""
+
+        def kg(grams: int) -> str:
+            return _exact(Decimal(grams) / 1000, 3)
+
+        return {
+            "province": self.scope.province_code,
+            "county": self.scope.county_code,
+            "from": self.period.start.isoformat(),
+            "to": self.period.end.isoformat(),
+            "lots_open": self.lots_open,
+            "kg_open": kg(self.g_open),
+            "kg_at_risk_3d": kg(self.g_at_risk_3d),
+            "kg_at_risk_7d": kg(self.g_at_risk_7d),
+            "kg_ordered": kg(self.g_ordered),
+            "kg_paid": kg(self.g_paid),
+            "kg_dispatched": kg(self.g_dispatched),
+            "kg_delivered": kg(self.g_delivered),
+            "paid_out_fen": self.paid_out_fen,
+            "paid_out_yuan": f"{self.paid_out_fen // 100}.{self.paid_out_fen % 100:02d}",
+            "days_dispatch_to_payout": _opt(self.days_to_payout),
+            "achieved_fen": self.achieved_fen,
+            "reference_fen": self.reference_fen,
+            "premium_fen": self.premium_fen,
+            "premium_percent": _opt(self.premium_percent),
+            "problems_open": self.problems_open,
+            "problems_closed": self.problems_closed,
+            "days_to_close": _opt(self.days_to_close),
+            "at_risk": [
+                {
+                    "lot_id": r.lot.id,
+                    "title": r.lot.title,
+                    "days_left": r.days_left,
+                    "kg_left": kg(r.lot.remaining_g),
+                    "compatible_buyers": r.buyers,
+                    "flagged": r.flagged,
+                }
+                for r in self.lots_at_risk_7d
+            ],
+            "by_commodity": [_row_json(r) for r in self.by_commodity],
+            "by_place": [_row_json(r) for r in self.by_place],
+        }
+
+
+def _exact(value: Decimal, places: int) -> str:
+    text = format(value.quantize(Decimal(1).scaleb(-places)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _row_json(row: Row) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "lots_open": row.lots_open,
+        "kg_open": _exact(Decimal(row.g_open) / 1000, 3),
+        "kg_ordered": _exact(Decimal(row.g_ordered) / 1000, 3),
+        "paid_out_fen": row.paid_out_fen,
+    }
+
+
+def _mean_days(spans: list[timedelta]) -> Decimal | None:
+    if not spans:
+        return None
+    seconds = sum(int(s.total_seconds()) for s in spans)
+    return (Decimal(seconds) / len(spans) / 86400).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def _aware(instant: datetime) -> datetime:
+    return instant if instant.tzinfo else instant.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def place_name(thing: Any) -> str:
+    """'梁家子镇 道亭村' (township and village), or the county's name."""
+    parts = [p for p in (thing.township, thing.village) if p]
+    return " ".join(parts) if parts else (thing.county.name if thing.county else "")
+
+
+def orders_in(scope: Scope) -> Any:
+    """A query of the orders of the scope's lots."""
+    return (
+        select(Order)
+        .join(Order.lot)
+        .where(*scope.holds(Lot.province_code, Lot.county_code))
+        .options(
+            selectinload(Order.lot).selectinload(Lot.commodity),
+            selectinload(Order.lot).selectinload(Lot.county),
+            selectinload(Order.buyer_org),
+            selectinload(Order.cooperative_org),
+        )
+    )
+
+
+def payout_entries(scope: Scope, period: Period) -> list[tuple[LedgerEntry, Order]]:
+    query = (
+        select(LedgerEntry, Order)
+        .join(Order, Order.id == LedgerEntry.order_id)
+        .join(Lot, Lot.id == Order.lot_id)
+        .where(
+            LedgerEntry.kind == EntryKind.payout,
+            *period.holds(LedgerEntry.created_at),
+            *scope.holds(Lot.province_code, Lot.county_code),
+        )
+        .order_by(LedgerEntry.id)
+    )
+    return [(e, o) for e, o in db.session.execute(query)]
+
+
+def problems_in(scope: Scope) -> Any:
+    return select(Problem).where(*scope.holds(Problem.province_code, Problem.county_code))
+
+
+def figures(scope: Scope, period: Period) -> Figures:
+    """Every figure of the dashboard for `scope` over `period`."""
+    out = Figures(scope=scope, period=period)
+    by_commodity: dict[str, Row] = {}
+    by_place: dict[str, Row] = {}
+
+    def rows_for(lot: Lot) -> tuple[Row, Row]:
+        c = by_commodity.setdefault(lot.commodity.name_zh, Row(lot.commodity.name_zh))
+        name = place_name(lot)
+        return c, by_place.setdefault(name, Row(name))
+
+    risky = at_risk(scope)
+    for item in risky:
+        lot = item.lot
+        out.lots_open += 1
+        out.g_open += lot.remaining_g
+        if item.days_left <= 3:
+            out.g_at_risk_3d += lot.remaining_g
+        if item.days_left <= 7:
+            out.g_at_risk_7d += lot.remaining_g
+            out.lots_at_risk_7d.append(item)
+        for row in rows_for(lot):
+            row.lots_open += 1
+            row.g_open += lot.remaining_g
+
+    refs = References(scope)
+    for order in db.session.scalars(orders_in(scope)):
+        if period.contains(order.created_at) and order.status not in NOT_ORDERED:
+            out.g_ordered += order.quantity_g
+            for row in rows_for(order.lot):
+                row.g_ordered += order.quantity_g
+        if period.contains(order.paid_at):
+            out.g_paid += order.quantity_g
+            ref = refs.for_order(order)
+            if ref is not None:
+                out.achieved_fen += order.amount_fen
+                out.reference_fen += cost_fen(order.quantity_g, ref.price_fen_per_t)
+        if period.contains(order.dispatched_at) and order.shipped_g:
+            out.g_dispatched += order.shipped_g
+        if period.contains(order.delivered_at) and order.accepted_g is not None:
+            out.g_delivered += order.accepted_g
+
+    spans: list[timedelta] = []
+    first_payout: set[int] = set()
+    for entry, order in payout_entries(scope, period):
+        out.paid_out_fen += entry.amount_fen
+        for row in rows_for(order.lot):
+            row.paid_out_fen += entry.amount_fen
+        if order.id not in first_payout and order.dispatched_at is not None:
+            first_payout.add(order.id)
+            spans.append(_aware(entry.created_at) - _aware(order.dispatched_at))
+    out.days_to_payout = _mean_days(spans)
+
+    counts: dict[ProblemCategory, list[int]] = {c: [0, 0] for c in ProblemCategory}
+    closing: list[timedelta] = []
+    for problem in db.session.scalars(problems_in(scope)):
+        closed = problem.status is ProblemStatus.closed
+        counts[problem.category][1 if closed else 0] += 1
+        if closed:
+            out.problems_closed += 1
+            closing.append(_aware(problem.closed_at) - _aware(problem.raised_at))
+        else:
+            out.problems_open += 1
+    out.problems_by_category = [(c, o, k) for c, (o, k) in counts.items()]
+    out.days_to_close = _mean_days(closing)
+    out.by_commodity = sorted(by_commodity.values(), key=lambda r: (-r.g_open, r.name))
+    out.by_place = sorted(by_place.values(), key=lambda r: (-r.g_open, r.name))
+    return out
+
+
+# --- lists (pages and exports) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DealFilters:
+    status: str | None = None
+    commodity_id: int | None = None
+    place: str | None = None  # township or village, as written
+    period: Period | None = None
+
+
+def deals(scope: Scope, filters: DealFilters) -> list[Order]:
+    """The orders of the scope's lots, newest first, filtered."""
+    query = orders_in(scope)
+    if filters.status and filters.status in OrderStatus.__members__:
+        query = query.where(Order.status == OrderStatus(filters.status))
+    if filters.commodity_id:
+        query = query.where(Lot.commodity_id == filters.commodity_id)
+    if filters.place:
+        text = f"%{filters.place.strip()}%"
+        query = query.where(Lot.township.like(text) | Lot.village.like(text))
+    if filters.period is not None:
+        query = query.where(*filters.period.holds(Order.created_at))
+    return list(db.session.scalars(query.order_by(Order.created_at.desc(), Order.id.desc())))
+
+
+def ledger_of(order_ids: list[int]) -> dict[int, list[LedgerEntry]]:
+    if not order_ids:
+        return {}
+    out: dict[int, list[LedgerEntry]] = defaultdict(list)
+    query = select(LedgerEntry).where(LedgerEntry.order_id.in_(order_ids)).order_by(LedgerEntry.id)
+    for entry in db.session.scalars(query):
+        out[entry.order_id].append(entry)
+    return out
+
+
+def payments(scope: Scope, period: Period) -> list[tuple[LedgerEntry, Order]]:
+    """Every ledger entry (charges, refunds, payouts) of the scope's orders in the period."""
+    query = (
+        select(LedgerEntry, Order)
+        .join(Order, Order.id == LedgerEntry.order_id)
+        .join(Lot, Lot.id == Order.lot_id)
+        .where(
+            *period.holds(LedgerEntry.created_at),
+            *scope.holds(Lot.province_code, Lot.county_code),
+        )
+        .order_by(LedgerEntry.created_at, LedgerEntry.id)
+    )
+    return [(e, o) for e, o in db.session.execute(query)]
+
+
+def problems(scope: Scope, status: str | None = None, category: str | None = None) -> list[Problem]:
+    query = problems_in(scope).options(
+        selectinload(Problem.cooperative), selectinload(Problem.assignee)
+    )
+    if status in ProblemStatus.__members__:
+        query = query.where(Problem.status == ProblemStatus(status))
+    if category in ProblemCategory.__members__:
+        query = query.where(Problem.category == ProblemCategory(category))
+    return list(db.session.scalars(query.order_by(Problem.raised_at.desc(), Problem.id.desc())))
+
+
+def problems_of(org_id: int) -> list[Problem]:
+    """A cooperative's own ledger entries."""
+    query = select(Problem).where(Problem.cooperative_id == org_id)
+    return list(db.session.scalars(query.order_by(Problem.raised_at.desc(), Problem.id.desc())))

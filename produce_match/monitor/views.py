@@ -1,0 +1,441 @@
+"""Pages of the officials' area (/monitor/...): dashboard, lots at risk, deals, the problem
+ledger, reference prices and exports. Cooperatives and buyers get 404 here, except a
+cooperative's own ledger entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from produce_match import policy
+from produce_match.accounts.models import Organisation, OrgKind, Role, User
+from produce_match.audit.operations import history
+from produce_match.catalog import regions
+from produce_match.catalog.models import Commodity, Region
+from produce_match.dates import local_today
+from produce_match.errors import DomainError
+from produce_match.extensions import db
+from produce_match.forms import ActionForm
+from produce_match.lots.models import Lot
+from produce_match.monitor import charts, exports, operations, queries
+from produce_match.monitor.models import (
+    Problem,
+    ProblemCategory,
+    ProblemPhoto,
+    ProblemStatus,
+)
+from produce_match.orders.models import Order, OrderStatus
+from produce_match.storage import get_storage
+from produce_match.units import format_mass, format_money
+
+bp = Blueprint("monitor", __name__, url_prefix="/monitor")
+
+
+def _overseer() -> None:
+    """The officials' area is not there for anyone else (404, as if it did not exist)."""
+    if not policy.overseer(current_user):
+        abort(404)
+
+
+def _scope() -> queries.Scope:
+    return queries.resolve_scope(
+        current_user, request.args.get("province") or None, request.args.get("county") or None
+    )
+
+
+def _period() -> queries.Period:
+    return queries.parse_period(request.args.get("from"), request.args.get("to"))
+
+
+def _place_args(scope: queries.Scope, period: queries.Period | None = None) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if scope.province_code:
+        args["province"] = scope.province_code
+    if scope.county_code:
+        args["county"] = scope.county_code
+    if period is not None:
+        args["from"], args["to"] = period.start.isoformat(), period.end.isoformat()
+    return args
+
+
+def _common(scope: queries.Scope) -> dict[str, Any]:
+    return {
+        "scope": scope,
+        "where": scope.name or _("everywhere"),
+        "county_choices": queries.county_choices(current_user, scope),
+        "provinces": regions.provinces() if current_user.is_admin else [],
+    }
+
+
+@bp.route("/")
+@login_required
+def dashboard() -> Any:
+    _overseer()
+    scope, period = _scope(), _period()
+    figures = queries.figures(scope, period)
+    lang_mass = lambda g: format_mass(g, None, _lang())  # noqa: E731
+    flow = [
+        (_("Quantity ordered"), figures.g_ordered, lang_mass(figures.g_ordered)),
+        (_("Quantity paid for"), figures.g_paid, lang_mass(figures.g_paid)),
+        (_("Quantity dispatched"), figures.g_dispatched, lang_mass(figures.g_dispatched)),
+        (_("Quantity delivered"), figures.g_delivered, lang_mass(figures.g_delivered)),
+    ]
+    commodity_rows = [(r.name, r.g_open, lang_mass(r.g_open)) for r in figures.by_commodity]
+    place_rows = [
+        (r.name, r.paid_out_fen, format_money(r.paid_out_fen, _lang())) for r in figures.by_place
+    ]
+    return render_template(
+        "monitor/dashboard.html",
+        f=figures,
+        period=period,
+        args=_place_args(scope, period),
+        flow_chart=charts.bar_chart(flow, title=_("Moved in the period")),
+        commodity_chart=charts.bar_chart(commodity_rows, title=_("Stranded by commodity")),
+        place_chart=charts.bar_chart(place_rows, title=_("Paid out by township and village")),
+        **_common(scope),
+    )
+
+
+def _lang() -> str:
+    from produce_match.i18n import current_language
+
+    return current_language()
+
+
+@bp.route("/at-risk")
+@login_required
+def at_risk() -> Any:
+    _overseer()
+    scope = _scope()
+    return render_template(
+        "monitor/at_risk.html",
+        items=queries.at_risk(scope),
+        args=_place_args(scope),
+        flag_days=queries.FLAG_DAYS,
+        can_propose=lambda lot: policy.can(current_user, "propose", lot),
+        **_common(scope),
+    )
+
+
+def _deal_filters(period: queries.Period | None) -> queries.DealFilters:
+    return queries.DealFilters(
+        status=request.args.get("status") or None,
+        commodity_id=request.args.get("commodity", type=int),
+        place=request.args.get("place") or None,
+        period=period,
+    )
+
+
+def _deal_period() -> queries.Period | None:
+    if request.args.get("from") or request.args.get("to"):
+        return _period()
+    return None
+
+
+@bp.route("/deals")
+@login_required
+def deals() -> Any:
+    _overseer()
+    scope = _scope()
+    period = _deal_period()
+    filters = _deal_filters(period)
+    orders = queries.deals(scope, filters)
+    refs = queries.References(scope)
+    args = _place_args(scope)
+    args.update({k: v for k, v in request.args.items() if k not in args and v})
+    return render_template(
+        "monitor/deals.html",
+        orders=orders,
+        refs=refs,
+        premium=queries.premium_percent,
+        filters=filters,
+        statuses=list(OrderStatus),
+        commodities=list(db.session.scalars(db.select(Commodity).order_by(Commodity.id))),
+        args=args,
+        **_common(scope),
+    )
+
+
+@bp.route("/deals/<int:order_id>")
+@login_required
+def deal(order_id: int) -> Any:
+    _overseer()
+    order = policy.load(current_user, "view_history", Order, order_id)
+    refs = queries.References(
+        queries.Scope(order.lot.province_code, order.lot.county_code, order.lot.county.name)
+    )
+    events = history(order)
+    actors = {
+        u.id: u
+        for u in db.session.scalars(
+            db.select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id}))
+        )
+    }
+    return render_template(
+        "monitor/deal.html",
+        order=order,
+        events=events,
+        actors=actors,
+        entries=queries.ledger_of([order.id]).get(order.id, []),
+        ref=refs.for_order(order),
+        premium=queries.premium_percent,
+    )
+
+
+# --- the problem ledger -----------------------------------------------------------------------
+
+
+def _is_cooperative() -> bool:
+    return current_user.role is Role.cooperative and current_user.organisation is not None
+
+
+@bp.route("/problems")
+@login_required
+def problems() -> Any:
+    if _is_cooperative():
+        return render_template(
+            "monitor/problems.html",
+            problems=queries.problems_of(current_user.organisation_id),
+            own=True,
+            args={},
+            categories=list(ProblemCategory),
+            statuses=list(ProblemStatus),
+        )
+    _overseer()
+    scope = _scope()
+    items = queries.problems(scope, request.args.get("status"), request.args.get("category"))
+    return render_template(
+        "monitor/problems.html",
+        problems=items,
+        own=False,
+        args=_place_args(scope),
+        categories=list(ProblemCategory),
+        statuses=list(ProblemStatus),
+        figures=queries.figures(scope, _period()),
+        **_common(scope),
+    )
+
+
+def _cooperatives_for_form(scope: queries.Scope) -> list[Organisation]:
+    query = db.select(Organisation).where(
+        Organisation.kind == OrgKind.cooperative,
+        *scope.holds(Organisation.province_code, Organisation.county_code),
+    )
+    return list(db.session.scalars(query.order_by(Organisation.name)))
+
+
+@bp.route("/problems/new", methods=["GET", "POST"])
+@login_required
+def new_problem() -> Any:
+    if not _is_cooperative():
+        _overseer()
+    policy.ensure(current_user, "create", Problem)
+    lot_id = request.values.get("lot_id", type=int)
+    lot = db.session.get(Lot, lot_id) if lot_id else None
+    if lot is not None and not policy.can(current_user, policy.VIEW, lot):
+        abort(404)
+    if _is_cooperative():
+        cooperatives = [current_user.organisation]
+        lots = list(
+            db.session.scalars(
+                db.select(Lot)
+                .where(Lot.cooperative_id == current_user.organisation_id)
+                .order_by(Lot.id.desc())
+            )
+        )
+    else:
+        scope = _scope()
+        cooperatives = _cooperatives_for_form(scope)
+        lots = [lot] if lot else []
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        org = db.session.get(Organisation, request.form.get("cooperative_id", type=int) or 0)
+        if lot is not None:
+            org = lot.cooperative
+        if org is None or org.kind is not OrgKind.cooperative:
+            abort(404)
+        photos = [f.read() for f in request.files.getlist("photos") if f and f.filename]
+        try:
+            problem = operations.raise_problem(
+                current_user,
+                org,
+                request.form.get("category", ""),
+                request.form.get("description", ""),
+                lot=lot,
+                photos=photos,
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            errors = {k: [str(m) for m in v] for k, v in (exc.fields or {}).items()}
+            flash(str(exc.message), "error")
+        else:
+            db.session.commit()
+            flash(_("The problem is entered in the ledger."), "success")
+            return redirect(url_for(".problem", problem_id=problem.id))
+    return render_template(
+        "monitor/problem_new.html",
+        lot=lot,
+        lots=lots,
+        cooperatives=cooperatives,
+        categories=list(ProblemCategory),
+        errors=errors,
+        form=request.form,
+    )
+
+
+@bp.route("/problems/<int:problem_id>")
+@login_required
+def problem(problem_id: int) -> Any:
+    item = policy.load(current_user, policy.VIEW, Problem, problem_id)
+    scope = queries.Scope(item.province_code, item.county_code, "")
+    officials = queries.overseers_of(scope) if policy.can(current_user, "assign", item) else []
+    events = history(item)
+    actors = {
+        u.id: u
+        for u in db.session.scalars(
+            db.select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id}))
+        )
+    }
+    words = {s.value: s.label for s in ProblemStatus} | {
+        "raised": _("raised"),
+        "assigned": _("assigned"),
+        "followed_up": _("followed up"),
+        "closed": _("closed off (销号)"),
+        "reopened": _("reopened"),
+    }
+    return render_template(
+        "monitor/problem.html",
+        problem=item,
+        words=words,
+        officials=officials,
+        events=events,
+        actors=actors,
+    )
+
+
+@bp.post("/problems/<int:problem_id>/<any(assign, follow_up, close, reopen):step>")
+@login_required
+def problem_step(problem_id: int, step: str) -> Any:
+    item = policy.load(current_user, step, Problem, problem_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        if step == "assign":
+            assignee = db.session.get(User, request.form.get("assignee_id", type=int) or 0)
+            if assignee is None:
+                abort(400)
+            operations.assign(current_user, item, assignee)
+        elif step == "follow_up":
+            operations.follow_up(current_user, item, request.form.get("note", ""))
+        elif step == "close":
+            operations.close(current_user, item, request.form.get("outcome", ""))
+        else:
+            operations.reopen(current_user, item, request.form.get("reason", ""))
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+    else:
+        db.session.commit()
+        flash(_("The ledger entry is updated."), "success")
+    return redirect(url_for(".problem", problem_id=problem_id))
+
+
+@bp.route("/problems/<int:problem_id>/photos/<int:photo_id>")
+@login_required
+def problem_photo(problem_id: int, photo_id: int) -> Any:
+    item = policy.load(current_user, policy.VIEW, Problem, problem_id)
+    photo = db.session.get(ProblemPhoto, photo_id)
+    if photo is None or photo.problem_id != item.id:
+        abort(404)
+    key = photo.thumb_key if request.args.get("thumb") else photo.key
+    storage = get_storage()
+    if not storage.exists(key):
+        abort(404)
+    response = send_file(storage.path(key), mimetype="image/jpeg", max_age=3600)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- reference prices -------------------------------------------------------------------------
+
+
+@bp.route("/prices", methods=["GET", "POST"])
+@login_required
+def prices() -> Any:
+    _overseer()
+    scope = _scope()
+    if request.method == "POST":
+        if not ActionForm().validate_on_submit():
+            abort(400)
+        upload = request.files.get("file")
+        try:
+            if upload is not None and upload.filename:
+                rows = operations.price_rows(upload.filename, upload.read())
+            else:
+                rows = [request.form.to_dict()]
+            count = operations.import_reference_prices(current_user, rows)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "error")
+        else:
+            db.session.commit()
+            flash(_("%(n)d reference prices recorded.", n=count), "success")
+        return redirect(url_for(".prices", **_place_args(scope)))
+    return render_template(
+        "monitor/prices.html",
+        rows=queries.reference_prices(scope),
+        args=_place_args(scope),
+        counties=queries.county_choices(current_user, scope)
+        or ([db.session.get(Region, scope.county_code)] if scope.county_code else []),
+        today=local_today(),
+        **_common(scope),
+    )
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+@bp.route("/export/<any(lots, deals, payments, problems, report):kind>.<any(xlsx, csv):fmt>")
+@login_required
+def export(kind: str, fmt: str) -> Any:
+    _overseer()
+    scope = _scope()
+    period = _period()
+    filters = _deal_filters(_deal_period() if kind == "deals" else period)
+    ledger = (request.args.get("status"), request.args.get("category"))
+    items = exports.sheets(
+        kind, scope, period, filters, ledger if kind == "problems" else (None, None)
+    )
+    name = f"{kind}-{scope.county_code or scope.province_code or 'all'}-{period.start}-{period.end}"
+    if fmt == "csv":
+        if kind == "report":
+            abort(404)
+        body, mimetype = exports.to_csv(items[0]), "text/csv; charset=utf-8"
+    else:
+        body = exports.to_xlsx(items)
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+def init_app(app: Any) -> None:
+    app.register_blueprint(bp)
