@@ -1,0 +1,662 @@
+"""The search backend on PostgreSQL (`SEARCH_BACKEND=postgres`): for several web nodes on one
+database, with nothing kept on a node's disk.
+
+What it keeps. One row per lot in `search_documents` (`models.SearchDocument`): the lot's tokens
+from the shared analysis (`analysis.py`: jieba segmentation, simplified characters, pinyin,
+initials, the commodity's every name, stemmed English) in a `tsvector` with a GIN index, and
+plain columns for what filters, facets and sorts need. Stock PostgreSQL cannot segment Chinese
+and pg_trgm does not help two-character words, so no text search configuration ever parses
+anything: the tsvector is written literally (`'z:黑豆':3B,9B 'p:heidou':14C …`, each lexeme
+prefixed by its field) and queries are written as literal tsqueries of the same lexemes. The
+field is in the lexeme (z Chinese, e English, p pinyin, i initials, c commodity, k category) and
+its weight in the position: A for the commodity and its category, B for Chinese and English, C
+for pinyin, D for initials, so that `ts_rank_cd` with the weights {D, C, B, A} = Whoosh's field
+boosts (`backend.BOOST`) / 12 ranks as Whoosh does: the commodity itself above a word in the
+text, exact words above pinyin, pinyin above initials. `search_words` lists every pinyin word of
+the documents, for the one-letter slips (heidoo) and "did you mean".
+
+In step with the lots: in the lot's own transaction. With this backend the service does not
+queue lots in `search_outbox`: the flush hook notes the lots a transaction touched, and just
+before it commits the service writes their documents through the same connection (see
+`service._write_documents_before_commit`). The document commits or rolls back with the lot: no
+queue, no worker, no window in which a committed lot is missing from search, whatever process
+writes it. Documents are upserted only over an older or equal version (the lot's updated_at), so
+that a rebuild reading a lot before a transaction changed it never overwrites the newer document.
+
+Matching and ranking follow the Whoosh backend term for term (`_alternatives` there, `_Term`
+here): every query word must match in one of its forms (place words narrow unless nothing of the
+rest is there; with nothing matching every word, lots matching some of them, `relaxed`); a
+commodity's other names and a category word's text matches find lots but do not rank; a pinyin
+word of five letters or more forgives one wrong letter (the words within one edit, same first
+letter, from `search_words`, counting 0.4 as Whoosh's fuzzy term). The relevance score is the
+sum over the query's words of `ts_rank_cd` (normalisation 0: the weights of the matching
+positions); equal scores go by urgency, as in Whoosh. Filters, facets (one GROUPING SETS query)
+and every sort, distance included, are SQL.
+
+Where the time goes (100,000 lots; figures in the README): a search with words reads the GIN
+index's bitmap (forced: the planner's estimate for an OR of a commodity's names is five times too
+high, see `search`), ranks and counts its matches in one statement, the ranks worked out once in
+a materialised step of narrow rows; ranking every match of a broad word (急售, 27,000 lots) is
+the slowest case. A search without words never touches the tokens: counts, facets and pages come
+from a covering index on (status, spoil_by). `rebuild` ends with VACUUM (ANALYZE).
+
+Writing never waits for an index lock: `writing()` never raises IndexBusy (row locks are
+PostgreSQL's). A rebuild upserts every lot's document in batches of its own transactions (a
+search sees each lot throughout, old document or new), then deletes the documents of lots that
+no longer exist; `versions()` is one query, so `flask search check` works as for Whoosh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.engine import Connection
+
+from produce_match.catalog.regions import EARTH_RADIUS_KM
+from produce_match.search.analysis import AnalysedQuery, Analyzer, Place, QueryTerm
+from produce_match.search.backend import (
+    BOOST,
+    FACETS,
+    Hit,
+    LotDocument,
+    SearchRequest,
+    SearchResult,
+)
+from produce_match.search.models import SearchDocument, SearchWord
+
+DOCS = SearchDocument.__table__
+WORDS = SearchWord.__table__
+
+#: each field's lexeme prefix and tsvector weight
+PREFIX = {"commodity": "c", "category": "k", "zh": "z", "en": "e", "py": "p", "ini": "i"}
+WEIGHT = {"commodity": "A", "category": "A", "zh": "B", "en": "B", "py": "C", "ini": "D"}
+_TOP = BOOST["commodity"]
+#: ts_rank_cd's weights of D, C, B, A: the field boosts (at most 1, as PostgreSQL requires)
+RANK_WEIGHTS = "{%s}" % ",".join(  # noqa: UP031 - braces of an array
+    f"{BOOST[f] / _TOP:g}" for f in ("ini", "py", "zh", "commodity")
+)
+#: a tsvector's largest position, and most positions of one lexeme
+MAX_POSITION = 16383
+MAX_POSITIONS = 256
+#: pinyin words this long forgive one wrong letter (as the Whoosh backend's fuzzy term)
+FUZZY_FROM = 5
+BATCH = 500
+FACET_LIMIT = 30
+
+
+def _quote(lexeme: str) -> str:
+    """A lexeme as tsvector and tsquery input write it: quoted, nothing parsed."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _lexeme(field_name: str, token: str) -> str:
+    return _quote(f"{PREFIX[field_name]}:{token}")
+
+
+def tsvector_text(doc: LotDocument) -> str:
+    """The document's tokens as tsvector input: each lexeme with its positions and weight."""
+    positions: dict[str, list[str]] = {}
+    position = 0
+
+    def add(field_name: str, token: str) -> None:
+        nonlocal position
+        if not token:
+            return
+        position = min(position + 1, MAX_POSITION)
+        found = positions.setdefault(_lexeme(field_name, token), [])
+        if len(found) < MAX_POSITIONS:
+            found.append(f"{position}{WEIGHT[field_name]}")
+
+    add("commodity", doc.commodity)
+    add("category", doc.category)
+    for field_name in ("zh", "en", "py", "ini"):
+        for token in doc.tokens.get(field_name, []):
+            add(field_name, token)
+    return " ".join(f"{lexeme}:{','.join(where)}" for lexeme, where in positions.items())
+
+
+def _row(doc: LotDocument) -> dict[str, Any]:
+    return {
+        "lot_id": doc.lot_id,
+        "version": doc.version,
+        "tokens": tsvector_text(doc),
+        "commodity": doc.commodity,
+        "category": doc.category or "",
+        "province": doc.province,
+        "prefecture": doc.prefecture or "",
+        "county": doc.county,
+        "grade": (doc.grade or "").strip(),
+        "status": doc.status,
+        "spoil_by": doc.spoil_by,
+        "price_fen_per_t": doc.price_fen_per_t,
+        "remaining_g": doc.remaining_g,
+        "created": doc.created,
+        "lat": doc.lat,
+        "lng": doc.lng,
+    }
+
+
+_COLUMNS = [c.name for c in DOCS.columns]
+_VALUES = ["CAST(:tokens AS tsvector)" if c == "tokens" else f":{c}" for c in _COLUMNS]
+#: an upsert that never replaces a newer document by an older one (the names are the table's)
+_UPSERT = sa.text(
+    " ".join(
+        [
+            f"INSERT INTO search_documents ({', '.join(_COLUMNS)})",  # noqa: S608
+            "VALUES (" + ", ".join(_VALUES) + ")",
+            "ON CONFLICT (lot_id) DO UPDATE SET",
+            ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c != "lot_id"),
+            "WHERE search_documents.version <= excluded.version",
+        ]
+    )
+)
+#: new pinyin words, in one order everywhere (two transactions adding the same new words wait
+#: for each other instead of deadlocking)
+_ADD_WORDS = sa.text(
+    "INSERT INTO search_words (word) SELECT w FROM unnest(CAST(:words AS text[])) "
+    "WITH ORDINALITY AS t(w, n) ORDER BY n ON CONFLICT (word) DO NOTHING"
+)
+
+
+def write_documents(
+    connection: Connection, upserts: Sequence[LotDocument], deletes: Iterable[int] = ()
+) -> None:
+    """Write documents (and delete others) through a connection, in its transaction."""
+    deleted = sorted(set(deletes))
+    if deleted:
+        connection.execute(sa.delete(DOCS).where(DOCS.c.lot_id.in_(deleted)))
+    if not upserts:
+        return
+    docs = sorted(upserts, key=lambda d: d.lot_id)
+    connection.execute(_UPSERT, [_row(d) for d in docs])
+    # (no cache of the words known: a word noted by a transaction that then rolled back would
+    # be missing for good; a conflict that does nothing costs an index probe)
+    words = {w for d in docs for w in d.tokens.get("py", []) if w and len(w) <= 80}
+    if words:
+        connection.execute(_ADD_WORDS, {"words": sorted(words)})  # distinct, in code point order
+
+
+def within(a: str, b: str, limit: int) -> bool:
+    """Is the Levenshtein distance between a and b at most `limit`?"""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return False
+        previous = current
+    return previous[-1] <= limit
+
+
+# --- queries ----------------------------------------------------------------------------------
+
+
+def _tsquery(alternatives: Sequence[str | tuple[str, ...]], joiner: str = " | ") -> str:
+    """Alternatives (a lexeme, or a group that must all match) as tsquery input."""
+    parts = [
+        alt if isinstance(alt, str) else "(" + " & ".join(alt) + ")"
+        for alt in dict.fromkeys(alternatives)
+    ]
+    return joiner.join(parts)
+
+
+@dataclass
+class _Term:
+    """One query word in every form that matches it, and the forms that rank."""
+
+    every: list[str | tuple[str, ...]] = field(default_factory=list)
+    ranked: list[str | tuple[str, ...]] = field(default_factory=list)
+    #: pinyin words within one letter: they match, and rank at the fuzzy weight
+    fuzzy: list[str] = field(default_factory=list)
+    fuzzy_ranks: bool = False
+    fuzzy_factor: float = 0.0
+
+    def match_query(self) -> str:
+        return _tsquery([*self.every, *self.fuzzy])
+
+    def rank_query(self) -> str:
+        return _tsquery([*self.ranked, *(self.fuzzy if self.fuzzy_ranks else [])])
+
+    @property
+    def every_form_ranks(self) -> bool:
+        """Does whatever matches this word rank too? (Then ranking needs no test of its own.)"""
+        return len(self.ranked) == len(self.every) and (self.fuzzy_ranks or not self.fuzzy)
+
+
+def _term(term: QueryTerm, fuzzy: dict[str, list[str]]) -> _Term:
+    """As the Whoosh backend's `_alternatives`: a commodity's other names and a category word's
+    text matches find lots without ranking them."""
+    text_ranks = not (term.categories and not term.commodities)
+    out = _Term()
+
+    def add(alternative: str | tuple[str, ...], ranks: bool) -> None:
+        out.every.append(alternative)
+        if ranks:
+            out.ranked.append(alternative)
+
+    for code in term.commodities:
+        add(_lexeme("commodity", code), True)
+    for code in term.categories:
+        add(_lexeme("category", code), True)
+    for i, word in enumerate(term.zh):
+        add(_lexeme("zh", word), text_ranks and (i == 0 or not term.commodities))
+    for p in term.py:
+        add(_lexeme("py", p), text_ranks)
+        if len(p) >= FUZZY_FROM:
+            words = fuzzy.get(p, [])
+            out.fuzzy += [_lexeme("py", w) for w in words]
+            out.fuzzy_ranks = text_ranks
+            # Whoosh's fuzzy term counts 0.4 where the pinyin counts 2; one word is a plain term
+            boost = BOOST["fuzzy"] if len(words) > 1 else 1.0
+            out.fuzzy_factor = boost / BOOST["py"]
+    for i in term.ini:
+        add(_lexeme("ini", i), text_ranks)
+    if term.en:
+        english = tuple(_lexeme("en", e) for e in term.en)
+        add(english[0] if len(english) == 1 else english, text_ranks)
+    return out
+
+
+def _matches(query: str) -> sa.ColumnElement[bool]:
+    return DOCS.c.tokens.op("@@")(sa.cast(sa.literal(query), TSQUERY))
+
+
+def _rank(query: str) -> sa.ColumnElement[float]:
+    return sa.func.ts_rank_cd(
+        sa.literal_column(f"'{RANK_WEIGHTS}'::real[]"),
+        DOCS.c.tokens,
+        sa.cast(sa.literal(query), TSQUERY),
+    )
+
+
+class PostgresBackend:
+    """Search documents in PostgreSQL, written in the lots' own transactions."""
+
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        connection: Callable[[], Connection],
+        begin: Callable[[], Any],
+        autocommit: Callable[[], Any],
+    ) -> None:
+        self.analyzer = analyzer
+        #: the current session's connection (searches read in the request's transaction)
+        self._connection = connection
+        #: a transaction of its own (`engine.begin()`): writers and rebuilds commit their own
+        self._begin = begin
+        #: a connection outside any transaction (VACUUM)
+        self._autocommit = autocommit
+
+    # --- the documents ------------------------------------------------------------------------
+
+    def write(
+        self, connection: Connection, upserts: Sequence[LotDocument], deletes: Iterable[int] = ()
+    ) -> None:
+        """Write documents in the caller's transaction (the lots' own)."""
+        write_documents(connection, upserts, deletes)
+
+    @contextmanager
+    def writing(self) -> Iterator[_Writer]:
+        """A writer in a transaction of its own, committed on exit. Never busy: PostgreSQL
+        locks rows, not the index."""
+        with self._begin() as connection:
+            writer = _Writer(self, connection)
+            yield writer
+            writer.flush()
+
+    def exists(self) -> bool:
+        """Are the documents built: any written, or no lot to write one for? (Lots and no
+        documents: a database that used another backend; `flask init-db` rebuilds.)"""
+        built = sa.exists().select_from(DOCS)
+        no_lots = ~sa.exists().select_from(sa.table("lots"))
+        return bool(self._connection().scalar(sa.select(sa.or_(built, no_lots))))
+
+    def generation(self) -> str:
+        """One live set of documents, always: a rebuild upserts in place."""
+        return "postgres"
+
+    def versions(self) -> dict[int, int]:
+        rows = self._connection().execute(sa.select(DOCS.c.lot_id, DOCS.c.version))
+        return {lot_id: version for lot_id, version in rows}
+
+    def rebuild(
+        self,
+        documents: Iterable[LotDocument],
+        total: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Upsert every lot's document, a batch per transaction, then delete the documents of
+        lots that are gone. Lots written meanwhile keep their newer documents (the version
+        guard); documents of lots created meanwhile are kept."""
+        with self._begin() as connection:
+            before = set(connection.scalars(sa.select(DOCS.c.lot_id)))
+        seen: set[int] = set()
+        batch: list[LotDocument] = []
+        for doc in documents:
+            batch.append(doc)
+            seen.add(doc.lot_id)
+            if len(batch) >= BATCH:
+                with self._begin() as connection:
+                    self.write(connection, batch)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            with self._begin() as connection:
+                self.write(connection, batch)
+            if progress:
+                progress(len(batch))
+        gone = sorted(before - seen)
+        for start in range(0, len(gone), 10_000):
+            with self._begin() as connection:
+                self.write(connection, [], gone[start : start + 10_000])
+        # the planner's statistics for the new documents, and the visibility map that lets a
+        # search without words read the covering index alone (VACUUM: outside a transaction)
+        with self._autocommit() as connection:
+            connection.execute(sa.text("VACUUM (ANALYZE) search_documents"))
+            connection.execute(sa.text("ANALYZE search_words"))
+
+    # --- searching ------------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        analysed = self.analyzer.query(request.text)
+        connection = self._connection()
+        if not analysed.content_terms:
+            return self._search(connection, request, analysed)
+        # Word searches read the GIN index's bitmap, always. The planner takes a commodity's
+        # names (玉米 | 苞米 | 包谷 …) for independent words and expects a quarter of all lots to
+        # match, where every lot of the commodity carries all of them (5% do): it would read
+        # the whole table instead (110-240 ms at 100,000 lots, against 23 ms).
+        # (SET LOCAL: should the search fail, the rollback that must follow undoes it too)
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
+        result = self._search(connection, request, analysed)
+        connection.exec_driver_sql("RESET enable_seqscan")
+        connection.exec_driver_sql("RESET enable_indexscan")
+        return result
+
+    def _search(
+        self, connection: Connection, request: SearchRequest, analysed: AnalysedQuery
+    ) -> SearchResult:
+        terms = analysed.content_terms
+        fuzzy = self._fuzzy_words(connection, terms)
+        parts = [_term(t, fuzzy) for t in terms]
+        filters = self._filters(request)
+
+        def attempt(condition: sa.ColumnElement[bool], every_term: bool) -> tuple[list[Hit], int]:
+            return self._page(connection, request, condition, parts, every_term)
+
+        if parts:
+            every = " & ".join(f"({p.match_query()})" for p in parts)
+            matched = sa.and_(filters, _matches(every))
+        else:
+            matched = filters
+        found: tuple[list[Hit], int] | None = None
+        if analysed.places:  # place words narrow, unless nothing of the rest is there
+            narrowed = sa.and_(matched, self._in_places(analysed.places))
+            found = attempt(narrowed, True)
+            if found[1] or not parts:
+                matched = narrowed
+            else:
+                found = None
+        if found is None:
+            found = attempt(matched, True)
+        hits, total = found
+        relaxed = False
+        if not total and len(parts) > 1:  # nothing has every word: lots with some of them
+            matched = sa.and_(filters, _matches(" | ".join(f"({p.match_query()})" for p in parts)))
+            hits, total = attempt(matched, False)
+            relaxed = bool(total)
+        suggestion = None
+        if not total and request.text.strip():
+            suggestion = self._suggest(connection, analysed)
+        facets = {}
+        if request.facets:
+            facets = self._facets(connection, matched) if total else {n: [] for n in FACETS}
+        return SearchResult(
+            hits=hits, total=total, facets=facets, suggestion=suggestion, relaxed=relaxed
+        )
+
+    def _fuzzy_words(self, connection: Connection, terms: list[QueryTerm]) -> dict[str, list[str]]:
+        """Each long pinyin word -> the indexed words within one letter of it (same first
+        letter), itself included if indexed."""
+        wanted = {p for t in terms for p in t.py if len(p) >= FUZZY_FROM}
+        out: dict[str, list[str]] = {}
+        for p in sorted(wanted):
+            candidates = connection.scalars(
+                sa.select(WORDS.c.word).where(
+                    WORDS.c.word.like(p[0] + "%"),
+                    sa.func.length(WORDS.c.word).between(len(p) - 1, len(p) + 1),
+                )
+            )
+            out[p] = sorted(w for w in candidates if within(p, w, 1))
+        return out
+
+    @staticmethod
+    def _filters(request: SearchRequest) -> sa.ColumnElement[bool]:
+        c = DOCS.c
+        today = request.today.toordinal() if request.today is not None else None
+        statuses = []
+        for status in sorted(set(request.statuses)):
+            if today is not None and status == "open":
+                statuses.append(sa.and_(c.status == "open", c.spoil_by >= today))
+            elif today is not None and status == "expired":
+                # past its spoil-by date, whether or not that is recorded yet
+                statuses.append(
+                    sa.or_(c.status == "expired", sa.and_(c.status == "open", c.spoil_by < today))
+                )
+            else:
+                statuses.append(c.status == status)
+        conditions = [sa.or_(*statuses) if statuses else sa.false()]
+        for name in ("commodity", "province", "county", "grade"):
+            wanted = getattr(request, name)
+            if wanted:
+                conditions.append(c[name] == wanted)
+        if request.min_remaining_g:
+            conditions.append(c.remaining_g >= request.min_remaining_g)
+        if request.max_price_fen_per_t:
+            conditions.append(c.price_fen_per_t <= request.max_price_fen_per_t)
+        if request.spoil_from:
+            conditions.append(c.spoil_by >= request.spoil_from.toordinal())
+        if request.spoil_to:
+            conditions.append(c.spoil_by <= request.spoil_to.toordinal())
+        return sa.and_(*conditions)
+
+    @staticmethod
+    def _in_places(places: list[Place]) -> sa.ColumnElement[bool]:
+        """In any of the places: a county, a prefecture, a province."""
+        columns = {"county": DOCS.c.county, "prefecture": DOCS.c.prefecture}
+        columns["province"] = DOCS.c.province
+        conditions = [columns[p.level] == p.code for p in places if p.level in columns]
+        return sa.or_(*conditions) if conditions else sa.false()
+
+    @staticmethod
+    def _facets(
+        connection: Connection, matched: sa.ColumnElement[bool]
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Counts per commodity, province, county and grade of the matches, in one query."""
+        columns = [DOCS.c[name] for name in FACETS]
+        rows = connection.execute(
+            sa.select(*columns, sa.func.count())
+            .where(matched)
+            .group_by(sa.func.grouping_sets(*[sa.tuple_(c) for c in columns]))
+        )
+        counts: dict[str, list[tuple[str, int]]] = {name: [] for name in FACETS}
+        for row in rows:
+            *values, n = row
+            for name, value in zip(FACETS, values, strict=True):
+                if value is not None and not (name == "grade" and value == ""):
+                    counts[name].append((value, n))
+        return {
+            name: sorted(found, key=lambda vn: (-vn[1], vn[0]))[:FACET_LIMIT]
+            for name, found in counts.items()
+        }
+
+    def _page(
+        self,
+        connection: Connection,
+        request: SearchRequest,
+        matched: sa.ColumnElement[bool],
+        parts: list[_Term],
+        every_term: bool,
+    ) -> tuple[list[Hit], int]:
+        """The page's hits in the request's order, ordered and cut by PostgreSQL, and how many
+        match in all (counted by the same query)."""
+        start = max(0, (request.page - 1) * request.per_page)
+        c = DOCS.c
+        score: sa.ColumnElement[Any] = sa.literal(0.0)
+        distance: sa.ColumnElement[Any] | None = None
+        #: (name, descending): the keys are worked out once per match, below
+        order: list[tuple[str, bool]]
+        if request.sort == "distance" and request.origin:
+            distance = self._km(*request.origin)
+            order = [("km", False), ("spoil_by", False), ("lot_id", False)]
+        elif request.sort == "price":
+            order = [("price_fen_per_t", False), ("spoil_by", False), ("lot_id", False)]
+        elif request.sort == "price_desc":
+            order = [("price_fen_per_t", True), ("spoil_by", False), ("lot_id", False)]
+        elif request.sort == "newest":
+            order = [("created", True), ("lot_id", False)]
+        elif not parts:  # no words: by relevance is by urgency
+            order = [("spoil_by", False), ("lot_id", False)]
+        else:
+            joiner = " & " if every_term else " | "
+            ranked = _matches(joiner.join(f"({p.rank_query()})" for p in parts))
+            total_rank = sum((self._term_rank(p) for p in parts), start=sa.literal(0.0, sa.Float))
+            if all(p.every_form_ranks for p in parts):  # every match is a ranked one
+                score = total_rank
+            else:
+                score = sa.case((ranked, total_rank), else_=sa.literal(0.0))
+            if request.sort == "urgency":  # the most urgent; on the same day the better match
+                order = [("spoil_by", False), ("score", True), ("lot_id", False)]
+            else:  # the best matches, equal ones the more urgent first; then the rest by urgency
+                order = [("score", True), ("spoil_by", False), ("lot_id", False)]
+        keys = {name for name, _desc in order} - {"score", "km"}
+        columns = [c.lot_id, score.label("score"), *(c[k] for k in sorted(keys - {"lot_id"}))]
+        if distance is not None:
+            columns.append(distance.label("km"))
+        page = max(1, request.per_page)
+        if parts:
+            # words: every match is read to be ranked anyway; the ranks (and distances) are
+            # worked out once, in a materialised step of narrow rows that are then counted and
+            # ordered (the tokens are never carried into the sort)
+            keyed = sa.select(*columns).where(matched).cte("matched").prefix_with("MATERIALIZED")
+            query = (
+                sa.select(keyed, sa.func.count().over().label("total"))
+                .order_by(*(keyed.c[k].desc() if d else keyed.c[k] for k, d in order))
+                .offset(start)
+                .limit(page)
+            )
+            rows = connection.execute(query).all()
+        else:
+            # no words: counted apart, from the covering index alone, the page read in order
+            by = [c[k].desc() if d else c[k] for k, d in order if k != "km"]
+            if distance is not None:
+                by.insert(0, distance)
+            query = sa.select(*columns).where(matched).order_by(*by).offset(start).limit(page)
+            rows = connection.execute(query).all()
+        if rows and parts:
+            total = rows[0].total
+        elif rows or start:
+            count = sa.select(sa.func.count()).select_from(DOCS).where(matched)
+            total = connection.scalar(count) or 0
+        else:
+            total = 0
+        hits = [
+            Hit(
+                lot_id=row.lot_id,
+                score=float(row.score or 0.0),
+                distance_km=float(row.km) if distance is not None else None,
+            )
+            for row in rows[: max(0, request.per_page)]
+        ]
+        return hits, total
+
+    @staticmethod
+    def _term_rank(part: _Term) -> sa.ColumnElement[float]:
+        rank = _rank(_tsquery(part.ranked)) if part.ranked else sa.literal(0.0)
+        if part.fuzzy and part.fuzzy_ranks:
+            rank = rank + _rank(_tsquery(part.fuzzy)) * part.fuzzy_factor
+        return rank
+
+    @staticmethod
+    def _km(lat: float, lng: float) -> sa.ColumnElement[float]:
+        """Great-circle distance from a point (haversine, as catalog.regions.great_circle_km)."""
+        c = DOCS.c
+        p1 = sa.func.radians(sa.literal(lat))
+        p2 = sa.func.radians(c.lat)
+        half_dp = (p2 - p1) / 2
+        half_dl = sa.func.radians(c.lng - lng) / 2
+        a = sa.func.power(sa.func.sin(half_dp), 2) + sa.func.cos(p1) * sa.func.cos(
+            p2
+        ) * sa.func.power(sa.func.sin(half_dl), 2)
+        return 2 * EARTH_RADIUS_KM * sa.func.asin(sa.func.least(1.0, sa.func.sqrt(a)))
+
+    def _suggest(self, connection: Connection, analysed: AnalysedQuery) -> str | None:
+        """A query that would find something: each word replaced by the nearest commodity name
+        among the indexed pinyin words (never a raw pinyin or a place), the commonest first."""
+        vocab = self.analyzer.vocabulary
+        words = []
+        changed = False
+        for term in analysed.terms:
+            replacement = term.text
+            if not term.is_place and term.py:
+                code = self._nearest_commodity(connection, term.py[0])
+                if code:
+                    replacement = vocab.display.get(code, replacement)
+                    changed = changed or replacement != term.text
+            words.append(replacement)
+        return " ".join(words) if changed else None
+
+    def _nearest_commodity(self, connection: Connection, word: str) -> str | None:
+        vocab = self.analyzer.vocabulary
+        candidates = connection.scalars(
+            sa.select(WORDS.c.word).where(
+                sa.func.length(WORDS.c.word).between(len(word) - 2, len(word) + 2)
+            )
+        )
+        names = [w for w in candidates if w in vocab.commodity_of and within(word, w, 2)]
+        if not names:
+            return None
+        # the name most documents hold (Whoosh's corrector: the most frequent)
+        frequency = {
+            w: connection.scalar(
+                sa.select(sa.func.count()).select_from(DOCS).where(_matches(_lexeme("py", w)))
+            )
+            for w in names
+        }
+        best = min(names, key=lambda w: (-frequency[w], w))
+        return vocab.commodity_of[best] if frequency[best] else None
+
+
+class _Writer:
+    """Upserts and deletes, written together when the writer closes."""
+
+    generation = "postgres"
+
+    def __init__(self, backend: PostgresBackend, connection: Connection) -> None:
+        self._backend = backend
+        self._connection = connection
+        self._upserts: dict[int, LotDocument] = {}
+        self._deletes: set[int] = set()
+
+    def upsert(self, doc: LotDocument) -> None:
+        self._deletes.discard(doc.lot_id)
+        self._upserts[doc.lot_id] = doc
+
+    def delete(self, lot_id: int) -> None:
+        self._upserts.pop(lot_id, None)
+        self._deletes.add(lot_id)
+
+    def flush(self) -> None:
+        self._backend.write(self._connection, list(self._upserts.values()), self._deletes)
+        self._upserts.clear()
+        self._deletes.clear()

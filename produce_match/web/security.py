@@ -1,0 +1,122 @@
+"""Response headers that make the browser an ally, and limits on what a request may carry.
+
+* A strict Content-Security-Policy: scripts, styles, images and fonts only from this site, no
+  inline script or style anywhere (the templates have none, and the browser tests fail on any
+  CSP violation), no framing (`frame-ancestors 'none'`), forms post only back to this site (and
+  to origins a package adds to `CSP_FORM_ACTION`, such as a payment page).
+* nosniff, a same-origin Referrer-Policy (tracking links carry an unguessable code), no
+  powerful browser features, and a same-origin opener policy.
+* HSTS and secure cookies when served over HTTPS. Behind a reverse proxy, set TRUSTED_PROXIES to
+  the number of proxies in front, so that the scheme and the client address come from their
+  X-Forwarded-* headers (werkzeug's ProxyFix) and from nobody else.
+* Pages for a logged-in user are never stored by shared caches.
+* Size limits: MAX_CONTENT_LENGTH for any body (photos included), a much smaller one for JSON
+  bodies of the API, and Werkzeug's limits on form fields held in memory and on form parts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import BadRequest
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+#: the largest JSON body the API accepts (an order, a lot, a demand ... are far smaller)
+MAX_JSON_BYTES = 256 * 1024
+
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+
+
+def content_security_policy(form_action: list[str]) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action " + " ".join(["'self'", *form_action]),
+        ]
+    )
+
+
+def _limit_json() -> None:
+    if request.mimetype == "application/json":  # reading a larger body answers 413
+        request.max_content_length = MAX_JSON_BYTES
+
+
+#: text no database column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
+#: (they cannot be encoded as UTF-8; JSON's "\udc00" escapes produce them)
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
+def _refuse_unstorable_text() -> None:
+    """Refuse (400) a request whose text could not be stored, before anything reads it."""
+    sources: list[Any] = [request.path, list(request.args.items(multi=True))]
+    sources.append(dict(request.view_args or {}))
+    if request.mimetype == "application/json":
+        sources.append(request.get_json(silent=True))
+    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(list(request.form.items(multi=True)))
+    for source in sources:
+        for text in _texts(source):
+            if UNSTORABLE.search(text):
+                raise BadRequest(
+                    _(
+                        "The request contains characters that cannot be stored (NUL or broken "
+                        "Unicode). Remove them and try again."
+                    )
+                )
+
+
+def _headers(response: Any) -> Any:
+    headers = response.headers
+    # files we serve set a stricter policy of their own (default-src 'none'): keep it
+    headers.setdefault(
+        "Content-Security-Policy",
+        content_security_policy(current_app.config.get("CSP_FORM_ACTION", [])),
+    )
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if "Cache-Control" not in headers and request.cookies.get(
+        current_app.config["SESSION_COOKIE_NAME"]
+    ):
+        headers["Cache-Control"] = "private, no-store"
+        headers.add("Vary", "Cookie")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    proxies = int(app.config.get("TRUSTED_PROXIES", 0))
+    if proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
+    app.before_request(_limit_json)
+    app.before_request(_refuse_unstorable_text)
+    app.after_request(_headers)

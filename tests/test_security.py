@@ -1,0 +1,161 @@
+"""Security headers, request limits, request ids, readiness, and `flask check-deploy`."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from produce_match.web.logs import JsonFormatter, RequestIdFilter
+from tests.conftest import login
+from tests.factories import PASSWORD
+
+
+def test_pages_carry_a_strict_policy(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp
+    assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in response.headers  # plain http: no HSTS
+
+
+def test_no_template_has_inline_script_or_style(app):
+    from pathlib import Path
+
+    root = Path(app.template_folder)
+    offenders = []
+    for path in root.rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        for bad in ("<script>", "<style", " style=", " onclick=", " onchange=", " onsubmit="):
+            if bad in text:
+                offenders.append(f"{path.relative_to(root)}: {bad.strip()}")
+    assert offenders == []
+
+
+def test_https_behind_a_trusted_proxy_gets_hsts(database_url, app_factory):
+    app = app_factory(database_url, "i", TRUSTED_PROXIES=1)
+    client = app.test_client()
+    response = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    # without a trusted proxy the same header is ignored
+    plain = app_factory(database_url, "j").test_client()
+    assert (
+        "Strict-Transport-Security"
+        not in plain.get("/", headers={"X-Forwarded-Proto": "https"}).headers
+    )
+
+
+def test_logged_in_pages_are_not_stored_by_shared_caches(client, users):
+    login(client, "buyer", PASSWORD)
+    assert client.get("/account").headers["Cache-Control"] == "private, no-store"
+
+
+def test_served_photos_keep_their_own_stricter_policy(client):
+    response = client.get("/media/lots/nothing.jpg")
+    assert response.status_code == 404  # nothing there: still headers
+    assert "X-Content-Type-Options" in response.headers
+
+
+def test_oversized_json_is_413(client):
+    body = '{"login": "' + "x" * 300_000 + '", "password": "p"}'
+    response = client.post("/api/v1/tokens", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json["error"]["code"]
+
+
+def test_request_ids_are_echoed_or_made(client):
+    given = client.get("/healthz", headers={"X-Request-ID": "proxy-1234567890"})
+    assert given.headers["X-Request-ID"] == "proxy-1234567890"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces <script>"})
+    assert len(made.headers["X-Request-ID"]) == 32
+    assert made.headers["X-Request-ID"] != client.get("/healthz").headers["X-Request-ID"]
+
+
+def test_json_log_lines_carry_the_request_id(app):
+    record = logging.LogRecord(
+        "produce_match.x", logging.INFO, __file__, 1, "hello %s", ("世界",), None
+    )
+    with app.test_request_context():
+        from flask import g
+
+        g.request_id = "abc12345"
+        RequestIdFilter().filter(record)
+    record.status = 201
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "hello 世界" and line["request_id"] == "abc12345"
+    assert line["status"] == 201 and line["level"] == "INFO"
+
+
+def test_readiness(client, app, tmp_path):
+    from produce_match.search.service import service
+
+    assert client.get("/healthz").json == {"status": "ok"}
+    if app.config["SEARCH_BACKEND"] == "whoosh":  # (in PostgreSQL an empty index is ready)
+        assert client.get("/readyz").json["search"] == "missing"  # no index built yet
+    service().rebuild()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["database"] == "ok"
+    if app.config["SEARCH_BACKEND"] != "whoosh":
+        return  # the PostgreSQL index is the database's: checked with it above
+    app.config["SEARCH_INDEX_DIR"] = str(tmp_path / "file")
+    (tmp_path / "file").write_text("not a directory")
+    with app.app_context():
+        service().after_fork()
+    broken = client.get("/readyz")
+    assert broken.status_code == 503 and broken.json["search"] != "ok"
+
+
+def _check(runner, env, *args):
+    return runner.invoke(args=["check-deploy", *args], env=env, catch_exceptions=False)
+
+
+def test_check_deploy_lists_every_problem(runner, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    result = runner.invoke(args=["check-deploy", "--workers", "4"])
+    assert result.exit_code == 1
+    for words in (
+        "PRODUCE_MATCH_ENV",
+        "SECRET_KEY is not set",
+        "SESSION_COOKIE_SECURE",
+        "No HTTPS",
+    ):
+        assert words in result.output, words
+    if runner.app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        assert "SQLite with 4 workers" in result.output
+
+
+def test_check_deploy_passes_a_safe_configuration(database_url, tmp_path, monkeypatch, app_factory):
+    from produce_match import setup
+
+    secret = "s" * 20 + "0123456789abcdefghij"
+    monkeypatch.setenv("SECRET_KEY", secret)
+    (tmp_path / "up").mkdir()
+    (tmp_path / "ix").mkdir()
+    app = app_factory(
+        database_url,
+        "i",
+        PRODUCE_MATCH_ENV="production",
+        SECRET_KEY=secret,
+        SESSION_COOKIE_SECURE=True,
+        PREFERRED_URL_SCHEME="https",
+        TRUSTED_PROXIES=1,
+        UPLOAD_DIR=str(tmp_path / "up"),
+        SEARCH_INDEX_DIR=str(tmp_path / "ix"),
+        AUTO_SETUP=False,
+        LOAD_DEMO=False,
+    )
+    with app.app_context():
+        setup.initialise()
+    result = app.test_cli_runner().invoke(args=["check-deploy", "--workers", "1"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        assert result.exit_code == 0, result.output
+        more = app.test_cli_runner().invoke(args=["check-deploy", "--workers", "3"])
+        assert more.exit_code == 1 and "SQLite with 3 workers" in more.output
+    else:
+        assert result.exit_code == 0, result.output
+        nodes = app.test_cli_runner().invoke(
+            args=["check-deploy", "--workers", "4", "--nodes", "2"]
+        )
+        assert nodes.exit_code == 1 and "Whoosh index is local" in nodes.output
