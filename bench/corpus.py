@@ -426,7 +426,9 @@ class _Commodity:
     synonyms: list[str]
 
 
-def build_app(tmpdir: str | Path, database_url: str | None = None) -> Flask:
+def build_app(
+    tmpdir: str | Path, database_url: str | None = None, search_backend: str = "whoosh"
+) -> Flask:
     """An app on a migrated database with the catalogue and the regions, no demo world."""
     folder = Path(tmpdir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -440,6 +442,7 @@ def build_app(tmpdir: str | Path, database_url: str | None = None) -> Flask:
             "SEARCH_INDEX_DIR": str(folder / "search_index"),
             "UPLOAD_DIR": str(folder / "uploads"),
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "SEARCH_BACKEND": search_backend,
         }
     )
 

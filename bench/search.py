@@ -5,6 +5,7 @@
     .venv/bin/python bench/search.py --profile broad       # cProfile one class (top 25 cumulative)
     .venv/bin/python bench/search.py --profile broad,synonym --repeat 10
     .venv/bin/python bench/search.py --database-url postgresql://user@127.0.0.1/pm_bench
+    .venv/bin/python bench/search.py --backend postgres --database-url postgresql://…/pm_bench
     .venv/bin/python bench/search.py --workdir /tmp/pm100k  # keep it; run again: no rebuild
 
 Latency is measured with time.perf_counter() around `service().search(SearchRequest(...))`, the
@@ -13,7 +14,12 @@ one class is also timed through `pages.results_page`, which adds loading the pag
 highlights and the facet labels from the database. Each class runs once to warm up, then
 --repeat times. Only the classes that say "facets" ask for them (the pages always do).
 
-A --database-url database is migrated and written to: give it an empty database of its own.
+The setup of an app starts by building the index if there is none (`flask init-db` does the
+same): time a rebuild with --rebuild. A --database-url database is migrated and written to: give
+it an empty database of its own.
+--backend postgres (PostgreSQL only) searches the documents kept in the database instead of the
+Whoosh index; a database this script filled can be reused for either backend (its documents or
+index are rebuilt when missing).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout, without installing the package
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
 from bench.corpus import BROAD_WORD, SEED, build_app, generate  # noqa: E402
 from produce_match.catalog.models import Commodity, Region  # noqa: E402
@@ -175,7 +181,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _index_size(root: Path) -> int:
-    """Bytes of the live index generation."""
+    """Bytes of the live index: the Whoosh generation, or PostgreSQL's documents table with its
+    indexes and the word list."""
+    if service().in_transaction:
+        size = db.session.scalar(
+            text(
+                "SELECT pg_total_relation_size('search_documents') "
+                "+ pg_total_relation_size('search_words')"
+            )
+        )
+        db.session.rollback()
+        return int(size or 0)
     live = root / "current"
     target = live.resolve() if live.exists() else root
     return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
@@ -212,21 +228,30 @@ def run(
     database_url: str | None,
     only: str | None,
     workdir: Path | None = None,
+    backend: str = "whoosh",
+    rebuild: bool = False,
 ) -> None:
     """Build everything (or reuse a workdir's), then print the table or the profiles."""
     with tempfile.TemporaryDirectory(prefix="pm-bench-search-") as tmp:
         folder = workdir or Path(tmp)
         started = time.perf_counter()
-        app = build_app(folder, database_url)
+        app = build_app(folder, database_url, search_backend=backend)
         setup = time.perf_counter() - started
         with app.app_context():
             _header(setup)
+            print(f"search    {backend} backend")
             existing = db.session.scalar(select(func.count()).select_from(Lot)) or 0
             db.session.rollback()
             if existing and existing != n:
                 raise SystemExit(f"{folder} holds {existing:,} lots, not {n:,}: use another")
             if existing:
-                print(f"corpus    {existing:,} lots and their index, reused from {folder}")
+                print(f"corpus    {existing:,} lots, reused from {folder}")
+                if (
+                    rebuild
+                    or not service().backend.exists()
+                    or not service().check(repair=False).clean
+                ):
+                    _rebuild(existing, Path(app.config["SEARCH_INDEX_DIR"]))
             else:
                 _build(n, Path(app.config["SEARCH_INDEX_DIR"]))
             all_cases = cases()
@@ -263,11 +288,16 @@ def _build(n: int, index_dir: Path) -> None:
         f"broad     {summary.broad_titles:,} titles say {BROAD_WORD} "
         f"({summary.broad_titles / max(1, summary.lots):.0%})"
     )
+    _rebuild(summary.lots, index_dir)
+
+
+def _rebuild(lots: int, index_dir: Path) -> None:
+    """Rebuild the index, reporting how long it took and its size."""
     started = time.perf_counter()
     service().rebuild()
     build = time.perf_counter() - started
     print(
-        f"index     rebuilt in {build:.2f} s ({summary.lots / build:,.0f} lots/s), "
+        f"index     rebuilt in {build:.2f} s ({lots / build:,.0f} lots/s), "
         f"{_index_size(index_dir) / 1e6:,.1f} MB on disk"
     )
 
@@ -324,12 +354,31 @@ def main(argv: list[str] | None = None) -> None:
         "--profile", metavar="CLASS", help="cProfile a class (or several, comma-separated) instead"
     )
     parser.add_argument(
+        "--backend",
+        choices=("whoosh", "postgres"),
+        default="whoosh",
+        help="the search backend (postgres needs a PostgreSQL --database-url)",
+    )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="with a reused --workdir: rebuild the index anyway (and time it)",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         help="keep the database and index here; a second run with the same --n reuses them",
     )
     args = parser.parse_args(argv)
-    run(args.n, args.repeat, args.database_url, args.profile, args.workdir)
+    run(
+        args.n,
+        args.repeat,
+        args.database_url,
+        args.profile,
+        args.workdir,
+        args.backend,
+        args.rebuild,
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search_quality.py               # 20,000 lots, temporary SQLite file
     .venv/bin/python bench/search_quality.py --n 5000 --show 20
+    .venv/bin/python bench/search_quality.py --backend both --database-url postgresql://…/pm_q
 
 Every query of tests/search/queries.json runs through `service().search(...)` as the pages ask
 it (today's date, so that lots past their spoil-by date count as expired), 50 lots a page; each
@@ -9,6 +10,10 @@ returned lot is graded by the query's rules over the lot's attributes. nDCG@10 u
 2^grade - 1 and the ideal ranking of every lot in the corpus; recall@50 is the relevant lots
 (grade > 0) in the first 50 over min(50, relevant lots in the corpus). A query without any
 relevant lot in the corpus counts in neither mean (it is listed apart).
+
+With --backend postgres (a PostgreSQL --database-url) the PostgreSQL backend answers; with
+--backend both, each backend in turn over the same corpus in the same database, and a last line
+compares their overall nDCG@10.
 
 The scoring functions are importable (tests/search/test_quality.py uses them).
 """
@@ -462,31 +467,47 @@ def main(argv: list[str] | None = None) -> None:
         "--database-url",
         help="default: a temporary SQLite file; an empty database, or one this script filled",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("whoosh", "postgres", "both"),
+        default="whoosh",
+        help="the search backend (postgres and both need a PostgreSQL --database-url)",
+    )
     args = parser.parse_args(argv)
 
     query_set = load_queries(args.queries)
+    backends = ["whoosh", "postgres"] if args.backend == "both" else [args.backend]
+    overall: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="pm-bench-quality-") as tmp:
-        app = build_app(tmp, args.database_url)
-        with app.app_context():
-            existing = _lot_count()
-            if existing and existing != args.n:
-                raise SystemExit(f"the database holds {existing:,} lots, not {args.n:,}")
-            if not existing:
-                generate(args.n, seed=args.seed)
-            started = time.perf_counter()
-            service().rebuild()
-            build = time.perf_counter() - started
-            today = local_today()
-            lots = load_lots(today)
-            scores = evaluate(query_set, today, lots)
-            print(
-                f"corpus {args.n:,} lots (seed {args.seed}), index rebuilt in {build:.1f} s; "
-                f"{len(query_set.queries)} queries in "
-                f"{sum(s.seconds for s in scores):.2f} s"
-            )
-            report(scores, lots, args.show)
-            db.session.remove()
-            db.engine.dispose()
+        for backend in backends:
+            app = build_app(tmp, args.database_url, search_backend=backend)
+            with app.app_context():
+                existing = _lot_count()
+                if existing and existing != args.n:
+                    raise SystemExit(f"the database holds {existing:,} lots, not {args.n:,}")
+                if not existing:
+                    generate(args.n, seed=args.seed)
+                started = time.perf_counter()
+                service().rebuild()
+                build = time.perf_counter() - started
+                today = local_today()
+                lots = load_lots(today)
+                scores = evaluate(query_set, today, lots)
+                overall[backend] = overall_ndcg(scores)
+                print(
+                    f"\n== backend {backend}: corpus {args.n:,} lots (seed {args.seed}), "
+                    f"index rebuilt in {build:.1f} s; {len(query_set.queries)} queries in "
+                    f"{sum(s.seconds for s in scores):.2f} s"
+                )
+                report(scores, lots, args.show)
+                db.session.remove()
+                db.engine.dispose()
+    if len(overall) > 1:
+        print(
+            "\noverall nDCG@10: "
+            + ", ".join(f"{name} {value:.3f}" for name, value in overall.items())
+            + f"; difference {overall['postgres'] - overall['whoosh']:+.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -11,12 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from produce_match.config import ConfigError, build_config
 
 __all__ = ["ConfigError", "create_app"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` between 0 and 2**31 - 1 (PostgreSQL's integer), unless a rule says otherwise."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,21 +43,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(build_config(app.instance_path, config))
     app.jinja_env.add_extension("jinja2.ext.do")
+    # ids in URLs fit the database's integer columns: a larger number is a 404, never a 500
+    app.url_map.converters["int"] = BoundedIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
 
-    from produce_match import api, demo, i18n, models, setup  # noqa: F401 (models: all tables)
+    from produce_match import api, backup, demo, deploy, i18n, models, setup  # noqa: F401
     from produce_match.accounts import cli as accounts_cli
     from produce_match.accounts import views as accounts_views
     from produce_match.catalog import cli as catalog_cli
     from produce_match.catalog import views as catalog_views
+    from produce_match.demands import cli as demands_cli
+    from produce_match.demands import views as demands_views
     from produce_match.extensions import csrf, db, login_manager, migrate
     from produce_match.lots import cli as lots_cli
     from produce_match.lots import import_views
     from produce_match.lots import views as lots_views
+    from produce_match.matching import alerts, proposals  # noqa: F401 (receivers and words)
+    from produce_match.matching import cli as match_cli
+    from produce_match.matching import views as matching_views
+    from produce_match.monitor import cli as monitor_cli
+    from produce_match.monitor import operations as monitor_ops  # noqa: F401 (words)
+    from produce_match.monitor import views as monitor_views
+    from produce_match.notifications import views as notifications_views
     from produce_match.orders import cli as orders_cli
+    from produce_match.orders import notices  # noqa: F401 (tells the other side of each step)
+    from produce_match.orders import views as orders_views
+    from produce_match.payments import init_app as payments_init
     from produce_match.search import cli as search_cli
     from produce_match.search import service as search
-    from produce_match.web import errors, templating
+    from produce_match.web import errors, logs, security, templating
     from produce_match.web import views as web_views
 
     db.init_app(app)
@@ -64,6 +87,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
+    logs.init_app(app)
+    security.init_app(app)
     search.init_app(app)  # after db: its teardown runs before the session is removed
 
     app.register_blueprint(web_views.bp)
@@ -72,15 +97,26 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(catalog_views.bp)
     app.register_blueprint(lots_views.bp)
     app.register_blueprint(import_views.bp)
+    app.register_blueprint(orders_views.bp)
+    app.register_blueprint(demands_views.bp)
+    matching_views.init_app(app)
+    notifications_views.init_app(app)
+    monitor_views.init_app(app)
+    payments_init(app)  # pages, commands, hooks; mounts the sandbox gateway when embedded
     api.init_app(app)
 
     accounts_cli.init_app(app)
     lots_cli.init_app(app)
     orders_cli.init_app(app)
+    demands_cli.init_app(app)
+    match_cli.init_app(app)
+    monitor_cli.init_app(app)
     catalog_cli.init_app(app)
     search_cli.init_app(app)
     demo.init_app(app)
     setup.init_app(app)
+    deploy.init_app(app)
+    backup.init_app(app)
 
     if app.config["AUTO_SETUP"]:
         with app.app_context():

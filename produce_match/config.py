@@ -6,6 +6,8 @@ win over environment variables, which win over the defaults below.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -18,6 +20,8 @@ class ConfigError(RuntimeError):
     """The configuration is unsafe or incomplete; the app refuses to start."""
 
 
+#: where the search documents live (see produce_match/search/)
+SEARCH_BACKENDS = ("whoosh", "postgres")
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -79,12 +83,29 @@ def build_config(
             )
         secret_key = _embedded_secret(instance)
 
+    search_backend = str(setting("SEARCH_BACKEND", "whoosh")).strip().lower()
+    if search_backend not in SEARCH_BACKENDS:
+        raise ConfigError(
+            f"SEARCH_BACKEND={search_backend!r} is not a search backend: choose one of "
+            f"{', '.join(SEARCH_BACKENDS)}."
+        )
+    if search_backend == "postgres" and not normalise_database_url(database_url).startswith(
+        "postgresql"
+    ):
+        raise ConfigError(
+            "SEARCH_BACKEND=postgres keeps the search documents in PostgreSQL, but DATABASE_URL "
+            "is not a PostgreSQL database: set DATABASE_URL=postgresql://… or "
+            "SEARCH_BACKEND=whoosh."
+        )
+
     cookie_secure = _flag(str(setting("SESSION_COOKIE_SECURE", "")), app_env == "production")
     cfg: dict[str, Any] = {
         "PRODUCE_MATCH_ENV": app_env,
         "TESTING": testing,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        # whoosh: a local index (one node); postgres: documents in the database (several nodes)
+        "SEARCH_BACKEND": search_backend,
         "SEARCH_INDEX_DIR": str(setting("SEARCH_INDEX_DIR", instance / "search_index")),
         "UPLOAD_DIR": str(setting("UPLOAD_DIR", instance / "uploads")),
         # The embedded default migrates and loads reference and demo data on its first start.
@@ -118,7 +139,60 @@ def build_config(
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Behind a reverse proxy: how many proxies to trust for X-Forwarded-For/-Proto/-Host
+        "TRUSTED_PROXIES": int(setting("TRUSTED_PROXIES", 0)),
+        # Werkzeug's form limits: form fields held in memory, and parts of a multipart body
+        "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
+        "MAX_FORM_PARTS": 200,
+        # origins forms may post to besides this site (a package adds its payment page)
+        "CSP_FORM_ACTION": [],
+        # "json" (one object per line, with the request id) or "text"; json in production
+        "LOG_FORMAT": setting("LOG_FORMAT", "json" if app_env == "production" else "text"),
+        "LOG_LEVEL": str(setting("LOG_LEVEL", "INFO")).upper(),
+        # Channels besides the in-app inbox, comma-separated (see notifications/channels.py)
+        "NOTIFICATION_CHANNELS": tuple(
+            name.strip()
+            for name in str(setting("NOTIFICATION_CHANNELS", "")).split(",")
+            if name.strip()
+        ),
     }
+    # Payments (see payments/providers.py and the README's "Payments" section)
+    sandbox_url = setting("PAYMENTS_SANDBOX_URL")
+    cfg.update(
+        {
+            # the ways a buyer may pay, comma-separated: sandbox (the online gateway), transfer
+            "PAYMENTS_METHODS": tuple(
+                name.strip()
+                for name in str(
+                    # the sandbox moves no real money: in production only when asked for
+                    setting(
+                        "PAYMENTS_METHODS",
+                        "transfer" if app_env == "production" else "sandbox,transfer",
+                    )
+                ).split(",")
+                if name.strip()
+            ),
+            # the sandbox gateway's address; unset: the one mounted under /sandbox-gateway/
+            "PAYMENTS_SANDBOX_URL": sandbox_url.rstrip("/") if sandbox_url else None,
+            "PAYMENTS_SANDBOX_MOUNT": _flag(
+                str(setting("PAYMENTS_SANDBOX_MOUNT", "")),
+                sandbox_url is None and app_env != "production",
+            ),
+            # shared by the app and the gateway: signs notifications, authorises API calls
+            "PAYMENTS_SANDBOX_SECRET": setting("PAYMENTS_SANDBOX_SECRET")
+            or hmac.new(secret_key.encode(), b"sandbox-gateway", hashlib.sha256).hexdigest(),
+            "PAYMENTS_SANDBOX_DB": str(
+                setting("PAYMENTS_SANDBOX_DB", instance / "sandbox_gateway.sqlite3")
+            ),
+            # how the gateway reaches this site (notifications) when no request says it
+            "PAYMENTS_PUBLIC_URL": (setting("PAYMENTS_PUBLIC_URL") or "").rstrip("/") or None,
+            # seconds: waiting for the provider's answer; a pending payment older than this is
+            # asked about by `flask payments reconcile` / when its order's page is viewed
+            "PAYMENTS_HTTP_TIMEOUT": float(setting("PAYMENTS_HTTP_TIMEOUT", 10)),
+            "PAYMENTS_RECONCILE_AFTER": int(setting("PAYMENTS_RECONCILE_AFTER", 180)),
+            "PAYMENTS_VIEW_RECONCILE_AFTER": int(setting("PAYMENTS_VIEW_RECONCILE_AFTER", 5)),
+        }
+    )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.
     cfg.update({key: value for key, value in over.items() if key != "DATABASE_URL"})
     return cfg

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, registry
@@ -79,7 +81,33 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_immediately() -> bool:
-    return not (has_request_context() and request.method in _READ_ONLY_METHODS)
+    if not has_request_context() or g.get(_WRITING):
+        return True
+    return request.method not in _READ_ONLY_METHODS
+
+
+_WRITING = "db_writing"
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """A write transaction inside a read-only request (a page that finds a due timer).
+
+    Ends the request's read transaction, so that the next one begins IMMEDIATE on SQLite;
+    the caller commits inside the block. For the rare GET that must record something.
+    """
+    from produce_match.extensions import db
+
+    db.session.rollback()
+    g.setdefault(_WRITING, 0)
+    g.db_writing += 1
+    try:
+        yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        g.db_writing -= 1
 
 
 @event.listens_for(Engine, "begin")

@@ -17,3 +17,9 @@ def local_today(timezone: str | None = None) -> date:
 
 def local_datetime(instant: datetime, timezone: str | None = None) -> datetime:
     return instant.astimezone(ZoneInfo(timezone or DEFAULT_TIMEZONE))
+
+
+def local_instant(wall_clock: datetime, timezone: str | None = None) -> datetime:
+    """A time typed without a zone (a form's date and time), read as local time where the lot is,
+    as an aware UTC-convertible instant."""
+    return wall_clock.replace(tzinfo=ZoneInfo(timezone or DEFAULT_TIMEZONE))

@@ -3,22 +3,50 @@
 from produce_match.accounts.models import ApiToken, LoginFailure, LoginSession, Organisation, User
 from produce_match.audit.models import AuditEvent
 from produce_match.catalog.models import Commodity, CommodityName, Region
+from produce_match.demands.models import Demand
 from produce_match.lots.models import Lot, LotPhoto
-from produce_match.orders.models import Order
-from produce_match.search.models import SearchOutbox
+from produce_match.matching.models import AlertSetting, MatchAlert, Proposal
+from produce_match.monitor.models import FollowUp, Problem, ProblemPhoto, ReferencePrice
+from produce_match.notifications.models import Notification
+from produce_match.orders.models import Order, OrderPhoto
+from produce_match.payments.models import (
+    LedgerEntry,
+    Payment,
+    PaymentEvent,
+    PaymentInstruction,
+    PayoutAccount,
+)
+from produce_match.search.models import SearchDocument, SearchOutbox, SearchWord
 
 __all__ = [
+    "AlertSetting",
     "ApiToken",
     "AuditEvent",
     "Commodity",
     "CommodityName",
+    "Demand",
+    "FollowUp",
+    "LedgerEntry",
     "LoginFailure",
     "LoginSession",
     "Lot",
     "LotPhoto",
+    "MatchAlert",
+    "Notification",
     "Order",
+    "OrderPhoto",
     "Organisation",
+    "Problem",
+    "ProblemPhoto",
+    "Proposal",
+    "ReferencePrice",
+    "Payment",
+    "PaymentEvent",
+    "PaymentInstruction",
+    "PayoutAccount",
     "Region",
+    "SearchDocument",
     "SearchOutbox",
+    "SearchWord",
     "User",
 ]

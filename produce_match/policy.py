@@ -17,8 +17,12 @@ from werkzeug.exceptions import Forbidden, NotFound
 
 from produce_match.accounts.models import ApiToken, Organisation, OrgKind, Role, User
 from produce_match.catalog.models import Commodity
+from produce_match.demands.models import Demand
 from produce_match.lots.models import Lot, LotStatus
+from produce_match.matching.models import Proposal
+from produce_match.monitor.models import Problem, ReferencePrice
 from produce_match.orders.models import Order, Party, parties_for
+from produce_match.payments.models import Payment, PaymentInstruction
 
 #: the action that decides whether an object is visible at all
 VIEW = "view"
@@ -175,6 +179,10 @@ def _lot(user: User | None, action: str, lot: Any) -> bool:
         return own and user.role is Role.cooperative
     if action == "view_history":
         return own or watching
+    if action == "view_matches":  # the ranked buyers: its cooperative and oversight
+        return (own and user.role is Role.cooperative) or watching
+    if action == "propose":  # sending an allocation of it to a buyer: oversight only
+        return watching
     return False
 
 
@@ -204,10 +212,156 @@ def _order(user: User | None, action: str, order: Any) -> bool:
     party = order_party(user, order)
     if party is None:  # neither side nor oversight: may not know the order exists (404)
         return False
-    if action in (VIEW, "view_history"):
+    if action in (VIEW, "view_history", "view_payments"):
         return True
+    if action == "start_payment":  # paying is the buyer's; the payment side confirms it
+        return party is Party.buyer
     # a step of the transition table; whether it is legal now is the table's question (409)
     return party in parties_for(action)
+
+
+@rule(Demand)
+def _demand(user: User | None, action: str, demand: Any) -> bool:
+    if user is None:
+        return False
+    if isinstance(demand, type):
+        if action in ("create", "import"):  # registering demands: buyers only
+            return user.role is Role.buyer or (action == "import" and user.is_admin)
+        return action == "list"
+    own = user.role is Role.buyer and is_member(user, demand.buyer)
+    if action in (VIEW, "view_matches", "view_history"):
+        # its buyer, administrators, and officials whose jurisdiction holds the delivery place
+        return (
+            own or user.is_admin or official_covers(user, demand.province_code, demand.county_code)
+        )
+    if action in ("edit", "pause", "resume", "close"):
+        return own
+    return False
+
+
+def proposal_side(user: User | None, proposal: Proposal) -> str | None:
+    """'buyer' or 'cooperative' when `user` answers `proposal` for one of its two parties."""
+    if user is None or not user.is_active:
+        return None
+    if user.role is Role.buyer and user.organisation_id == proposal.demand.buyer_org_id:
+        return "buyer"
+    if user.role is Role.cooperative and user.organisation_id == proposal.lot.cooperative_id:
+        return "cooperative"
+    return None
+
+
+@rule(Proposal)
+def _proposal(user: User | None, action: str, proposal: Any) -> bool:
+    if user is None:
+        return False
+    if isinstance(proposal, type):
+        if action in ("create", "plan"):  # the planner and its proposals: oversight only
+            return user.role is Role.official or user.is_admin
+        return action == "list"
+    side = proposal_side(user, proposal)
+    lot = proposal.lot
+    watching = user.is_admin or official_covers(user, lot.province_code, lot.county_code)
+    if action == VIEW:
+        return side is not None or watching
+    if action == "answer":
+        return side is not None
+    return False
+
+
+@rule(Payment)
+def _payment(user: User | None, action: str, payment: Any) -> bool:
+    """A payment is seen by its order's parties and oversight (404 for everyone else)."""
+    if isinstance(payment, type):
+        return False
+    party = order_party(user, payment.order)
+    if party is None:
+        return False
+    if action == VIEW:
+        return True
+    if action == "record_transfer":
+        return party is Party.buyer
+    if action == "confirm_transfer":  # the cooperative's account, or an official for it
+        return party in (Party.cooperative, Party.official)
+    return False
+
+
+@rule(PaymentInstruction)
+def _payment_instruction(user: User | None, action: str, instruction: Any) -> bool:
+    if isinstance(instruction, type):
+        return False
+    party = order_party(user, instruction.order)
+    if party is None:
+        return False
+    if action == VIEW:
+        return True
+    if action == "confirm_refund":  # a transfer's refund is sent back by the cooperative
+        return party is Party.cooperative
+    return False
+
+
+def overseer(user: User | None) -> bool:
+    """Officials (of an office with a place) and administrators: the officials' area."""
+    user = _live(user)
+    if user is None:
+        return False
+    if user.is_admin:
+        return True
+    office = user.organisation
+    return (
+        user.role is Role.official
+        and office is not None
+        and office.kind is OrgKind.office
+        and office.province_code is not None
+    )
+
+
+def may_watch(user: User | None, province_code: str | None, county_code: str | None) -> bool:
+    """May `user` see the officials' figures for this place (a county, or a whole province)?
+
+    Administrators: anywhere. An official: inside the office's jurisdiction; a province office
+    covers its counties, a county office only its county (not its province as a whole).
+    """
+    user = _live(user)
+    if user is None or not overseer(user):
+        return False
+    if user.is_admin:
+        return True
+    office = user.organisation
+    if province_code is None:  # everywhere: administrators only
+        return False
+    if county_code is None:
+        return office.county_code is None and office.province_code == province_code
+    return official_covers(user, province_code, county_code)
+
+
+@rule(Problem)
+def _problem(user: User | None, action: str, problem: Any) -> bool:
+    """The problem ledger: its cooperative, and the offices whose jurisdiction holds it."""
+    if user is None:
+        return False
+    if isinstance(problem, type):
+        if action == "create":  # a cooperative, or an official on a cooperative's behalf
+            return user.role is Role.cooperative or overseer(user)
+        return action == "list"
+    own = user.role is Role.cooperative and is_member(user, problem.cooperative)
+    watching = user.is_admin or official_covers(user, problem.province_code, problem.county_code)
+    if action in (VIEW, "create"):
+        return own or watching
+    if action in ("assign", "follow_up", "close"):
+        return watching
+    if action == "reopen":  # the office, or the cooperative if it is not solved after all
+        return watching or own
+    return False
+
+
+@rule(ReferencePrice)
+def _reference_price(user: User | None, action: str, price: Any) -> bool:
+    """Local reference prices: recorded by offices for their counties, read by oversight."""
+    if user is None or not overseer(user):
+        return False
+    if isinstance(price, type):
+        return action in ("create", "import", "list")
+    return user.is_admin or official_covers(user, price.province_code, price.county_code)
 
 
 def admin_area(user: User | None) -> bool:

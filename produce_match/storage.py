@@ -147,8 +147,20 @@ def delete_after_commit(key: str) -> None:
     session.info.setdefault(_PENDING, []).append(key)
 
 
+_SAVED = "storage_saved_in_transaction"
+
+
+def save_in_transaction(key: str, data: bytes) -> None:
+    """Store a file that belongs to the current transaction: removed again if it rolls back."""
+    from produce_match.extensions import db
+
+    get_storage().save(key, data)
+    db.session().info.setdefault(_SAVED, []).append(key)
+
+
 @event.listens_for(Session, "after_commit")
 def _delete_pending(session: Session) -> None:
+    session.info.pop(_SAVED, None)
     keys = session.info.pop(_PENDING, [])
     if keys:
         storage = get_storage()
@@ -159,3 +171,8 @@ def _delete_pending(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    saved = session.info.pop(_SAVED, [])
+    if saved:
+        storage = get_storage()
+        for key in saved:
+            storage.delete(key)

@@ -80,6 +80,10 @@ def parse_unit(text: str | MassUnit | None) -> MassUnit:
         ) from None
 
 
+#: the largest power of ten a typed number may have, either way (10^18 g is a trillion tonnes)
+MAX_EXPONENT = 18
+
+
 def _decimal(text: str | int | Decimal, what: object) -> Decimal:
     if isinstance(text, int | Decimal):
         value = Decimal(text)
@@ -91,6 +95,10 @@ def _decimal(text: str | int | Decimal, what: object) -> Decimal:
             raise UnitError(_l("%(what)s must be a number.", what=what)) from None
     if not value.is_finite():
         raise UnitError(_l("%(what)s must be a number.", what=what))
+    # far beyond any real quantity or price, and beyond what exact arithmetic should carry
+    # ("1e999999" would overflow the decimal context when converted to grams)
+    if value and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        raise UnitError(_l("%(what)s is out of range.", what=what))
     return value
 
 

@@ -3,6 +3,8 @@ its test client, and helpers to log in and post forms with their CSRF token.
 
 Set TEST_DATABASE_URL=postgresql://user@host/dbname to run the whole suite on PostgreSQL; that
 database is emptied and migrated at the start of the run and its tables truncated after each test.
+TEST_SEARCH_BACKEND=postgres (with it) runs every test that does not choose a search backend on
+the PostgreSQL one; the search backend tests run on both backends either way.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from produce_match.extensions import db
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKEND = "postgresql" if PG_URL else "sqlite"
+#: both search backends, for the tests that run on each (`parametrize("search_backend", ...)`)
+SEARCH_BACKENDS = ("whoosh", "postgres")
 
 
 def pytest_report_header() -> str:
@@ -96,6 +100,14 @@ def _truncate_all(url: str) -> None:
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     keep = {"alembic_version", "regions", "commodities", "commodity_names"}  # reference data
     with engine.begin() as conn:
+        # a test's server threads may still be finishing a request (a payment notification, a
+        # payout sent after the response): end their sessions rather than deadlock with them
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
         tables = [t for t in db.metadata.sorted_tables if t.name not in keep]
         if tables:
             names = ", ".join(f'"{t.name}"' for t in tables)
@@ -116,13 +128,38 @@ def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(database_url, tmp_path / "instance")
+def search_backend() -> str:
+    """The search backend of the app: TEST_SEARCH_BACKEND, or Whoosh (the backend tests
+    parametrize it to run on both)."""
+    return os.environ.get("TEST_SEARCH_BACKEND") or "whoosh"
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, search_backend: str) -> Iterator[Flask]:
+    if search_backend == "postgres" and not PG_URL:
+        pytest.skip("the PostgreSQL search backend needs TEST_DATABASE_URL (PostgreSQL)")
+    app = make_app(database_url, tmp_path / "instance", SEARCH_BACKEND=search_backend)
     with app.app_context():
         yield app
     # the context's teardown (search queue, session removal) has run: close every connection
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Any]:
+    """make_app for a test that needs more apps than `app`; their connections close after it."""
+    made: list[Flask] = []
+
+    def factory(database_url: str, name: str, **extra: Any) -> Flask:
+        made.append(make_app(database_url, tmp_path / name, **extra))
+        return made[-1]
+
+    yield factory
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 @pytest.fixture

@@ -71,3 +71,14 @@ def test_settings_come_from_the_environment(tmp_path):
 def test_database_url_spellings():
     assert normalise_database_url("postgresql://a@b/c") == "postgresql+psycopg://a@b/c"
     assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_search_backend_is_chosen_by_configuration(tmp_path):
+    assert build_config(str(tmp_path), environ={})["SEARCH_BACKEND"] == "whoosh"
+    pg = {"DATABASE_URL": "postgresql://pm@127.0.0.1/pm", "SEARCH_BACKEND": "postgres"}
+    assert build_config(str(tmp_path), environ=pg)["SEARCH_BACKEND"] == "postgres"
+    # the documents live in PostgreSQL: refused clearly on SQLite
+    with pytest.raises(ConfigError, match="SEARCH_BACKEND=postgres .* not a PostgreSQL"):
+        build_config(str(tmp_path), environ={"SEARCH_BACKEND": "postgres"})
+    with pytest.raises(ConfigError, match="not a search backend"):
+        build_config(str(tmp_path), environ={"SEARCH_BACKEND": "elastic"})

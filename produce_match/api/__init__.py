@@ -32,10 +32,18 @@ API_DESCRIPTION = (
 
 
 def init_app(app: Flask) -> None:
-    from produce_match.api import accounts, catalog, lots
+    from produce_match.api import accounts, catalog, demands, lots, monitor, orders, payments
 
     api.init_app(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for blueprint in (accounts.blp, catalog.blp, lots.blp):
+    for blueprint in (
+        accounts.blp,
+        catalog.blp,
+        lots.blp,
+        orders.blp,
+        demands.blp,
+        payments.blp,
+        monitor.blp,
+    ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -27,6 +27,13 @@ blp = Blueprint("api_lots", __name__, description="Stranded lots")
 class DecimalText(ma.fields.Field):
     """A number given as JSON number or string, kept as text so that nothing passes a float."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "oneOf": [{"type": "string", "maxLength": 40}, {"type": "number"}],
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ma.ValidationError("Not a valid number.")

@@ -1,4 +1,5 @@
-"""The demo world: cooperatives with stranded lots, buyers, an official for Zhangwu, an admin.
+"""The demo world: cooperatives with stranded lots, buyers and their demands, an official for
+Zhangwu, an admin.
 
 `flask demo load` fills an empty database; the embedded default does it on its first start.
 The cooperatives, their lots and the buyers are in world.json beside this file; every date in
@@ -19,9 +20,12 @@ from sqlalchemy import func, select
 
 from produce_match.accounts import operations as accounts
 from produce_match.accounts.models import Role, User
+from produce_match.catalog import commodities, regions
 from produce_match.dates import local_today
+from produce_match.demands import operations as demands
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
+from produce_match.monitor import operations as monitor
 
 DEMO_PASSWORD = "demo-pass-2020"  # noqa: S105 - printed on purpose: these are demo accounts
 WORLD = Path(__file__).with_name("world.json")
@@ -107,6 +111,42 @@ def load() -> list[tuple[str, str]]:
     for buyer in world["buyers"]:
         _member(buyer["login"], Role.buyer, buyer, admin)
         logins.append((buyer["login"], Role.buyer.value))
+    for demand in world.get("demands", []):
+        user = db.session.scalar(select(User).where(User.login == demand["buyer"]))
+        assert user is not None and user.organisation is not None, demand["buyer"]
+        demands.create_demand(
+            user,
+            user.organisation,
+            demands.DemandInput(
+                commodity=demand["commodity"],
+                grades=demand.get("grades") or "",
+                min_quantity=demand["min_quantity"],
+                max_quantity=demand["max_quantity"],
+                unit=demand["unit"],
+                max_price=demand["max_price"],
+                price_unit=demand["price_unit"],
+                province=demand["province"],
+                county=demand["county"],
+                needed_by=today + timedelta(days=demand["needed_in_days"]),
+                max_distance_km=str(demand.get("max_distance_km") or ""),
+                notes=demand.get("notes"),
+            ),
+        )
+    for ref in world.get("reference_prices", []):
+        commodity = commodities.resolve(ref["commodity"])
+        province = regions.find_province(ref["province"])
+        county = regions.find_counties(ref["county"], province.code if province else None)
+        assert commodity is not None and len(county) == 1, ref
+        monitor.set_reference_price(
+            admin,
+            monitor.PriceInput(
+                commodity,
+                county[0],
+                ref["price"],
+                ref["unit"],
+                today + timedelta(days=ref["since_days"]),
+            ),
+        )
     return logins
 
 

@@ -89,11 +89,18 @@ def _header_key(text: str) -> str:
 _ALIASES = {_header_key(alias): name for name, aliases in COLUMNS.items() for alias in aliases}
 
 
-def column_title(name: str, chinese: bool) -> str:
+def column_title(
+    name: str, chinese: bool, columns: dict[str, tuple[str, ...]] | None = None
+) -> str:
     """A column's name as the template writes it, in Chinese or in English."""
     if chinese:
-        return next(alias for alias in COLUMNS[name] if _is_chinese(alias))
+        return next(alias for alias in (columns or COLUMNS)[name] if _is_chinese(alias))
     return name
+
+
+def aliases_of(columns: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Every accepted header, compared as `_header_key` does, -> its column (other imports)."""
+    return {_header_key(alias): name for name, aliases in columns.items() for alias in aliases}
 
 
 class ImportFileError(ValidationFailed):
@@ -436,6 +443,10 @@ def _reference_cache() -> Iterator[None]:
         event.remove(session, "do_orm_execute", answer)
 
 
+#: the same cache, for the other imports (demands) that look up commodities and regions per row
+reference_cache = _reference_cache
+
+
 # --- checking ---------------------------------------------------------------------------------
 
 
@@ -448,21 +459,30 @@ class _Columns:
     chinese: bool
     errors: list[tuple[str, str]]  # (column as spelled, message)
     missing: set[str]
+    #: the columns of this kind of import (the lots' by default)
+    spec: dict[str, tuple[str, ...]] = field(default_factory=lambda: COLUMNS)
 
     def title(self, name: str) -> str:
-        return self.used.get(name) or column_title(name, self.chinese)
+        return self.used.get(name) or column_title(name, self.chinese, self.spec)
 
 
-def _map_columns(headers: Sequence[str]) -> _Columns:
+def _map_columns(
+    headers: Sequence[str],
+    columns: dict[str, tuple[str, ...]] | None = None,
+    required: Sequence[str] = REQUIRED,
+) -> _Columns:
+    """How a header maps to the columns (the lots', or another import's `columns`)."""
+    spec = columns or COLUMNS
+    aliases = _ALIASES if columns is None else aliases_of(columns)
     used: dict[str, str] = {}
     errors: list[tuple[str, str]] = []
     chinese = any(_is_chinese(h) for h in headers)
     for header in headers:
         if not header:
             continue  # a column without a header is only an error where it holds something
-        name = _ALIASES.get(_header_key(header))
+        name = aliases.get(_header_key(header))
         if name is None:
-            errors.append((header, _unknown_column(header)))
+            errors.append((header, _unknown_column(header, aliases)))
         elif name in used:
             errors.append(
                 (
@@ -477,15 +497,24 @@ def _map_columns(headers: Sequence[str]) -> _Columns:
             )
         else:
             used[name] = header
-    missing = {name for name in REQUIRED if name not in used}
-    for name in REQUIRED:
+    missing = {name for name in required if name not in used}
+    for name in required:
         if name in missing:
-            errors.append((column_title(name, chinese), _("This column is required.")))
-    return _Columns(used, chinese, errors, missing)
+            errors.append((column_title(name, chinese, spec), _("This column is required.")))
+    return _Columns(used, chinese, errors, missing, spec)
 
 
-def _unknown_column(header: str) -> str:
-    close = difflib.get_close_matches(_header_key(header), list(_ALIASES), n=1, cutoff=0.6)
+def map_columns(
+    headers: Sequence[str], columns: dict[str, tuple[str, ...]], required: Sequence[str]
+) -> _Columns:
+    """The header of another kind of import (demands) mapped by the same rules."""
+    return _map_columns(headers, columns, required)
+
+
+def _unknown_column(header: str, aliases: dict[str, str] | None = None) -> str:
+    close = difflib.get_close_matches(
+        _header_key(header), list(aliases or _ALIASES), n=1, cutoff=0.6
+    )
     if close:
         return _("Unknown column. Did you mean %(name)s?", name=close[0])
     return _("Unknown column. The columns are listed on the import page and in the template.")

@@ -20,6 +20,7 @@ from produce_match.database import utcnow
 from produce_match.dates import local_today
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
+from produce_match.lots.events import lot_offered
 from produce_match.lots.models import Lot, LotPhoto, LotStatus
 from produce_match.lots.photos import PhotoRejected, process_photo
 from produce_match.search.service import service
@@ -312,6 +313,7 @@ def create_lot(actor: User | None, cooperative: Organisation, data: LotInput) ->
         to_state=LotStatus.open.value,
         changes={"quantity_g": lot.quantity_g, "price_fen_per_t": lot.price_fen_per_t},
     )
+    lot_offered.send(lot, actor=actor, event="posted")
     return lot
 
 
@@ -342,6 +344,9 @@ def update_lot(actor: User, lot: Lot, data: LotInput) -> dict[str, list[Any]]:
             to_state=lot.current_status.value,
             changes=changes,
         )
+    old_price, new_price = changes.get("price_fen_per_t", (0, 0))
+    if new_price < old_price:
+        lot_offered.send(lot, actor=actor, event="price_dropped")
     return changes
 
 

@@ -27,6 +27,9 @@ from produce_match.lots import operations as lots
 from produce_match.lots import queries
 from produce_match.lots.forms import LotForm
 from produce_match.lots.models import Lot, LotPhoto
+from produce_match.orders import queries as order_queries
+from produce_match.orders.forms import OrderForm
+from produce_match.orders.models import Order
 from produce_match.search import params as search_params
 from produce_match.search.pages import results_page
 from produce_match.storage import get_storage
@@ -64,7 +67,8 @@ def _price_unit_choice(lot: Lot) -> MassUnit:
 
 @bp.route("/lots/<int:lot_id>")
 def detail(lot_id: int) -> Any:
-    lot = policy.load(current_user, policy.VIEW, Lot, lot_id)
+    lot = order_queries.settle_lot(policy.load(current_user, policy.VIEW, Lot, lot_id))
+    user = current_user if current_user.is_authenticated else None
     return render_template(
         "lots/detail.html",
         lot=lot,
@@ -72,6 +76,9 @@ def detail(lot_id: int) -> Any:
         show_contact=policy.can(current_user, "view_contact", lot.cooperative),
         can_edit=policy.can(current_user, "edit", lot),
         events=history(lot) if policy.can(current_user, "view_history", lot) else [],
+        can_order=policy.can(current_user, "create", Order),
+        order_form=OrderForm(formdata=None, unit=lot.quantity_unit.value),
+        orders=order_queries.of_lot(lot, user) if user is not None else [],
     )
 
 

@@ -19,6 +19,19 @@ DEFAULT_STATUSES = ("open",)
 SORTS = ("relevance", "urgency", "price", "price_desc", "newest", "distance")
 FACETS = ("commodity", "province", "county", "grade")
 
+#: how much each way of matching counts: the commodity itself above a word in the text, exact
+#: Chinese and English above pinyin, pinyin above initials, a fuzzy pinyin match least; a
+#: category word (水果) counts its category as a commodity word counts the commodity
+BOOST = {
+    "commodity": 12.0,
+    "category": 12.0,
+    "zh": 3.0,
+    "en": 3.0,
+    "py": 2.0,
+    "ini": 1.0,
+    "fuzzy": 0.4,
+}
+
 
 @dataclass
 class LotDocument:

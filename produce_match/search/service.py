@@ -1,10 +1,17 @@
 """Keeping the index in step with the database, and answering searches with lots.
 
-The database is the truth. Every flush that touches a lot queues the lot's id in `search_outbox`
-in the same transaction; after the commit the queue is applied to the index by whichever process
-gets the index's one writer first (without waiting: a process that finds it busy leaves the queue
-to the holder, to its next commit, or to the next search). A crash between commit and index write
-loses nothing: the queue is in the database, and the next search of any process applies it.
+Two backends (`SEARCH_BACKEND`): Whoosh, a local index beside one node (`whoosh_backend.py`),
+kept in step through the queue below; and PostgreSQL (`postgres_backend.py`), whose documents
+are written in the lots' own transactions: with it, the flush hook only notes the lots touched,
+and just before the commit their documents are written through the same connection
+(`_write_documents_before_commit`), so that they commit or roll back together; no queue.
+
+With Whoosh: the database is the truth. Every flush that touches a lot queues the lot's id in
+`search_outbox` in the same transaction; after the commit the queue is applied to the index by
+whichever process gets the index's one writer first (without waiting: a process that finds it
+busy leaves the queue to the holder, to its next commit, or to the next search). A crash between
+commit and index write loses nothing: the queue is in the database, and the next search of any
+process applies it.
 """
 
 from __future__ import annotations
@@ -64,10 +71,35 @@ class SearchService:
     @property
     def backend(self) -> SearchBackend:
         if self._backend is None:
-            from produce_match.search.whoosh_backend import WhooshBackend
+            if self.in_transaction:
+                from produce_match.search.postgres_backend import PostgresBackend
 
-            self._backend = WhooshBackend(self.app.config["SEARCH_INDEX_DIR"], self.analyzer)
+                self._backend = PostgresBackend(
+                    self.analyzer,
+                    connection=lambda: db.session.connection(),
+                    begin=lambda: db.engine.begin(),
+                    autocommit=lambda: db.engine.connect().execution_options(
+                        isolation_level="AUTOCOMMIT"
+                    ),
+                )
+            else:
+                from produce_match.search.whoosh_backend import WhooshBackend
+
+                self._backend = WhooshBackend(self.app.config["SEARCH_INDEX_DIR"], self.analyzer)
         return self._backend
+
+    def ready(self) -> bool:
+        """Can searches be answered (the index exists and opens)?"""
+        return bool(self.backend.exists())
+
+    def after_fork(self) -> None:
+        """In a new worker process: keep the loaded dictionaries, reopen the index's files."""
+        self._backend = None
+
+    @property
+    def in_transaction(self) -> bool:
+        """Are documents written in the lots' own transactions (PostgreSQL), not queued?"""
+        return self.app.config.get("SEARCH_BACKEND") == "postgres"
 
     def vocabulary_changed(self) -> None:
         """The catalogue or the regions changed: analyse with the new words from now on."""
@@ -113,7 +145,7 @@ class SearchService:
         )
 
     @staticmethod
-    def _load(ids: list[int], *, photos: bool = False) -> list[Lot]:
+    def _load(ids: list[int], *, photos: bool = False, session: Any = None) -> list[Lot]:
         """Lots with what documents and result pages show of them, in a few queries."""
         options = [
             selectinload(Lot.commodity),
@@ -123,7 +155,8 @@ class SearchService:
         ]
         if photos:
             options.append(selectinload(Lot.photos))
-        return list(db.session.scalars(select(Lot).where(Lot.id.in_(ids)).options(*options)))
+        session = session if session is not None else db.session
+        return list(session.scalars(select(Lot).where(Lot.id.in_(ids)).options(*options)))
 
     # --- the queue --------------------------------------------------------------------------
 
@@ -164,6 +197,8 @@ class SearchService:
 
     def process_if_stale(self) -> None:
         """Apply changes some other process committed but did not get into the index."""
+        if self.in_transaction:  # nothing is queued (`flask search sync` drains what was)
+            return
         oldest = db.session.scalar(select(func.min(SearchOutbox.queued_at)))
         db.session.rollback()
         if oldest is None:
@@ -175,9 +210,20 @@ class SearchService:
 
     def queue(self, lot_ids: list[int]) -> None:
         """Queue lots for the index explicitly (statements that bypass the ORM use this)."""
-        if lot_ids:
-            db.session.execute(insert(SearchOutbox), [{"lot_id": i} for i in lot_ids])
-            db.session.info["search_pending"] = True
+        if not lot_ids:
+            return
+        if self.in_transaction:  # written before this transaction commits
+            db.session.info.setdefault("search_lots", set()).update(lot_ids)
+            return
+        db.session.execute(insert(SearchOutbox), [{"lot_id": i} for i in lot_ids])
+        db.session.info["search_pending"] = True
+
+    def write_documents(self, session: Session, lot_ids: list[int]) -> None:
+        """Write the lots' documents in the session's transaction (backends that do so)."""
+        found = {lot.id: lot for lot in self._load(lot_ids, session=session)}
+        docs = [self.document(found[i]) for i in lot_ids if i in found]
+        gone = [i for i in lot_ids if i not in found]
+        self.backend.write(session.connection(), docs, gone)  # type: ignore[attr-defined]
 
     # --- searching ------------------------------------------------------------------------
 
@@ -247,6 +293,14 @@ def service() -> SearchService:
 # --- the database side: queue every lot a flush touches -------------------------------------
 
 
+def _in_transaction() -> SearchService | None:
+    """The app's search service if it writes documents in the lots' own transactions."""
+    if not has_app_context():
+        return None
+    search = current_app.extensions.get("search")
+    return search if search is not None and search.in_transaction else None
+
+
 @event.listens_for(Session, "after_flush")
 def _queue_flushed_lots(session: Session, _context: Any) -> None:
     ids = {
@@ -256,9 +310,26 @@ def _queue_flushed_lots(session: Session, _context: Any) -> None:
         and obj.id is not None
         and (obj in session.new or obj in session.deleted or session.is_modified(obj))
     }
-    if ids:
-        session.connection().execute(insert(SearchOutbox), [{"lot_id": i} for i in sorted(ids)])
-        session.info["search_pending"] = True
+    if not ids:
+        return
+    if _in_transaction() is not None:  # written just before the commit
+        session.info.setdefault("search_lots", set()).update(ids)
+        return
+    session.connection().execute(insert(SearchOutbox), [{"lot_id": i} for i in sorted(ids)])
+    session.info["search_pending"] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _write_documents_before_commit(session: Session) -> None:
+    """PostgreSQL search: the documents of every lot the transaction touched, written in it."""
+    search = _in_transaction()
+    if search is None:
+        return
+    session.flush()  # what is still pending notes its lots too
+    # a flush while loading the lots could note more: until there are none
+    while ids := session.info.pop("search_lots", None):
+        search.write_documents(session, sorted(ids))
+        session.flush()
 
 
 @event.listens_for(Session, "after_commit")
@@ -270,6 +341,7 @@ def _note_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop("search_pending", None)
+    session.info.pop("search_lots", None)
 
 
 def init_app(app: Flask) -> None:

@@ -68,6 +68,7 @@ from whoosh.writing import LockError
 from produce_match.catalog.regions import great_circle_km
 from produce_match.search.analysis import AnalysedQuery, Analyzer, Place, QueryTerm
 from produce_match.search.backend import (
+    BOOST,
     FACETS,
     Hit,
     IndexBusy,
@@ -76,18 +77,6 @@ from produce_match.search.backend import (
     SearchResult,
 )
 
-#: how much each way of matching counts: the commodity itself above a word in the text, exact
-#: Chinese and English above pinyin, pinyin above initials, a fuzzy pinyin match least; a
-#: category word (水果) counts its category as a commodity word counts the commodity
-BOOST = {
-    "commodity": 12.0,
-    "category": 12.0,
-    "zh": 3.0,
-    "en": 3.0,
-    "py": 2.0,
-    "ini": 1.0,
-    "fuzzy": 0.4,
-}
 REFRESH_SECONDS = 1.0
 #: memory for a rebuild's postings before Whoosh sorts them out to disk: 100,000 lots fit
 #: (about 1.5 GB in fact); past it, Whoosh's external merge sort makes the rebuild take twice

@@ -36,6 +36,27 @@ LABELS = {
     "verified": _l("verified"),
     "unverified": _l("verification withdrawn"),
     "imported": _l("imported"),
+    "reopened": _l("on offer again"),
+    # states of an order (and the words of its audit trail)
+    "reserved": _l("reserved"),
+    "accepted": _l("accepted"),
+    "rejected": _l("rejected"),
+    "awaiting_payment": _l("awaiting payment"),
+    "paid": _l("paid"),
+    "dispatched": _l("dispatched"),
+    "delivered": _l("delivered"),
+    "completed": _l("completed"),
+    "cancelled": _l("cancelled"),
+    "disputed": _l("disputed"),
+    "resolved": _l("resolved"),
+    "placed": _l("placed"),
+    "payment_requested": _l("payment requested"),
+    "delivery_confirmed": _l("delivery confirmed"),
+    "delivery_auto_confirmed": _l("delivery confirmed automatically"),
+    # why an order expired
+    "not_accepted_in_time": _l("not accepted in time"),
+    "not_paid_in_time": _l("not paid in time"),
+    "lot_spoiled": _l("the lot passed its spoil-by date"),
 }
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import text
 
 from produce_match.accounts import operations as accounts
 from produce_match.extensions import db
 from produce_match.i18n import LANG_COOKIE
 from produce_match.lots import queries
+from produce_match.search.service import service
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__)
 
@@ -53,4 +58,25 @@ def favicon() -> Any:
 
 @bp.route("/healthz")
 def healthz() -> Any:
+    """The process is alive (for the process manager); touches nothing else."""
     return {"status": "ok"}
+
+
+@bp.route("/readyz")
+def readyz() -> Any:
+    """The node can serve: its database answers and its search index opens (for the proxy)."""
+    checks = {"database": "ok", "search": "ok"}
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure means not ready; it is logged
+        log.exception("readiness: database")
+        db.session.rollback()
+        checks["database"] = "unavailable"
+    try:
+        if not service().ready():
+            checks["search"] = "missing"
+    except Exception:  # noqa: BLE001
+        log.exception("readiness: search")
+        checks["search"] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return {"status": "ready" if ready else "not ready", **checks}, 200 if ready else 503

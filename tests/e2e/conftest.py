@@ -54,6 +54,8 @@ class LiveServer:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        # closing the server waits for the requests in flight (their threads are not daemons)
+        self.server.daemon_threads = False
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -93,8 +95,22 @@ def phone_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     )
     page = context.new_page()
     page.set_default_timeout(15000)
+    violations = watch_csp(page)
     yield page
     context.close()
+    assert violations == [], "the Content-Security-Policy blocked something"
+
+
+def watch_csp(page: Any) -> list[str]:
+    """Collect what the browser reports the Content-Security-Policy refused on this page."""
+    seen: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            seen.append(message.text)
+
+    page.on("console", on_console)
+    return seen
 
 
 def screenshot(page: Any, name: str) -> Path:

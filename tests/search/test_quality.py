@@ -30,11 +30,14 @@ from bench.search_quality import (
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.search.service import service
+from tests.conftest import PG_URL, SEARCH_BACKENDS, _truncate_all
 
 N = 1500
 #: measured 0.966 (seed 2020, 1,500 lots; 0.919 before the category, prefecture, initials and
 #: homophone fixes); the floor leaves room for small changes
 NDCG_FLOOR = 0.93
+#: how far the PostgreSQL backend may rank below Whoosh (measured: 0.966 both, 1,500 lots)
+BACKEND_GAP = 0.03
 #: every class of query the benchmark times is labelled
 CLASSES = {
     "commodity",
@@ -194,3 +197,38 @@ def test_plain_commodity_words_find_their_commodity_first(scores: list[QueryScor
     for s in commodity:
         if s.ndcg is not None:
             assert s.ndcg >= 0.8, (s.query.query, s.ndcg)
+
+
+@pytest.fixture(scope="module")
+def scores_per_backend(
+    database_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, list[QueryScore]]]:
+    """The labelled set on each backend over one corpus in the PostgreSQL test database."""
+    if not PG_URL:
+        pytest.skip("the PostgreSQL search backend needs TEST_DATABASE_URL (PostgreSQL)")
+    folder = tmp_path_factory.mktemp("quality-backends")
+    out = {}
+    try:
+        for backend in SEARCH_BACKENDS:
+            app = build_app(folder, PG_URL, search_backend=backend)
+            with app.app_context():
+                if backend == SEARCH_BACKENDS[0]:
+                    generate(N, seed=SEED)
+                service().rebuild()
+                today = local_today()
+                out[backend] = evaluate(load_queries(), today, load_lots(today))
+                db.session.remove()
+                db.engine.dispose()
+        yield out
+    finally:
+        _truncate_all(PG_URL)
+
+
+def test_the_postgres_backend_ranks_as_well_as_whoosh(
+    scores_per_backend: dict[str, list[QueryScore]],
+) -> None:
+    whoosh = overall_ndcg(scores_per_backend["whoosh"])
+    postgres = overall_ndcg(scores_per_backend["postgres"])
+    assert postgres >= whoosh - BACKEND_GAP, (whoosh, postgres)
+    expected = [s for s in scores_per_backend["postgres"] if s.suggestion_ok is not None]
+    assert expected and all(s.suggestion_ok for s in expected)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from produce_match.dates import local_today
 from produce_match.extensions import db
@@ -18,8 +18,13 @@ from produce_match.search.backend import SearchRequest
 from produce_match.search.models import SearchOutbox
 from produce_match.search.service import service
 from produce_match.search.whoosh_backend import REFRESH_SECONDS
-from tests.conftest import make_app
+from tests.conftest import SEARCH_BACKENDS, make_app
 from tests.factories import make_lot
+
+#: a test of what every backend must do: it runs on each (PostgreSQL's when the tests do)
+both = pytest.mark.parametrize("search_backend", SEARCH_BACKENDS)
+#: Whoosh's own way of keeping in step (the queue); PostgreSQL's is tested further down
+whoosh = pytest.mark.parametrize("search_backend", ["whoosh"])
 
 
 def search(text: str = "", **kw):
@@ -71,6 +76,7 @@ def market(app, users):
     return lots
 
 
+@both
 @pytest.mark.parametrize(
     "query",
     [
@@ -90,6 +96,7 @@ def test_every_way_of_asking_for_black_beans(market, query):
     assert titles(search(query))[0] == "彰武道亭村黑豆 40吨 急售"
 
 
+@both
 def test_cherries_rank_above_cherry_tomatoes(market):
     found = titles(search("樱桃"))
     assert found[0] == "金州美早大樱桃 4吨"
@@ -98,11 +105,13 @@ def test_cherries_rank_above_cherry_tomatoes(market):
     assert titles(search("樱桃番茄"))[0] == "金州樱桃番茄 10吨"
 
 
+@both
 def test_synonyms_find_lots_posted_under_another_name(market):
     for query in ("土豆", "洋芋", "马铃薯", "potatoes", "tudou"):
         assert titles(search(query)) == ["金州土豆 80吨"], query
 
 
+@both
 def test_place_words_narrow(market):
     assert titles(search("彰武黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
     assert set(titles(search("彰武"))) == {"彰武道亭村黑豆 40吨 急售", "彰武玉米 150吨"}
@@ -110,6 +119,7 @@ def test_place_words_narrow(market):
     assert titles(search("金州黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
 
 
+@both
 def test_prefecture_names_narrow_to_their_counties(market):
     # 金州 is a district of 大连 (a prefecture), 彰武 a county of 阜新
     assert set(titles(search("大连"))) == {
@@ -123,6 +133,7 @@ def test_prefecture_names_narrow_to_their_counties(market):
     assert titles(search("大连黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
 
 
+@both
 def test_initials_find_commodities_not_places(market, users):
     # jz: 橘子 (mandarins), and 金州 too, a place: its lots are not found by it
     mandarins = make_lot(users["coop"], commodity="橘子", title="砂糖橘 3万斤", quantity="15")
@@ -130,6 +141,7 @@ def test_initials_find_commodities_not_places(market, users):
     assert titles(search("jz")) == [mandarins.title]
 
 
+@both
 def test_category_words_find_the_categorys_lots(market, users):
     cucumber = make_lot(users["coop"], commodity="黄瓜", title="水果黄瓜 5吨", quantity="5")
     service().process_queue()
@@ -139,6 +151,7 @@ def test_category_words_find_the_categorys_lots(market, users):
     assert set(titles(search("vegetables"))) == set(titles(search("蔬菜")))
 
 
+@both
 def test_suggestions_are_commodity_names_only(market):
     assert search("hiedou").suggestion == "黑豆"
     # nearest to a place's pinyin (zhangwu): no raw pinyin is offered
@@ -146,6 +159,7 @@ def test_suggestions_are_commodity_names_only(market):
     assert result.total == 0 and result.suggestion is None
 
 
+@both
 def test_filters(market):
     assert titles(search(province="210000", county="210213", commodity="potato")) == [
         "金州土豆 80吨"
@@ -159,6 +173,7 @@ def test_filters(market):
     assert titles(soon) == ["金州美早大樱桃 4吨"]
 
 
+@both
 def test_facets_count_the_matches(market):
     result = search("")
     assert result.total == 5
@@ -167,6 +182,7 @@ def test_facets_count_the_matches(market):
     assert dict(result.facets["grade"]) == {"一等": 1, "二等": 1}
 
 
+@both
 def test_sorts(market):
     by_urgency = titles(search("", sort="urgency"))
     assert by_urgency[0] == "金州美早大樱桃 4吨"
@@ -178,6 +194,7 @@ def test_sorts(market):
     assert near_dalian.hits[0].distance_km < near_dalian.hits[-1].distance_km
 
 
+@both
 def test_sold_out_withdrawn_and_expired_lots_only_when_asked(market, users):
     from produce_match.lots import operations as lots
 
@@ -191,6 +208,7 @@ def test_sold_out_withdrawn_and_expired_lots_only_when_asked(market, users):
     assert "彰武玉米 150吨" not in titles(search("", statuses=("open", "sold_out", "expired")))
 
 
+@both
 def test_no_results_suggests_and_relaxes(market):
     result = search("hiedou")  # two letters swapped: too far for the fuzzy match
     assert result.total == 0 and result.suggestion == "黑豆"
@@ -198,6 +216,7 @@ def test_no_results_suggests_and_relaxes(market):
     assert relaxed.relaxed and titles(relaxed) == ["彰武道亭村黑豆 40吨 急售"]
 
 
+@both
 def test_results_page_and_api(client, market):
     html = client.get("/lots", query_string={"q": "乌豆"}).get_data(as_text=True)
     assert "彰武道亭村<mark>黑豆</mark> 40吨 急售" in html
@@ -212,6 +231,7 @@ def test_results_page_and_api(client, market):
     assert nearest["items"][0]["distance_km"] < 50
 
 
+@both
 def test_bad_search_parameters_get_a_clear_4xx(client, market):
     long = client.get("/api/v1/lots", query_string={"q": "黑" * 10_000})
     assert long.status_code == 422 and long.json["error"]["fields"]["q"]
@@ -231,6 +251,7 @@ def test_search_box_on_every_page(client):
 # --- in step with the database -------------------------------------------------------------
 
 
+@whoosh
 def test_a_commit_reaches_the_index_through_the_queue(market, users):
     lot = make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
     assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) >= 1
@@ -239,6 +260,7 @@ def test_a_commit_reaches_the_index_through_the_queue(market, users):
     assert titles(search("荔枝")) == [lot.title]
 
 
+@whoosh
 def test_a_busy_writer_never_fails_the_write_and_the_queue_catches_up(market, users):
     backend = service().backend
     with backend.writing():  # another process holds the writer
@@ -249,17 +271,18 @@ def test_a_busy_writer_never_fails_the_write_and_the_queue_catches_up(market, us
     assert titles(search("荔枝")) == [lot.title]
 
 
-def _commit_and_die(database_url: str, instance: str) -> None:
+def _commit_and_die(database_url: str, instance: str, backend: str = "whoosh") -> None:
     """A worker that commits a new lot and is killed before it writes the index."""
     from produce_match.accounts.models import User
 
-    app = make_app(database_url, Path(instance))
+    app = make_app(database_url, Path(instance), SEARCH_BACKEND=backend)
     with app.app_context():
         user = db.session.scalar(select(User).where(User.login == "coop"))
         make_lot(user, commodity="荔枝", title="高州荔枝 急售")
         os._exit(0)  # no teardown: the index never hears of it from this process
 
 
+@whoosh
 def test_a_worker_killed_between_commit_and_index_write(market, database_url, tmp_path, app):
     ctx = multiprocessing.get_context("spawn")
     worker = ctx.Process(target=_commit_and_die, args=(database_url, str(tmp_path / "instance")))
@@ -280,7 +303,9 @@ def test_a_worker_killed_between_commit_and_index_write(market, database_url, tm
     assert service().check(repair=False).clean
 
 
-def _post_lots(database_url: str, instance: str, worker: int, count: int, queue) -> None:
+def _post_lots(
+    database_url: str, instance: str, worker: int, count: int, queue, backend: str
+) -> None:
     from produce_match.accounts.models import User
     from produce_match.lots import operations as lots
     from produce_match.search.service import service as search_service
@@ -290,6 +315,7 @@ def _post_lots(database_url: str, instance: str, worker: int, count: int, queue)
         database_url,
         Path(instance) / f"w{worker}",
         SEARCH_INDEX_DIR=str(Path(instance) / "search_index"),
+        SEARCH_BACKEND=backend,
     )
     errors = []
     with app.app_context():
@@ -318,12 +344,17 @@ def _post_lots(database_url: str, instance: str, worker: int, count: int, queue)
     queue.put(errors)
 
 
-def test_concurrent_writers_from_several_processes(market, database_url, tmp_path, app):
+@both
+def test_concurrent_writers_from_several_processes(
+    market, database_url, tmp_path, app, search_backend
+):
     shared = tmp_path / "instance"  # every worker writes the same index
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     workers = [
-        ctx.Process(target=_post_lots, args=(database_url, str(shared), w, 10, queue))
+        ctx.Process(
+            target=_post_lots, args=(database_url, str(shared), w, 10, queue, search_backend)
+        )
         for w in range(3)
     ]
     for p in workers:
@@ -340,6 +371,76 @@ def test_concurrent_writers_from_several_processes(market, database_url, tmp_pat
     assert service().check(repair=False).clean
 
 
+# --- in step with the database on PostgreSQL: in the lot's own transaction ---------------------
+
+postgres = pytest.mark.parametrize("search_backend", ["postgres"])
+
+
+@postgres
+def test_the_document_commits_and_rolls_back_with_the_lot(market, users):
+    lot = make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
+    # no queue, nothing to apply: the commit that wrote the lot wrote its document
+    assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) == 0
+    assert titles(search("荔枝")) == [lot.title]
+    lot.title = "高州荔枝 改了又撤回"
+    db.session.flush()
+    db.session.rollback()
+    assert titles(search("荔枝")) == ["高州荔枝 3万斤"]
+    assert search("撤回").total == 0
+    assert service().check(repair=False).clean
+
+
+@postgres
+def test_statements_that_bypass_the_orm_reach_the_documents(market):
+    from produce_match.database import utcnow
+    from produce_match.lots.models import Lot, LotStatus
+
+    lot_id = market["potato"].id
+    db.session.execute(
+        update(Lot).where(Lot.id == lot_id).values(status=LotStatus.sold_out, updated_at=utcnow())
+    )
+    service().queue([lot_id])
+    db.session.commit()
+    assert "金州土豆 80吨" not in titles(search(""))
+    assert titles(search("土豆", statuses=("sold_out",))) == ["金州土豆 80吨"]
+    assert service().check(repair=False).clean
+
+
+@postgres
+def test_a_worker_killed_right_after_its_commit(market, database_url, tmp_path, app):
+    ctx = multiprocessing.get_context("spawn")
+    args = (database_url, str(tmp_path / "instance"), "postgres")
+    worker = ctx.Process(target=_commit_and_die, args=args)
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0
+    db.session.rollback()
+    # found at once by any process: the document committed with the lot
+    assert titles(search("荔枝")) == ["高州荔枝 急售"]
+    assert service().check(repair=False).clean
+
+
+@postgres
+def test_the_documents_are_built_unless_lots_have_none(app, users):
+    backend = service().backend
+    assert backend.exists()  # nothing to index yet: built, and ready
+    make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
+    assert backend.exists()
+    db.session.execute(text("DELETE FROM search_documents"))  # as if another backend wrote it
+    db.session.commit()
+    assert not backend.exists()
+    service().rebuild()
+    assert backend.exists() and search("荔枝").total == 1
+
+
+@postgres
+def test_a_writer_is_never_busy(market, users):
+    with service().backend.writing():  # no index lock: a lot written meanwhile is found
+        lot = make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
+    assert titles(search("荔枝")) == [lot.title]
+
+
+@both
 def test_rebuild_while_searching(market):
     stop = threading.Event()
     failures: list[str] = []
@@ -366,6 +467,7 @@ def test_rebuild_while_searching(market):
     assert service().check(repair=False).clean
 
 
+@both
 def test_check_finds_and_repairs_differences(market, runner):
     backend = service().backend
     with backend.writing() as writer:
@@ -378,12 +480,14 @@ def test_check_finds_and_repairs_differences(market, runner):
     assert titles(search("黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
 
 
+@both
 def test_rebuild_command(market, runner):
     result = runner.invoke(args=["search", "rebuild"])
     assert result.exit_code == 0 and "5 lots indexed" in result.output
     assert search("").total == 5
 
 
+@both
 def test_an_edited_lot_is_found_once_after_the_searcher_catches_up(market, users):
     """Whoosh's own refresh() would find a replaced document twice; ours must not."""
     assert search("黑豆").total == 1
@@ -394,6 +498,7 @@ def test_an_edited_lot_is_found_once_after_the_searcher_catches_up(market, users
     assert titles(search("黑豆")) == ["彰武道亭村黑豆 38吨 急售"]
 
 
+@both
 def test_the_cooperatives_name_does_not_make_its_corn_black_beans(app, users):
     users["coop"].organisation.name = "彰武县道亭村黑豆种植专业合作社"
     db.session.commit()
