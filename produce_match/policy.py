@@ -216,6 +216,8 @@ def _order(user: User | None, action: str, order: Any) -> bool:
         return True
     if action == "start_payment":  # paying is the buyer's; the payment side confirms it
         return party is Party.buyer
+    if action == "add_photos":  # the trading sides' own photos; which, and when, is operations'
+        return party in (Party.buyer, Party.cooperative)
     # a step of the transition table; whether it is legal now is the table's question (409)
     return party in parties_for(action)
 

@@ -14,12 +14,13 @@ half-written file.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pathlib
 import tempfile
 from typing import Protocol, runtime_checkable
 
-from flask import current_app
+from flask import Response, abort, current_app, send_file
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -132,6 +133,26 @@ def get_storage() -> Storage:
         storage = LocalStorage(current_app.config["UPLOAD_DIR"])
         current_app.extensions["storage"] = storage
     return storage
+
+
+def send_photo(key: str, *, private: bool, max_age: int = 3600) -> Response:
+    """Send a stored JPEG of ours (404 if it is not there), never to be read as anything else.
+
+    A private photo (an order's, a problem's) is cached by the browser only, never by proxies.
+    """
+    storage = get_storage()
+    try:
+        if not storage.exists(key):
+            abort(404)
+        data = storage.read(key)  # photos are small; any backend can read, not all have paths
+    except ValueError:
+        abort(404)
+    response = send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=max_age)
+    if private:
+        response.headers["Cache-Control"] = f"private, max-age={max_age}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'"
+    return response
 
 
 # --- deleting files only once the database change is committed ---------------------------

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import url_for
+from flask import request, url_for
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
+from werkzeug.exceptions import NotFound
 
 from produce_match import policy
 from produce_match.api.auth import require_user, token_required
 from produce_match.api.lots import DecimalText
 from produce_match.api.schemas import PaginationQuerySchema
+from produce_match.dates import local_instant
+from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders import queries
 from produce_match.orders.models import Order, OrderAction, OrderStatus, actions_from, parties
 from produce_match.policy import order_party
+from produce_match.storage import send_photo
 from produce_match.units import grams_in, price_in, yuan_text
 
 blp = Blueprint("api_orders", __name__, description="Orders against lots and their steps")
@@ -46,6 +52,25 @@ def _next_actions(order: Order) -> list[str]:
         for a in actions_from(status)
         if a in _STEP_ACTIONS and party in parties(status, a)
     ]
+
+
+class OrderPhotoSchema(ma.Schema):
+    id = ma.fields.Integer()
+    purpose = ma.fields.Function(
+        lambda p: p.purpose.value, metadata={"description": "loading or evidence"}
+    )
+    place = ma.fields.String(allow_none=True)
+    taken_at = ma.fields.DateTime(allow_none=True)
+    width = ma.fields.Integer()
+    height = ma.fields.Integer()
+    url = ma.fields.Function(
+        lambda p: url_for("api_orders.order_photo", order_id=p.order_id, photo_id=p.id, size="full")
+    )
+    thumb_url = ma.fields.Function(
+        lambda p: url_for(
+            "api_orders.order_photo", order_id=p.order_id, photo_id=p.id, size="thumb"
+        )
+    )
 
 
 class OrderSchema(ma.Schema):
@@ -92,6 +117,7 @@ class OrderSchema(ma.Schema):
     next_actions = ma.fields.Function(
         _next_actions, metadata={"description": "the steps the caller may take now"}
     )
+    photos = ma.fields.List(ma.fields.Nested(OrderPhotoSchema))
     created_at = ma.fields.DateTime()
     updated_at = ma.fields.DateTime()
 
@@ -286,3 +312,53 @@ for _slug in STEPS:
 
 
 _STEP_ACTIONS = frozenset(action for action, *_rest in STEPS.values())
+
+
+@blp.route("/orders/<int:order_id>/photos", methods=["POST"])
+@token_required(blp)
+@blp.response(201, OrderSchema)
+@blp.alt_response(409, description="photos_not_accepted: not at this stage of the order")
+def add_photos(order_id: int) -> Order:
+    """Add photos after the step (multipart/form-data: one or more `photo` fields, up to 6).
+
+    The cooperative adds photos of the loading once the order is dispatched, until it is
+    settled, with optional `place` and `taken_at` (ISO 8601; without an offset it is the time
+    where the lot is); the buyer adds evidence while its dispute is open. EXIF and GPS data
+    are removed.
+    """
+    user = require_user()
+    order = policy.load(user, policy.VIEW, Order, order_id)
+    policy.ensure(user, "add_photos", order)
+    uploads = [f.read() for f in request.files.getlist("photo")]
+    orders.add_photos(
+        user,
+        order,
+        uploads,
+        place=request.form.get("place"),
+        taken_at=_instant(request.form.get("taken_at"), order),
+    )
+    db.session.commit()
+    return order
+
+
+def _instant(text: str | None, order: Order) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        message = _("Give the time as ISO 8601, e.g. 2026-11-22T08:30+08:00.")
+        raise ValidationFailed(message, fields={"taken_at": [message]}) from None
+    return moment if moment.tzinfo else local_instant(moment, order.lot.timezone)
+
+
+@blp.route("/orders/<int:order_id>/photos/<int:photo_id>/<size>.jpg", methods=["GET"])
+@token_required(blp)
+@blp.doc(responses={200: {"description": "the JPEG", "content": {"image/jpeg": {}}}})
+def order_photo(order_id: int, photo_id: int, size: str) -> Any:
+    """One of an order's photos, "full" or "thumb": its parties and oversight only."""
+    order = policy.load(require_user(), policy.VIEW, Order, order_id)
+    key = queries.photo_key(order, photo_id, size)
+    if key is None:
+        raise NotFound()
+    return send_photo(key, private=True)

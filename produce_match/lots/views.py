@@ -11,7 +11,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -32,7 +31,7 @@ from produce_match.orders.forms import OrderForm
 from produce_match.orders.models import Order
 from produce_match.search import params as search_params
 from produce_match.search.pages import results_page
-from produce_match.storage import get_storage
+from produce_match.storage import send_photo
 from produce_match.units import MassUnit, amount_text, yuan_text
 
 bp = Blueprint("lots", __name__)
@@ -223,14 +222,4 @@ def media(key: str) -> Any:
     """Photos of lots. The key is a random name; what is served is always our own JPEG."""
     if not key.startswith("lots/") or not key.endswith(".jpg"):
         abort(404)
-    storage = get_storage()
-    try:
-        if not storage.exists(key):
-            abort(404)
-        path = storage.path(key)
-    except ValueError:
-        abort(404)
-    response = send_file(path, mimetype="image/jpeg", max_age=30 * 24 * 3600)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'"
-    return response
+    return send_photo(key, private=False, max_age=30 * 24 * 3600)

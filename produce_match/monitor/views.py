@@ -14,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -38,7 +37,7 @@ from produce_match.monitor.models import (
     ProblemStatus,
 )
 from produce_match.orders.models import Order, OrderStatus
-from produce_match.storage import get_storage
+from produce_match.storage import send_photo
 from produce_match.units import format_mass, format_money
 
 bp = Blueprint("monitor", __name__, url_prefix="/monitor")
@@ -362,14 +361,7 @@ def problem_photo(problem_id: int, photo_id: int) -> Any:
     photo = db.session.get(ProblemPhoto, photo_id)
     if photo is None or photo.problem_id != item.id:
         abort(404)
-    key = photo.thumb_key if request.args.get("thumb") else photo.key
-    storage = get_storage()
-    if not storage.exists(key):
-        abort(404)
-    response = send_file(storage.path(key), mimetype="image/jpeg", max_age=3600)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return send_photo(photo.thumb_key if request.args.get("thumb") else photo.key, private=True)
 
 
 # --- reference prices -------------------------------------------------------------------------

@@ -54,6 +54,20 @@ class DisputeForm(FlaskForm):
     photos = MultipleFileField(_l("Photos as evidence (optional)"))
 
 
+class PhotosForm(FlaskForm):
+    """Photos added after the step: the loading (cooperative) or evidence (buyer)."""
+
+    photos = MultipleFileField(_l("Photos"), render_kw={"accept": "image/*"})
+    place = StringField(
+        _l("Where the photos were taken"),
+        validators=[optional(), length(120)],
+        description=_l("e.g. 道亭村仓库"),
+    )
+    taken_at = DateTimeLocalField(
+        _l("When they were taken"), validators=[optional()], format="%Y-%m-%dT%H:%M"
+    )
+
+
 class ResolveForm(FlaskForm):
     resolution = TextAreaField(_l("How it was settled"), validators=[required(), length(1000)])
     refund = StringField(

@@ -691,6 +691,70 @@ def dispute(
     _attach(actor, order, PhotoPurpose.evidence, processed, None, now)
 
 
+# --- photos after the step -----------------------------------------------------------------
+
+#: photos a side may add after its step (a phone on a slow road uploads later): the cooperative
+#: its loading photos until the order is settled, the buyer evidence while its dispute is open
+PHOTO_WINDOWS: dict[Party, tuple[PhotoPurpose, frozenset[OrderStatus]]] = {
+    Party.cooperative: (PhotoPurpose.loading, frozenset({S.dispatched, S.delivered, S.disputed})),
+    Party.buyer: (PhotoPurpose.evidence, frozenset({S.disputed})),
+}
+
+
+def photo_purpose(actor: User | None, order: Order) -> PhotoPurpose | None:
+    """What kind of photo `actor` may add to `order` now (None: none)."""
+    window = PHOTO_WINDOWS.get(_party(actor, order))  # type: ignore[arg-type]
+    if window is None or order.current_status not in window[1]:
+        return None
+    return window[0]
+
+
+def add_photos(
+    actor: User,
+    order: Order,
+    photos: Sequence[bytes],
+    *,
+    place: str | None = None,
+    taken_at: datetime | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """Add photos to an order after its step: the loading (cooperative) or evidence (buyer).
+
+    All or none: every photo is checked before any is stored. Returns the new photos' ids.
+    """
+    now = _now(now)
+    if _party(actor, order) not in PHOTO_WINDOWS:
+        raise NotAllowed(_("Your account may not do this to this order."))
+    apply_expiry(order, now)
+    purpose = photo_purpose(actor, order)
+    if purpose is None:
+        raise Conflict(
+            _("Photos cannot be added to this order at this stage."), code="photos_not_accepted"
+        )
+    photos = [p for p in photos if p]
+    if not photos:
+        message = _("Choose at least one photo.")
+        raise ValidationFailed(message, fields={"photos": [message]})
+    held = sum(1 for p in order.photos if p.purpose is purpose)
+    if held + len(photos) > MAX_PHOTOS:
+        message = _(
+            "At most %(n)d photos; this order has %(held)d already.", n=MAX_PHOTOS, held=held
+        )
+        raise ValidationFailed(message, fields={"photos": [message]})
+    if purpose is PhotoPurpose.evidence:
+        place, taken_at = None, None  # evidence is dated by its upload
+    place, taken_at = _place_and_time(place, taken_at, now)
+    processed = _photos(photos)
+    ids = _attach(actor, order, purpose, processed, place, taken_at or now)
+    record(
+        actor,
+        order,
+        "photos_added",
+        changes={"purpose": purpose.value, "photos": len(ids), "place": place},
+    )
+    return ids
+
+
 # --- either side ----------------------------------------------------------------------------
 
 

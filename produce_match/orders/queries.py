@@ -21,6 +21,7 @@ from produce_match.orders import operations as orders
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
     Order,
+    OrderPhoto,
     OrderStatus,
     due_action,
     lot_spoiled,
@@ -153,3 +154,13 @@ def timeline(order: Order) -> list[tuple[OrderStatus, datetime]]:
         .order_by(AuditEvent.id)
     ).all()
     return [(OrderStatus(state), at) for state, at in rows if state in OrderStatus.__members__]
+
+
+def photo_key(order: Order, photo_id: int, size: str) -> str | None:
+    """The storage key of one of `order`'s photos, "full" or "thumb" (None: no such photo)."""
+    if size not in ("full", "thumb"):
+        return None
+    photo = db.session.get(OrderPhoto, photo_id)
+    if photo is None or photo.order_id != order.id:
+        return None
+    return photo.key if size == "full" else photo.thumb_key

@@ -3,7 +3,6 @@ note with its QR code, the public tracking page, and the order's photos."""
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +14,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -39,6 +37,7 @@ from produce_match.orders.forms import (
     DispatchForm,
     DisputeForm,
     OrderForm,
+    PhotosForm,
     ReasonForm,
     ResolveForm,
 )
@@ -52,7 +51,7 @@ from produce_match.orders.models import (
 )
 from produce_match.orders.models import parties as parties_for_move
 from produce_match.policy import order_party
-from produce_match.storage import get_storage
+from produce_match.storage import send_photo
 from produce_match.units import UnitError, amount_text, cost_fen, to_grams
 
 bp = Blueprint("orders", __name__)
@@ -88,7 +87,7 @@ def _uploads(form: FlaskForm) -> list[bytes]:
     )
 
 
-def _taken_at(form: DispatchForm, order: Order) -> datetime | None:
+def _taken_at(form: DispatchForm | PhotosForm, order: Order) -> datetime | None:
     """The time typed on the form is the wall clock where the lot is."""
     return local_instant(form.taken_at.data, order.lot.timezone) if form.taken_at.data else None
 
@@ -153,9 +152,16 @@ def _defaults(action: OrderAction, form: Any, order: Order) -> None:
 
 
 def _render_detail(
-    order: Order, given: dict[OrderAction, FlaskForm] | None = None, status: int = 200
+    order: Order,
+    given: dict[OrderAction, FlaskForm] | None = None,
+    status: int = 200,
+    *,
+    photo_form: PhotosForm | None = None,
 ) -> Any:
     can_history = policy.can(current_user, "view_history", order)
+    photo_purpose = orders.photo_purpose(current_user, order)
+    if photo_purpose is not None and photo_form is None:
+        photo_form = PhotosForm(prefix="photos")
     return render_template(
         "orders/detail.html",
         order=order,
@@ -164,6 +170,8 @@ def _render_detail(
         next_step=next_step(order, order_party(current_user, order)),
         events=history(order) if can_history else [],
         photos=_photos_by_purpose(order),
+        photo_purpose=photo_purpose and photo_purpose.value,
+        photo_form=photo_form if photo_purpose is not None else None,
     ), status
 
 
@@ -323,12 +331,36 @@ def track(code: str) -> Any:
 def photo(order_id: int, photo_id: int, size: str) -> Any:
     """An order's photos are private: its parties and oversight only."""
     order = policy.load(current_user, policy.VIEW, Order, order_id)
-    row = db.session.get(OrderPhoto, photo_id)
-    if row is None or row.order_id != order.id or size not in ("full", "thumb"):
+    key = queries.photo_key(order, photo_id, size)
+    if key is None:
         abort(404)
-    data = get_storage().read(row.key if size == "full" else row.thumb_key)
-    response = send_file(io.BytesIO(data), mimetype="image/jpeg", max_age=3600)
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'"
-    return response
+    return send_photo(key, private=True)
+
+
+@bp.post("/orders/<int:order_id>/photos")
+@login_required
+def add_photos(order_id: int) -> Any:
+    """Photos added after the step, from the order's page."""
+    order = policy.load(current_user, policy.VIEW, Order, order_id)
+    policy.ensure(current_user, "add_photos", order)
+    form = PhotosForm(prefix="photos")
+    if form.validate_on_submit():
+        try:
+            orders.add_photos(
+                current_user,
+                order,
+                _uploads(form),
+                place=form.place.data,
+                taken_at=_taken_at(form, order),
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+            return _render_detail(
+                db.session.get(Order, order_id), photo_form=form, status=exc.status
+            )
+        db.session.commit()
+        flash(_("Photos added."), "success")
+        return redirect(url_for(".detail", order_id=order.id))
+    flash(_("Please correct the marked fields."), "error")
+    return _render_detail(order, photo_form=form, status=422)

@@ -32,6 +32,7 @@ LABELS = {
     "edited": _l("edited"),
     "photo_added": _l("photo added"),
     "photo_removed": _l("photo removed"),
+    "photos_added": _l("photos added"),
     "registered": _l("registered"),
     "verified": _l("verified"),
     "unverified": _l("verification withdrawn"),
