@@ -11,6 +11,7 @@ from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
+from produce_match.payments.models import PayoutAccount
 
 
 def test_demo_load_builds_the_world(runner):
@@ -43,6 +44,14 @@ def test_demo_load_builds_the_world(runner):
     assert policy.covers(official.organisation, beans.province_code, beans.county_code)
     admin = db.session.scalar(select(User).where(User.login == "admin"))
     assert admin.role is Role.admin
+
+    # every cooperative can be paid by bank transfer: its account is on record
+    coops = db.session.scalars(
+        select(Organisation).where(Organisation.kind == OrgKind.cooperative)
+    ).all()
+    accounts = {a.organisation_id: a for a in db.session.scalars(select(PayoutAccount))}
+    assert coops and all(c.id in accounts for c in coops)
+    assert accounts[beans.cooperative_id].bank_name == "中国农业银行彰武县支行"
 
 
 def test_demo_load_refuses_a_database_with_users(runner, users):

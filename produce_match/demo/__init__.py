@@ -26,6 +26,7 @@ from produce_match.demands import operations as demands
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
 from produce_match.monitor import operations as monitor
+from produce_match.payments import operations as payments
 
 DEMO_PASSWORD = "demo-pass-2020"  # noqa: S105 - printed on purpose: these are demo accounts
 WORLD = Path(__file__).with_name("world.json")
@@ -86,9 +87,17 @@ def load() -> list[tuple[str, str]]:
 
     world = json.loads(WORLD.read_text(encoding="utf-8"))
     today = local_today()
-    for coop in world["cooperatives"]:
+    for number, coop in enumerate(world["cooperatives"], start=1):
         user = _member(coop["login"], Role.cooperative, coop, admin)
         logins.append((coop["login"], Role.cooperative.value))
+        # a made-up account, so that bank transfers and payouts work in the demo
+        payments.save_payout_account(
+            user,
+            user.organisation_id,
+            coop["name"],
+            f"中国农业银行{coop['county']}支行",
+            f"6228480{number:012d}",
+        )
         for lot in coop["lots"]:
             lots.create_lot(
                 user,
