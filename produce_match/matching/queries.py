@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -131,13 +132,46 @@ def candidate_lots(demand: Demand, today: date | None = None) -> list[Lot]:
 
 def matches_for_lot(lot: Lot, *, limit: int | None = 20) -> list[Found]:
     """The demands this lot fits, best first."""
-    today = lot.today()
-    demands = candidate_demands(lot)
+    return _ranked_for_lots([lot], candidate_demands(lot), limit)[lot.id]
+
+
+def matches_for_lots(lots: list[Lot], *, limit: int | None = 20) -> dict[int, list[Found]]:
+    """The demands each lot fits, best first, by lot id: two queries for any number of lots
+    (pages that list many lots, such as the officials' lots at risk)."""
+    commodity_ids = {lot.commodity_id for lot in lots}
+    demands = (
+        list(
+            db.session.scalars(
+                select(Demand)
+                .where(
+                    Demand.status == DemandStatus.active,
+                    Demand.commodity_id.in_(commodity_ids),
+                )
+                .options(selectinload(Demand.buyer), selectinload(Demand.county))
+                .order_by(Demand.id)
+            )
+        )
+        if commodity_ids
+        else []
+    )
+    return _ranked_for_lots(lots, demands, limit)
+
+
+def _ranked_for_lots(
+    lots: list[Lot], demands: list[Demand], limit: int | None
+) -> dict[int, list[Found]]:
     records = buyer_records(d.buyer_org_id for d in demands)
-    facts = lot_facts(lot)
     by_id = {d.id: d for d in demands}
-    ranked = rank(((facts, demand_facts(d, records)) for d in demands), today, limit=limit)
-    return [Found(m, lot, by_id[m.demand.id]) for m in ranked]
+    facts_by_commodity: dict[int, list[DemandFacts]] = defaultdict(list)
+    for d in demands:
+        facts_by_commodity[d.commodity_id].append(demand_facts(d, records))
+    found = {}
+    for lot in lots:
+        facts = lot_facts(lot)
+        pairs = ((facts, d) for d in facts_by_commodity[lot.commodity_id])
+        ranked = rank(pairs, lot.today(), limit=limit)
+        found[lot.id] = [Found(m, lot, by_id[m.demand.id]) for m in ranked]
+    return found
 
 
 def matches_for_demand(demand: Demand, *, limit: int | None = 20) -> list[Found]:

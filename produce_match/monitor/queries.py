@@ -293,9 +293,10 @@ def at_risk(scope: Scope, *, best: int = 3) -> list[AtRisk]:
     """Every open lot of the scope by days left, with its compatible buyers (the matching rule)."""
     lots = open_lots(scope)
     taken = _taken_lot_ids([lot.id for lot in lots])
+    matches = matching.matches_for_lots(lots, limit=None)
     rows = []
     for lot in lots:
-        found = matching.matches_for_lot(lot, limit=None)
+        found = matches[lot.id]
         buyers = len({f.demand.buyer_org_id for f in found})
         rows.append(AtRisk(lot, lot.days_left, lot.id in taken, found[:best], buyers))
     return rows
