@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.e2e.conftest import fits_the_screen, screenshot
+from tests.factories import jpeg_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +38,9 @@ def log_out(page) -> None:
     page.get_by_role("button", name="退出登录").click()
 
 
-def test_order_accept_dispatch_and_confirm_the_daoting_beans(phone_page, live_server, demo_world):
+def test_order_accept_dispatch_and_confirm_the_daoting_beans(
+    phone_page, live_server, demo_world, tmp_path
+):
     page = phone_page
     log_in(page, "buyer")
     page.goto("/lots?q=道亭村黑豆")
@@ -85,6 +88,16 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(phone_page, live_se
     page.get_by_role("button", name="登记发货").click()
     assert "发货已登记" in page.content()
     assert "辽J35721" in page.locator(".order-detail .facts").first.inner_text()
+    # a photo of the loading, sent once the truck has left
+    photo = tmp_path / "loading.jpg"
+    photo.write_bytes(jpeg_bytes())
+    page.locator("#photos-photos").set_input_files(str(photo))
+    page.locator("#photos-place").fill("道亭村村部仓库")
+    screenshot(page, "orders-04b-add-photos")
+    page.get_by_role("button", name="上传照片").click()
+    assert "照片已添加" in page.content()
+    assert page.locator(".photos img").count() == 1
+    assert "道亭村村部仓库" in page.locator(".photos").inner_text()
     # the printable delivery note carries a QR code of the public tracking page
     page.get_by_role("link", name="送货单（打印）").click()
     assert page.locator(".qr svg").count() == 1
