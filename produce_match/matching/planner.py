@@ -15,11 +15,13 @@ demand's maximum), unit cost minus the price. "tonnage" uses `solve_max_flow_wit
 arc so that flow goes only where it pays. Its kilograms are `bound_kg`: no plan with minimums
 can do better (for "tonnage").
 
-"Nothing or at least the minimum" makes the problem a mixed-integer one. With lots' minimums a
-second flow first reshapes the first (`kept_pairs`): each lot with a minimum keeps the first
-flow's pairs, the largest first, as many as its kilograms and the demands' maximums allow, each
-with the lot's minimum as a lower bound, and gives along no other pair; the other lots stay
-free. That flow has no allocation below its lot's minimum. The repair step then keeps the
+"Nothing or at least the minimum" makes the problem a mixed-integer one. The flow splits lots
+freely, often below their minimum; so when lots have one, a second flow first reshapes it
+(`kept_pairs`): each lot with a minimum keeps the first flow's pairs, the largest first, as many
+as its kilograms and the demands' maximums allow, each with the lot's minimum as a lower bound,
+and gives along no other pair; the other lots stay free. That flow has no allocation below its
+lot's minimum, and it is the one that maximises the money (so for "tonnage" on big instances the
+first is only a largest flow, `largest_flow`, found much faster). The repair step then keeps the
 flow's answer where it already meets every minimum. It first settles any allocation below its
 lot's minimum (raised to it from the lot's leftover, within the demand's maximum, or removed),
 then the demands below theirs (each is topped up from what lots have left over, else released),
@@ -40,9 +42,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
+from ortools.graph.python import max_flow, min_cost_flow
 
 OBJECTIVES = ("tonnage", "value")
+#: pairs above which, with lots' minimums, the first flow of a "tonnage" plan is only a largest
+#: flow: seconds faster than the min-cost flow on a million pairs, as good a guide there (the
+#: benchmark), but a worse one for the money on small instances, where the min-cost flow is cheap
+LARGEST_FLOW_ABOVE = 200_000
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,72 @@ def _value_fen(allocations: dict[tuple[int, int], int], prices: dict[tuple[int, 
     return round(sum(kg * prices[key] for key, kg in allocations.items()) / 1000)
 
 
+@dataclass
+class _Network:
+    """The flow network as arrays: node 0 the source, then the lots, the demands, the sink."""
+
+    lot_cap: np.ndarray
+    demand_cap: np.ndarray
+    #: the usable pairs: indexes into instance.edges, their lot and demand nodes, and prices
+    arcs: np.ndarray
+    tails: np.ndarray
+    heads: np.ndarray
+    prices: np.ndarray
+    #: lower bounds, placed beforehand, outside the network (which carries the rest)
+    placed: dict[tuple[int, int], int]
+
+    @property
+    def sink(self) -> int:
+        return 1 + len(self.lot_cap) + len(self.demand_cap)
+
+    def pair_caps(self) -> np.ndarray:
+        lots = self.tails - 1
+        demands = self.heads - 1 - len(self.lot_cap)
+        return np.minimum(self.lot_cap[lots], self.demand_cap[demands])
+
+    def result(self, instance: Instance, flows: np.ndarray) -> dict[tuple[int, int], int]:
+        """(lot, demand) -> kg: what the network carries on each pair, plus the lower bounds."""
+        result = dict(self.placed)
+        for i in np.nonzero(flows)[0].tolist():
+            e = instance.edges[int(self.arcs[i])]
+            result[(e.lot, e.demand)] = result.get((e.lot, e.demand), 0) + int(flows[i])
+        return result
+
+
+def _network(instance: Instance, keep: dict[tuple[int, int], int] | None) -> _Network:
+    lot_ids = list(instance.lots)
+    demand_ids = list(instance.demands)
+    lot_pos = {lot_id: i for i, lot_id in enumerate(lot_ids)}
+    demand_pos = {d: i for i, d in enumerate(demand_ids)}
+    lot_cap = np.array([instance.lots[i] for i in lot_ids], dtype=np.int64)
+    arc_min = np.array([instance.arc_min(i) for i in lot_ids], dtype=np.int64)
+    demand_cap = np.array([instance.demands[d][1] for d in demand_ids], dtype=np.int64)
+    n = len(instance.edges)
+    tail = np.fromiter((lot_pos[e.lot] for e in instance.edges), dtype=np.int64, count=n)
+    head = np.fromiter((demand_pos[e.demand] for e in instance.edges), dtype=np.int64, count=n)
+    price = np.fromiter((e.price for e in instance.edges), dtype=np.int64, count=n)
+    usable = arc_min[tail] <= demand_cap[head]  # else no plan can use the pair
+    placed = {k: kg for k, kg in (keep or {}).items() if kg > 0}
+    if keep is not None:
+        usable &= arc_min[tail] <= 1  # the free lots (a minimum of 1 kg constrains nothing)
+    if placed:
+        kept = np.array([(lot_pos[lot], demand_pos[d], kg) for (lot, d), kg in placed.items()])
+        np.subtract.at(lot_cap, kept[:, 0], kept[:, 2])
+        np.subtract.at(demand_cap, kept[:, 1], kept[:, 2])
+        codes = tail * len(demand_ids) + head
+        usable |= np.isin(codes, kept[:, 0] * len(demand_ids) + kept[:, 1])
+    arcs = np.nonzero(usable)[0]
+    return _Network(
+        lot_cap=lot_cap,
+        demand_cap=demand_cap,
+        arcs=arcs,
+        tails=(1 + tail[arcs]).astype(np.int32),
+        heads=(1 + len(lot_ids) + head[arcs]).astype(np.int32),
+        prices=price[arcs],
+        placed=placed,
+    )
+
+
 def relax(
     instance: Instance,
     objective: str = "tonnage",
@@ -109,59 +181,34 @@ def relax(
     """
     if objective not in OBJECTIVES:
         raise ValueError(objective)
-    lot_ids = list(instance.lots)
-    demand_ids = list(instance.demands)
-    if not lot_ids or not demand_ids or not instance.edges:
+    if not instance.lots or not instance.demands or not instance.edges:
         return {}
-    lot_pos = {lot_id: i for i, lot_id in enumerate(lot_ids)}
-    demand_pos = {d: i for i, d in enumerate(demand_ids)}
-    lot_cap = np.array([instance.lots[i] for i in lot_ids], dtype=np.int64)
-    arc_min = np.array([instance.arc_min(i) for i in lot_ids], dtype=np.int64)
-    demand_cap = np.array([instance.demands[d][1] for d in demand_ids], dtype=np.int64)
-    n = len(instance.edges)
-    tail = np.fromiter((lot_pos[e.lot] for e in instance.edges), dtype=np.int64, count=n)
-    head = np.fromiter((demand_pos[e.demand] for e in instance.edges), dtype=np.int64, count=n)
-    price = np.fromiter((e.price for e in instance.edges), dtype=np.int64, count=n)
-    usable = arc_min[tail] <= demand_cap[head]
-    placed = {k: kg for k, kg in (keep or {}).items() if kg > 0}
-    if keep is not None:
-        usable &= arc_min[tail] <= 1  # the free lots (a minimum of 1 kg constrains nothing)
-    if placed:
-        # lower bounds: placed beforehand, outside the network, which carries the rest
-        kept = np.array([(lot_pos[lot], demand_pos[d], kg) for (lot, d), kg in placed.items()])
-        np.subtract.at(lot_cap, kept[:, 0], kept[:, 2])
-        np.subtract.at(demand_cap, kept[:, 1], kept[:, 2])
-        codes = tail * len(demand_ids) + head
-        usable |= np.isin(codes, kept[:, 0] * len(demand_ids) + kept[:, 1])
-    arcs = np.nonzero(usable)[0]
-    supply_total = int(lot_cap.sum())
-    # the total cost must fit in 64 bits: absurd prices and quantities are compared more coarsely
-    scale = 1
-    top = int(price.max())
+    net = _network(instance, keep)
+    n_lots, n_demands, sink = len(net.lot_cap), len(net.demand_cap), net.sink
+    supply_total = int(net.lot_cap.sum())
+    # costs divided by the prices' greatest common divisor (the same optimum, fewer scaling
+    # rounds); the total cost must fit in 64 bits: absurd prices and quantities are compared
+    # more coarsely
+    scale = max(1, int(np.gcd.reduce(net.prices))) if len(net.prices) else 1
+    top = int(net.prices.max()) if len(net.prices) else 0
     while (top // scale) * max(supply_total, 1) > 2**60:
         scale *= 10
-    # nodes: 0 the source, then the lots, the demands, the sink
-    base = 1 + len(lot_ids)
-    sink = base + len(demand_ids)
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(
-        np.zeros(len(lot_ids), dtype=np.int32),
-        np.arange(1, base, dtype=np.int32),
-        lot_cap,
-        np.zeros(len(lot_ids), dtype=np.int64),
+        np.zeros(n_lots, dtype=np.int32),
+        np.arange(1, 1 + n_lots, dtype=np.int32),
+        net.lot_cap,
+        np.zeros(n_lots, dtype=np.int64),
     )
     first = flow.num_arcs()
     flow.add_arcs_with_capacity_and_unit_cost(
-        (1 + tail[arcs]).astype(np.int32),
-        (base + head[arcs]).astype(np.int32),
-        np.minimum(lot_cap[tail[arcs]], demand_cap[head[arcs]]),
-        -(price[arcs] // scale),
+        net.tails, net.heads, net.pair_caps(), -(net.prices // scale)
     )
     flow.add_arcs_with_capacity_and_unit_cost(
-        np.arange(base, sink, dtype=np.int32),
-        np.full(len(demand_ids), sink, dtype=np.int32),
-        demand_cap,
-        np.zeros(len(demand_ids), dtype=np.int64),
+        np.arange(1 + n_lots, sink, dtype=np.int32),
+        np.full(n_demands, sink, dtype=np.int32),
+        net.demand_cap,
+        np.zeros(n_demands, dtype=np.int64),
     )
     flow.set_node_supply(0, supply_total)
     flow.set_node_supply(sink, -supply_total)
@@ -172,25 +219,51 @@ def relax(
         status = flow.solve_max_flow_with_min_cost()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed: {status}")
-    flows = flow.flows(np.arange(first, first + len(arcs), dtype=np.int32))
-    result = dict(placed)
-    for i in np.nonzero(flows)[0].tolist():
-        e = instance.edges[int(arcs[i])]
-        result[(e.lot, e.demand)] = result.get((e.lot, e.demand), 0) + int(flows[i])
-    return result
+    return net.result(instance, flow.flows(np.arange(first, first + len(net.arcs), dtype=np.int32)))
+
+
+def largest_flow(instance: Instance) -> dict[tuple[int, int], int]:
+    """A largest flow, whatever its money (OR-Tools' SimpleMaxFlow: much faster than a min-cost
+    flow): as many kilograms as `relax(instance, "tonnage")`, so the same bound."""
+    if not instance.lots or not instance.demands or not instance.edges:
+        return {}
+    net = _network(instance, None)
+    n_lots, n_demands, sink = len(net.lot_cap), len(net.demand_cap), net.sink
+    flow = max_flow.SimpleMaxFlow()
+    flow.add_arcs_with_capacity(
+        np.zeros(n_lots, dtype=np.int32), np.arange(1, 1 + n_lots, dtype=np.int32), net.lot_cap
+    )
+    first = flow.num_arcs()
+    flow.add_arcs_with_capacity(net.tails, net.heads, net.pair_caps())
+    flow.add_arcs_with_capacity(
+        np.arange(1 + n_lots, sink, dtype=np.int32),
+        np.full(n_demands, sink, dtype=np.int32),
+        net.demand_cap,
+    )
+    status = flow.solve(0, sink)
+    if status != flow.OPTIMAL:
+        raise RuntimeError(f"max flow failed: {status}")
+    return net.result(instance, flow.flows(np.arange(first, first + len(net.arcs), dtype=np.int32)))
 
 
 def plan(instance: Instance, objective: str = "tonnage") -> Plan:
     """The allocation: the exact flow, repaired to respect every minimum.
 
-    With lots' minimums, a second flow first reshapes the first one (`kept_pairs`): lots with a
-    minimum give only along the pairs kept for them, each at least the minimum, so that the
-    repair finds no allocation below a lot's minimum to settle. The bound is the first flow.
+    With lots' minimums, a second flow reshapes the first (`kept_pairs`): lots with a minimum
+    give only along the pairs kept for them, each at least the minimum, so that the repair finds
+    no allocation below a lot's minimum to settle. The bound is the first flow, which for
+    "tonnage" on big instances is then only a largest flow (`largest_flow`, `LARGEST_FLOW_ABOVE`):
+    the second one has the money.
     """
     started = time.perf_counter()
-    flow = relax(instance, objective)
+    has_minimums = any(instance.arc_min(lot) > 1 for lot in instance.lots)
+    if has_minimums and objective == "tonnage" and len(instance.edges) > LARGEST_FLOW_ABOVE:
+        # the second flow gives the money: on big instances the first is only a largest one
+        flow = largest_flow(instance)
+    else:
+        flow = relax(instance, objective)
     bound = sum(flow.values())
-    if any(instance.arc_min(lot) > 1 for lot in instance.lots):
+    if has_minimums:
         flow = relax(instance, objective, keep=kept_pairs(instance, flow))
     allocations = repair(instance, flow)
     prices = {(e.lot, e.demand): e.price for e in instance.edges}
@@ -248,11 +321,9 @@ def repair(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tuple[i
         used[lot] += kg
     by_demand: dict[int, list[Edge]] = defaultdict(list)  # highest price first
     by_lot: dict[int, list[Edge]] = defaultdict(list)  # highest price first
-    price: dict[tuple[int, int], int] = {}
     for e in sorted(instance.edges, key=lambda e: (-e.price, e.lot, e.demand)):
         by_demand[e.demand].append(e)
         by_lot[e.lot].append(e)
-        price[(e.lot, e.demand)] = e.price
     arc_min = {lot: instance.arc_min(lot) for lot in instance.lots}
 
     def left(lot: int) -> int:
@@ -301,7 +372,7 @@ def repair(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tuple[i
         if kg < arc_min[lot]:
             short[lot].append((arc_min[lot] - kg, d))
     for lot, deficits in short.items():
-        deficits.sort(key=lambda item: (item[0], -price[(lot, item[1])], item[1]))
+        deficits.sort()
         for _, d in deficits:
             take(lot, d, alloc[(lot, d)])
         for _, d in deficits:

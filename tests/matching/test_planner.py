@@ -9,11 +9,13 @@ import random
 
 import pytest
 
+from produce_match.matching import planner
 from produce_match.matching.planner import (
     Edge,
     Instance,
     feasible,
     kept_pairs,
+    largest_flow,
     plan,
     relax,
     repair,
@@ -184,8 +186,21 @@ def test_with_lot_minimums_the_plan_is_always_feasible(seed):
         assert objective == "value" or result.total_kg <= result.bound_kg
     # the second flow already keeps every lot's minimum; repair alone keeps it from any flow
     first = relax(instance)
+    assert sum(largest_flow(instance).values()) == sum(first.values()) == plan(instance).bound_kg
     assert short_arcs(instance, relax(instance, keep=kept_pairs(instance, first))) == []
     assert feasible(instance, repair(instance, first))
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_on_big_instances_the_first_flow_is_only_a_largest_one(seed, monkeypatch):
+    monkeypatch.setattr(planner, "LARGEST_FLOW_ABOVE", 0)
+    instance = medium_instance(seed)
+    result = plan(instance)
+    assert feasible(instance, result.allocations)
+    assert result.total_kg <= result.bound_kg == sum(relax(instance).values())
+    tiny = random_instance(seed, minimums=True, lot_minimums=True)
+    kg, _value = brute_force(tiny)
+    assert plan(tiny).total_kg <= kg <= plan(tiny).bound_kg
 
 
 @pytest.mark.parametrize("seed", range(120))
@@ -199,22 +214,26 @@ def test_with_lot_minimums_the_plan_is_under_the_optimum(seed):
 
 
 def test_with_lot_minimums_the_plan_is_near_the_optimum():
-    # measured: 98% of the optimum's kilograms in all, the optimum itself in 94% of instances
-    planned = best = hits = 0
-    runs = 0
+    # measured: 98% of the optimum's kilograms in all (repair alone, without the second flow:
+    # 96.5%), the optimum itself in 95% of the instances, and where it has the most kilograms,
+    # 99.7% of the most money
+    kg_planned = kg_best = hits = runs = 0
+    money_planned = money_best = 0
     for seed in range(300):
         for minimums in (False, True):
             instance = random_instance(seed, minimums=minimums, lot_minimums=True)
-            kg = plan(instance, "tonnage").total_kg
-            optimum, _value = brute_force(instance)
-            planned, best, hits, runs = (
-                planned + kg,
-                best + optimum,
-                hits + (kg == optimum),
-                runs + 1,
-            )
-    assert planned >= 0.97 * best
+            result = plan(instance, "tonnage")
+            optimum, most_money = brute_force(instance)
+            kg_planned += result.total_kg
+            kg_best += optimum
+            runs += 1
+            if result.total_kg == optimum:
+                hits += 1
+                money_planned += _value(instance, result.allocations)
+                money_best += most_money
+    assert kg_planned >= 0.97 * kg_best
     assert hits >= 0.9 * runs
+    assert money_planned >= 0.99 * money_best
 
 
 def test_a_lot_minimum_larger_than_what_is_left_takes_all_of_it():
