@@ -79,6 +79,25 @@ def active_demands(commodity_ids: set[int]) -> list[Demand]:
     )
 
 
+def lot_offer(lot: Lot) -> tuple[int, int]:
+    """(kg the lot offers the planner, its minimum order in kg, 0 without one).
+
+    What is left is rounded down and the minimum up, so that an allocation of at least the
+    minimum in kilograms is at least the minimum in grams. The planner also lets an allocation
+    take all the lot offers when that is less than its minimum: that is the order of everything
+    left (which the order system accepts below the minimum) only if what is left is whole
+    kilograms. Otherwise no order in whole kilograms can be placed on the lot, and it offers
+    nothing.
+    """
+    kg = lot.remaining_g // 1000
+    if not lot.min_order_g:
+        return kg, 0
+    min_kg = -(-lot.min_order_g // 1000)
+    if min_kg > kg and lot.remaining_g % 1000:
+        return 0, 0
+    return kg, min_kg
+
+
 def make_plan(
     *,
     province_code: str | None = None,
@@ -89,7 +108,8 @@ def make_plan(
 
     The lots are those of the jurisdiction; the demands come from anywhere (buyers are rarely
     in the county whose produce is stranded). Whole kilograms: a lot offers what is left
-    rounded down, a demand takes its minimum rounded up and its maximum rounded down.
+    rounded down, a demand takes its minimum rounded up and its maximum rounded down, and a
+    lot's minimum order is rounded up (`lot_offer`).
     """
     today = local_today()
     lots = open_lots(province_code, county_code, today)
@@ -110,10 +130,12 @@ def make_plan(
                 matches[(lot.id, d.id)] = Match(
                     facts, demand_facts[d.id], fit, score(facts, demand_facts[d.id], fit, today)
                 )
+    offers = {lot.id: lot_offer(lot) for lot in lots}
     instance = planner.Instance(
-        lots={lot.id: lot.remaining_g // 1000 for lot in lots},
+        lots={lot_id: kg for lot_id, (kg, _) in offers.items()},
         demands={d.id: (-(-d.min_quantity_g // 1000), d.max_quantity_g // 1000) for d in demands},
         edges=edges,
+        lot_min={lot_id: min_kg for lot_id, (_, min_kg) in offers.items() if min_kg},
     )
     result = planner.plan(instance, objective)
     lot_by_id = {lot.id: lot for lot in lots}

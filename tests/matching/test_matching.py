@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from flask import g
@@ -20,6 +21,7 @@ from produce_match.lots import operations as lots
 from produce_match.lots.models import Lot
 from produce_match.matching import alerts, proposals, queries
 from produce_match.matching.models import MatchAlert, ProposalStatus
+from produce_match.matching.plan import lot_offer, make_plan
 from produce_match.notifications.messages import render
 from produce_match.notifications.models import Notification
 from produce_match.orders.models import Order, OrderStatus
@@ -211,6 +213,54 @@ def test_plan_page_for_officials_only(demo, client):
     client.post("/logout")
     login(client, "buyer", "demo-pass-2020")
     assert client.get("/match/plan").status_code == 403
+
+
+def _proposable(users, result):
+    """Every allocation of the plan, sent as a proposal (the order rule's check): no error."""
+    for a in result.allocations:
+        proposals.propose(users["official"], a.lot, a.demand, a.quantity_kg)
+    db.session.rollback()
+
+
+def test_the_plan_keeps_the_lots_minimum_order(users):
+    lot = make_lot(users["coop"])  # 40 t
+    first = make_demand(users["buyer"], min_quantity="10", max_quantity="30")
+    second = make_demand(users["buyer"], min_quantity="10", max_quantity="30")
+    assert make_plan().plan.total_kg == 40_000  # split between the two demands
+    lot.min_order_g = 25_000_000  # 25 t an order: only one of them can be served
+    db.session.commit()
+    result = make_plan()
+    assert result.plan.total_kg == 30_000 and result.plan.bound_kg == 40_000
+    [allocation] = result.allocations
+    assert allocation.demand.id in {first.id, second.id} and allocation.quantity_kg == 30_000
+    _proposable(users, result)
+
+
+def test_the_plan_rounds_the_lots_minimum_up_to_whole_kilograms(users):
+    lot = make_lot(users["coop"])  # 40 t
+    lot.min_order_g = 20_000_500  # 20,000.5 kg: 20,001 kg in whole kilograms
+    db.session.commit()
+    # this demand takes at most 20,000.7 kg: the rule lets it meet the minimum in grams, but
+    # no whole number of kilograms it can take does (20,000 kg would be refused)
+    narrow = make_demand(users["buyer"], max_quantity="20.0007")
+    wide = make_demand(users["buyer"], max_quantity="30")
+    result = make_plan()
+    assert [(a.demand.id, a.quantity_kg) for a in result.allocations] == [(wide.id, 30_000)]
+    assert narrow.id not in {a.demand.id for a in result.allocations}
+    _proposable(users, result)
+
+
+def test_lot_offer_in_whole_kilograms():
+    def lot(remaining_g, min_order_g):
+        return SimpleNamespace(remaining_g=remaining_g, min_order_g=min_order_g)
+
+    assert lot_offer(lot(7_500_500, None)) == (7_500, 0)  # what is left: rounded down
+    assert lot_offer(lot(7_500_500, 3_000_001)) == (7_500, 3_001)  # the minimum: up
+    assert lot_offer(lot(7_500_000, 3_000_000)) == (7_500, 3_000)
+    # a minimum above what is left: only all of it, which whole kilograms can order only if
+    # what is left is whole kilograms
+    assert lot_offer(lot(2_500_000, 3_000_000)) == (2_500, 3_000)
+    assert lot_offer(lot(2_500_500, 3_000_000)) == (0, 0)
 
 
 # --- proposals ------------------------------------------------------------------------------
