@@ -32,7 +32,16 @@ API_DESCRIPTION = (
 
 
 def init_app(app: Flask) -> None:
-    from produce_match.api import accounts, catalog, demands, lots, monitor, orders, payments
+    from produce_match.api import (
+        accounts,
+        catalog,
+        demands,
+        lots,
+        monitor,
+        orders,
+        payments,
+        proposals,
+    )
 
     api.init_app(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
@@ -42,6 +51,7 @@ def init_app(app: Flask) -> None:
         lots.blp,
         orders.blp,
         demands.blp,
+        proposals.blp,
         payments.blp,
         monitor.blp,
     ):

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from produce_match.accounts.models import User
+from produce_match.catalog import regions
 from produce_match.dates import local_today
 from produce_match.demands.models import Demand, DemandStatus
 from produce_match.extensions import db
@@ -96,6 +98,31 @@ def lot_offer(lot: Lot) -> tuple[int, int]:
     if min_kg > kg and lot.remaining_g % 1000:
         return 0, 0
     return kg, min_kg
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    """Where an official plans: a county, a province, or everywhere (administrators)."""
+
+    province_code: str | None
+    county_code: str | None
+    name: str | None  #: the county's or province's name; None: everywhere
+
+
+def jurisdiction_of(user: User, county: str | None = None) -> Jurisdiction:
+    """Where `user` plans: an office's jurisdiction; an administrator anywhere, or in `county`
+    (a name or code). PermissionError for a user without a jurisdiction."""
+    if user.is_admin:
+        found = regions.find_counties(county) if county else []
+        if len(found) == 1:
+            return Jurisdiction(found[0].province_code, found[0].code, found[0].name)
+        return Jurisdiction(None, None, None)
+    office = user.organisation
+    if office is None or office.province_code is None:
+        raise PermissionError("no jurisdiction")
+    if office.county_code:
+        return Jurisdiction(office.province_code, office.county_code, office.county.name)
+    return Jurisdiction(office.province_code, None, office.province.name)
 
 
 def make_plan(

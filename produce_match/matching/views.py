@@ -10,7 +10,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from produce_match import policy
-from produce_match.catalog import regions
 from produce_match.demands.models import Demand
 from produce_match.errors import DomainError
 from produce_match.extensions import db
@@ -18,7 +17,7 @@ from produce_match.forms import ActionForm
 from produce_match.lots.models import Lot
 from produce_match.matching import planner, proposals, queries
 from produce_match.matching.models import Proposal
-from produce_match.matching.plan import make_plan
+from produce_match.matching.plan import jurisdiction_of, make_plan
 from produce_match.matching.words import reason_text
 from produce_match.web import templating
 
@@ -34,18 +33,11 @@ def lot_matches(lot: Lot, limit: int = 10) -> list[queries.Found] | None:
 
 def _jurisdiction() -> tuple[str | None, str | None, str]:
     """(province code, county code, name) of what the user plans for."""
-    if current_user.is_admin:
-        county = request.args.get("county")
-        found = regions.find_counties(county) if county else []
-        if len(found) == 1:
-            return found[0].province_code, found[0].code, found[0].name
-        return None, None, _("everywhere")
-    office = current_user.organisation
-    if office is None or office.province_code is None:
+    try:
+        where = jurisdiction_of(current_user, request.args.get("county"))
+    except PermissionError:
         abort(403)
-    if office.county_code:
-        return office.province_code, office.county_code, office.county.name
-    return office.province_code, None, office.province.name
+    return where.province_code, where.county_code, where.name or _("everywhere")
 
 
 @bp.route("/match/plan")
