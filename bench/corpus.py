@@ -610,8 +610,9 @@ def _lot(
     by_code: dict[str, _Commodity],
     today: date,
     now: datetime,
+    open_only: bool = False,
 ) -> dict[str, Any]:
-    """One lot's row for the lots table."""
+    """One lot's row for the lots table (`open_only`: open, with days before spoiling)."""
     county = coop.county
     name = _title_name(rng, c)
     variety = rng.choice(VARIETIES[c.code]) if c.code in VARIETIES and rng.random() < 0.7 else ""
@@ -637,8 +638,12 @@ def _lot(
     price_fen = max(1, round(per_unit * 100) if per_unit < 100 else round(per_unit) * 100)
 
     status = _weighted(rng, STATUSES) or LotStatus.open
+    if open_only:
+        status = LotStatus.open
     shelf = max(3, min(300, c.shelf_life_days))
-    if status is LotStatus.expired or (status is LotStatus.open and rng.random() < STALE_OPEN):
+    if status is LotStatus.expired or (
+        status is LotStatus.open and not open_only and rng.random() < STALE_OPEN
+    ):
         spoil_by = today - timedelta(days=rng.randint(1, 30))
     else:
         spoil_by = today + timedelta(days=rng.randint(1, shelf))
@@ -720,8 +725,12 @@ def _lot(
     }
 
 
-def generate(n: int, seed: int = SEED) -> CorpusSummary:
-    """Insert `n` lots (and a few hundred cooperatives) into the app's database; commits."""
+def generate(n: int, seed: int = SEED, *, open_only: bool = False) -> CorpusSummary:
+    """Insert `n` lots (and a few hundred cooperatives) into the app's database; commits.
+
+    `open_only`: every lot open, with something left and days before spoiling (the lots an
+    official sees at risk); otherwise some are sold out, expired or withdrawn.
+    """
     if db.session.scalar(select(func.count()).select_from(Lot)):
         raise RuntimeError("the database already holds lots: generate() needs an empty one")
     started = time.perf_counter()
@@ -767,7 +776,7 @@ def generate(n: int, seed: int = SEED) -> CorpusSummary:
             c = by_code[coop.speciality]
         else:
             c = rng.choices(commodities, weights)[0]
-        row = _lot(rng, coop, c, by_code, today, now)
+        row = _lot(rng, coop, c, by_code, today, now, open_only)
         statuses[row["status"].value] += 1
         counts[c.code] += 1
         broad += BROAD_WORD in row["title"]

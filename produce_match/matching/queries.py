@@ -29,6 +29,15 @@ FINISHED = (
 )
 
 
+#: what the rule and the pages read of a found demand: its buyer and its delivery place (the
+#: pages show `Demand.place`, its province and county: one query for all, not one per province)
+DEMAND_LOADS = (
+    selectinload(Demand.buyer),
+    selectinload(Demand.county),
+    selectinload(Demand.province),
+)
+
+
 @dataclass(frozen=True)
 class Found:
     """A ranked match with the lot and the demand it is about."""
@@ -105,7 +114,7 @@ def candidate_demands(lot: Lot) -> list[Demand]:
                 Demand.max_price_fen_per_t >= lot.price_fen_per_t,
                 Demand.min_quantity_g <= lot.remaining_g,
             )
-            .options(selectinload(Demand.buyer), selectinload(Demand.county))
+            .options(*DEMAND_LOADS)
             .order_by(Demand.id)
         )
     )
@@ -147,7 +156,7 @@ def matches_for_lots(lots: list[Lot], *, limit: int | None = 20) -> dict[int, li
                     Demand.status == DemandStatus.active,
                     Demand.commodity_id.in_(commodity_ids),
                 )
-                .options(selectinload(Demand.buyer), selectinload(Demand.county))
+                .options(*DEMAND_LOADS)
                 .order_by(Demand.id)
             )
         )
@@ -168,7 +177,13 @@ def _ranked_for_lots(
     found = {}
     for lot in lots:
         facts = lot_facts(lot)
-        pairs = ((facts, d) for d in facts_by_commodity[lot.commodity_id])
+        # narrowed as candidate_demands narrows in SQL (the rule refuses these pairs anyway):
+        # most of a commodity's demands pay less than one lot asks or want more than it holds
+        pairs = (
+            (facts, d)
+            for d in facts_by_commodity[lot.commodity_id]
+            if d.max_price_fen_per_t >= facts.price_fen_per_t and d.min_g <= facts.remaining_g
+        )
         ranked = rank(pairs, lot.today(), limit=limit)
         found[lot.id] = [Found(m, lot, by_id[m.demand.id]) for m in ranked]
     return found

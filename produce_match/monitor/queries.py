@@ -291,7 +291,11 @@ def _taken_lot_ids(lot_ids: list[int]) -> set[int]:
 
 def at_risk(scope: Scope, *, best: int = 3) -> list[AtRisk]:
     """Every open lot of the scope by days left, with its compatible buyers (the matching rule)."""
-    lots = open_lots(scope)
+    return at_risk_of(open_lots(scope), best=best)
+
+
+def at_risk_of(lots: list[Lot], *, best: int = 3) -> list[AtRisk]:
+    """These open lots, each with whether it is taken and its compatible buyers."""
     taken = _taken_lot_ids([lot.id for lot in lots])
     matches = matching.matches_for_lots(lots, limit=None)
     rows = []
@@ -490,19 +494,21 @@ def figures(scope: Scope, period: Period) -> Figures:
         name = place_name(lot)
         return c, by_place.setdefault(name, Row(name))
 
-    risky = at_risk(scope)
-    for item in risky:
-        lot = item.lot
+    soon = []
+    for lot in open_lots(scope):
+        days_left = lot.days_left
         out.lots_open += 1
         out.g_open += lot.remaining_g
-        if item.days_left <= 3:
+        if days_left <= 3:
             out.g_at_risk_3d += lot.remaining_g
-        if item.days_left <= 7:
+        if days_left <= 7:
             out.g_at_risk_7d += lot.remaining_g
-            out.lots_at_risk_7d.append(item)
+            soon.append(lot)
         for row in rows_for(lot):
             row.lots_open += 1
             row.g_open += lot.remaining_g
+    # the buyers of the lots listed only: matching every open lot is the at-risk page's work
+    out.lots_at_risk_7d = at_risk_of(soon)
 
     refs = References(scope)
     for order in db.session.scalars(orders_in(scope)):

@@ -62,6 +62,33 @@ def test_the_province_adds_its_other_counties(users, world):
     assert (f.problems_open, f.problems_closed) == (2, 1)
 
 
+def test_the_figures_match_only_the_lots_they_list(users, world, monkeypatch):
+    """The buyers are counted for the lots spoiling within 7 days, the only ones listed; the
+    other open lots are counted, not matched (that is the lots-at-risk page's work)."""
+    asked = []
+    real = queries.matching.matches_for_lots
+
+    def spy(lots, *, limit=20):
+        asked.append([lot.title for lot in lots])
+        return real(lots, limit=limit)
+
+    monkeypatch.setattr(queries.matching, "matches_for_lots", spy)
+    scope = queries.resolve_scope(users["province_official"])
+    f = queries.figures(scope, queries.parse_period(None, None))
+    assert f.lots_open == 4
+    assert asked == [["道亭村黑豆", "樱桃", "玉米"]]  # not the peanuts: 30 days left
+    assert [(r.lot.title, r.buyers) for r in f.lots_at_risk_7d] == [
+        ("道亭村黑豆", 1),
+        ("樱桃", 0),
+        ("玉米", 0),
+    ]
+    # the lots-at-risk page still matches every open lot
+    asked.clear()
+    rows = queries.at_risk(scope)
+    assert asked == [["道亭村黑豆", "樱桃", "玉米", "花生"]]
+    assert [r.lot.title for r in rows] == asked[0]
+
+
 def test_the_api_gives_the_same_figures(client, users, world):
     token = client.post(
         "/api/v1/tokens", json={"login": "official", "password": PASSWORD, "name": "t"}
