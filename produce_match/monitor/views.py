@@ -114,14 +114,26 @@ def _lang() -> str:
     return current_language()
 
 
+#: lots on one page of the lots at risk (each is matched against every demand: a province has
+#: hundreds, and the soonest to spoil come first)
+AT_RISK_PER_PAGE = 50
+
+
 @bp.route("/at-risk")
 @login_required
 def at_risk() -> Any:
     _overseer()
     scope = _scope()
+    lots = queries.open_lots(scope)  # the soonest to spoil first
+    pages = max(1, -(-len(lots) // AT_RISK_PER_PAGE))
+    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    start = (page - 1) * AT_RISK_PER_PAGE
     return render_template(
         "monitor/at_risk.html",
-        items=queries.at_risk(scope),
+        items=queries.at_risk_of(lots[start : start + AT_RISK_PER_PAGE]),
+        total=len(lots),
+        page=page,
+        pages=pages,
         args=_place_args(scope),
         flag_days=queries.FLAG_DAYS,
         can_propose=lambda lot: policy.can(current_user, "propose", lot),

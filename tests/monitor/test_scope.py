@@ -122,3 +122,20 @@ def test_officials_still_cannot_trade_or_change_lots(app, users, world):
     assert not policy.can(official, "edit", world["beans"])
     assert not policy.can(official, "withdraw", world["beans"])
     assert policy.can(official, "propose", world["beans"])
+
+
+def test_lots_at_risk_come_a_page_at_a_time_soonest_first(app, users, world, monkeypatch):
+    from produce_match.monitor import queries, views
+
+    monkeypatch.setattr(views, "AT_RISK_PER_PAGE", 1)
+    client = _as(app, "provincial")
+    scope = queries.resolve_scope(users["province_official"])
+    titles = [lot.title for lot in queries.open_lots(scope)]
+    assert len(titles) >= 2
+    first = client.get("/monitor/at-risk", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert titles[0] in first and titles[1] not in first
+    assert f"Page 1 of {len(titles)} ({len(titles)} lots)" in first
+    second = client.get("/monitor/at-risk?page=2").get_data(as_text=True)
+    assert titles[1] in second and titles[0] not in second
+    beyond = client.get("/monitor/at-risk?page=999").get_data(as_text=True)
+    assert titles[-1] in beyond  # the last page, not an empty one
