@@ -32,7 +32,6 @@ import cProfile
 import logging
 import math
 import os
-import platform
 import pstats
 import random
 import re
@@ -63,6 +62,7 @@ from bench.corpus import (  # noqa: E402
     _round_quantity,
     build_app,
     generate,
+    print_header,
 )
 from produce_match.accounts import operations as accounts  # noqa: E402
 from produce_match.accounts.models import Organisation, OrgKind, Role  # noqa: E402
@@ -376,17 +376,6 @@ def time_page(
     return seconds, cpu, statements, size
 
 
-def _header(setup: float) -> None:
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    server = ".".join(str(v) for v in db.engine.dialect.server_version_info or ())
-    print(
-        f"machine   {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; load average {load}"
-    )
-    print(f"database  {db.engine.dialect.name} {server}")
-    print(f"setup     {setup:8.2f} s  (migrations, regions, catalogue)", flush=True)
-
-
 def _build(n_lots: int, n_demands: int) -> list[Official]:
     """The lots, the demands and the officials; prints what was made."""
     summary = generate(n_lots, seed=SEED, open_only=True)
@@ -442,7 +431,7 @@ def run(args: argparse.Namespace) -> None:
         setup = time.perf_counter() - started
         logging.getLogger("produce_match.requests").setLevel(logging.WARNING)  # a line a request
         with app.app_context():
-            _header(setup)
+            print_header(setup)
             if db.session.scalar(select(func.count()).select_from(Lot)):
                 raise SystemExit("the database already holds lots: give an empty one")
             officials = _build(args.lots, args.demands)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import random
 import sys
 import time
@@ -445,6 +447,18 @@ def build_app(
             "SEARCH_BACKEND": search_backend,
         }
     )
+
+
+def print_header(setup: float) -> None:
+    """Print the machine, its load and the database (the first lines of every bench's report)."""
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    server = ".".join(str(v) for v in db.engine.dialect.server_version_info or ())
+    print(
+        f"machine   {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; load average {load}"
+    )
+    print(f"database  {db.engine.dialect.name} {server}")
+    print(f"setup     {setup:8.2f} s  (migrations, regions, catalogue)", flush=True)
 
 
 def _weighted(rng: random.Random, choices: list[tuple[Any, float]]) -> Any:

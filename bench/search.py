@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import math
-import os
-import platform
 import pstats
 import sys
 import tempfile
@@ -43,7 +41,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import func, select, text  # noqa: E402
 
-from bench.corpus import BROAD_WORD, SEED, build_app, generate  # noqa: E402
+from bench.corpus import BROAD_WORD, SEED, build_app, generate, print_header  # noqa: E402
 from produce_match.catalog.models import Commodity, Region  # noqa: E402
 from produce_match.dates import local_today  # noqa: E402
 from produce_match.extensions import db  # noqa: E402
@@ -238,7 +236,7 @@ def run(
         app = build_app(folder, database_url, search_backend=backend)
         setup = time.perf_counter() - started
         with app.app_context():
-            _header(setup)
+            print_header(setup)
             print(f"search    {backend} backend")
             existing = db.session.scalar(select(func.count()).select_from(Lot)) or 0
             db.session.rollback()
@@ -262,18 +260,6 @@ def run(
                 _table(all_cases, repeat)
             db.session.remove()
             db.engine.dispose()
-
-
-def _header(setup: float) -> None:
-    """Print the machine, its load and the database."""
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    server = ".".join(str(v) for v in db.engine.dialect.server_version_info or ())
-    print(
-        f"machine   {platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; load average {load}"
-    )
-    print(f"database  {db.engine.dialect.name} {server}")
-    print(f"setup     {setup:8.2f} s  (migrations, regions, catalogue)")
 
 
 def _build(n: int, index_dir: Path) -> None:

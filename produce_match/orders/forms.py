@@ -22,6 +22,22 @@ class ReasonForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[required(), length(1000)])
 
 
+def _photo_place() -> StringField:
+    """Where photos of a loading were taken (uploads carry no GPS: we remove it)."""
+    return StringField(
+        _l("Where the photos were taken"),
+        validators=[optional(), length(120)],
+        description=_l("e.g. 道亭村仓库"),
+    )
+
+
+def _photo_time() -> DateTimeLocalField:
+    """When they were taken, as the wall clock where the lot is."""
+    return DateTimeLocalField(
+        _l("When they were taken"), validators=[optional()], format="%Y-%m-%dT%H:%M"
+    )
+
+
 class DispatchForm(FlaskForm):
     vehicle_plate = StringField(
         _l("Vehicle plate"), validators=[required(), length(16)], description=_l("e.g. 辽A12345")
@@ -30,14 +46,8 @@ class DispatchForm(FlaskForm):
     shipped_quantity = StringField(_l("Quantity loaded"), validators=[required(), length(20)])
     unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")
     photos = MultipleFileField(_l("Photos of the loading (optional)"))
-    place = StringField(
-        _l("Where the photos were taken"),
-        validators=[optional(), length(120)],
-        description=_l("e.g. 道亭村仓库"),
-    )
-    taken_at = DateTimeLocalField(
-        _l("When they were taken"), validators=[optional()], format="%Y-%m-%dT%H:%M"
-    )
+    place = _photo_place()
+    taken_at = _photo_time()
 
 
 class DeliveryForm(FlaskForm):
@@ -58,14 +68,8 @@ class PhotosForm(FlaskForm):
     """Photos added after the step: the loading (cooperative) or evidence (buyer)."""
 
     photos = MultipleFileField(_l("Photos"), render_kw={"accept": "image/*"})
-    place = StringField(
-        _l("Where the photos were taken"),
-        validators=[optional(), length(120)],
-        description=_l("e.g. 道亭村仓库"),
-    )
-    taken_at = DateTimeLocalField(
-        _l("When they were taken"), validators=[optional()], format="%Y-%m-%dT%H:%M"
-    )
+    place = _photo_place()
+    taken_at = _photo_time()
 
 
 class ResolveForm(FlaskForm):

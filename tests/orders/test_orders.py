@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import g
 from sqlalchemy import func, select, update
 
 from produce_match import policy
@@ -38,13 +37,7 @@ from produce_match.search.models import SearchDocument, SearchOutbox
 from produce_match.search.service import service as search_service
 from tests.factories import make_lot, make_user
 
-
-@pytest.fixture(autouse=True)
-def _index_left_to_its_queue(app):
-    """The search index is not under test here: leave the queue in the database (where it is
-    durable) instead of loading an analyzer and writing an index after every test."""
-    yield
-    g.pop("search_pending", None)
+pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")
 
 
 S = OrderStatus

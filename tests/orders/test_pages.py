@@ -7,25 +7,15 @@ import io
 import re
 
 import pytest
-from flask import g
 
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order, OrderPhoto, OrderStatus
 from tests.conftest import login, post_form
-from tests.factories import PASSWORD, jpeg_bytes, make_lot
+from tests.factories import PASSWORD, jpeg_bytes
 
-
-@pytest.fixture(autouse=True)
-def _index_left_to_its_queue(app):
-    yield
-    g.pop("search_pending", None)
-
-
-@pytest.fixture
-def lot(users) -> Lot:
-    return make_lot(users["coop"], quantity="40", unit="t", price="6.80", price_unit="kg")
+pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")
 
 
 def browser(app, who: str):

@@ -8,12 +8,10 @@ import io
 import re
 
 import pytest
-from flask import g
 
 from produce_match.audit.models import AuditEvent
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
-from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order, OrderPhoto, OrderStatus, PhotoPurpose
 from produce_match.orders.operations import MAX_PHOTOS, NotAllowed
@@ -21,16 +19,7 @@ from tests.api.test_orders_api import auth
 from tests.factories import jpeg_bytes, make_lot
 from tests.orders.test_pages import browser
 
-
-@pytest.fixture(autouse=True)
-def _index_left_to_its_queue(app):
-    yield
-    g.pop("search_pending", None)
-
-
-@pytest.fixture
-def lot(users) -> Lot:
-    return make_lot(users["coop"], quantity="40", unit="t", price="6.80", price_unit="kg")
+pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")
 
 
 def order_at(users, lot, status: OrderStatus) -> Order:
