@@ -71,6 +71,32 @@ def make_lot(user: User, **fields: Any) -> Any:
     return lot
 
 
+def make_demand(user: User, **fields: Any) -> Any:
+    """A demand registered by `user`'s buyer through the real operation, committed: black beans,
+    10-40 t at up to 7.50 元/kg, delivered to 东湖区 in 25 days, any grade."""
+    from datetime import timedelta
+
+    from produce_match.dates import local_today
+    from produce_match.demands import operations as demands
+
+    values = {
+        "commodity": "黑豆",
+        "grades": "",
+        "min_quantity": "10",
+        "max_quantity": "40",
+        "unit": "t",
+        "max_price": "7.50",
+        "price_unit": "kg",
+        "province": "江西",
+        "county": "东湖区",
+        "needed_by": (local_today() + timedelta(days=25)).isoformat(),
+    }
+    values.update(fields)
+    demand = demands.create_demand(user, user.organisation, demands.DemandInput(**values))
+    db.session.commit()
+    return demand
+
+
 def jpeg_bytes(width: int = 800, height: int = 600, *, gps: bool = False) -> bytes:
     """A real JPEG, optionally carrying EXIF GPS coordinates."""
     import io

@@ -10,8 +10,7 @@ from produce_match.lots.models import Lot
 from produce_match.matching.models import Proposal
 from produce_match.orders.models import Order, OrderStatus
 from tests.api.test_orders_api import auth
-from tests.factories import make_lot
-from tests.matching.test_matching import make_demand
+from tests.factories import make_demand, make_lot
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from produce_match.demands import operations as demands
 from produce_match.demands.models import Demand, DemandStatus
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
+from tests import factories
 from tests.conftest import login, post_form
 from tests.factories import PASSWORD, make_user
 
@@ -30,22 +31,8 @@ def _index_left_to_its_queue(app):
 
 
 def make_demand(user, **fields):
-    values = {
-        "commodity": "黑豆",
-        "grades": "一等、二等",
-        "min_quantity": "10",
-        "max_quantity": "40",
-        "unit": "t",
-        "max_price": "7.50",
-        "price_unit": "kg",
-        "province": "江西",
-        "county": "东湖区",
-        "needed_by": (TODAY + timedelta(days=25)).isoformat(),
-    }
-    values.update(fields)
-    demand = demands.create_demand(user, user.organisation, demands.DemandInput(**values))
-    db.session.commit()
-    return demand
+    """The shared factory's demand, naming the grades it accepts."""
+    return factories.make_demand(user, **{"grades": "一等、二等", **fields})
 
 
 def test_create_converts_units_exactly(users):

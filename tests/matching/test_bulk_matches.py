@@ -12,8 +12,7 @@ from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
 from produce_match.matching import queries
-from tests.factories import make_lot
-from tests.matching.test_matching import make_demand
+from tests.factories import make_demand, make_lot
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from produce_match.notifications.messages import render
 from produce_match.notifications.models import Notification
 from produce_match.orders.models import Order, OrderStatus
 from tests.conftest import login
-from tests.factories import PASSWORD, make_lot, make_user
+from tests.factories import PASSWORD, make_demand, make_lot, make_user
 
 TODAY = local_today()
 
@@ -35,25 +35,6 @@ TODAY = local_today()
 def _index_left_to_its_queue(app):
     yield
     g.pop("search_pending", None)
-
-
-def make_demand(user, **fields):
-    values = {
-        "commodity": "黑豆",
-        "grades": "",
-        "min_quantity": "10",
-        "max_quantity": "40",
-        "unit": "t",
-        "max_price": "7.50",
-        "price_unit": "kg",
-        "province": "江西",
-        "county": "东湖区",
-        "needed_by": (TODAY + timedelta(days=25)).isoformat(),
-    }
-    values.update(fields)
-    demand = demands.create_demand(user, user.organisation, demands.DemandInput(**values))
-    db.session.commit()
-    return demand
 
 
 def notes_of(user, kind="match.lot_fits"):

@@ -20,8 +20,7 @@ from produce_match.orders.models import Order
 from produce_match.payments import operations as payments
 from produce_match.payments import service
 from produce_match.payments.models import EntryKind, LedgerEntry
-from tests.factories import make_lot
-from tests.matching.test_matching import make_demand
+from tests.factories import make_demand, make_lot
 
 T = 1_000_000  # grams in a tonne
 
