@@ -1,14 +1,13 @@
 """Exports of the officials' area: lots, deals, payments and the ledger, as XLSX or CSV.
 
-Every text cell that a spreadsheet would read as a formula (starting with = + - @, a tab or a
-carriage return) is written with a leading apostrophe, so that it stays text: a lot titled
-`=HYPERLINK(...)` is never a link in the office's spreadsheet. Numbers are exact integers
-(grams, fen) next to their readable form.
+Every cell goes through `spreadsheets.cell`: text that a spreadsheet would read as a formula
+stays text (a lot titled `=HYPERLINK(...)` or `＝HYPERLINK(...)` is never a link in the office's
+spreadsheet), and characters a file cannot hold are replaced rather than breaking the export.
+Numbers are exact integers (grams, fen) next to their readable form.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,17 +15,12 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from produce_match import spreadsheets
 from produce_match.monitor import queries
 from produce_match.units import format_mass, format_money, format_price
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: Any) -> Any:
-    """A cell as a spreadsheet should show it: text that looks like a formula gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+#: the most characters an XLSX cell holds (spreadsheet programs refuse a file with more)
+XLSX_CELL_MAX = 32_767
 
 
 @dataclass
@@ -224,30 +218,37 @@ def report_steps(scope: queries.Scope, period: queries.Period) -> Iterable[Calla
 
 
 def to_xlsx(items: list[Sheet]) -> bytes:
+    """A workbook of the sheets, every cell made safe (see `spreadsheets.cell`)."""
     from openpyxl import Workbook  # only when a workbook is written: it is slow to import
+    from openpyxl.styles import Alignment
 
+    wrapped = Alignment(wrap_text=True, vertical="top")
     book = Workbook()
     book.remove(book.active)
     for sheet in items:
         ws = book.create_sheet(title=sheet.name[:31])
-        ws.append([neutralise(h) for h in sheet.header])
+        ws.append([spreadsheets.cell(h) for h in sheet.header])
         for row in sheet.rows:
-            ws.append([neutralise(v) for v in row])
-        # text that begins with "=" must stay text even where openpyxl would guess a formula
+            ws.append([_xlsx_cell(v) for v in row])
         for cells in ws.iter_rows():
             for cell in cells:
                 if isinstance(cell.value, str):
+                    # text that begins with "=" must stay text where openpyxl would guess a formula
                     cell.data_type = "s"
+                    if "\n" in cell.value:  # descriptions, follow-ups: show every line
+                        cell.alignment = wrapped
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
+def _xlsx_cell(value: Any) -> Any:
+    value = spreadsheets.cell(value)
+    if isinstance(value, str) and len(value) > XLSX_CELL_MAX:
+        return value[: XLSX_CELL_MAX - 1] + "…"
+    return value
+
+
 def to_csv(sheet: Sheet) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([neutralise(h) for h in sheet.header])
-    for row in sheet.rows:
-        writer.writerow([neutralise(v) for v in row])
-    # a byte-order mark so that spreadsheet programs read it as UTF-8 (Chinese names)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    """One sheet as CSV (UTF-8 with a byte-order mark), every cell made safe."""
+    return spreadsheets.to_csv(sheet.header, sheet.rows)
