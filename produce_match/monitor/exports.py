@@ -3,7 +3,8 @@
 Every cell goes through `spreadsheets.cell`: text that a spreadsheet would read as a formula
 stays text (a lot titled `=HYPERLINK(...)` or `＝HYPERLINK(...)` is never a link in the office's
 spreadsheet), and characters a file cannot hold are replaced rather than breaking the export.
-Numbers are exact integers (grams, fen) next to their readable form.
+Numbers are exact integers (grams, fen) next to their readable form. Instants are written as the
+clock in China shows them, and their column says so.
 """
 
 from __future__ import annotations
@@ -11,16 +12,28 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
 
 from produce_match import spreadsheets
+from produce_match.dates import local_datetime
 from produce_match.monitor import queries
+from produce_match.monitor.models import Problem
+from produce_match.payments.models import channel_label
 from produce_match.units import format_mass, format_money, format_price
 
 #: the most characters an XLSX cell holds (spreadsheet programs refuse a file with more)
 XLSX_CELL_MAX = 32_767
+
+
+def china_time(instant: datetime | None) -> datetime | None:
+    """An instant as the clock in China shows it, to the second, without a zone (a spreadsheet
+    cell holds none: the column's name says which)."""
+    if instant is None:
+        return None
+    return local_datetime(instant).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass
@@ -70,7 +83,7 @@ def _deals(scope: queries.Scope, filters: queries.DealFilters) -> Sheet:
         rows.append(
             [
                 order.id,
-                order.created_at.date().isoformat(),
+                china_time(order.created_at),
                 str(order.status.label),
                 lot.title,
                 lot.commodity.name_zh,
@@ -92,8 +105,8 @@ def _deals(scope: queries.Scope, filters: queries.DealFilters) -> Sheet:
             ]
         )
     header = [
-        _("Order"), _("Placed"), _("Status"), _("Lot"), _("Commodity"), _("Cooperative"),
-        _("Township"), _("Village"), _("Buyer"), _("Ordered (g)"), _("Ordered"),
+        _("Order"), _("Placed (China time)"), _("Status"), _("Lot"), _("Commodity"),
+        _("Cooperative"), _("Township"), _("Village"), _("Buyer"), _("Ordered (g)"), _("Ordered"),
         _("Shipped (g)"), _("Accepted (g)"), _("Price (fen/t)"), _("Amount (fen)"), _("Amount"),
         _("Reference price (fen/t)"), _("Premium (%)"),
     ]  # fmt: skip
@@ -104,7 +117,7 @@ def _payments(scope: queries.Scope, period: queries.Period) -> Sheet:
     rows = [
         [
             entry.id,
-            entry.created_at.isoformat(timespec="seconds"),
+            china_time(entry.created_at),
             order.id,
             str(entry.kind.label),
             order.cooperative_org.name,
@@ -113,17 +126,30 @@ def _payments(scope: queries.Scope, period: queries.Period) -> Sheet:
             order.buyer_org.name,
             entry.amount_fen,
             format_money(entry.amount_fen),
-            entry.provider,
+            channel_label(entry.provider),
             entry.provider_ref or "",
         ]
         for entry, order in queries.payments(scope, period)
     ]
     header = [
-        _("Entry"), _("When (UTC)"), _("Order"), _("Kind"), _("Cooperative"), _("Township"),
-        _("Village"), _("Buyer"), _("Amount (fen)"), _("Amount"), _("Provider"),
+        _("Entry"), _("When (China time)"), _("Order"), _("Kind"), _("Cooperative"), _("Township"),
+        _("Village"), _("Buyer"), _("Amount (fen)"), _("Amount"), _("Payment channel"),
         _("Provider's reference"),
     ]  # fmt: skip
     return Sheet(_("Payments"), header, rows)
+
+
+def _follow_up_notes(problem: Problem) -> str:
+    """A ledger entry's follow-ups in one cell, one line each: when, who, what."""
+    return "\n".join(
+        _(
+            "%(when)s %(who)s: %(note)s",
+            when=local_datetime(f.created_at).strftime("%Y-%m-%d %H:%M"),
+            who=f.author.name or f.author.login,
+            note=f.note,
+        )
+        for f in problem.follow_ups
+    )
 
 
 def _problems(
@@ -132,25 +158,28 @@ def _problems(
     rows = [
         [
             p.id,
-            p.raised_at.isoformat(timespec="seconds"),
+            china_time(p.raised_at),
             str(p.category.label),
             str(p.status.label),
             p.cooperative.name,
             p.township or "",
             p.village or "",
             p.lot_id or "",
+            p.lot.title if p.lot else "",
             p.description,
             (p.assignee.name or p.assignee.login) if p.assignee else "",
             len(p.follow_ups),
-            p.closed_at.isoformat(timespec="seconds") if p.closed_at else "",
+            _follow_up_notes(p),
+            china_time(p.closed_at),
             p.outcome or "",
         ]
         for p in queries.problems(scope, status, category)
     ]
     header = [
-        _("Entry"), _("Raised (UTC)"), _("Category"), _("Status"), _("Cooperative"),
-        _("Township"), _("Village"), _("Lot"), _("Description"), _("Assigned to"),
-        _("Follow-ups"), _("Closed (UTC)"), _("Outcome"),
+        _("Entry"), _("Raised (China time)"), _("Category"), _("Status"), _("Cooperative"),
+        _("Township"), _("Village"), _("Lot"), _("Lot title"), _("Description"),
+        _("Assigned to"), _("Follow-ups"), _("Follow-up notes"), _("Closed (China time)"),
+        _("Outcome"),
     ]  # fmt: skip
     return Sheet(_("Problem ledger"), header, rows)
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
 from sqlalchemy import update
 
 from produce_match import spreadsheets
 from produce_match.accounts.models import Organisation
+from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.monitor import exports
 from produce_match.monitor import operations as monitor
 from produce_match.monitor.models import FollowUp, Problem
+from produce_match.orders.models import Order
+from produce_match.payments.models import LedgerEntry
 from tests.conftest import login
 from tests.factories import PASSWORD, make_lot
 
@@ -129,7 +133,7 @@ def test_reference_prices_recorded_and_imported(app, users):
     assert db.session.scalar(select(func.count(ReferencePrice.id))) == 2  # nothing more
 
 
-# --- what a spreadsheet shows: look-alike formulas, stored control characters ------------------
+# --- what a spreadsheet shows: look-alike formulas, stored control characters, China time -------
 
 #: cells that spreadsheet programs may still read as formulas once they drop invisible characters
 #: or fold full-width forms (＝ is what a Chinese keyboard types)
@@ -238,4 +242,81 @@ def test_control_characters_already_stored_never_break_an_export(app, users, wor
             assert f"道亭村黑豆\ufffd{nul and chr(0xFFFD)}" in texts, url
         if "/problems." in url or "/report." in url:
             assert "\ufffd=1+1" in texts, url
+            assert any("打了电话\ufffd" in t for t in texts), url
         assert "道亭村\ufffd合作社" in texts, url
+
+
+def test_exports_say_china_time_and_show_it(app, users, world):
+    """Instants are written as the clock in China shows them, and the column says so."""
+    # 17:30 UTC yesterday is 01:30 today in China: the date changes too
+    yesterday = utcnow() - timedelta(days=1)
+    instant = datetime(yesterday.year, yesterday.month, yesterday.day, 17, 30, 5, 123, tzinfo=UTC)
+    china = instant.replace(tzinfo=None, microsecond=0) + timedelta(hours=8)
+    paid, p1 = world["paid"], world["problems"][0]
+    db.session.execute(update(Order).where(Order.id == paid.id).values(created_at=instant))
+    db.session.execute(
+        update(LedgerEntry).where(LedgerEntry.order_id == paid.id).values(created_at=instant)
+    )
+    db.session.execute(
+        update(Problem).where(Problem.id == p1.id).values(raised_at=instant, closed_at=instant)
+    )
+    db.session.commit()
+    client = _client(app)
+    shown = china.isoformat(sep=" ")
+
+    deals = {int(r["订单"]): r for r in _csv(client, "/monitor/export/deals.csv")}
+    assert deals[paid.id]["下单时间（北京时间）"] == shown
+    entries = _csv(client, "/monitor/export/payments.csv")
+    assert {r["时间（北京时间）"] for r in entries if int(r["订单"]) == paid.id} == {shown}
+    problems = {int(r["编号"]): r for r in _csv(client, "/monitor/export/problems.csv")}
+    assert problems[p1.id]["登记时间（北京时间）"] == shown
+    assert problems[p1.id]["销号时间（北京时间）"] == shown
+
+    book = _xlsx(client, "/monitor/export/report.xlsx")
+    assert {r["下单时间（北京时间）"] for r in book["订单"] if r["订单"] == paid.id} == {china}
+    assert {r["时间（北京时间）"] for r in book["付款记录"] if r["订单"] == paid.id} == {china}
+    (entry,) = [r for r in book["问题台账"] if r["编号"] == p1.id]
+    assert entry["登记时间（北京时间）"] == entry["销号时间（北京时间）"] == china
+
+    english = _csv(client, "/monitor/export/payments.csv", **{"Accept-Language": "en"})
+    assert {r["When (China time)"] for r in english if int(r["Order"]) == paid.id} == {shown}
+
+
+def test_payment_channels_are_in_words(app, users, world):
+    client = _client(app)
+    entries = _csv(client, "/monitor/export/payments.csv")
+    assert entries and {r["支付渠道"] for r in entries} == {"银行转账"}
+    english = _csv(client, "/monitor/export/payments.csv", **{"Accept-Language": "en"})
+    assert {r["Payment channel"] for r in english} == {"Bank transfer"}
+    (rows,) = _xlsx(client, "/monitor/export/payments.xlsx").values()
+    assert {r["支付渠道"] for r in rows} == {"银行转账"}
+
+
+def test_the_problems_export_has_the_lot_title_and_the_follow_ups(app, users, world):
+    p1, p2, _ = world["problems"]
+    official = users["official"]
+    first = monitor.follow_up(official, p2, "已联系交通局")
+    monitor.follow_up(official, p2, "通行证已办好\n明天发车")
+    db.session.commit()
+    db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == first.id)
+        .values(created_at=datetime(2026, 3, 1, 17, 30, tzinfo=UTC))
+    )
+    db.session.commit()
+    client = _client(app)
+    rows = {int(r["编号"]): r for r in _csv(client, "/monitor/export/problems.csv")}
+    assert rows[p1.id]["货源标题"] == "道亭村黑豆"
+    assert rows[p2.id]["货源标题"] == ""  # not about a lot
+    who = official.name or official.login
+    notes = rows[p2.id]["跟进内容"].split("\n")
+    assert notes[0] == f"2026-03-02 01:30 {who}：已联系交通局"
+    assert notes[1].endswith(f" {who}：通行证已办好") and notes[2] == "明天发车"
+    assert rows[p2.id]["跟进记录"] == "2" and rows[p1.id]["跟进内容"] == ""
+    english = _csv(client, "/monitor/export/problems.csv", **{"Accept-Language": "en"})
+    (entry,) = [r for r in english if int(r["Entry"]) == p2.id]
+    assert entry["Follow-up notes"].startswith(f"2026-03-02 01:30 {who}: 已联系交通局\n")
+    assert entry["Lot title"] == ""
+    book = _xlsx(client, "/monitor/export/problems.xlsx")
+    (entry,) = [r for r in next(iter(book.values())) if r["编号"] == p2.id]
+    assert entry["跟进内容"] == rows[p2.id]["跟进内容"]
