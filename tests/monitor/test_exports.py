@@ -320,3 +320,16 @@ def test_the_problems_export_has_the_lot_title_and_the_follow_ups(app, users, wo
     book = _xlsx(client, "/monitor/export/problems.xlsx")
     (entry,) = [r for r in next(iter(book.values())) if r["编号"] == p2.id]
     assert entry["跟进内容"] == rows[p2.id]["跟进内容"]
+
+
+def test_the_lots_import_template_writes_the_cooperative_name_as_every_cell(app, users):
+    """The template carries the cooperative's own name: it is written by the same rules."""
+    coop = users["coop"]
+    db.session.execute(
+        update(Organisation)
+        .where(Organisation.id == coop.organisation_id)
+        .values(name='＝HYPERLINK("http://evil.example")\x01合作社')
+    )
+    db.session.commit()
+    rows = _csv(_client(app, "coop"), "/lots/import/template.csv")
+    assert {r["合作社"] for r in rows} == {'\'＝HYPERLINK("http://evil.example")\ufffd合作社'}
