@@ -7,8 +7,6 @@ changed in between. It is deleted once the import is committed.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import secrets
 from datetime import timedelta
@@ -23,7 +21,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField
 
-from produce_match import policy
+from produce_match import policy, spreadsheets
 from produce_match.accounts.models import Role, User
 from produce_match.catalog import regions
 from produce_match.dates import local_today
@@ -246,14 +244,10 @@ def template() -> Any:
             "13800138000",
         ],
     ]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([imports.column_title(name, chinese=True) for name in names])
-    writer.writerows(examples)
-    # with its BOM, Excel opens the file as UTF-8 and shows the Chinese
-    body = "\ufeff" + out.getvalue()
+    # the cooperative's own name goes in: written as every spreadsheet cell is, never a formula
+    body = spreadsheets.to_csv([imports.column_title(n, chinese=True) for n in names], examples)
     return Response(
-        body.encode("utf-8"),
+        body,
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="lots-import-template.csv"'},
     )

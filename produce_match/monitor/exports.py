@@ -1,32 +1,39 @@
 """Exports of the officials' area: lots, deals, payments and the ledger, as XLSX or CSV.
 
-Every text cell that a spreadsheet would read as a formula (starting with = + - @, a tab or a
-carriage return) is written with a leading apostrophe, so that it stays text: a lot titled
-`=HYPERLINK(...)` is never a link in the office's spreadsheet. Numbers are exact integers
-(grams, fen) next to their readable form.
+Every cell goes through `spreadsheets.cell`: text that a spreadsheet would read as a formula
+stays text (a lot titled `=HYPERLINK(...)` or `＝HYPERLINK(...)` is never a link in the office's
+spreadsheet), and characters a file cannot hold are replaced rather than breaking the export.
+Numbers are exact integers (grams, fen) next to their readable form. Instants are written as the
+clock in China shows them, and their column says so.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
 
+from produce_match import spreadsheets
+from produce_match.dates import local_datetime
 from produce_match.monitor import queries
+from produce_match.monitor.models import Problem
+from produce_match.payments.models import channel_label
 from produce_match.units import format_mass, format_money, format_price
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: the most characters an XLSX cell holds (spreadsheet programs refuse a file with more)
+XLSX_CELL_MAX = 32_767
 
 
-def neutralise(value: Any) -> Any:
-    """A cell as a spreadsheet should show it: text that looks like a formula gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+def china_time(instant: datetime | None) -> datetime | None:
+    """An instant as the clock in China shows it, to the second, without a zone (a spreadsheet
+    cell holds none: the column's name says which)."""
+    if instant is None:
+        return None
+    return local_datetime(instant).replace(tzinfo=None, microsecond=0)
 
 
 @dataclass
@@ -76,7 +83,7 @@ def _deals(scope: queries.Scope, filters: queries.DealFilters) -> Sheet:
         rows.append(
             [
                 order.id,
-                order.created_at.date().isoformat(),
+                china_time(order.created_at),
                 str(order.status.label),
                 lot.title,
                 lot.commodity.name_zh,
@@ -98,8 +105,8 @@ def _deals(scope: queries.Scope, filters: queries.DealFilters) -> Sheet:
             ]
         )
     header = [
-        _("Order"), _("Placed"), _("Status"), _("Lot"), _("Commodity"), _("Cooperative"),
-        _("Township"), _("Village"), _("Buyer"), _("Ordered (g)"), _("Ordered"),
+        _("Order"), _("Placed (China time)"), _("Status"), _("Lot"), _("Commodity"),
+        _("Cooperative"), _("Township"), _("Village"), _("Buyer"), _("Ordered (g)"), _("Ordered"),
         _("Shipped (g)"), _("Accepted (g)"), _("Price (fen/t)"), _("Amount (fen)"), _("Amount"),
         _("Reference price (fen/t)"), _("Premium (%)"),
     ]  # fmt: skip
@@ -110,7 +117,7 @@ def _payments(scope: queries.Scope, period: queries.Period) -> Sheet:
     rows = [
         [
             entry.id,
-            entry.created_at.isoformat(timespec="seconds"),
+            china_time(entry.created_at),
             order.id,
             str(entry.kind.label),
             order.cooperative_org.name,
@@ -119,17 +126,30 @@ def _payments(scope: queries.Scope, period: queries.Period) -> Sheet:
             order.buyer_org.name,
             entry.amount_fen,
             format_money(entry.amount_fen),
-            entry.provider,
+            channel_label(entry.provider),
             entry.provider_ref or "",
         ]
         for entry, order in queries.payments(scope, period)
     ]
     header = [
-        _("Entry"), _("When (UTC)"), _("Order"), _("Kind"), _("Cooperative"), _("Township"),
-        _("Village"), _("Buyer"), _("Amount (fen)"), _("Amount"), _("Provider"),
+        _("Entry"), _("When (China time)"), _("Order"), _("Kind"), _("Cooperative"), _("Township"),
+        _("Village"), _("Buyer"), _("Amount (fen)"), _("Amount"), _("Payment channel"),
         _("Provider's reference"),
     ]  # fmt: skip
     return Sheet(_("Payments"), header, rows)
+
+
+def _follow_up_notes(problem: Problem) -> str:
+    """A ledger entry's follow-ups in one cell, one line each: when, who, what."""
+    return "\n".join(
+        _(
+            "%(when)s %(who)s: %(note)s",
+            when=local_datetime(f.created_at).strftime("%Y-%m-%d %H:%M"),
+            who=f.author.name or f.author.login,
+            note=f.note,
+        )
+        for f in problem.follow_ups
+    )
 
 
 def _problems(
@@ -138,25 +158,28 @@ def _problems(
     rows = [
         [
             p.id,
-            p.raised_at.isoformat(timespec="seconds"),
+            china_time(p.raised_at),
             str(p.category.label),
             str(p.status.label),
             p.cooperative.name,
             p.township or "",
             p.village or "",
             p.lot_id or "",
+            p.lot.title if p.lot else "",
             p.description,
             (p.assignee.name or p.assignee.login) if p.assignee else "",
             len(p.follow_ups),
-            p.closed_at.isoformat(timespec="seconds") if p.closed_at else "",
+            _follow_up_notes(p),
+            china_time(p.closed_at),
             p.outcome or "",
         ]
         for p in queries.problems(scope, status, category)
     ]
     header = [
-        _("Entry"), _("Raised (UTC)"), _("Category"), _("Status"), _("Cooperative"),
-        _("Township"), _("Village"), _("Lot"), _("Description"), _("Assigned to"),
-        _("Follow-ups"), _("Closed (UTC)"), _("Outcome"),
+        _("Entry"), _("Raised (China time)"), _("Category"), _("Status"), _("Cooperative"),
+        _("Township"), _("Village"), _("Lot"), _("Lot title"), _("Description"),
+        _("Assigned to"), _("Follow-ups"), _("Follow-up notes"), _("Closed (China time)"),
+        _("Outcome"),
     ]  # fmt: skip
     return Sheet(_("Problem ledger"), header, rows)
 
@@ -224,30 +247,37 @@ def report_steps(scope: queries.Scope, period: queries.Period) -> Iterable[Calla
 
 
 def to_xlsx(items: list[Sheet]) -> bytes:
+    """A workbook of the sheets, every cell made safe (see `spreadsheets.cell`)."""
     from openpyxl import Workbook  # only when a workbook is written: it is slow to import
+    from openpyxl.styles import Alignment
 
+    wrapped = Alignment(wrap_text=True, vertical="top")
     book = Workbook()
     book.remove(book.active)
     for sheet in items:
         ws = book.create_sheet(title=sheet.name[:31])
-        ws.append([neutralise(h) for h in sheet.header])
+        ws.append([spreadsheets.cell(h) for h in sheet.header])
         for row in sheet.rows:
-            ws.append([neutralise(v) for v in row])
-        # text that begins with "=" must stay text even where openpyxl would guess a formula
+            ws.append([_xlsx_cell(v) for v in row])
         for cells in ws.iter_rows():
             for cell in cells:
                 if isinstance(cell.value, str):
+                    # text that begins with "=" must stay text where openpyxl would guess a formula
                     cell.data_type = "s"
+                    if "\n" in cell.value:  # descriptions, follow-ups: show every line
+                        cell.alignment = wrapped
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
+def _xlsx_cell(value: Any) -> Any:
+    value = spreadsheets.cell(value)
+    if isinstance(value, str) and len(value) > XLSX_CELL_MAX:
+        return value[: XLSX_CELL_MAX - 1] + "…"
+    return value
+
+
 def to_csv(sheet: Sheet) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([neutralise(h) for h in sheet.header])
-    for row in sheet.rows:
-        writer.writerow([neutralise(v) for v in row])
-    # a byte-order mark so that spreadsheet programs read it as UTF-8 (Chinese names)
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    """One sheet as CSV (UTF-8 with a byte-order mark), every cell made safe."""
+    return spreadsheets.to_csv(sheet.header, sheet.rows)

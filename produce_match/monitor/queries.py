@@ -26,7 +26,13 @@ from produce_match.dates import DEFAULT_TIMEZONE, local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
 from produce_match.matching import queries as matching
-from produce_match.monitor.models import Problem, ProblemCategory, ProblemStatus, ReferencePrice
+from produce_match.monitor.models import (
+    FollowUp,
+    Problem,
+    ProblemCategory,
+    ProblemStatus,
+    ReferencePrice,
+)
 from produce_match.orders.models import Order, OrderStatus
 from produce_match.payments.models import EntryKind, LedgerEntry
 from produce_match.units import cost_fen
@@ -608,7 +614,10 @@ def payments(scope: Scope, period: Period) -> list[tuple[LedgerEntry, Order]]:
 
 def problems(scope: Scope, status: str | None = None, category: str | None = None) -> list[Problem]:
     query = problems_in(scope).options(
-        selectinload(Problem.cooperative), selectinload(Problem.assignee)
+        selectinload(Problem.cooperative),
+        selectinload(Problem.assignee),
+        selectinload(Problem.lot),  # the export writes each entry's lot title and follow-ups
+        selectinload(Problem.follow_ups).selectinload(FollowUp.author),
     )
     if status in ProblemStatus.__members__:
         query = query.where(Problem.status == ProblemStatus(status))

@@ -47,6 +47,14 @@ class Method(enum.StrEnum):
         return {Method.sandbox: _l("Online payment"), Method.transfer: _l("Bank transfer")}[self]
 
 
+def channel_label(provider: str) -> str:
+    """A provider's name (as ledger entries store it) in the reader's words."""
+    try:
+        return str(Method(provider).label)
+    except ValueError:  # a provider that is no longer offered keeps the name it was stored with
+        return provider
+
+
 class PaymentState(enum.StrEnum):
     pending = "pending"  #: started; the money is not confirmed
     recorded = "recorded"  #: (transfer) the buyer says it was sent; the cooperative confirms

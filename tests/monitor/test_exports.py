@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 
 from openpyxl import load_workbook
+from sqlalchemy import update
 
+from produce_match import spreadsheets
+from produce_match.accounts.models import Organisation
+from produce_match.database import utcnow
 from produce_match.extensions import db
+from produce_match.lots.models import Lot
 from produce_match.monitor import exports
+from produce_match.monitor import operations as monitor
+from produce_match.monitor.models import FollowUp, Problem
+from produce_match.orders.models import Order
+from produce_match.payments.models import LedgerEntry
 from tests.conftest import login
 from tests.factories import PASSWORD, make_lot
 
@@ -17,10 +27,10 @@ NASTY = ['=HYPERLINK("http://evil.example","点我")', "+1+2", "-3", "@SUM(A1)",
 
 
 def test_neutralise_every_formula_start():
-    assert [exports.neutralise(v) for v in NASTY] == ["'" + v for v in NASTY]
-    assert exports.neutralise("道亭村黑豆 =") == "道亭村黑豆 ="
-    assert exports.neutralise(-3) == -3  # numbers are numbers
-    assert exports.neutralise("") == ""
+    assert [spreadsheets.neutralise(v) for v in NASTY] == ["'" + v for v in NASTY]
+    assert spreadsheets.neutralise("道亭村黑豆 =") == "道亭村黑豆 ="
+    assert spreadsheets.neutralise(-3) == -3  # numbers are numbers
+    assert spreadsheets.neutralise("") == ""
 
 
 def _client(app, who="official"):
@@ -121,3 +131,205 @@ def test_reference_prices_recorded_and_imported(app, users):
     from produce_match.monitor.models import ReferencePrice
 
     assert db.session.scalar(select(func.count(ReferencePrice.id))) == 2  # nothing more
+
+
+# --- what a spreadsheet shows: look-alike formulas, stored control characters, China time -------
+
+#: cells that spreadsheet programs may still read as formulas once they drop invisible characters
+#: or fold full-width forms (＝ is what a Chinese keyboard types)
+LOOK_ALIKES = [
+    '＝HYPERLINK("http://evil.example")',  # full-width equals sign
+    "﹦1+1",  # small equals sign
+    "＋1+2",
+    "－3+4",
+    "＠SUM(A1)",
+    "\u200b=1+1",  # a zero-width space before "="
+    "\ufeff=1+1",  # a byte-order mark before "="
+    "\u200b\ufeff\u2060＝1+1",
+    "\u202e=1+1",  # a right-to-left override
+    " =1+1",
+    "\u3000=1+1",  # an ideographic space
+    "\x7f=1+1",
+]
+
+
+def test_look_alike_formulas_are_neutralised_too():
+    assert [spreadsheets.neutralise(v) for v in LOOK_ALIKES] == ["'" + v for v in LOOK_ALIKES]
+    # what only looks unusual stays as it is
+    for text in ["１００斤黑豆", "黑豆 ＝ 好豆", "\u200b黑豆", "（一等）", ""]:
+        assert spreadsheets.neutralise(text) == text
+
+
+def test_what_a_file_cannot_hold_is_replaced_and_shown():
+    stored = "黑豆\x00\x01\x08\x0b\x0c\x0e\x1f\ud800\ufffe\uffff好"
+    assert spreadsheets.writable(stored) == "黑豆" + "\ufffd" * 10 + "好"
+    kept = "一行\n二行\t三\r\x7f\x85\u200b"  # what XML carries stays as it is
+    assert spreadsheets.writable(kept) == kept
+    # replaced first, then judged: "\x01=" is no formula, and cannot become one
+    assert spreadsheets.cell("\x01=1+1") == "\ufffd=1+1"
+    assert spreadsheets.cell("\x7f=1+1") == "'\x7f=1+1"
+    assert spreadsheets.cell(7) == 7
+
+
+def test_a_cell_too_long_for_a_workbook_is_cut_and_says_so():
+    sheet = exports.Sheet("货源", ["描述"], [["黑" * 40_000], ["=" + "1" * 40_000]])
+    book = load_workbook(io.BytesIO(exports.to_xlsx([sheet])))
+    first, second = (row[0] for row in book.worksheets[0].iter_rows(min_row=2, values_only=True))
+    assert len(first) == exports.XLSX_CELL_MAX and first.endswith("黑…")
+    assert len(second) == exports.XLSX_CELL_MAX and second.startswith("'=1")
+
+
+def _csv(client, url, **headers):
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200, url
+    return list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
+
+
+def _xlsx(client, url, **headers):
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200, url
+    book = load_workbook(io.BytesIO(response.data))
+    out = {}
+    for sheet in book.worksheets:
+        rows = list(sheet.iter_rows(values_only=True))
+        out[sheet.title] = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    return out
+
+
+def test_a_look_alike_formula_in_a_lot_title_stays_text(app, users):
+    for title in LOOK_ALIKES[:5]:
+        make_lot(users["coop"], title=title)
+    client = _client(app)
+    titles = sorted(r["标题"] for r in _csv(client, "/monitor/export/lots.csv"))
+    assert titles == sorted("'" + t for t in LOOK_ALIKES[:5])
+    (rows,) = _xlsx(client, "/monitor/export/lots.xlsx").values()
+    assert sorted(r["标题"] for r in rows) == titles
+
+
+EXPORTS = [
+    f"/monitor/export/{kind}.{fmt}"
+    for kind in ("lots", "deals", "payments", "problems", "report")
+    for fmt in ("xlsx", "csv")
+    if (kind, fmt) != ("report", "csv")
+]
+
+
+def test_control_characters_already_stored_never_break_an_export(app, users, world):
+    """Text stored before control characters were refused: every export still opens, and shows
+    where a character could not be written."""
+    beans, (p1, p2, _) = world["beans"], world["problems"]
+    monitor.follow_up(users["official"], p2, "已联系交通局")
+    db.session.commit()
+    # as old rows may hold them (and NUL, which PostgreSQL cannot store, only on SQLite)
+    nul = "\x00" if db.engine.dialect.name == "sqlite" else ""
+    db.session.execute(update(Lot).where(Lot.id == beans.id).values(title=f"道亭村黑豆\x01{nul}"))
+    db.session.execute(
+        update(Organisation)
+        .where(Organisation.id == users["coop"].organisation_id)
+        .values(name="道亭村\x1b合作社")
+    )
+    db.session.execute(update(Problem).where(Problem.id == p1.id).values(description="\x0b=1+1"))
+    db.session.execute(update(FollowUp).values(note="打了电话\x08"))
+    db.session.commit()
+    client = _client(app)
+    for url in EXPORTS:
+        reader = _xlsx if url.endswith(".xlsx") else lambda c, u: {"": _csv(c, u)}
+        sheets = reader(client, url)
+        cells = [v for rows in sheets.values() for row in rows for v in row.values()]
+        texts = [v for v in cells if isinstance(v, str)]
+        assert not any(ch in t for t in texts for ch in "\x00\x01\x08\x0b\x1b"), url
+        if "/lots." in url or "/report." in url:
+            assert f"道亭村黑豆\ufffd{nul and chr(0xFFFD)}" in texts, url
+        if "/problems." in url or "/report." in url:
+            assert "\ufffd=1+1" in texts, url
+            assert any("打了电话\ufffd" in t for t in texts), url
+        assert "道亭村\ufffd合作社" in texts, url
+
+
+def test_exports_say_china_time_and_show_it(app, users, world):
+    """Instants are written as the clock in China shows them, and the column says so."""
+    # 17:30 UTC yesterday is 01:30 today in China: the date changes too
+    yesterday = utcnow() - timedelta(days=1)
+    instant = datetime(yesterday.year, yesterday.month, yesterday.day, 17, 30, 5, 123, tzinfo=UTC)
+    china = instant.replace(tzinfo=None, microsecond=0) + timedelta(hours=8)
+    paid, p1 = world["paid"], world["problems"][0]
+    db.session.execute(update(Order).where(Order.id == paid.id).values(created_at=instant))
+    db.session.execute(
+        update(LedgerEntry).where(LedgerEntry.order_id == paid.id).values(created_at=instant)
+    )
+    db.session.execute(
+        update(Problem).where(Problem.id == p1.id).values(raised_at=instant, closed_at=instant)
+    )
+    db.session.commit()
+    client = _client(app)
+    shown = china.isoformat(sep=" ")
+
+    deals = {int(r["订单"]): r for r in _csv(client, "/monitor/export/deals.csv")}
+    assert deals[paid.id]["下单时间（北京时间）"] == shown
+    entries = _csv(client, "/monitor/export/payments.csv")
+    assert {r["时间（北京时间）"] for r in entries if int(r["订单"]) == paid.id} == {shown}
+    problems = {int(r["编号"]): r for r in _csv(client, "/monitor/export/problems.csv")}
+    assert problems[p1.id]["登记时间（北京时间）"] == shown
+    assert problems[p1.id]["销号时间（北京时间）"] == shown
+
+    book = _xlsx(client, "/monitor/export/report.xlsx")
+    assert {r["下单时间（北京时间）"] for r in book["订单"] if r["订单"] == paid.id} == {china}
+    assert {r["时间（北京时间）"] for r in book["付款记录"] if r["订单"] == paid.id} == {china}
+    (entry,) = [r for r in book["问题台账"] if r["编号"] == p1.id]
+    assert entry["登记时间（北京时间）"] == entry["销号时间（北京时间）"] == china
+
+    english = _csv(client, "/monitor/export/payments.csv", **{"Accept-Language": "en"})
+    assert {r["When (China time)"] for r in english if int(r["Order"]) == paid.id} == {shown}
+
+
+def test_payment_channels_are_in_words(app, users, world):
+    client = _client(app)
+    entries = _csv(client, "/monitor/export/payments.csv")
+    assert entries and {r["支付渠道"] for r in entries} == {"银行转账"}
+    english = _csv(client, "/monitor/export/payments.csv", **{"Accept-Language": "en"})
+    assert {r["Payment channel"] for r in english} == {"Bank transfer"}
+    (rows,) = _xlsx(client, "/monitor/export/payments.xlsx").values()
+    assert {r["支付渠道"] for r in rows} == {"银行转账"}
+
+
+def test_the_problems_export_has_the_lot_title_and_the_follow_ups(app, users, world):
+    p1, p2, _ = world["problems"]
+    official = users["official"]
+    first = monitor.follow_up(official, p2, "已联系交通局")
+    monitor.follow_up(official, p2, "通行证已办好\n明天发车")
+    db.session.commit()
+    db.session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == first.id)
+        .values(created_at=datetime(2026, 3, 1, 17, 30, tzinfo=UTC))
+    )
+    db.session.commit()
+    client = _client(app)
+    rows = {int(r["编号"]): r for r in _csv(client, "/monitor/export/problems.csv")}
+    assert rows[p1.id]["货源标题"] == "道亭村黑豆"
+    assert rows[p2.id]["货源标题"] == ""  # not about a lot
+    who = official.name or official.login
+    notes = rows[p2.id]["跟进内容"].split("\n")
+    assert notes[0] == f"2026-03-02 01:30 {who}：已联系交通局"
+    assert notes[1].endswith(f" {who}：通行证已办好") and notes[2] == "明天发车"
+    assert rows[p2.id]["跟进记录"] == "2" and rows[p1.id]["跟进内容"] == ""
+    english = _csv(client, "/monitor/export/problems.csv", **{"Accept-Language": "en"})
+    (entry,) = [r for r in english if int(r["Entry"]) == p2.id]
+    assert entry["Follow-up notes"].startswith(f"2026-03-02 01:30 {who}: 已联系交通局\n")
+    assert entry["Lot title"] == ""
+    book = _xlsx(client, "/monitor/export/problems.xlsx")
+    (entry,) = [r for r in next(iter(book.values())) if r["编号"] == p2.id]
+    assert entry["跟进内容"] == rows[p2.id]["跟进内容"]
+
+
+def test_the_lots_import_template_writes_the_cooperative_name_as_every_cell(app, users):
+    """The template carries the cooperative's own name: it is written by the same rules."""
+    coop = users["coop"]
+    db.session.execute(
+        update(Organisation)
+        .where(Organisation.id == coop.organisation_id)
+        .values(name='＝HYPERLINK("http://evil.example")\x01合作社')
+    )
+    db.session.commit()
+    rows = _csv(_client(app, "coop"), "/lots/import/template.csv")
+    assert {r["合作社"] for r in rows} == {'\'＝HYPERLINK("http://evil.example")\ufffd合作社'}
