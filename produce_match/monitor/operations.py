@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from produce_match import policy
 from produce_match.accounts.models import Organisation, Role, User
 from produce_match.audit.operations import record
-from produce_match.catalog.models import Commodity, Region
+from produce_match.catalog.models import Commodity, Region, RegionLevel
 from produce_match.database import utcnow
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
@@ -281,6 +281,13 @@ class PriceInput:
 def set_reference_price(actor: User, data: PriceInput) -> ReferencePrice:
     """Record the local purchase price of a commodity in a county from a date (or correct it)."""
     county = data.county
+    if county.level is not RegionLevel.county:
+        # a province or prefecture code is a region too, and a province office covers it: the
+        # reference is the local purchase price of one county, compared with that county's lots
+        message_ = _(
+            "%(place)s is not a county: a reference price is for one county.", place=county.name
+        )
+        raise ValidationFailed(message_, fields={"county": [message_]})
     row = ReferencePrice(
         commodity=data.commodity,
         commodity_id=data.commodity.id,
@@ -360,6 +367,8 @@ def import_reference_prices(actor: User, rows: list[dict[str, str]]) -> int:
         name = (row.get("commodity") or "").strip()
         county_text = (row.get("county") or "").strip()
         commodity = commodities.resolve(name) if name else None
+        # a code of any level is looked up, so that a province or prefecture is told apart
+        # (set_reference_price refuses it, saying why) from a code that is not understood
         county = db.session.get(Region, county_text) if county_text.isdigit() else None
         if county is None and county_text:
             found = regions.find_counties(county_text)

@@ -83,22 +83,18 @@ def resolve_scope(user: User, province: str | None = None, county: str | None = 
     """
     if not policy.overseer(user):
         raise NotFound()
+    # codes and names go through the lookups that check the level: a prefecture's or a
+    # province's code is not a county, a county's code is not a province
     county_region = None
     if county:
-        found = _region(county) if county.isdigit() else None
-        if found is None:
-            province_region = regions.find_province(province) if province else None
-            matches = regions.find_counties(
-                county, province_region.code if province_region else None
-            )
-            found = matches[0] if len(matches) == 1 else None
-        if found is None:
+        province_region = regions.find_province(province) if province else None
+        matches = regions.find_counties(county, province_region.code if province_region else None)
+        if len(matches) != 1:
             raise NotFound()
-        county_region = found
+        county_region = matches[0]
     province_region = None
     if province and county_region is None:
-        province_region = _region(province) if province.isdigit() else None
-        province_region = province_region or regions.find_province(province)
+        province_region = regions.find_province(province)
         if province_region is None:
             raise NotFound()
     if county_region is None and province_region is None and not user.is_admin:
