@@ -196,7 +196,7 @@ def assign(actor: User, problem: Problem, assignee: User) -> None:
 
 
 def follow_up(actor: User, problem: Problem, note: str) -> FollowUp:
-    """An official records what was done or learnt; the cooperative sees it."""
+    """An official or the cooperative records what was done or learnt; the other side sees it."""
     policy.ensure(actor, "follow_up", problem)
     if problem.status is ProblemStatus.closed:
         raise Conflict(_("Reopen the entry before adding to it."), code="closed")
@@ -204,8 +204,11 @@ def follow_up(actor: User, problem: Problem, note: str) -> FollowUp:
     db.session.add(row)
     db.session.flush()
     record(actor, problem, "followed_up", changes={"follow_up_id": row.id})
+    office: list[User] = [problem.assignee] if problem.assignee else []
+    if not office and actor.role is Role.cooperative:  # nobody follows it yet: the office
+        office = overseers(problem.province_code, problem.county_code)
     notify(
-        [*_cooperative_members(problem), *([problem.assignee] if problem.assignee else [])],
+        [*_cooperative_members(problem), *office],
         "problem.followed_up",
         _params(problem),
         url=_url(problem),
@@ -245,14 +248,26 @@ def reopen(actor: User, problem: Problem, reason: str) -> None:
     policy.ensure(actor, "reopen", problem)
     text = _text(reason, "reason")
     to = ProblemStatus.assigned if problem.assignee_id else ProblemStatus.open
-    _move(problem, (ProblemStatus.closed,), {"status": to, "closed_at": None})
+    superseded = problem.outcome
+    _move(
+        problem,
+        (ProblemStatus.closed,),
+        # the outcome no longer holds: it stays in the history, marked superseded
+        {
+            "status": to,
+            "closed_at": None,
+            "outcome": None,
+            "reopen_reason": text,
+            "reopened_at": utcnow(),
+        },
+    )
     record(
         actor,
         problem,
         "reopened",
         from_state=ProblemStatus.closed.value,
         to_state=to.value,
-        changes={"reason": text},
+        changes={"reason": text, "superseded_outcome": superseded},
     )
     notify(
         [

@@ -20,6 +20,7 @@ from werkzeug.exceptions import NotFound
 
 from produce_match import policy
 from produce_match.accounts.models import OrgKind, Role, User
+from produce_match.audit.operations import history
 from produce_match.catalog import regions
 from produce_match.catalog.models import Region
 from produce_match.dates import DEFAULT_TIMEZONE, local_today
@@ -611,6 +612,49 @@ def problems(scope: Scope, status: str | None = None, category: str | None = Non
     if category in ProblemCategory.__members__:
         query = query.where(Problem.category == ProblemCategory(category))
     return list(db.session.scalars(query.order_by(Problem.raised_at.desc(), Problem.id.desc())))
+
+
+@dataclass(frozen=True)
+class LedgerStep:
+    """One step of a ledger entry's history, with the words that went with it."""
+
+    at: datetime
+    actor_id: int | None
+    #: raised, assigned, followed_up, closed, reopened
+    action: str
+    from_state: str | None
+    to_state: str | None
+    #: the outcome of a closing, the reason of a reopening, the note of a follow-up
+    text: str | None
+    #: a closing whose outcome a later reopening set aside
+    superseded: bool = False
+
+
+def ledger_history(problem: Problem) -> list[LedgerStep]:
+    """The entry's history, oldest first, from its audit trail (the page and the API)."""
+    notes = {f.id: f.note for f in problem.follow_ups}
+    events = history(problem)
+    last_reopening = max((i for i, e in enumerate(events) if e.action == "reopened"), default=-1)
+    steps = []
+    for i, e in enumerate(events):
+        changes = e.changes or {}
+        text = {
+            "closed": changes.get("outcome"),
+            "reopened": changes.get("reason"),
+            "followed_up": notes.get(changes.get("follow_up_id")),
+        }.get(e.action)
+        steps.append(
+            LedgerStep(
+                at=e.at,
+                actor_id=e.actor_id,
+                action=e.action,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                text=text,
+                superseded=e.action == "closed" and i < last_reopening,
+            )
+        )
+    return steps
 
 
 def problems_of(org_id: int) -> list[Problem]:

@@ -315,13 +315,14 @@ def problem(problem_id: int) -> Any:
     item = policy.load(current_user, policy.VIEW, Problem, problem_id)
     scope = queries.Scope(item.province_code, item.county_code, "")
     officials = queries.overseers_of(scope) if policy.can(current_user, "assign", item) else []
-    events = history(item)
+    steps = queries.ledger_history(item)
     actors = {
         u.id: u
         for u in db.session.scalars(
-            db.select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id}))
+            db.select(User).where(User.id.in_({e.actor_id for e in steps if e.actor_id}))
         )
     }
+    superseded = [s for s in steps if s.superseded]
     words = {s.value: s.label for s in ProblemStatus} | {
         "raised": _("raised"),
         "assigned": _("assigned"),
@@ -334,7 +335,8 @@ def problem(problem_id: int) -> Any:
         problem=item,
         words=words,
         officials=officials,
-        events=events,
+        steps=steps,
+        earlier_outcome=superseded[-1] if superseded else None,
         actors=actors,
     )
 
