@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from produce_match.accounts.models import Organisation, User
-from produce_match.catalog.models import Commodity
+from produce_match.catalog.models import Commodity, Region
 from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
@@ -173,3 +173,4 @@ class ReferencePrice(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     commodity: Mapped[Commodity] = relationship()
+    county: Mapped[Region] = relationship(foreign_keys=[county_code])

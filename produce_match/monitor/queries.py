@@ -229,7 +229,7 @@ def reference_prices(scope: Scope) -> list[ReferencePrice]:
     query = (
         select(ReferencePrice)
         .where(*scope.holds(ReferencePrice.province_code, ReferencePrice.county_code))
-        .options(selectinload(ReferencePrice.commodity))
+        .options(selectinload(ReferencePrice.commodity), selectinload(ReferencePrice.county))
         .order_by(
             ReferencePrice.county_code,
             ReferencePrice.commodity_id,
@@ -312,6 +312,8 @@ class Row:
 
     name: str
     lots_open: int = 0
+    #: the English name, where there is one (commodities), for pages in English
+    name_en: str = ""
     g_open: int = 0
     g_ordered: int = 0
     paid_out_fen: int = 0
@@ -487,7 +489,10 @@ def figures(scope: Scope, period: Period) -> Figures:
     by_place: dict[str, Row] = {}
 
     def rows_for(lot: Lot) -> tuple[Row, Row]:
-        c = by_commodity.setdefault(lot.commodity.name_zh, Row(lot.commodity.name_zh))
+        commodity = lot.commodity
+        c = by_commodity.setdefault(
+            commodity.name_zh, Row(commodity.name_zh, name_en=commodity.name_en or "")
+        )
         name = place_name(lot)
         return c, by_place.setdefault(name, Row(name))
 
