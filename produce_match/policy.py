@@ -349,8 +349,10 @@ def _problem(user: User | None, action: str, problem: Any) -> bool:
     watching = user.is_admin or official_covers(user, problem.province_code, problem.county_code)
     if action in (VIEW, "create"):
         return own or watching
-    if action in ("assign", "follow_up", "close"):
+    if action in ("assign", "close"):
         return watching
+    if action == "follow_up":  # the office, and the cooperative telling what happened since
+        return watching or own
     if action == "reopen":  # the office, or the cooperative if it is not solved after all
         return watching or own
     return False

@@ -90,8 +90,14 @@ class DemandWriteSchema(ma.Schema):
 class ReasonSchema(ma.Schema):
     kind = ma.fields.Function(lambda r: r.kind.value)
     text = ma.fields.Function(lambda r: reason_text(r))
-    value = ma.fields.Float()
-    points = ma.fields.Function(lambda r: round(r.points, 1))
+    value = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "null for `price` when the caller may not read the demand"},
+    )
+    points = ma.fields.Function(
+        lambda r: None if r.points is None else round(r.points, 1),
+        metadata={"description": "null for `price` when the caller may not read the demand"},
+    )
 
 
 class LotRefSchema(ma.Schema):
@@ -119,7 +125,13 @@ class DemandRefSchema(ma.Schema):
 
 
 class MatchSchema(ma.Schema):
-    score = ma.fields.Function(lambda f: f.match.score.total)
+    score = ma.fields.Function(
+        lambda f: f.match.score.total,
+        metadata={
+            "description": "0-100; null when the caller may not read the demand (with the other"
+            " parts' points it would give away the buyer's maximum price)"
+        },
+    )
     reasons = ma.fields.Function(
         lambda f: ReasonSchema(many=True).dump(list(f.match.score.reasons))
     )
@@ -244,7 +256,8 @@ def demand_matches(args: dict[str, Any], demand_id: int) -> list[Any]:
 @blp.response(200, LotMatchSchema(many=True))
 def lot_matches(args: dict[str, Any], lot_id: int) -> list[Any]:
     """The demands a lot fits, best first: for its cooperative and for officials."""
-    lot = policy.load(require_user(), "view_matches", Lot, lot_id)
+    user = require_user()
+    lot = policy.load(user, "view_matches", Lot, lot_id)
     if not lot.orderable:
         return []
-    return queries.matches_for_lot(lot, limit=args["limit"])
+    return queries.seen_by(user, queries.matches_for_lot(lot, limit=args["limit"]))

@@ -50,8 +50,30 @@ def stats(args: dict[str, Any]) -> Any:
 class ProblemFollowUpSchema(ma.Schema):
     id = ma.fields.Integer()
     author_id = ma.fields.Integer()
+    author = ma.fields.Function(lambda f: f.author.name or f.author.login)
+    by_cooperative = ma.fields.Function(
+        lambda f: f.author.organisation_id == f.problem.cooperative_id,
+        metadata={"description": "written by the cooperative (else by an office)"},
+    )
     note = ma.fields.String()
     created_at = ma.fields.DateTime()
+
+
+class LedgerStepSchema(ma.Schema):
+    at = ma.fields.DateTime()
+    actor_id = ma.fields.Integer(allow_none=True)
+    action = ma.fields.String(
+        metadata={"description": "raised, assigned, followed_up, closed, reopened"}
+    )
+    from_state = ma.fields.String(allow_none=True)
+    to_state = ma.fields.String(allow_none=True)
+    text = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "a closing's outcome, a reopening's reason, a follow-up's note"},
+    )
+    superseded = ma.fields.Boolean(
+        metadata={"description": "a closing whose outcome a later reopening set aside"}
+    )
 
 
 class ProblemSchema(ma.Schema):
@@ -67,10 +89,24 @@ class ProblemSchema(ma.Schema):
     description = ma.fields.String()
     status = ma.fields.Function(lambda p: p.status.value)
     assignee_id = ma.fields.Integer(allow_none=True)
-    outcome = ma.fields.String(allow_none=True)
+    outcome = ma.fields.String(
+        allow_none=True, metadata={"description": "while closed; a reopening sets it aside"}
+    )
+    reopen_reason = ma.fields.String(
+        allow_none=True, metadata={"description": "why it was last reopened"}
+    )
+    reopened_at = ma.fields.DateTime(allow_none=True)
     raised_at = ma.fields.DateTime()
     closed_at = ma.fields.DateTime(allow_none=True)
     follow_ups = ma.fields.List(ma.fields.Nested(ProblemFollowUpSchema))
+
+
+class ProblemDetailSchema(ProblemSchema):
+    """One entry with its history (the earlier outcomes, marked superseded)."""
+
+    history = ma.fields.Function(
+        lambda p: LedgerStepSchema(many=True).dump(queries.ledger_history(p))
+    )
 
 
 class RaiseProblemSchema(ma.Schema):
@@ -127,7 +163,7 @@ def list_problems(args: dict[str, Any]) -> Any:
 @blp.route("/problems", methods=["POST"])
 @token_required(blp)
 @blp.arguments(RaiseProblemSchema)
-@blp.response(201, ProblemSchema)
+@blp.response(201, ProblemDetailSchema)
 def raise_problem(body: dict[str, Any]) -> Any:
     """Raise a problem: a cooperative about itself or one of its lots, or an official for one."""
     user = require_user()
@@ -151,7 +187,7 @@ def raise_problem(body: dict[str, Any]) -> Any:
 
 @blp.route("/problems/<int:problem_id>")
 @token_required(blp)
-@blp.response(200, ProblemSchema)
+@blp.response(200, ProblemDetailSchema)
 def get_problem(problem_id: int) -> Any:
     """One ledger entry with its follow-ups."""
     return policy.load(require_user(), policy.VIEW, Problem, problem_id)
@@ -165,7 +201,7 @@ def _step(problem_id: int, action: str) -> tuple[User, Problem]:
 @blp.route("/problems/<int:problem_id>/assign", methods=["POST"])
 @token_required(blp)
 @blp.arguments(ProblemAssignSchema)
-@blp.response(200, ProblemSchema)
+@blp.response(200, ProblemDetailSchema)
 def assign(body: dict[str, Any], problem_id: int) -> Any:
     """Assign the entry to an official whose jurisdiction holds it."""
     user, problem = _step(problem_id, "assign")
@@ -180,9 +216,9 @@ def assign(body: dict[str, Any], problem_id: int) -> Any:
 @blp.route("/problems/<int:problem_id>/follow-ups", methods=["POST"])
 @token_required(blp)
 @blp.arguments(FollowUpNoteSchema)
-@blp.response(201, ProblemSchema)
+@blp.response(201, ProblemDetailSchema)
 def follow_up(body: dict[str, Any], problem_id: int) -> Any:
-    """Record a follow-up."""
+    """Record a follow-up: an official of the place, or the cooperative itself."""
     user, problem = _step(problem_id, "follow_up")
     operations.follow_up(user, problem, body["note"])
     db.session.commit()
@@ -192,7 +228,7 @@ def follow_up(body: dict[str, Any], problem_id: int) -> Any:
 @blp.route("/problems/<int:problem_id>/close", methods=["POST"])
 @token_required(blp)
 @blp.arguments(CloseProblemSchema)
-@blp.response(200, ProblemSchema)
+@blp.response(200, ProblemDetailSchema)
 def close(body: dict[str, Any], problem_id: int) -> Any:
     """Close the entry (销号) with its outcome."""
     user, problem = _step(problem_id, "close")
@@ -204,7 +240,7 @@ def close(body: dict[str, Any], problem_id: int) -> Any:
 @blp.route("/problems/<int:problem_id>/reopen", methods=["POST"])
 @token_required(blp)
 @blp.arguments(ReopenSchema)
-@blp.response(200, ProblemSchema)
+@blp.response(200, ProblemDetailSchema)
 def reopen(body: dict[str, Any], problem_id: int) -> Any:
     """Reopen a closed entry."""
     user, problem = _step(problem_id, "reopen")

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
+from produce_match import policy
 from produce_match.dates import local_today
 from produce_match.demands.models import Demand, DemandStatus
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
-from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank
+from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank, undisclosed
 from produce_match.orders.models import Order, OrderStatus
+
+if TYPE_CHECKING:
+    from produce_match.accounts.models import User
 
 #: how a buyer's finished orders count for reliability: completed ones, against those that
 #: ended any other way the buyer had a hand in (a cooperative's rejection does not count)
@@ -45,6 +50,23 @@ class Found:
     match: Match
     lot: Lot
     demand: Demand
+
+
+def as_seen_by(user: User | None, demand: Demand, match: Match) -> Match:
+    """`match` as `user` may be told it: with no figure of the buyer's maximum price unless the
+    user may read the demand (its buyer, officials of its delivery place, administrators).
+
+    Every page and API answer that shows a match's score to someone other than the demand's
+    reader (a lot's cooperative, officials of the lot's place) goes through here.
+    """
+    if policy.can(user, policy.VIEW, demand):
+        return match
+    return replace(match, score=undisclosed(match.score))
+
+
+def seen_by(user: User | None, found: list[Found]) -> list[Found]:
+    """Ranked matches as `user` may be told them (`as_seen_by`), in the same order."""
+    return [replace(f, match=as_seen_by(user, f.demand, f.match)) for f in found]
 
 
 def buyer_records(org_ids: Iterable[int]) -> dict[int, tuple[int, int]]:

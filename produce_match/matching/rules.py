@@ -202,7 +202,9 @@ def check(lot: LotFacts, demand: DemandFacts, today: date) -> Check:
 class ReasonKind(enum.StrEnum):
     quantity = "quantity"  #: value: the share of the demand's maximum this lot covers (0-1)
     lot_share = "lot_share"  #: value: the share of what is left of the lot it would take
-    price = "price"  #: value: how far below the buyer's maximum the asking price is (0-1)
+    #: value: how far below the buyer's maximum the asking price is (0-1); None where the
+    #: maximum may not be known (`undisclosed`)
+    price = "price"
     distance = "distance"  #: value: kilometres
     urgency = "urgency"  #: value: days before it spoils
     reliability = "reliability"  #: value: smoothed share; extra: (completed, finished)
@@ -213,15 +215,17 @@ class ReasonKind(enum.StrEnum):
 @dataclass(frozen=True)
 class Reason:
     kind: ReasonKind
-    value: float
-    #: what this reason adds to the score
-    points: float
+    #: None where it is not told (`undisclosed`)
+    value: float | None
+    #: what this reason adds to the score (None where it is not told)
+    points: float | None
     extra: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Score:
-    total: float
+    #: None where it is not told (`undisclosed`)
+    total: float | None
     reasons: tuple[Reason, ...] = field(default_factory=tuple)
 
 
@@ -288,6 +292,21 @@ def score(lot: LotFacts, demand: DemandFacts, fit: Check, today: date) -> Score:
     reasons.append(Reason(ReasonKind.verified, verified, w["verified"] * verified / 2))
     total = round(sum(r.points for r in reasons), 1)
     return Score(total, tuple(reasons))
+
+
+def undisclosed(found: Score) -> Score:
+    """The score as told to someone who may not read the demand: no figure of the buyer's
+    maximum price.
+
+    The price reason keeps its kind (the price is within the maximum) but neither its headroom
+    nor its points, and the total goes too: every other part is shown with its points, so the
+    total minus them would give the price part, and with the lot's own price, the maximum.
+    """
+    reasons = tuple(
+        Reason(r.kind, None, None, r.extra) if r.kind is ReasonKind.price else r
+        for r in found.reasons
+    )
+    return Score(None, reasons)
 
 
 @dataclass(frozen=True)

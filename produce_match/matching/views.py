@@ -28,7 +28,7 @@ def lot_matches(lot: Lot, limit: int = 10) -> list[queries.Found] | None:
     """The ranked demands for a lot's page, or None when the viewer may not see them."""
     if not policy.can(current_user, "view_matches", lot) or not lot.orderable:
         return None
-    return queries.matches_for_lot(lot, limit=limit)
+    return queries.seen_by(current_user, queries.matches_for_lot(lot, limit=limit))
 
 
 def _jurisdiction() -> tuple[str | None, str | None, str]:
@@ -49,6 +49,8 @@ def plan() -> Any:
     if objective not in planner.OBJECTIVES:
         objective = "tonnage"
     result = make_plan(province_code=province_code, county_code=county_code, objective=objective)
+    for allocation in result.allocations:  # the same objects as in result.by_lot
+        allocation.match = queries.as_seen_by(current_user, allocation.demand, allocation.match)
     return render_template(
         "matching/plan.html",
         result=result,

@@ -15,6 +15,8 @@ def reason_text(reason: Reason) -> str:
     if kind is ReasonKind.lot_share:
         return _("takes %(pct)d%% of the lot", pct=round(value * 100))
     if kind is ReasonKind.price:
+        if value is None:  # told to someone who may not know the buyer's maximum
+            return _("price within the buyer's maximum")
         pct = round(value * 100)
         if pct <= 0:
             return _("price at the buyer's maximum")

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from produce_match.accounts.models import Organisation, User
-from produce_match.catalog.models import Commodity
+from produce_match.catalog.models import Commodity, Region
 from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
@@ -94,8 +94,12 @@ class Problem(db.Model):
     )
     raised_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    #: what solved it (or why it was closed), written when it is closed
+    #: what solved it (or why it was closed), written when it is closed; a reopening sets it
+    #: aside (the earlier outcomes stay in the history, marked superseded)
     outcome: Mapped[str | None] = mapped_column(Text)
+    #: why it was last reopened, and when (kept when it is closed again)
+    reopen_reason: Mapped[str | None] = mapped_column(Text)
+    reopened_at: Mapped[datetime | None]
     raised_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     closed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -113,7 +117,7 @@ class Problem(db.Model):
 
 
 class FollowUp(db.Model):
-    """What an official did or learnt about a problem, in order."""
+    """What an official (or the cooperative) did or learnt about a problem, in order."""
 
     __tablename__ = "problem_follow_ups"
 
@@ -169,3 +173,4 @@ class ReferencePrice(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     commodity: Mapped[Commodity] = relationship()
+    county: Mapped[Region] = relationship(foreign_keys=[county_code])

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from produce_match import policy
 from produce_match.accounts.models import Organisation, Role, User
 from produce_match.audit.operations import record
-from produce_match.catalog.models import Commodity, Region
+from produce_match.catalog.models import Commodity, Region, RegionLevel
 from produce_match.database import utcnow
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
@@ -196,7 +196,7 @@ def assign(actor: User, problem: Problem, assignee: User) -> None:
 
 
 def follow_up(actor: User, problem: Problem, note: str) -> FollowUp:
-    """An official records what was done or learnt; the cooperative sees it."""
+    """An official or the cooperative records what was done or learnt; the other side sees it."""
     policy.ensure(actor, "follow_up", problem)
     if problem.status is ProblemStatus.closed:
         raise Conflict(_("Reopen the entry before adding to it."), code="closed")
@@ -204,8 +204,11 @@ def follow_up(actor: User, problem: Problem, note: str) -> FollowUp:
     db.session.add(row)
     db.session.flush()
     record(actor, problem, "followed_up", changes={"follow_up_id": row.id})
+    office: list[User] = [problem.assignee] if problem.assignee else []
+    if not office and actor.role is Role.cooperative:  # nobody follows it yet: the office
+        office = overseers(problem.province_code, problem.county_code)
     notify(
-        [*_cooperative_members(problem), *([problem.assignee] if problem.assignee else [])],
+        [*_cooperative_members(problem), *office],
         "problem.followed_up",
         _params(problem),
         url=_url(problem),
@@ -245,14 +248,26 @@ def reopen(actor: User, problem: Problem, reason: str) -> None:
     policy.ensure(actor, "reopen", problem)
     text = _text(reason, "reason")
     to = ProblemStatus.assigned if problem.assignee_id else ProblemStatus.open
-    _move(problem, (ProblemStatus.closed,), {"status": to, "closed_at": None})
+    superseded = problem.outcome
+    _move(
+        problem,
+        (ProblemStatus.closed,),
+        # the outcome no longer holds: it stays in the history, marked superseded
+        {
+            "status": to,
+            "closed_at": None,
+            "outcome": None,
+            "reopen_reason": text,
+            "reopened_at": utcnow(),
+        },
+    )
     record(
         actor,
         problem,
         "reopened",
         from_state=ProblemStatus.closed.value,
         to_state=to.value,
-        changes={"reason": text},
+        changes={"reason": text, "superseded_outcome": superseded},
     )
     notify(
         [
@@ -281,6 +296,13 @@ class PriceInput:
 def set_reference_price(actor: User, data: PriceInput) -> ReferencePrice:
     """Record the local purchase price of a commodity in a county from a date (or correct it)."""
     county = data.county
+    if county.level is not RegionLevel.county:
+        # a province or prefecture code is a region too, and a province office covers it: the
+        # reference is the local purchase price of one county, compared with that county's lots
+        message_ = _(
+            "%(place)s is not a county: a reference price is for one county.", place=county.name
+        )
+        raise ValidationFailed(message_, fields={"county": [message_]})
     row = ReferencePrice(
         commodity=data.commodity,
         commodity_id=data.commodity.id,
@@ -360,6 +382,8 @@ def import_reference_prices(actor: User, rows: list[dict[str, str]]) -> int:
         name = (row.get("commodity") or "").strip()
         county_text = (row.get("county") or "").strip()
         commodity = commodities.resolve(name) if name else None
+        # a code of any level is looked up, so that a province or prefecture is told apart
+        # (set_reference_price refuses it, saying why) from a code that is not understood
         county = db.session.get(Region, county_text) if county_text.isdigit() else None
         if county is None and county_text:
             found = regions.find_counties(county_text)

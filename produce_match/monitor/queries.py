@@ -20,6 +20,7 @@ from werkzeug.exceptions import NotFound
 
 from produce_match import policy
 from produce_match.accounts.models import OrgKind, Role, User
+from produce_match.audit.operations import history
 from produce_match.catalog import regions
 from produce_match.catalog.models import Region
 from produce_match.dates import DEFAULT_TIMEZONE, local_today
@@ -89,22 +90,18 @@ def resolve_scope(user: User, province: str | None = None, county: str | None = 
     """
     if not policy.overseer(user):
         raise NotFound()
+    # codes and names go through the lookups that check the level: a prefecture's or a
+    # province's code is not a county, a county's code is not a province
     county_region = None
     if county:
-        found = _region(county) if county.isdigit() else None
-        if found is None:
-            province_region = regions.find_province(province) if province else None
-            matches = regions.find_counties(
-                county, province_region.code if province_region else None
-            )
-            found = matches[0] if len(matches) == 1 else None
-        if found is None:
+        province_region = regions.find_province(province) if province else None
+        matches = regions.find_counties(county, province_region.code if province_region else None)
+        if len(matches) != 1:
             raise NotFound()
-        county_region = found
+        county_region = matches[0]
     province_region = None
     if province and county_region is None:
-        province_region = _region(province) if province.isdigit() else None
-        province_region = province_region or regions.find_province(province)
+        province_region = regions.find_province(province)
         if province_region is None:
             raise NotFound()
     if county_region is None and province_region is None and not user.is_admin:
@@ -238,7 +235,7 @@ def reference_prices(scope: Scope) -> list[ReferencePrice]:
     query = (
         select(ReferencePrice)
         .where(*scope.holds(ReferencePrice.province_code, ReferencePrice.county_code))
-        .options(selectinload(ReferencePrice.commodity))
+        .options(selectinload(ReferencePrice.commodity), selectinload(ReferencePrice.county))
         .order_by(
             ReferencePrice.county_code,
             ReferencePrice.commodity_id,
@@ -321,6 +318,8 @@ class Row:
 
     name: str
     lots_open: int = 0
+    #: the English name, where there is one (commodities), for pages in English
+    name_en: str = ""
     g_open: int = 0
     g_ordered: int = 0
     paid_out_fen: int = 0
@@ -496,7 +495,10 @@ def figures(scope: Scope, period: Period) -> Figures:
     by_place: dict[str, Row] = {}
 
     def rows_for(lot: Lot) -> tuple[Row, Row]:
-        c = by_commodity.setdefault(lot.commodity.name_zh, Row(lot.commodity.name_zh))
+        commodity = lot.commodity
+        c = by_commodity.setdefault(
+            commodity.name_zh, Row(commodity.name_zh, name_en=commodity.name_en or "")
+        )
         name = place_name(lot)
         return c, by_place.setdefault(name, Row(name))
 
@@ -624,6 +626,49 @@ def problems(scope: Scope, status: str | None = None, category: str | None = Non
     if category in ProblemCategory.__members__:
         query = query.where(Problem.category == ProblemCategory(category))
     return list(db.session.scalars(query.order_by(Problem.raised_at.desc(), Problem.id.desc())))
+
+
+@dataclass(frozen=True)
+class LedgerStep:
+    """One step of a ledger entry's history, with the words that went with it."""
+
+    at: datetime
+    actor_id: int | None
+    #: raised, assigned, followed_up, closed, reopened
+    action: str
+    from_state: str | None
+    to_state: str | None
+    #: the outcome of a closing, the reason of a reopening, the note of a follow-up
+    text: str | None
+    #: a closing whose outcome a later reopening set aside
+    superseded: bool = False
+
+
+def ledger_history(problem: Problem) -> list[LedgerStep]:
+    """The entry's history, oldest first, from its audit trail (the page and the API)."""
+    notes = {f.id: f.note for f in problem.follow_ups}
+    events = history(problem)
+    last_reopening = max((i for i, e in enumerate(events) if e.action == "reopened"), default=-1)
+    steps = []
+    for i, e in enumerate(events):
+        changes = e.changes or {}
+        text = {
+            "closed": changes.get("outcome"),
+            "reopened": changes.get("reason"),
+            "followed_up": notes.get(changes.get("follow_up_id")),
+        }.get(e.action)
+        steps.append(
+            LedgerStep(
+                at=e.at,
+                actor_id=e.actor_id,
+                action=e.action,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                text=text,
+                superseded=e.action == "closed" and i < last_reopening,
+            )
+        )
+    return steps
 
 
 def problems_of(org_id: int) -> list[Problem]:

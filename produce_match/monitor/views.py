@@ -92,7 +92,7 @@ def dashboard() -> Any:
         (_("Quantity dispatched"), figures.g_dispatched, lang_mass(figures.g_dispatched)),
         (_("Quantity delivered"), figures.g_delivered, lang_mass(figures.g_delivered)),
     ]
-    commodity_rows = [(r.name, r.g_open, lang_mass(r.g_open)) for r in figures.by_commodity]
+    commodity_rows = [(_row_name(r), r.g_open, lang_mass(r.g_open)) for r in figures.by_commodity]
     place_rows = [
         (r.name, r.paid_out_fen, format_money(r.paid_out_fen, _lang())) for r in figures.by_place
     ]
@@ -104,8 +104,14 @@ def dashboard() -> Any:
         flow_chart=charts.bar_chart(flow, title=_("Moved in the period")),
         commodity_chart=charts.bar_chart(commodity_rows, title=_("Stranded by commodity")),
         place_chart=charts.bar_chart(place_rows, title=_("Paid out by township and village")),
+        row_name=_row_name,
         **_common(scope),
     )
+
+
+def _row_name(row: queries.Row) -> str:
+    """A breakdown's line as the reader's language names it (commodities have English names)."""
+    return row.name_en if _lang() == "en" and row.name_en else row.name
 
 
 def _lang() -> str:
@@ -315,13 +321,14 @@ def problem(problem_id: int) -> Any:
     item = policy.load(current_user, policy.VIEW, Problem, problem_id)
     scope = queries.Scope(item.province_code, item.county_code, "")
     officials = queries.overseers_of(scope) if policy.can(current_user, "assign", item) else []
-    events = history(item)
+    steps = queries.ledger_history(item)
     actors = {
         u.id: u
         for u in db.session.scalars(
-            db.select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id}))
+            db.select(User).where(User.id.in_({e.actor_id for e in steps if e.actor_id}))
         )
     }
+    superseded = [s for s in steps if s.superseded]
     words = {s.value: s.label for s in ProblemStatus} | {
         "raised": _("raised"),
         "assigned": _("assigned"),
@@ -334,7 +341,8 @@ def problem(problem_id: int) -> Any:
         problem=item,
         words=words,
         officials=officials,
-        events=events,
+        steps=steps,
+        earlier_outcome=superseded[-1] if superseded else None,
         actors=actors,
     )
 

@@ -9,6 +9,7 @@ from flask import Flask
 from flask_babel import format_date, format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 
 from produce_match import policy, units
 from produce_match.forms import ActionForm
@@ -81,6 +82,12 @@ def init_app(app: Flask) -> None:
     @app.template_filter("money")
     def _money(fen: int) -> str:
         return units.format_money(fen, current_language())
+
+    @app.template_filter("amount")
+    def _amount(text: str) -> Markup:
+        """An amount and its unit ('40 吨', '6.80 元/公斤') kept on one line: a table cell
+        on a phone may wrap between them otherwise."""
+        return Markup('<span class="amount">%s</span>') % text
 
     @app.template_filter("unit_name")
     def _unit_name(unit: Any) -> str:

@@ -50,7 +50,8 @@ def test_beans_meet_their_buyers_and_the_plan(phone_page, live_server):
     assert matches.locator(".match").count() >= 3
     text = matches.inner_text()
     assert "江西南昌粮油批发有限公司" in text
-    assert "价格低于上限" in text and "公里" in text and "天后变质" in text
+    assert "价格在买家上限之内" in text and "公里" in text and "天后变质" in text
+    assert "价格低于上限" not in text  # the buyer's maximum is not the cooperative's to know
     assert fits_the_screen(page)
     matches.scroll_into_view_if_needed()
     screenshot(page, "matching-01-lot-buyers")

@@ -112,9 +112,10 @@ def test_the_dashboard_shows_them_in_the_units_people_write(client, users, world
     login(client, "official", PASSWORD)
     page = client.get("/monitor/", headers={"Accept-Language": "zh"}).get_data(as_text=True)
     assert '<dd id="lots-open">3</dd>' in page
-    assert '<dd id="kg-open">53.5 吨</dd>' in page
-    assert '<dd id="kg-risk-7">50 吨</dd>' in page
-    assert '<dd id="paid-out">7,200.00 元</dd>' in page
+    # each amount in one element that keeps it on one line with its unit (test_officials_pages)
+    assert '<dd id="kg-open"><span class="amount">53.5 吨</span></dd>' in page
+    assert '<dd id="kg-risk-7"><span class="amount">50 吨</span></dd>' in page
+    assert '<dd id="paid-out"><span class="amount">7,200.00 元</span></dd>' in page
     assert "<svg" in page and "<script" not in page.split("<main", 1)[-1]
 
 
