@@ -24,6 +24,7 @@ from produce_match.catalog import regions
 from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db, login_manager
 from produce_match.forms import province_choices, show_errors
+from produce_match.inputs import local_target
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -36,13 +37,6 @@ login_manager.login_message_category = "info"
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
     return accounts.user_for_session(session_id)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only local paths: never redirect to another site after logging in."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
 
 
 def _begin_session(user: User) -> None:
@@ -107,7 +101,7 @@ def login() -> Any:
         else:
             _begin_session(user)
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")) or url_for("web.index"))
+            return redirect(local_target(request.args.get("next")) or url_for("web.index"))
     return render_template("accounts/login.html", form=form)
 
 
@@ -257,7 +251,7 @@ def verify_organisation(org_id: int) -> Any:
         else _("%(org)s is no longer verified.", org=org.name),
         "success",
     )
-    return redirect(_safe_next(request.form.get("next")) or url_for(".organisations"))
+    return redirect(local_target(request.form.get("next")) or url_for(".organisations"))
 
 
 @admin_bp.route("/users")

@@ -174,8 +174,8 @@ class _Checker:
             values = clean(data, org or Organisation(kind=OrgKind.buyer, name=""))
         except ValidationFailed as exc:
             for name, messages in exc.fields.items():
-                if name in cols.missing:
-                    continue  # reported once, with the header
+                if name in cols.missing or cols.used.get(name) in raw.cell_problems:
+                    continue  # reported once: with the header, or as the cell's problem
                 for message in messages:
                     fail(name, message)
         else:
