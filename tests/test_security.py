@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
-from produce_match.web.logs import JsonFormatter, RequestIdFilter
+import pytest
+
+from produce_match.web.logs import JsonFormatter, RequestIdFilter, formatter
 from tests.conftest import login
 from tests.factories import PASSWORD
 
@@ -86,6 +90,56 @@ def test_json_log_lines_carry_the_request_id(app):
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "hello 世界" and line["request_id"] == "abc12345"
     assert line["status"] == 201 and line["level"] == "INFO"
+
+
+FORGED = "done\n2026-12-07 02:00:00,000 INFO produce_match.accounts [x] admin logged in\r\x1b[2J"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_text_a_user_typed_cannot_forge_a_log_line(log_format):
+    record = logging.LogRecord(
+        "produce_match.x", logging.INFO, __file__, 1, "outcome: %s", (FORGED,), None
+    )
+    record.request_id = "abc12345"
+    line = formatter(log_format).format(record)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    if log_format == "text":
+        assert line.endswith(
+            "outcome: done\\n2026-12-07 02:00:00,000 INFO produce_match.accounts"
+            " [x] admin logged in\\r\\x1b[2J"
+        )
+
+
+def test_a_traceback_keeps_its_lines_but_none_can_pass_for_a_record():
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        record = logging.LogRecord(
+            "produce_match.x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    record.request_id = None
+    lines = formatter("text").format(record).split("\n")
+    assert lines[0].endswith("failed") and len(lines) > 3
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert "\r" not in "".join(lines) and "\x1b" not in "".join(lines)
+
+
+def test_a_request_for_a_path_with_a_line_break_logs_one_line(app, client):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("text"))
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("produce_match.requests")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        client.get("/lots/x%0A2026-12-07%20INFO%20forged")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert stream.getvalue().count("\n") == 1
+    assert "/lots/x\\n2026-12-07 INFO forged 404" in stream.getvalue()
 
 
 def test_readiness(client, app, tmp_path):
