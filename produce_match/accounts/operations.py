@@ -9,7 +9,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from produce_match.accounts.models import (
@@ -300,9 +300,18 @@ def set_disabled(user: User, actor: User, disabled: bool) -> None:
     )
 
 
-def change_password(user: User, *, current: str, new: str, keep_session: str | None) -> None:
-    """Change the password and end every other session of the user."""
+def change_password(
+    user: User, *, current: str, new: str, keep_session: str | None, ip: str
+) -> None:
+    """Change the password and end every other session of the user.
+
+    The current password is a guess like a login's: it counts towards the failed-login limit
+    and is refused once the limit is reached. A wrong one is recorded and raises (the caller
+    still commits, as after a failed login: nothing else has been written).
+    """
+    ensure_login_allowed(user.login, ip)
     if not user.check_password(current):
+        _record_failure(user.login, ip)
         raise ValidationFailed(
             _("Please correct the marked fields."),
             fields={"current_password": [_("The current password is wrong.")]},
@@ -329,11 +338,42 @@ def _failure_window() -> tuple[datetime, int, int]:
     )
 
 
+def _one_attempt_at_a_time(login: str, ip: str) -> None:
+    """Hold every other attempt on this login, and from this address, until this transaction
+    ends, so that counting the recent failures and recording this one is atomic.
+
+    Without it, forty guesses sent at once on PostgreSQL all count the same four failures and
+    all go on to check their password. A transaction-scoped advisory lock is released by the
+    commit that records the failure (or the login). The login's lock is always taken before the
+    address's, so two attempts never wait for each other in a circle. SQLite needs nothing: a
+    request that may write begins with BEGIN IMMEDIATE, one at a time for the whole database.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for key in (f"login:{login}", f"ip:{ip}"):
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+
+def _record_failure(login: str, ip: str) -> None:
+    db.session.add(LoginFailure(login=login[:64], ip=ip[:64]))
+    db.session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.at < utcnow() - 2 * current_app.config["LOGIN_FAILURE_WINDOW"]
+        )
+    )
+    db.session.flush()
+
+
 def ensure_login_allowed(login: str, ip: str) -> None:
     """Refuse further attempts once a login (or an address) has failed too often recently.
 
-    The failures are rows in the database, so every process and every node counts the same.
+    The failures are rows in the database, so every process and every node counts the same;
+    attempts on one login (or from one address) are counted one at a time until the caller's
+    transaction ends.
     """
+    _one_attempt_at_a_time(login, ip)
     since, per_login, per_ip = _failure_window()
     for column, value, limit in (
         (LoginFailure.login, login, per_login),
@@ -362,12 +402,7 @@ def authenticate(login_text: str, password: str, ip: str) -> User:
     if user is None:
         check_password_hash(_dummy_hash(), password)
     if user is None or not user.check_password(password):
-        db.session.add(LoginFailure(login=login[:64], ip=ip[:64]))
-        db.session.execute(
-            delete(LoginFailure).where(
-                LoginFailure.at < utcnow() - 2 * current_app.config["LOGIN_FAILURE_WINDOW"]
-            )
-        )
+        _record_failure(login, ip)
         raise InvalidCredentials(_("Wrong login or password."))
     if not user.is_active:
         raise InvalidCredentials(

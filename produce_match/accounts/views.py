@@ -165,9 +165,12 @@ def change_password() -> Any:
                 current=form.current_password.data,
                 new=form.new_password.data,
                 keep_session=current_user.session_token,
+                ip=request.remote_addr or "",
             )
         except ValidationFailed as exc:
-            db.session.rollback()
+            # keep a wrong current password's failure: it counts towards the limit, as a
+            # failed login does (the operation wrote nothing else before refusing)
+            db.session.commit()
             show_errors(form, exc)
         else:
             db.session.commit()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
@@ -199,3 +202,55 @@ def test_failures_expire_with_the_window(app, users):
             row.at = row.at - timedelta(hours=1)
         db.session.commit()
         assert accounts.authenticate("coop", PASSWORD, "10.0.0.1").login == "coop"
+
+
+def test_parallel_guesses_cannot_race_past_the_limit(app, client, users, monkeypatch):
+    """Twenty guesses at once (PostgreSQL runs them truly in parallel): still only five are
+    checked, the rest are refused, and five failures are recorded."""
+    from produce_match.accounts.models import User
+
+    checked = []
+    slow_check = User.check_password
+
+    def check_password(self, password):  # as slow as a production hash: a wide window
+        checked.append(password)
+        time.sleep(0.2)
+        return slow_check(self, password)
+
+    monkeypatch.setattr(User, "check_password", check_password)
+    start = threading.Barrier(20)
+
+    def guess(i: int) -> int:
+        start.wait()
+        body = {"login": "coop", "password": f"wrong-{i}"}
+        return app.test_client().post("/api/v1/tokens", json=body).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = sorted(pool.map(guess, range(20)))
+    assert statuses == [401] * 5 + [429] * 15
+    assert len(checked) == 5
+    assert db.session.scalar(select(db.func.count()).select_from(LoginFailure)) == 5
+
+
+def test_a_wrong_current_password_counts_as_a_failed_login(client, users):
+    login(client, "coop", PASSWORD)
+    form = {"new_password": "new-password-9", "confirm": "new-password-9"}
+    for i in range(5):
+        response = post_form(
+            client, "/account/password", {**form, "current_password": f"wrong-{i}"}, page="/account"
+        )
+        assert response.status_code == 422
+    assert db.session.scalar(select(db.func.count()).select_from(LoginFailure)) == 5
+    # the sixth try is refused even with the right password, and so is logging in
+    response = post_form(
+        client,
+        "/account/password",
+        {**form, "current_password": PASSWORD},
+        page="/account",
+        headers={"Accept-Language": "zh"},
+    )
+    assert response.status_code == 429 and "登录失败次数过多" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert users["coop"].check_password(PASSWORD)
+    other = client.application.test_client()
+    assert post_form(other, "/login", {"login": "coop", "password": PASSWORD}).status_code == 429
