@@ -302,8 +302,9 @@ def set_disabled(user: User, actor: User, disabled: bool) -> None:
 
 def change_password(
     user: User, *, current: str, new: str, keep_session: str | None, ip: str
-) -> None:
-    """Change the password and end every other session of the user.
+) -> tuple[int, int]:
+    """Change the password, end every other session and revoke every API token of the user;
+    returns how many sessions and tokens were ended.
 
     The current password is a guess like a login's: it counts towards the failed-login limit
     and is refused once the limit is reached. A wrong one is recorded and raises (the caller
@@ -322,8 +323,31 @@ def change_password(
         )
     user.set_password(new)
     user.password_changed_at = utcnow()
+    ended, revoked = end_other_access(user, keep_session, record_it=False)
+    record(
+        user,
+        user,
+        "password_changed",
+        changes={"sessions_ended": ended, "tokens_revoked": revoked},
+    )
+    return ended, revoked
+
+
+def end_other_access(
+    user: User, keep_session: str | None, *, record_it: bool = True
+) -> tuple[int, int]:
+    """Log out every other device and revoke every API token of the user (a program holding a
+    token is another device too); returns how many sessions and tokens were ended."""
     ended = revoke_sessions(user, keep=keep_session)
-    record(user, user, "password_changed", changes={"sessions_ended": ended})
+    revoked = revoke_tokens(user, user)
+    if record_it:
+        record(
+            user,
+            user,
+            "other_access_ended",
+            changes={"sessions_ended": ended, "tokens_revoked": revoked},
+        )
+    return ended, revoked
 
 
 # --- logging in: the failed-login limit and server-side sessions ------------------------
@@ -505,6 +529,16 @@ def revoke_token(token: ApiToken, actor: User) -> None:
         return
     token.revoked_at = utcnow()
     record(actor, token, "revoked", from_state="active", to_state="revoked")
+
+
+def revoke_tokens(user: User, actor: User) -> int:
+    """Revoke every live token of a user (each revocation audited); returns how many."""
+    live = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for token in live:
+        revoke_token(token, actor)
+    return len(live)
 
 
 def user_for_token(raw: str) -> User | None:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import NotFound
 
@@ -160,7 +161,7 @@ def change_password() -> Any:
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.change_password(
+            _ended, revoked = accounts.change_password(
                 current_user,
                 current=form.current_password.data,
                 new=form.new_password.data,
@@ -175,17 +176,43 @@ def change_password() -> Any:
         else:
             db.session.commit()
             flash(_("Your password is changed. Every other device has been logged out."), "success")
+            _tokens_revoked(revoked)
             return redirect(url_for(".account"))
     return _account_page(password_form=form), 422
+
+
+def _tokens_revoked(n: int) -> None:
+    if n:
+        flash(
+            ngettext(
+                "%(num)d API token was revoked: programs that used it need a new one.",
+                "%(num)d API tokens were revoked: programs that used them need a new one.",
+                n,
+            ),
+            "info",
+        )
 
 
 @bp.route("/account/sessions/revoke-others", methods=["POST"])
 @login_required
 def revoke_other_sessions() -> Any:
-    n = accounts.revoke_sessions(current_user, keep=current_user.session_token)
+    n, revoked = accounts.end_other_access(current_user, current_user.session_token)
     db.session.commit()
     flash(_("%(n)d other sessions were logged out.", n=n), "success")
+    _tokens_revoked(revoked)
     return redirect(url_for(".account"))
+
+
+@bp.route("/account/tokens/revoke-all", methods=["POST"])
+@login_required
+def revoke_all_tokens() -> Any:
+    revoked = accounts.revoke_tokens(current_user, current_user)
+    db.session.commit()
+    if revoked:
+        _tokens_revoked(revoked)
+    else:
+        flash(_("You have no API token to revoke."), "info")
+    return redirect(url_for(".account", _anchor="tokens"))
 
 
 @bp.route("/account/tokens", methods=["POST"])
