@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +19,9 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2099, 12, 31)
 
-_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
+#: read after NFKC (full-width digits are the ASCII ones), and only ASCII digits: \d would take
+#: any script's digits
+_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$", re.ASCII)
 
 
 class BadDate(ValueError):
@@ -37,7 +40,7 @@ def parse_date(value: str | date | None) -> date | None:
     if isinstance(value, datetime):
         value = value.date()
     if not isinstance(value, date):
-        text = str(value).strip()
+        text = unicodedata.normalize("NFKC", str(value)).strip()
         if not text:
             return None
         match = _DATE.match(text)

@@ -261,3 +261,11 @@ def test_tabs_and_line_breaks_are_kept(client, users):
     )
     lot = db.session.query(Lot).one()
     assert "第二行\t晒干" in lot.description
+
+
+def test_dates_are_read_in_ascii_digits_after_nfkc(app):
+    from produce_match.dates import BadDate, parse_date
+
+    assert parse_date("２０２６年１２月１日").isoformat() == "2026-12-01"
+    with pytest.raises(BadDate):
+        parse_date("٢٠٢٦-١٢-٠١")  # Arabic-Indic digits are not read as a date

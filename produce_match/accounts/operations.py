@@ -29,6 +29,7 @@ from produce_match.accounts.rules import (
     normalise_login,
     normalise_phone,
     password_problem,
+    phone_problem,
 )
 from produce_match.audit.operations import diff, record
 from produce_match.catalog import regions
@@ -197,6 +198,8 @@ def create_user(
         errors["login"] = [_("This login is already taken.")]
     if problem := password_problem(password):
         errors["password"] = [problem]
+    if problem := phone_problem(normalise_phone(phone)):
+        errors["phone"] = [problem]
     if role is not Role.admin and not org_name:
         errors["org"] = [_("Every user but an administrator belongs to an organisation.")]
     if errors:

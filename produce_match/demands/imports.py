@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from produce_match.accounts.models import Organisation, OrgKind, User
-from produce_match.accounts.rules import normalise_phone
+from produce_match.accounts.rules import normalise_phone, phone_problem
 from produce_match.audit.operations import record
 from produce_match.demands.operations import DemandInput, clean, create_demand
 from produce_match.errors import ValidationFailed
@@ -136,6 +136,8 @@ class _Checker:
             fail("contact_person", _("At most %(max)d characters.", max=CONTACT_MAX))
         elif len(phone) > PHONE_MAX:
             fail("phone", _("At most %(max)d characters.", max=PHONE_MAX))
+        elif problem := phone_problem(phone):
+            fail("phone", problem)
         else:
             org.contact_person = org.contact_person or contact or None
             org.phone = org.phone or phone or None

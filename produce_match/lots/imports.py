@@ -32,7 +32,7 @@ from sqlalchemy.orm import ORMExecuteState
 from produce_match import policy
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.accounts.operations import PlaceInput, resolve_place
-from produce_match.accounts.rules import normalise_phone
+from produce_match.accounts.rules import normalise_phone, phone_problem
 from produce_match.audit.operations import record
 from produce_match.catalog.models import Commodity, Region
 from produce_match.errors import ValidationFailed
@@ -654,6 +654,9 @@ class _Checker:
             bad = True
         if len(phone) > PHONE_MAX:
             fail("phone", _("At most %(max)d characters.", max=PHONE_MAX))
+            bad = True
+        elif problem := phone_problem(phone):
+            fail("phone", problem)
             bad = True
         org = self.new_orgs.get(name)
         if org is None:

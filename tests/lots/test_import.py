@@ -601,3 +601,13 @@ def test_a_jsonl_line_nested_too_deeply_is_a_line_error(users):
     with force_locale("en"):
         report = imports.check(imports.read_file("lots.jsonl", data), None)
     assert [str(e) for e in report.errors] == ["line 2: This line is not a JSON object."]
+
+
+def test_a_new_cooperatives_phone_has_ascii_digits_only(users):
+    rows = [[*GOOD[1][:-1], "١٣٩٠٠٠٠١١١١"], [*GOOD[1][:-2], "赵六", "１３９００００２２２２"]]
+    rows[1][0] = "另一个村合作社"
+    with force_locale("en"):
+        report = imports.check(imports.read_file("lots.csv", csv_bytes(EN, rows)), None)
+    assert [(e.line, e.column) for e in report.errors] == [(2, "phone")]
+    assert "digits 0-9" in report.errors[0].message
+    assert report.good[0].cooperative.phone == "13900002222"
