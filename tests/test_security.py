@@ -213,3 +213,38 @@ def test_check_deploy_passes_a_safe_configuration(database_url, tmp_path, monkey
             args=["check-deploy", "--workers", "4", "--nodes", "2"]
         )
         assert nodes.exit_code == 1 and "Whoosh index is local" in nodes.output
+
+
+def test_the_access_log_cannot_be_forged_by_a_path_or_a_user_agent():
+    """gunicorn's access log line (a JSON object) with a path holding a decoded line break and a
+    user agent holding a quote: still one line, still one JSON object with the same fields."""
+    import runpy
+    from datetime import timedelta
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    settings = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
+    cfg = Config()
+    cfg.set("access_log_format", settings["access_log_format"])
+    cfg.set("accesslog", "-")
+    logger = settings["JsonAccessLogger"](cfg)
+    stream = io.StringIO()
+    logger.access_log.handlers = [logging.StreamHandler(stream)]
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/x%0A",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": '/x\n{"ts": "forged", "status": 200}',
+        "REMOTE_ADDR": "10.0.0.1",
+        "HTTP_USER_AGENT": 'curl\\", "status": 200, "x": "\x1b[2J',
+    }
+    response = SimpleNamespace(status="404 NOT FOUND", sent=10, headers=[("X-Request-ID", "r1")])
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=5))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["path"] == '/x\n{"ts": "forged", "status": 200}'
+    assert entry["agent"] == 'curl\\", "status": 200, "x": "\x1b[2J'
+    assert entry["status"] == 404 and entry["request_id"] == "r1"
