@@ -269,3 +269,25 @@ def test_dates_are_read_in_ascii_digits_after_nfkc(app):
     assert parse_date("２０２６年１２月１日").isoformat() == "2026-12-01"
     with pytest.raises(BadDate):
         parse_date("٢٠٢٦-١٢-٠١")  # Arabic-Indic digits are not read as a date
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_reference_price_dates_out_of_range(users, day):
+    from datetime import date
+
+    from produce_match.catalog import commodities, regions
+    from produce_match.errors import ValidationFailed
+    from produce_match.monitor import operations as monitor
+    from produce_match.monitor.models import ReferencePrice
+
+    beans, county = commodities.resolve("黑豆"), regions.find_counties("彰武")[0]
+    data = monitor.PriceInput(beans, county, "6.40", "kg", date.fromisoformat(day))
+    with pytest.raises(ValidationFailed) as info:
+        monitor.set_reference_price(users["official"], data)
+    assert set(info.value.fields) == {"valid_from"}
+    rows = [
+        {"commodity": "黑豆", "county": "彰武", "price": "6.4", "unit": "kg", "valid_from": day}
+    ]
+    with pytest.raises(ValidationFailed):
+        monitor.import_reference_prices(users["official"], rows)
+    assert db.session.query(ReferencePrice).count() == 0

@@ -34,6 +34,7 @@ from produce_match.accounts.models import User
 from produce_match.accounts.rules import normalise_phone
 from produce_match.audit.operations import record
 from produce_match.database import utcnow
+from produce_match.dates import BadDate, parse_date
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
@@ -265,6 +266,10 @@ def _place_and_time(
     if taken_at is not None:
         if taken_at.tzinfo is None:
             raise ValueError("taken_at must be timezone-aware")
+        try:  # the years any input may name: year 1 at +14:00 cannot even be stored in UTC
+            parse_date(taken_at.date())
+        except BadDate as exc:
+            raise ValidationFailed(exc.message, fields={"taken_at": [exc.message]}) from None
         if taken_at > now + timedelta(minutes=10):
             message = _("This time is in the future.")
             raise ValidationFailed(message, fields={"taken_at": [message]})
