@@ -53,6 +53,8 @@ class JsonAtoms(SafeAtoms):
 
 
 class JsonAccessLogger(Logger):
+    """gunicorn's logger, with every access log value escaped as JSON string content."""
+
     atoms_wrapper_class = JsonAtoms
 
 
