@@ -32,8 +32,8 @@ lint: $(BIN)/.installed
 
 # After changing user-facing text: extract it and merge it into the catalogues.
 extract-messages: $(BIN)/.installed
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -o produce_match/translations/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel -q update -i produce_match/translations/messages.pot -d produce_match/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k pgettext:1c,2 -k npgettext:1c,2,3 -w 100 -o produce_match/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel -q update -i produce_match/translations/messages.pot -d produce_match/translations --no-fuzzy-matching --ignore-obsolete -w 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -6,7 +6,10 @@ and the catalogue's vocabulary are loaded once and shared by the workers; each w
 its own database connections and search index files.
 """
 
+import json
 import os
+
+from gunicorn.glogging import Logger, SafeAtoms
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 #: 2 x CPUs + 1, at most 12 (WEB_CONCURRENCY overrides); SQLite wants 1 (see check-deploy)
@@ -33,6 +36,29 @@ keyfile = os.environ.get("KEYFILE") or None
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+class JsonAtoms(SafeAtoms):
+    """Every value of the access log as the inside of a JSON string. gunicorn's own wrapper puts
+    a backslash before a quote but leaves backslashes and line breaks alone, so a path with %0A
+    (decoded into PATH_INFO) or a user agent ending in a backslash could end its field or start
+    a line that looks like another request's."""
+
+    def __init__(self, atoms):
+        dict.__init__(self)
+        for key, value in atoms.items():
+            self[key] = (
+                json.dumps(value, ensure_ascii=False)[1:-1] if isinstance(value, str) else value
+            )
+
+
+class JsonAccessLogger(Logger):
+    """gunicorn's logger, with every access log value escaped as JSON string content."""
+
+    atoms_wrapper_class = JsonAtoms
+
+
+logger_class = JsonAccessLogger
 #: one JSON object per request, with the request id the app put in X-Request-ID
 access_log_format = (
     '{"ts": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 
-from produce_match.web.logs import JsonFormatter, RequestIdFilter
+import pytest
+
+from produce_match.web.logs import JsonFormatter, RequestIdFilter, formatter
 from tests.conftest import login
 from tests.factories import PASSWORD
 
@@ -88,6 +92,56 @@ def test_json_log_lines_carry_the_request_id(app):
     assert line["status"] == 201 and line["level"] == "INFO"
 
 
+FORGED = "done\n2026-12-07 02:00:00,000 INFO produce_match.accounts [x] admin logged in\r\x1b[2J"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_text_a_user_typed_cannot_forge_a_log_line(log_format):
+    record = logging.LogRecord(
+        "produce_match.x", logging.INFO, __file__, 1, "outcome: %s", (FORGED,), None
+    )
+    record.request_id = "abc12345"
+    line = formatter(log_format).format(record)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    if log_format == "text":
+        assert line.endswith(
+            "outcome: done\\n2026-12-07 02:00:00,000 INFO produce_match.accounts"
+            " [x] admin logged in\\r\\x1b[2J"
+        )
+
+
+def test_a_traceback_keeps_its_lines_but_none_can_pass_for_a_record():
+    try:
+        raise ValueError(FORGED)
+    except ValueError:
+        record = logging.LogRecord(
+            "produce_match.x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    record.request_id = None
+    lines = formatter("text").format(record).split("\n")
+    assert lines[0].endswith("failed") and len(lines) > 3
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert "\r" not in "".join(lines) and "\x1b" not in "".join(lines)
+
+
+def test_a_request_for_a_path_with_a_line_break_logs_one_line(app, client):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter("text"))
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("produce_match.requests")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        client.get("/lots/x%0A2026-12-07%20INFO%20forged")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert stream.getvalue().count("\n") == 1
+    assert "/lots/x\\n2026-12-07 INFO forged 404" in stream.getvalue()
+
+
 def test_readiness(client, app, tmp_path):
     from produce_match.search.service import service
 
@@ -159,3 +213,38 @@ def test_check_deploy_passes_a_safe_configuration(database_url, tmp_path, monkey
             args=["check-deploy", "--workers", "4", "--nodes", "2"]
         )
         assert nodes.exit_code == 1 and "Whoosh index is local" in nodes.output
+
+
+def test_the_access_log_cannot_be_forged_by_a_path_or_a_user_agent():
+    """gunicorn's access log line (a JSON object) with a path holding a decoded line break and a
+    user agent holding a quote: still one line, still one JSON object with the same fields."""
+    import runpy
+    from datetime import timedelta
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    settings = runpy.run_path(str(Path(__file__).parent.parent / "gunicorn.conf.py"))
+    cfg = Config()
+    cfg.set("access_log_format", settings["access_log_format"])
+    cfg.set("accesslog", "-")
+    logger = settings["JsonAccessLogger"](cfg)
+    stream = io.StringIO()
+    logger.access_log.handlers = [logging.StreamHandler(stream)]
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/x%0A",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "PATH_INFO": '/x\n{"ts": "forged", "status": 200}',
+        "REMOTE_ADDR": "10.0.0.1",
+        "HTTP_USER_AGENT": 'curl\\", "status": 200, "x": "\x1b[2J',
+    }
+    response = SimpleNamespace(status="404 NOT FOUND", sent=10, headers=[("X-Request-ID", "r1")])
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=5))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["path"] == '/x\n{"ts": "forged", "status": 200}'
+    assert entry["agent"] == 'curl\\", "status": 200, "x": "\x1b[2J'
+    assert entry["status"] == 404 and entry["request_id"] == "r1"

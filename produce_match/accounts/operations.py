@@ -9,7 +9,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from produce_match.accounts.models import (
@@ -29,6 +29,7 @@ from produce_match.accounts.rules import (
     normalise_login,
     normalise_phone,
     password_problem,
+    phone_problem,
 )
 from produce_match.audit.operations import diff, record
 from produce_match.catalog import regions
@@ -197,6 +198,8 @@ def create_user(
         errors["login"] = [_("This login is already taken.")]
     if problem := password_problem(password):
         errors["password"] = [problem]
+    if problem := phone_problem(normalise_phone(phone)):
+        errors["phone"] = [problem]
     if role is not Role.admin and not org_name:
         errors["org"] = [_("Every user but an administrator belongs to an organisation.")]
     if errors:
@@ -300,9 +303,19 @@ def set_disabled(user: User, actor: User, disabled: bool) -> None:
     )
 
 
-def change_password(user: User, *, current: str, new: str, keep_session: str | None) -> None:
-    """Change the password and end every other session of the user."""
+def change_password(
+    user: User, *, current: str, new: str, keep_session: str | None, ip: str
+) -> tuple[int, int]:
+    """Change the password, end every other session and revoke every API token of the user;
+    returns how many sessions and tokens were ended.
+
+    The current password is a guess like a login's: it counts towards the failed-login limit
+    and is refused once the limit is reached. A wrong one is recorded and raises (the caller
+    still commits, as after a failed login: nothing else has been written).
+    """
+    ensure_login_allowed(user.login, ip)
     if not user.check_password(current):
+        _record_failure(user.login, ip)
         raise ValidationFailed(
             _("Please correct the marked fields."),
             fields={"current_password": [_("The current password is wrong.")]},
@@ -313,8 +326,31 @@ def change_password(user: User, *, current: str, new: str, keep_session: str | N
         )
     user.set_password(new)
     user.password_changed_at = utcnow()
+    ended, revoked = end_other_access(user, keep_session, record_it=False)
+    record(
+        user,
+        user,
+        "password_changed",
+        changes={"sessions_ended": ended, "tokens_revoked": revoked},
+    )
+    return ended, revoked
+
+
+def end_other_access(
+    user: User, keep_session: str | None, *, record_it: bool = True
+) -> tuple[int, int]:
+    """Log out every other device and revoke every API token of the user (a program holding a
+    token is another device too); returns how many sessions and tokens were ended."""
     ended = revoke_sessions(user, keep=keep_session)
-    record(user, user, "password_changed", changes={"sessions_ended": ended})
+    revoked = revoke_tokens(user, user)
+    if record_it:
+        record(
+            user,
+            user,
+            "other_access_ended",
+            changes={"sessions_ended": ended, "tokens_revoked": revoked},
+        )
+    return ended, revoked
 
 
 # --- logging in: the failed-login limit and server-side sessions ------------------------
@@ -329,11 +365,42 @@ def _failure_window() -> tuple[datetime, int, int]:
     )
 
 
+def _one_attempt_at_a_time(login: str, ip: str) -> None:
+    """Hold every other attempt on this login, and from this address, until this transaction
+    ends, so that counting the recent failures and recording this one is atomic.
+
+    Without it, forty guesses sent at once on PostgreSQL all count the same four failures and
+    all go on to check their password. A transaction-scoped advisory lock is released by the
+    commit that records the failure (or the login). The login's lock is always taken before the
+    address's, so two attempts never wait for each other in a circle. SQLite needs nothing: a
+    request that may write begins with BEGIN IMMEDIATE, one at a time for the whole database.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for key in (f"login:{login}", f"ip:{ip}"):
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+
+def _record_failure(login: str, ip: str) -> None:
+    db.session.add(LoginFailure(login=login[:64], ip=ip[:64]))
+    db.session.execute(
+        delete(LoginFailure).where(
+            LoginFailure.at < utcnow() - 2 * current_app.config["LOGIN_FAILURE_WINDOW"]
+        )
+    )
+    db.session.flush()
+
+
 def ensure_login_allowed(login: str, ip: str) -> None:
     """Refuse further attempts once a login (or an address) has failed too often recently.
 
-    The failures are rows in the database, so every process and every node counts the same.
+    The failures are rows in the database, so every process and every node counts the same;
+    attempts on one login (or from one address) are counted one at a time until the caller's
+    transaction ends.
     """
+    _one_attempt_at_a_time(login, ip)
     since, per_login, per_ip = _failure_window()
     for column, value, limit in (
         (LoginFailure.login, login, per_login),
@@ -362,12 +429,7 @@ def authenticate(login_text: str, password: str, ip: str) -> User:
     if user is None:
         check_password_hash(_dummy_hash(), password)
     if user is None or not user.check_password(password):
-        db.session.add(LoginFailure(login=login[:64], ip=ip[:64]))
-        db.session.execute(
-            delete(LoginFailure).where(
-                LoginFailure.at < utcnow() - 2 * current_app.config["LOGIN_FAILURE_WINDOW"]
-            )
-        )
+        _record_failure(login, ip)
         raise InvalidCredentials(_("Wrong login or password."))
     if not user.is_active:
         raise InvalidCredentials(
@@ -470,6 +532,16 @@ def revoke_token(token: ApiToken, actor: User) -> None:
         return
     token.revoked_at = utcnow()
     record(actor, token, "revoked", from_state="active", to_state="revoked")
+
+
+def revoke_tokens(user: User, actor: User) -> int:
+    """Revoke every live token of a user (each revocation audited); returns how many."""
+    live = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for token in live:
+        revoke_token(token, actor)
+    return len(live)
 
 
 def user_for_token(raw: str) -> User | None:

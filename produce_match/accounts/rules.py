@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from flask_babel import lazy_gettext as _l
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+# [0-9], not \d: \d also matches Arabic-Indic, Devanagari ... digits, which would make one
+# number look like another
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_PHONE = re.compile(r"\+?[0-9]+")
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
 
 
 def normalise_phone(text: str | None) -> str:
-    """'+86 138-0013-8000' -> '13800138000'; other numbers keep their digits and dashes."""
-    raw = (text or "").strip()
+    """'+86 138-0013-8000' or '１３８ ００１３ ８０００' -> '13800138000'.
+
+    NFKC first, so that full-width digits and signs (an input method's default) are the ASCII
+    ones; then spaces, dashes and brackets go, and the +86 / 0086 of a mainland number.
+    """
+    raw = unicodedata.normalize("NFKC", text or "").strip()
     digits = re.sub(r"[\s()\-]", "", raw)
     if digits.startswith("+86"):
         digits = digits[3:]
@@ -24,13 +32,22 @@ def normalise_phone(text: str | None) -> str:
 
 
 def is_mobile(phone: str) -> bool:
-    """A mainland mobile number: 11 digits starting with 13-19."""
+    """A mainland mobile number: 11 ASCII digits starting with 13-19."""
     return bool(_MOBILE.fullmatch(phone))
 
 
+def phone_problem(phone: str) -> str | None:
+    """Why a normalised phone number is not acceptable (only ASCII digits, after an optional
+    +), or None; an empty one is for the caller to require or not."""
+    if phone and not _PHONE.fullmatch(phone):
+        return str(_l("A phone number has only the digits 0-9, e.g. 13800138000 or 041112345678."))
+    return None
+
+
 def normalise_login(text: str | None) -> str:
-    """Logins compare case-insensitively; a phone number typed with spaces still matches."""
-    text = (text or "").strip().lower()
+    """Logins compare case-insensitively and in NFKC (full-width letters and digits are the
+    ASCII ones); a phone number typed with spaces still matches."""
+    text = unicodedata.normalize("NFKC", text or "").strip().lower()
     phone = normalise_phone(text)
     return phone if is_mobile(phone) else text
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import NotFound
 
@@ -24,6 +25,7 @@ from produce_match.catalog import regions
 from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db, login_manager
 from produce_match.forms import province_choices, show_errors
+from produce_match.inputs import local_target
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -36,13 +38,6 @@ login_manager.login_message_category = "info"
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
     return accounts.user_for_session(session_id)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only local paths: never redirect to another site after logging in."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
 
 
 def _begin_session(user: User) -> None:
@@ -107,7 +102,7 @@ def login() -> Any:
         else:
             _begin_session(user)
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")) or url_for("web.index"))
+            return redirect(local_target(request.args.get("next")) or url_for("web.index"))
     return render_template("accounts/login.html", form=form)
 
 
@@ -166,29 +161,58 @@ def change_password() -> Any:
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            accounts.change_password(
+            _ended, revoked = accounts.change_password(
                 current_user,
                 current=form.current_password.data,
                 new=form.new_password.data,
                 keep_session=current_user.session_token,
+                ip=request.remote_addr or "",
             )
         except ValidationFailed as exc:
-            db.session.rollback()
+            # keep a wrong current password's failure: it counts towards the limit, as a
+            # failed login does (the operation wrote nothing else before refusing)
+            db.session.commit()
             show_errors(form, exc)
         else:
             db.session.commit()
             flash(_("Your password is changed. Every other device has been logged out."), "success")
+            _tokens_revoked(revoked)
             return redirect(url_for(".account"))
     return _account_page(password_form=form), 422
+
+
+def _tokens_revoked(n: int) -> None:
+    if n:
+        flash(
+            ngettext(
+                "%(num)d API token was revoked: programs that used it need a new one.",
+                "%(num)d API tokens were revoked: programs that used them need a new one.",
+                n,
+            ),
+            "info",
+        )
 
 
 @bp.route("/account/sessions/revoke-others", methods=["POST"])
 @login_required
 def revoke_other_sessions() -> Any:
-    n = accounts.revoke_sessions(current_user, keep=current_user.session_token)
+    n, revoked = accounts.end_other_access(current_user, current_user.session_token)
     db.session.commit()
     flash(_("%(n)d other sessions were logged out.", n=n), "success")
+    _tokens_revoked(revoked)
     return redirect(url_for(".account"))
+
+
+@bp.route("/account/tokens/revoke-all", methods=["POST"])
+@login_required
+def revoke_all_tokens() -> Any:
+    revoked = accounts.revoke_tokens(current_user, current_user)
+    db.session.commit()
+    if revoked:
+        _tokens_revoked(revoked)
+    else:
+        flash(_("You have no API token to revoke."), "info")
+    return redirect(url_for(".account", _anchor="tokens"))
 
 
 @bp.route("/account/tokens", methods=["POST"])
@@ -257,7 +281,7 @@ def verify_organisation(org_id: int) -> Any:
         else _("%(org)s is no longer verified.", org=org.name),
         "success",
     )
-    return redirect(_safe_next(request.form.get("next")) or url_for(".organisations"))
+    return redirect(local_target(request.form.get("next")) or url_for(".organisations"))
 
 
 @admin_bp.route("/users")

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from produce_match.accounts.models import Organisation, OrgKind, User
-from produce_match.accounts.rules import normalise_phone
+from produce_match.accounts.rules import normalise_phone, phone_problem
 from produce_match.audit.operations import record
 from produce_match.demands.operations import DemandInput, clean, create_demand
 from produce_match.errors import ValidationFailed
@@ -136,6 +136,8 @@ class _Checker:
             fail("contact_person", _("At most %(max)d characters.", max=CONTACT_MAX))
         elif len(phone) > PHONE_MAX:
             fail("phone", _("At most %(max)d characters.", max=PHONE_MAX))
+        elif problem := phone_problem(phone):
+            fail("phone", problem)
         else:
             org.contact_person = org.contact_person or contact or None
             org.phone = org.phone or phone or None
@@ -174,8 +176,8 @@ class _Checker:
             values = clean(data, org or Organisation(kind=OrgKind.buyer, name=""))
         except ValidationFailed as exc:
             for name, messages in exc.fields.items():
-                if name in cols.missing:
-                    continue  # reported once, with the header
+                if name in cols.missing or cols.used.get(name) in raw.cell_problems:
+                    continue  # reported once: with the header, or as the cell's problem
                 for message in messages:
                     fail(name, message)
         else:

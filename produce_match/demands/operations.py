@@ -14,11 +14,10 @@ from produce_match.accounts.operations import PlaceInput, resolve_place
 from produce_match.audit.operations import diff, record
 from produce_match.catalog import commodities
 from produce_match.database import utcnow
-from produce_match.dates import local_today
+from produce_match.dates import BadDate, local_today, parse_date
 from produce_match.demands.models import Demand, DemandStatus
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
-from produce_match.lots.operations import parse_date
 from produce_match.matching.rules import grade_key, split_grades
 from produce_match.units import (
     MassUnit,
@@ -184,8 +183,8 @@ def clean(data: DemandInput, buyer: Organisation, demand: Demand | None = None) 
 
     try:
         needed_by = parse_date(data.needed_by)
-    except ValueError:
-        fail("needed_by", _("Not a valid date (YYYY-MM-DD)."))
+    except BadDate as exc:
+        fail("needed_by", str(exc.message))
     else:
         if needed_by is None:
             fail("needed_by", _("Enter the date by which you need it."))

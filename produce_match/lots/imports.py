@@ -14,7 +14,6 @@ import codecs
 import csv
 import difflib
 import io
-import json
 import re
 import unicodedata
 import warnings
@@ -33,11 +32,12 @@ from sqlalchemy.orm import ORMExecuteState
 from produce_match import policy
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.accounts.operations import PlaceInput, resolve_place
-from produce_match.accounts.rules import normalise_phone
+from produce_match.accounts.rules import normalise_phone, phone_problem
 from produce_match.audit.operations import record
 from produce_match.catalog.models import Commodity, Region
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
+from produce_match.inputs import load_json, text_problem
 from produce_match.lots.models import Lot
 from produce_match.lots.operations import LotInput, clean, create_lot
 
@@ -236,7 +236,18 @@ def read_file(filename: str, data: bytes) -> list[RawRow]:
         rows = list(_jsonl_rows(data))
     if not rows:
         raise ImportFileError(_("The file has no rows of lots."))
+    for row in rows:
+        _refuse_unstorable_cells(row)
     return rows
+
+
+def _refuse_unstorable_cells(row: RawRow) -> None:
+    """A cell holding text no column can store (a control character) is that cell's problem,
+    reported like any other, as forms and the API refuse it (`inputs.text_problem`)."""
+    for header, text in list(row.cells.items()):
+        if problem := text_problem(text):
+            del row.cells[header]
+            row.cell_problems[header] = problem
 
 
 def _decode(data: bytes) -> str:
@@ -377,8 +388,8 @@ def _jsonl_rows(data: bytes) -> Iterator[RawRow]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except ValueError:
+            obj = load_json(line)
+        except ValueError:  # not JSON, or nested deeper than any row of lots could be
             obj = None
         if not isinstance(obj, dict):
             yield RawRow(number, {}, problem=_("This line is not a JSON object."))
@@ -643,6 +654,9 @@ class _Checker:
             bad = True
         if len(phone) > PHONE_MAX:
             fail("phone", _("At most %(max)d characters.", max=PHONE_MAX))
+            bad = True
+        elif problem := phone_problem(phone):
+            fail("phone", problem)
             bad = True
         org = self.new_orgs.get(name)
         if org is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
@@ -17,7 +16,7 @@ from produce_match.audit.operations import diff, record
 from produce_match.catalog import commodities
 from produce_match.catalog.models import Commodity
 from produce_match.database import utcnow
-from produce_match.dates import local_today
+from produce_match.dates import BadDate, local_today, parse_date
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.events import lot_offered
@@ -79,22 +78,6 @@ class LotInput:
         return {
             f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
         }
-
-
-_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*$")
-
-
-def parse_date(value: str | date | None) -> date | None:
-    """'2026-12-01', '2026/12/1', '2026年12月1日' -> date; '' -> None; bad text -> ValueError."""
-    if value is None or isinstance(value, date):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
-    match = _DATE.match(text)
-    if not match:
-        raise ValueError(text)
-    return date(*(int(g) for g in match.groups()))
 
 
 class _Checker:
@@ -220,8 +203,8 @@ class _Checker:
     def _date(self, name: str) -> date | None:
         try:
             return parse_date(self.given.get(name))
-        except ValueError:
-            self.fail(name, _("Not a valid date (YYYY-MM-DD)."))
+        except BadDate as exc:
+            self.fail(name, str(exc.message))
             raise
 
     def check_dates(self) -> None:

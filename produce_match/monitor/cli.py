@@ -12,6 +12,7 @@ from flask_babel import force_locale
 from werkzeug.exceptions import NotFound
 
 from produce_match.catalog import regions
+from produce_match.errors import ValidationFailed
 from produce_match.monitor import exports, queries
 
 monitor_cli = AppGroup("monitor", help="The officials' area: figures and reports.")
@@ -52,7 +53,10 @@ def report_command(
         scope = _scope(province, county)
     except NotFound:  # pragma: no cover - _scope raises click errors itself
         raise click.BadParameter("unknown place") from None
-    period = queries.parse_period(start, end)
+    try:
+        period = queries.parse_period(start, end)
+    except ValidationFailed as exc:
+        raise click.BadParameter(str(exc.message)) from None
     with force_locale(lang):
         steps = list(exports.report_steps(scope, period))
         sheets = []

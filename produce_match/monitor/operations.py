@@ -21,6 +21,7 @@ from produce_match.accounts.models import Organisation, Role, User
 from produce_match.audit.operations import record
 from produce_match.catalog.models import Commodity, Region, RegionLevel
 from produce_match.database import utcnow
+from produce_match.dates import BadDate, parse_date
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
@@ -295,6 +296,10 @@ class PriceInput:
 
 def set_reference_price(actor: User, data: PriceInput) -> ReferencePrice:
     """Record the local purchase price of a commodity in a county from a date (or correct it)."""
+    try:  # the years any input may name
+        parse_date(data.valid_from)
+    except BadDate as exc:
+        raise ValidationFailed(exc.message, fields={"valid_from": [exc.message]}) from None
     county = data.county
     if county.level is not RegionLevel.county:
         # a province or prefecture code is a region too, and a province office covers it: the
@@ -389,8 +394,8 @@ def import_reference_prices(actor: User, rows: list[dict[str, str]]) -> int:
             found = regions.find_counties(county_text)
             county = found[0] if len(found) == 1 else None
         try:
-            day = date.fromisoformat(str(row.get("valid_from") or "")[:10])
-        except ValueError:
+            day = parse_date(str(row.get("valid_from") or "")[:10])
+        except BadDate:
             day = None
         if commodity is None or county is None or day is None:
             raise ValidationFailed(

@@ -23,7 +23,8 @@ from produce_match.accounts.models import OrgKind, Role, User
 from produce_match.audit.operations import history
 from produce_match.catalog import regions
 from produce_match.catalog.models import Region
-from produce_match.dates import DEFAULT_TIMEZONE, local_today
+from produce_match.dates import DEFAULT_TIMEZONE, BadDate, local_today, parse_date
+from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
 from produce_match.matching import queries as matching
@@ -180,17 +181,25 @@ class Period:
 
 
 def parse_period(start: str | None, end: str | None) -> Period:
-    """The period from two ISO dates (either may be missing: the last 30 days up to today)."""
+    """The period from two dates (either may be missing: the last 30 days up to today).
 
-    def parse(text: str | None) -> date | None:
+    A date that cannot be read, or one outside the years any input may name, is refused
+    (ValidationFailed, in the user's language) rather than guessed.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def parse(name: str, text: str | None) -> date | None:
         try:
-            return date.fromisoformat(text) if text else None
-        except ValueError:
+            return parse_date(text)
+        except BadDate as exc:
+            errors[name] = [str(exc.message)]
             return None
 
-    today = local_today()
-    last = parse(end) or today
-    first = parse(start) or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    first, last = parse("from", start), parse("to", end)
+    if errors:
+        raise ValidationFailed(" ".join(m for ms in errors.values() for m in ms), fields=errors)
+    last = last or local_today()
+    first = first or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if first > last:
         first, last = last, first
     return Period(first, last)

@@ -31,8 +31,10 @@ from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from produce_match.accounts.models import User
+from produce_match.accounts.rules import normalise_phone
 from produce_match.audit.operations import record
 from produce_match.database import utcnow
+from produce_match.dates import BadDate, parse_date
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
@@ -264,6 +266,10 @@ def _place_and_time(
     if taken_at is not None:
         if taken_at.tzinfo is None:
             raise ValueError("taken_at must be timezone-aware")
+        try:  # the years any input may name: year 1 at +14:00 cannot even be stored in UTC
+            parse_date(taken_at.date())
+        except BadDate as exc:
+            raise ValidationFailed(exc.message, fields={"taken_at": [exc.message]}) from None
         if taken_at > now + timedelta(minutes=10):
             message = _("This time is in the future.")
             raise ValidationFailed(message, fields={"taken_at": [message]})
@@ -550,8 +556,7 @@ def reject(actor: User, order: Order, reason: str, *, now: datetime | None = Non
 
 _PLATE_NOISE = re.compile(r"[\s·•.\-]")
 _PLATE = re.compile(r"^[\u4e00-\u9fffA-Z0-9]{5,12}$")
-_PHONE_NOISE = re.compile(r"[\s\-()]")
-_PHONE = re.compile(r"^\+?\d{7,15}$")
+_PHONE = re.compile(r"^\+?[0-9]{7,15}$")  # ASCII digits: \d takes any script's
 
 
 def dispatch(
@@ -580,7 +585,7 @@ def dispatch(
     plate = _PLATE_NOISE.sub("", vehicle_plate or "").upper()
     if not _PLATE.match(plate):
         errors["vehicle_plate"] = [_("Enter the vehicle's plate number, e.g. 辽A12345.")]
-    phone = _PHONE_NOISE.sub("", driver_phone or "")
+    phone = normalise_phone(driver_phone)
     if not _PHONE.match(phone):
         errors["driver_phone"] = [_("Enter the driver's phone number.")]
     shipped_g = 0

@@ -10,7 +10,6 @@ payment, a queued instruction) and finishes it. Views, the API and the CLI call 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 from produce_match.accounts.models import User
 from produce_match.errors import Conflict, DomainError
 from produce_match.extensions import db
+from produce_match.inputs import load_json
 from produce_match.orders.models import Order
 from produce_match.payments import operations as payments
 from produce_match.payments.models import (
@@ -294,7 +294,7 @@ def receive_notification(provider_name: str, headers: Any, body: bytes) -> str:
         log.warning("notification refused (%s): %s", provider_name, exc)
         raise Refused(str(exc)) from None
     try:
-        event_data = json.loads(body)
+        event_data = load_json(body)
     except ValueError:
         raise Refused("not JSON") from None
     if not isinstance(event_data, dict):

@@ -26,6 +26,7 @@ from produce_match import policy
 from produce_match.errors import DomainError
 from produce_match.extensions import csrf, db
 from produce_match.forms import ActionForm, length, optional, required, show_errors
+from produce_match.inputs import local_target
 from produce_match.orders.models import Order
 from produce_match.payments import operations as payments
 from produce_match.payments import queries, service
@@ -120,10 +121,9 @@ def check(payment_id: int) -> Any:
         db.session.rollback()
         current_app.logger.info("check of payment %s failed: %s", payment_id, exc)
         flash(_("The payment service did not answer. Please try again in a minute."), "error")
-    target = request.form.get("next", "")
-    if not (target.startswith("/") and not target.startswith("//")):  # our own pages only
-        target = url_for("payments.order_money", order_id=order_id)
-    return redirect(target)
+    return redirect(
+        local_target(request.form.get("next")) or url_for("payments.order_money", order_id=order_id)
+    )
 
 
 @bp.route("/payments/<int:payment_id>/transfer", methods=["GET", "POST"])

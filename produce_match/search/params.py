@@ -12,9 +12,8 @@ from typing import Any
 from flask_babel import gettext as _
 
 from produce_match.catalog import commodities, regions
-from produce_match.dates import local_today
+from produce_match.dates import BadDate, local_today, parse_date
 from produce_match.errors import ValidationFailed
-from produce_match.lots.operations import parse_date
 from produce_match.search.backend import SORTS, SearchRequest
 from produce_match.units import UnitError, fen_per_tonne, to_fen, to_grams
 
@@ -114,8 +113,8 @@ def parse(args: Any, *, origin: tuple[float, float] | None = None) -> ParsedSear
         if echo[name]:
             try:
                 setattr(request, attr, parse_date(echo[name][:20]))
-            except ValueError:
-                errors[name] = [_("Not a valid date (YYYY-MM-DD).")]
+            except BadDate as exc:
+                errors[name] = [str(exc.message)]
     if echo["status"] not in STATUS_CHOICES:
         errors["status"] = [_("Unknown status.")]
     else:

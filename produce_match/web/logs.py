@@ -34,6 +34,51 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+#: what must not reach a log line as itself: C0 controls (line breaks, escape sequences that
+#: repaint a terminal), DEL, C1 controls and the Unicode line and paragraph separators
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+    )
+
+
+def escape_controls(text: str) -> str:
+    """Text with every control character written as an escape (a newline as \\n): whatever a
+    user typed, it stays inside the one log line it belongs to."""
+    return _CONTROLS.sub(_escaped, text)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record, with control characters escaped, so that text a user typed (a
+    problem's outcome, a path) cannot forge a line. A traceback keeps its lines, each indented,
+    so that no line of it can pass for the start of a record."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return self._block(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return self._block(super().formatStack(stack_info))
+
+    @staticmethod
+    def _block(text: str) -> str:
+        return "\n".join("    " + escape_controls(line) for line in text.split("\n"))
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    """The formatter for LOG_FORMAT: one JSON object per line, or one line of text."""
+    if log_format == "json":
+        return JsonFormatter()
+    return TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+
 class JsonFormatter(logging.Formatter):
     #: attributes every LogRecord has; anything else was passed as `extra` and is kept
     _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "request_id"}
@@ -59,12 +104,7 @@ def _configure(app: Flask) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._produce_match = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())
-    if app.config["LOG_FORMAT"] == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-        )
+    handler.setFormatter(formatter(app.config["LOG_FORMAT"]))
     root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"])
     root.propagate = False

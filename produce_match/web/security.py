@@ -16,14 +16,14 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, current_app, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from produce_match import inputs
 
 #: the largest JSON body the API accepts (an order, a lot, a demand ... are far smaller)
 MAX_JSON_BYTES = 256 * 1024
@@ -49,42 +49,50 @@ def content_security_policy(form_action: list[str]) -> str:
 
 
 def _limit_json() -> None:
-    if request.mimetype == "application/json":  # reading a larger body answers 413
+    # request.is_json is what the API's parser reads as JSON: application/json and any
+    # application/*+json; every one of them gets the same limits and checks
+    if request.is_json:  # reading a larger body answers 413
         request.max_content_length = MAX_JSON_BYTES
 
 
-#: text no database column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
-#: (they cannot be encoded as UTF-8; JSON's "\udc00" escapes produce them)
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _texts(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _texts(key)
-            yield from _texts(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _texts(item)
+def _json_body() -> Any:
+    """The request's JSON body (None if it is not JSON or cannot be parsed: the endpoint that
+    reads it says so); a document nested too deeply is refused here, before anything parses it
+    with a parser that would exhaust the stack."""
+    if not request.is_json:
+        return None
+    try:
+        return inputs.load_json(request.get_data(cache=True))
+    except inputs.JSONTooDeep:
+        raise BadRequest(
+            _(
+                "The JSON document is nested too deeply (at most %(n)d levels).",
+                n=inputs.MAX_JSON_DEPTH,
+            )
+        ) from None
+    except ValueError:  # not JSON, or not UTF-8: the endpoint answers with its own message
+        return None
 
 
 def _refuse_unstorable_text() -> None:
-    """Refuse (400) a request whose text could not be stored, before anything reads it."""
+    """Refuse (400) a request whose text could not be stored, before anything reads it.
+
+    The path, the query, a form's fields and a JSON body: the same rule for every page and
+    every API endpoint (`inputs.UNSTORABLE`); spreadsheet imports check their cells with it.
+    """
     sources: list[Any] = [request.path, list(request.args.items(multi=True))]
     sources.append(dict(request.view_args or {}))
-    if request.mimetype == "application/json":
-        sources.append(request.get_json(silent=True))
+    if request.is_json:
+        sources.append(_json_body())
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sources.append(list(request.form.items(multi=True)))
     for source in sources:
-        for text in _texts(source):
-            if UNSTORABLE.search(text):
+        for text in inputs.texts_in(source):
+            if inputs.UNSTORABLE.search(text):
                 raise BadRequest(
                     _(
-                        "The request contains characters that cannot be stored (NUL or broken "
-                        "Unicode). Remove them and try again."
+                        "The request contains characters that cannot be stored (control "
+                        "characters or broken Unicode). Remove them and try again."
                     )
                 )
 

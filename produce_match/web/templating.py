@@ -107,5 +107,7 @@ def init_app(app: Flask) -> None:
         return {
             "can": lambda action, target: policy.can(current_user, action, target),
             "admin_area": lambda: policy.admin_area(current_user),
-            "header_form": ActionForm,
+            # the header's buttons carry only the CSRF token: they never read what was posted
+            # (an error page for a body too large must not read it again)
+            "header_form": lambda: ActionForm(formdata=None),
         }

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from produce_match.accounts import operations as accounts
 from produce_match.extensions import db
 from produce_match.i18n import LANG_COOKIE
+from produce_match.inputs import local_target
 from produce_match.lots import queries
 from produce_match.search.service import service
 
@@ -32,10 +33,7 @@ def index() -> Any:
 def set_language() -> Any:
     """Remember the chosen language (a cookie, and the account's preference if logged in)."""
     lang = request.form.get("lang", "")
-    target = request.form.get("next", "")
-    if not (target.startswith("/") and not target.startswith("//")):
-        target = url_for(".index")
-    response = redirect(target)
+    response = redirect(local_target(request.form.get("next")) or url_for(".index"))
     if lang in current_app.config["LANGUAGES"]:
         if current_user.is_authenticated:
             accounts.set_locale(current_user, lang)

@@ -38,6 +38,7 @@ def test_register_without_token_is_refused(client):
         "/account/password",
         "/account/profile",
         "/account/sessions/revoke-others",
+        "/account/tokens/revoke-all",
         "/logout",
         "/language",
     ],

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import select
 
 from produce_match.accounts import operations as accounts
-from produce_match.accounts.models import LoginFailure, LoginSession
+from produce_match.accounts.models import ApiToken, LoginFailure, LoginSession
+from produce_match.audit.operations import history
 from produce_match.extensions import db
 from tests.conftest import login, make_app, post_form
 from tests.factories import PASSWORD
@@ -199,3 +203,124 @@ def test_failures_expire_with_the_window(app, users):
             row.at = row.at - timedelta(hours=1)
         db.session.commit()
         assert accounts.authenticate("coop", PASSWORD, "10.0.0.1").login == "coop"
+
+
+def test_parallel_guesses_cannot_race_past_the_limit(app, client, users, monkeypatch):
+    """Twenty guesses at once (PostgreSQL runs them truly in parallel): still only five are
+    checked, the rest are refused, and five failures are recorded."""
+    from produce_match.accounts.models import User
+
+    checked = []
+    slow_check = User.check_password
+
+    def check_password(self, password):  # as slow as a production hash: a wide window
+        checked.append(password)
+        time.sleep(0.2)
+        return slow_check(self, password)
+
+    monkeypatch.setattr(User, "check_password", check_password)
+    start = threading.Barrier(20)
+
+    def guess(i: int) -> int:
+        start.wait()
+        body = {"login": "coop", "password": f"wrong-{i}"}
+        return app.test_client().post("/api/v1/tokens", json=body).status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        statuses = sorted(pool.map(guess, range(20)))
+    assert statuses == [401] * 5 + [429] * 15
+    assert len(checked) == 5
+    assert db.session.scalar(select(db.func.count()).select_from(LoginFailure)) == 5
+
+
+def test_a_wrong_current_password_counts_as_a_failed_login(client, users):
+    login(client, "coop", PASSWORD)
+    form = {"new_password": "new-password-9", "confirm": "new-password-9"}
+    for i in range(5):
+        response = post_form(
+            client, "/account/password", {**form, "current_password": f"wrong-{i}"}, page="/account"
+        )
+        assert response.status_code == 422
+    assert db.session.scalar(select(db.func.count()).select_from(LoginFailure)) == 5
+    # the sixth try is refused even with the right password, and so is logging in
+    response = post_form(
+        client,
+        "/account/password",
+        {**form, "current_password": PASSWORD},
+        page="/account",
+        headers={"Accept-Language": "zh"},
+    )
+    assert response.status_code == 429 and "登录失败次数过多" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert users["coop"].check_password(PASSWORD)
+    other = client.application.test_client()
+    assert post_form(other, "/login", {"login": "coop", "password": PASSWORD}).status_code == 429
+
+
+def _api_token(client, name: str = "script") -> str:
+    response = client.post(
+        "/api/v1/tokens", json={"login": "coop", "password": PASSWORD, "name": name}
+    )
+    assert response.status_code == 201
+    return response.json["token"]
+
+
+def _api_answers(client, token: str) -> int:
+    return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def test_a_password_change_revokes_the_api_tokens_and_says_so(client, users):
+    first, second = _api_token(client, "a"), _api_token(client, "b")
+    other = client.application.test_client()
+    assert _api_answers(other, first) == 200
+    login(client, "coop", PASSWORD)
+    response = post_form(
+        client,
+        "/account/password",
+        {
+            "current_password": PASSWORD,
+            "new_password": "new-password-9",
+            "confirm": "new-password-9",
+        },
+        page="/account",
+        headers={"Accept-Language": "zh"},
+        follow_redirects=True,
+    )
+    assert "已吊销 2 个 API 令牌" in response.get_data(as_text=True)
+    assert _api_answers(other, first) == 401 and _api_answers(other, second) == 401
+    actions = [e.action for e in history(users["coop"])]
+    assert "password_changed" in actions
+
+
+def test_logging_out_other_devices_revokes_the_api_tokens(client, users):
+    token = _api_token(client)
+    login(client, "coop", PASSWORD)
+    response = post_form(
+        client,
+        "/account/sessions/revoke-others",
+        {},
+        page="/account",
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    )
+    assert "1 API token was revoked" in response.get_data(as_text=True)
+    assert _api_answers(client.application.test_client(), token) == 401
+    assert client.get("/account").status_code == 200  # this device stays in
+
+
+def test_my_account_revokes_every_token_at_once(client, users):
+    tokens = [_api_token(client, f"t{i}") for i in range(3)]
+    login(client, "coop", PASSWORD)
+    page = client.get("/account", headers={"Accept-Language": "zh"}).get_data(as_text=True)
+    assert "吊销全部令牌" in page
+    response = post_form(
+        client, "/account/tokens/revoke-all", {}, page="/account", follow_redirects=True
+    )
+    assert response.status_code == 200
+    other = client.application.test_client()
+    assert [_api_answers(other, t) for t in tokens] == [401, 401, 401]
+    assert client.get("/account").status_code == 200  # the browser's session is not a token
+    db.session.expire_all()
+    rows = db.session.scalars(select(ApiToken)).all()
+    assert len(rows) == 3 and not any(row.active for row in rows)
+    assert all([e.action for e in history(row)] == ["issued", "revoked"] for row in rows)

@@ -113,3 +113,37 @@ def test_offices_cannot_register_themselves(client):
 def test_register_page_lists_provinces(client):
     html = client.get("/register").get_data(as_text=True)
     assert 'value="210000"' in html and "辽宁省" in html
+
+
+def test_one_mobile_number_registers_once_whatever_its_digits(client):
+    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+    fullwidth = {**GOOD, "org_name": "另一个合作社", "phone": "１３９ ０４１８ ０００１"}
+    response = post_form(
+        client.application.test_client(),
+        "/register",
+        fullwidth,
+        page="/register",
+        headers={"Accept-Language": "zh"},
+    )
+    assert response.status_code == 200
+    assert "该手机号已注册" in response.get_data(as_text=True)
+    arabic = {**GOOD, "org_name": "第三个合作社", "phone": "١٣٩٠٤١٨٠٠٠١"}
+    response = post_form(
+        client.application.test_client(),
+        "/register",
+        arabic,
+        page="/register",
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 200
+    assert "Enter an 11-digit mobile number" in response.get_data(as_text=True)
+    assert count(User) == 1 and count(Organisation) == 1
+
+
+def test_a_full_width_login_is_the_ascii_one(client):
+    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+    other = client.application.test_client()
+    response = post_form(
+        other, "/login", {"login": "１３９０４１８０００１", "password": "heidou-2020"}
+    )
+    assert response.status_code == 302

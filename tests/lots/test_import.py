@@ -578,3 +578,36 @@ def test_another_users_token_is_404(client, app, users):
     )
     assert counts()[0] == 0
     assert client.get(f"/lots/import/{token}").status_code == 200  # still there for its owner
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_control_character_in_a_cell_is_that_cells_error(users, fmt):
+    """Text no column can hold is refused in a file as in a form (then no export breaks on it)."""
+    header = [*EN, "description"]
+    rows = [[*GOOD[0], "晒干\t无霉变\r\n第二行"], [*GOOD[1], "黑豆\x01"]]
+    with force_locale("en"):
+        report = imports.check(imports.read_file(f"lots.{fmt}", MAKERS[fmt](header, rows)), None)
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3 if fmt == "csv" else 2, "description")
+    ]
+    assert "control character" in report.errors[0].message
+    assert len(report.good) == 1  # tabs and line breaks are text like any other
+    assert "第二行" in report.good[0].cells["description"]
+
+
+def test_a_jsonl_line_nested_too_deeply_is_a_line_error(users):
+    good = json.dumps(dict(zip(EN, GOOD[0], strict=True)), ensure_ascii=False)
+    data = "\n".join([good, "[" * 100_000 + "]" * 100_000]).encode()
+    with force_locale("en"):
+        report = imports.check(imports.read_file("lots.jsonl", data), None)
+    assert [str(e) for e in report.errors] == ["line 2: This line is not a JSON object."]
+
+
+def test_a_new_cooperatives_phone_has_ascii_digits_only(users):
+    rows = [[*GOOD[1][:-1], "١٣٩٠٠٠٠١١١١"], [*GOOD[1][:-2], "赵六", "１３９００００２２２２"]]
+    rows[1][0] = "另一个村合作社"
+    with force_locale("en"):
+        report = imports.check(imports.read_file("lots.csv", csv_bytes(EN, rows)), None)
+    assert [(e.line, e.column) for e in report.errors] == [(2, "phone")]
+    assert "digits 0-9" in report.errors[0].message
+    assert report.good[0].cooperative.phone == "13900002222"

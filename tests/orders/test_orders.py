@@ -830,3 +830,14 @@ def test_the_command_counts_only_what_it_recorded(users, lot):
         == 3
     )
     conserved()
+
+
+def test_a_drivers_phone_is_read_in_ascii_digits(users, lot, coop):
+    order = paid(users, lot)
+    with pytest.raises(ValidationFailed) as info:
+        orders.dispatch(coop, order, "辽A12345", "١٣٩١٢٣٤٥٦٧٨", "100", "kg")
+    assert set(info.value.fields) == {"driver_phone"}
+    orders.dispatch(coop, order, "辽A12345", "１３９－１２３４－５６７８", "100", "kg")
+    db.session.commit()
+    db.session.expire_all()
+    assert order.driver_phone == "13912345678"

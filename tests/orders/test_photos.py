@@ -256,3 +256,16 @@ def test_api_refusals(client, users, lot):
     assert api_photos(client, auth(client, "official"), order.id, [jpeg_bytes()]).status_code == 403
     assert api_photos(client, auth(client, "coop2"), order.id, [jpeg_bytes()]).status_code == 404
     assert photos_of(order.id) == []
+
+
+@pytest.mark.parametrize("taken_at", ["0001-01-01T00:00+14:00", "1999-12-31T23:00+08:00"])
+def test_a_photo_time_out_of_range_is_refused(users, lot, taken_at):
+    from datetime import datetime
+
+    order = order_at(users, lot, OrderStatus.dispatched)
+    with pytest.raises(ValidationFailed) as info:
+        orders.add_photos(
+            users["coop"], order, [jpeg_bytes()], taken_at=datetime.fromisoformat(taken_at)
+        )
+    assert set(info.value.fields) == {"taken_at"}
+    assert photos_of(order.id) == []
