@@ -88,6 +88,7 @@ __all__ = [
     "dispute",
     "expire_due",
     "mark_paid",
+    "order_amount_fen",
     "place_order",
     "reject",
     "resolve",
@@ -434,6 +435,19 @@ def _insufficient(lot: Lot, unit: MassUnit) -> Conflict:
     return Conflict(message, code="insufficient_quantity")
 
 
+def order_amount_fen(grams: int, price_fen_per_t: int) -> int:
+    """What `grams` cost at the price, in fen; ValidationFailed if that rounds to nothing.
+
+    An order of 0 fen could never be paid (no payment side takes an amount of zero), so it is
+    refused where the amount is first worked out: the order form's preview and placing.
+    """
+    amount = cost_fen(grams, price_fen_per_t)
+    if amount < 1:
+        message = _("An order must cost at least 0.01 元: this quantity costs less. Order more.")
+        raise ValidationFailed(message, fields={"quantity": [message]})
+    return amount
+
+
 def _check_orderable(lot: Lot, unit: MassUnit, now: datetime) -> None:
     if lot.status is LotStatus.withdrawn:
         raise Conflict(_("This lot is no longer offered."), code="lot_not_open")
@@ -475,6 +489,7 @@ def place_order(
         raise ValidationFailed(message, fields={"quantity": [message]})
     if grams > lot.remaining_g:
         raise _insufficient(lot, mass_unit)
+    amount_fen = order_amount_fen(grams, lot.price_fen_per_t)
     remaining = _reserve(lot, grams, min_g, now)
     if remaining is None:  # someone else was quicker (or the lot changed) since it was read
         db.session.refresh(lot)
@@ -488,7 +503,7 @@ def place_order(
         quantity_g=grams,
         unit=mass_unit,
         price_fen_per_t=lot.price_fen_per_t,
-        amount_fen=cost_fen(grams, lot.price_fen_per_t),
+        amount_fen=amount_fen,
         status=S.reserved,
         payment_status=PaymentStatus.unpaid,
         reserved_until=now + RESERVATION_HOLD,

@@ -52,7 +52,7 @@ from produce_match.orders.models import (
 from produce_match.orders.models import parties as parties_for_move
 from produce_match.policy import order_party
 from produce_match.storage import send_photo
-from produce_match.units import UnitError, amount_text, cost_fen, to_grams
+from produce_match.units import UnitError, amount_text, to_grams
 
 bp = Blueprint("orders", __name__)
 
@@ -234,10 +234,14 @@ def place(lot_id: int) -> Any:
     cost = None
     if form.validate_on_submit():
         try:
-            cost = cost_fen(to_grams(form.quantity.data, form.unit.data), lot.price_fen_per_t)
+            grams = to_grams(form.quantity.data, form.unit.data)
+            cost = orders.order_amount_fen(grams, lot.price_fen_per_t)
         except UnitError as exc:
             form.quantity.errors = [*form.quantity.errors, str(exc.message)]
             status = 422
+        except DomainError as exc:
+            show_errors(form, exc)
+            status = exc.status
         if status == 200 and "preview" not in request.form:
             try:
                 order = orders.place_order(current_user, lot, form.quantity.data, form.unit.data)

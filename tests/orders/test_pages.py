@@ -13,7 +13,7 @@ from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order, OrderPhoto, OrderStatus
 from tests.conftest import login, post_form
-from tests.factories import PASSWORD, jpeg_bytes
+from tests.factories import PASSWORD, jpeg_bytes, make_lot
 
 pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")
 
@@ -98,6 +98,21 @@ def test_bad_orders_explain_themselves_and_change_nothing(app, lot, quantity, un
     assert db.session.query(Order).count() == 0
     db.session.expire_all()
     assert db.session.get(Lot, lot.id).remaining_g == 40_000_000
+
+
+def test_an_order_too_small_to_pay_is_refused_with_a_message(app, users):
+    """1 g at 0.30 元/kg (0.03 fen) rounds to 0 fen: refused on the preview and on ordering."""
+    cheap = make_lot(users["coop"], quantity="1", unit="t", price="0.30", price_unit="kg")
+    buyer = browser(app, "buyer")
+    page = f"/lots/{cheap.id}/order"
+    for preview in ({"preview": "1"}, {}):
+        response = post_form(buyer, page, {"quantity": "0.001", "unit": "kg", **preview}, page=page)
+        assert response.status_code == 422
+        assert "订单金额至少为 0.01 元" in response.text
+        assert '<p class="cost" aria-live="polite"></p>' in response.text  # no "0.00 元"
+    assert db.session.query(Order).count() == 0
+    db.session.expire_all()
+    assert db.session.get(Lot, cheap.id).remaining_g == 1_000_000
 
 
 def test_the_whole_life_through_the_pages(app, lot, users):
