@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import segno
 from flask import (
     Blueprint,
     abort,
@@ -20,7 +19,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from sqlalchemy import select
 
 from produce_match import policy
@@ -53,6 +51,7 @@ from produce_match.orders.models import parties as parties_for_move
 from produce_match.policy import order_party
 from produce_match.storage import send_photo
 from produce_match.units import UnitError, amount_text, to_grams
+from produce_match.web.qr import qr_svg
 
 bp = Blueprint("orders", __name__)
 
@@ -311,10 +310,7 @@ def note(order_id: int) -> Any:
     """The printable delivery note, with a QR code that opens the public tracking page."""
     order = policy.load(current_user, policy.VIEW, Order, order_id)
     url = url_for(".track", code=order.tracking_code, _external=True)
-    qr = segno.make(url, error="m")
-    # only black and white squares: the address is in the modules, no text of ours is in it
-    svg = Markup(qr.svg_inline(scale=4, border=2))  # noqa: S704
-    return render_template("orders/note.html", order=order, qr=svg, track_url=url)
+    return render_template("orders/note.html", order=order, qr=qr_svg(url), track_url=url)
 
 
 @bp.route("/track/<code>")

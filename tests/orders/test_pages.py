@@ -12,6 +12,7 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order, OrderPhoto, OrderStatus
+from produce_match.web.qr import qr_svg
 from tests.conftest import login, post_form
 from tests.factories import PASSWORD, jpeg_bytes, make_lot
 
@@ -257,13 +258,19 @@ def test_delivery_note_and_public_tracking(app, lot, users):
     assert app.test_client().get("/track/" + "x" * 200).status_code == 404
 
 
-def test_qr_code_encodes_the_tracking_address(app, lot, users):
+def test_qr_code_encodes_the_tracking_address_and_scales_whole(app, lot, users):
+    """The SVG is sized by its viewBox (the whole symbol with a 4-module quiet zone), never by a
+    fixed width that CSS would cut; tests/e2e/test_delivery_note.py decodes it in Chromium."""
     import segno
 
     order = reserved(users, lot)
     note = browser(app, "buyer").get(f"/orders/{order.id}/note").text
     url = f"http://localhost/track/{order.tracking_code}"
-    assert segno.make(url, error="m").svg_inline(scale=4, border=2) in note
+    side = segno.make(url, error="m").symbol_size(scale=1, border=4)[0]
+    svg = re.search(r"<svg[^>]*>", note).group(0)
+    assert f'viewBox="0 0 {side} {side}"' in svg
+    assert "width=" not in svg and "height=" not in svg
+    assert qr_svg(url) in note
 
 
 def test_lists_have_tabs_per_role(app, lot, users):
