@@ -89,6 +89,7 @@ __all__ = [
     "complete",
     "confirm_delivery",
     "delivery_defaults",
+    "delivery_of",
     "dispatch",
     "dispute",
     "expire_due",
@@ -527,7 +528,8 @@ def _delivery_values(given: DeliveryInput | None, current: DeliveryInput) -> dic
     }
 
 
-def _current_delivery(order: Order) -> DeliveryInput:
+def delivery_of(order: Order) -> DeliveryInput:
+    """The order's delivery as it is stored (region codes)."""
     return DeliveryInput(
         order.delivery_province_code,
         order.delivery_county_code,
@@ -555,7 +557,7 @@ def change_delivery(
             status=order.status.label,
         )
         raise Conflict(message, code="delivery_fixed")
-    values = _delivery_values(delivery, _current_delivery(order))
+    values = _delivery_values(delivery, delivery_of(order))
     changes = {k: [getattr(order, k), v] for k, v in values.items() if getattr(order, k) != v}
     if not changes:
         return False

@@ -184,16 +184,7 @@ def _delivery_form(order: Order, given: DeliveryAddressForm | None) -> DeliveryA
     form = given or DeliveryAddressForm()
     form.delivery_province.choices = province_choices()
     if given is None:
-        _fill_delivery(
-            form,
-            orders.DeliveryInput(
-                order.delivery_province_code,
-                order.delivery_county_code,
-                order.delivery_address,
-                order.receiver_name,
-                order.receiver_phone,
-            ),
-        )
+        _fill_delivery(form, orders.delivery_of(order))
     return form
 
 
