@@ -13,7 +13,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.e2e.conftest import ARTIFACTS, screenshot
+from tests.e2e.conftest import ARTIFACTS, fits_the_screen, screenshot
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +55,7 @@ def dispatched_order(live_server) -> dict[str, Any]:
         orders.mark_paid(order)
         orders.dispatch(users["coop"], order, "辽J35721", "13941800123", "10", "t")
         db.session.commit()
-        return {"id": order.id, "code": order.tracking_code}
+        return {"id": order.id, "code": order.tracking_code, "lot_id": lot.id}
 
 
 def test_the_delivery_note_qr_code_reads_back_on_screen_and_in_print(
@@ -67,6 +67,12 @@ def test_the_delivery_note_qr_code_reads_back_on_screen_and_in_print(
     page.locator("#password").fill(PASSWORD)
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(lambda url: "/login" not in url)
+    # the order form asks where it goes, filled in with the buyer's place and phone
+    page.goto(f"/lots/{dispatched_order['lot_id']}/order")
+    assert page.locator("#delivery_county").input_value() == "东湖区"
+    assert page.locator("#receiver_phone").input_value() == "13800138000"
+    assert fits_the_screen(page)
+    screenshot(page, "orders-order-form-delivery")
     page.goto(f"/orders/{dispatched_order['id']}/note")
     track_url = f"{live_server.url}/track/{dispatched_order['code']}"
     assert page.locator(".track").inner_text() == track_url
