@@ -286,3 +286,28 @@ def test_the_migration_gives_earlier_orders_their_buyers_place_and_contact(app, 
     order = db.session.get(Order, order_id)
     assert order.delivery_place == "江西省 东湖区 八一村"
     assert (order.receiver_name, order.receiver_phone) == ("buyer", "13800138000")
+
+
+def test_a_proposals_order_goes_where_its_demand_says(users, lot):
+    from produce_match.matching import proposals
+    from produce_match.matching.models import ProposalStatus
+
+    served = make_demand(users["buyer"], province="辽宁", county="于洪区")
+    make_demand(users["buyer"], province="北京", county="丰台区")  # newer: a direct order's
+    p = proposals.propose(users["official"], lot, served, 10_000)
+    db.session.commit()
+    proposals.answer(users["coop"], p, True)
+    proposals.answer(users["buyer"], p, True)
+    db.session.commit()
+    assert p.status is ProposalStatus.ordered
+    assert db.session.get(Order, p.order_id).delivery_region == "辽宁省 于洪区"
+    # no phone known for the buyer: the proposal fails, saying why, and nothing is reserved
+    users["buyer"].phone = None
+    users["buyer"].organisation.phone = None
+    q = proposals.propose(users["official"], lot, served, 10_000)
+    db.session.commit()
+    proposals.answer(users["coop"], q, True)
+    proposals.answer(users["buyer"], q, True)
+    db.session.commit()
+    assert q.status is ProposalStatus.failed and "收货人的电话" in q.problem
+    assert db.session.get(Lot, lot.id).remaining_g == 30_000_000
