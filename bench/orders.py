@@ -79,6 +79,7 @@ def prepare(config: dict, buyers: int, stock_kg: int) -> tuple[int, list[str]]:
                 role=Role.buyer,
                 org_name=f"采购商 {i}",
                 name=f"buyer {i}",
+                phone=f"1380000{i:04d}",  # the receiver's phone of its orders
                 place=accounts.PlaceInput("江西", "东湖区"),
             )
             tokens.append(accounts.issue_token(buyer, "bench")[1])

@@ -218,6 +218,10 @@ def _order(user: User | None, action: str, order: Any) -> bool:
         return party is Party.buyer
     if action == "add_photos":  # the trading sides' own photos; which, and when, is operations'
         return party in (Party.buyer, Party.cooperative)
+    if action == "view_delivery":  # address and receiver: the cooperative once it has accepted
+        return party is not Party.cooperative or order.pay_by is not None
+    if action == "change_delivery":  # until dispatch: that is operations' to check (409)
+        return party is Party.buyer
     # a step of the transition table; whether it is legal now is the table's question (409)
     return party in parties_for(action)
 

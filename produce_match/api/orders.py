@@ -73,6 +73,28 @@ class OrderPhotoSchema(ma.Schema):
     )
 
 
+def _delivery(order: Order) -> dict[str, Any]:
+    """Where the order goes; the address and receiver only for those who may see them."""
+    user = require_user()
+    full = policy.can(user, "view_delivery", order)
+    estimate = queries.delivery_estimate(order)
+    province, county = order.delivery_province, order.delivery_county
+    return {
+        "province": province.name if province else None,
+        "province_code": order.delivery_province_code,
+        "county": county.name if county else None,
+        "county_code": order.delivery_county_code,
+        "address": order.delivery_address if full else None,
+        "receiver_name": order.receiver_name if full else None,
+        "receiver_phone": order.receiver_phone if full else None,
+        "distance_km": estimate.distance_km if estimate else None,
+        "transit_days": estimate.transit_days if estimate else None,
+        "estimated_arrival": (
+            estimate.arrives.isoformat() if estimate and estimate.arrives else None
+        ),
+    }
+
+
 class OrderSchema(ma.Schema):
     id = ma.fields.Integer()
     lot_id = ma.fields.Integer()
@@ -111,6 +133,14 @@ class OrderSchema(ma.Schema):
     dispute_reason = ma.fields.String(allow_none=True)
     resolution = ma.fields.String(allow_none=True)
     resolution_refund_fen = ma.fields.Integer(allow_none=True)
+    delivery = ma.fields.Function(
+        _delivery,
+        metadata={
+            "description": "province, county (names and codes), address, receiver_name, "
+            "receiver_phone (null for the cooperative until it accepts), distance_km from the "
+            "lot's county, transit_days and estimated_arrival (a date; null once delivered)"
+        },
+    )
     tracking_url = ma.fields.Function(
         lambda o: url_for("orders.track", code=o.tracking_code, _external=True)
     )
@@ -135,6 +165,27 @@ class OrderQuerySchema(PaginationQuerySchema):
     lot_id = ma.fields.Integer(validate=ma.validate.Range(min=1))
 
 
+class DestinationSchema(ma.Schema):
+    """Where an order goes and who receives it (every field optional)."""
+
+    province = ma.fields.String(
+        validate=ma.validate.Length(max=40), metadata={"description": "name or code, e.g. 江西"}
+    )
+    county = ma.fields.String(
+        validate=ma.validate.Length(max=40), metadata={"description": "name or code, e.g. 东湖区"}
+    )
+    address = ma.fields.String(validate=ma.validate.Length(max=200))
+    receiver_name = ma.fields.String(validate=ma.validate.Length(max=60))
+    receiver_phone = ma.fields.String(validate=ma.validate.Length(max=30))
+
+
+def _delivery_input(body: dict[str, Any] | None) -> orders.DeliveryInput | None:
+    """The delivery as given; what it leaves out is defaulted (placing) or kept (changing)."""
+    if body is None:
+        return None
+    return orders.DeliveryInput(**{k: body.get(k) for k in DestinationSchema().fields})
+
+
 class PlaceSchema(ma.Schema):
     lot_id = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=2**31 - 1))
     quantity = DecimalText(required=True, metadata={"description": 'in `unit`, e.g. 10 or "2.5"'})
@@ -142,6 +193,13 @@ class PlaceSchema(ma.Schema):
         required=True,
         validate=ma.validate.Length(max=10),
         metadata={"description": "jin (斤), kg (公斤) or t (吨)"},
+    )
+    delivery = ma.fields.Nested(
+        DestinationSchema,
+        metadata={
+            "description": "where it goes; what is left out comes from the buyer's demand for "
+            "the commodity, else from its organisation's place and contact"
+        },
     )
 
 
@@ -215,7 +273,26 @@ def place_order(body: dict[str, Any]) -> Order:
     user = require_user()
     lot = policy.load(user, policy.VIEW, Lot, body["lot_id"])
     policy.ensure(user, "create", Order)
-    order = orders.place_order(user, lot, body["quantity"], body["unit"])
+    delivery = _delivery_input(body.get("delivery"))
+    order = orders.place_order(user, lot, body["quantity"], body["unit"], delivery=delivery)
+    db.session.commit()
+    return order
+
+
+@blp.route("/orders/<int:order_id>/delivery", methods=["POST"])
+@token_required(blp)
+@blp.arguments(DestinationSchema)
+@blp.response(200, OrderSchema)
+@blp.alt_response(409, description="delivery_fixed: the order has been dispatched")
+def change_delivery(body: dict[str, Any], order_id: int) -> Order:
+    """The buyer changes where the order goes or who receives it, until dispatch.
+
+    Fields left out keep their value; the cooperative is told.
+    """
+    user = require_user()
+    order = policy.load(user, policy.VIEW, Order, order_id)  # 404 for non-parties
+    policy.ensure(user, "change_delivery", order)  # 403 for the other side and officials
+    orders.change_delivery(user, order, _delivery_input(body))
     db.session.commit()
     return order
 

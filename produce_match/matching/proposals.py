@@ -172,7 +172,18 @@ def _place(actor: User, proposal: Proposal) -> None:
         )
     elif not buyer.is_active or not seller.is_active:
         problem = _("An account that accepted is no longer active.")
-    if problem is not None:
+    order = None
+    if problem is None:
+        unit = demand.quantity_unit
+        try:  # delivered where the demand says; refused before anything is reserved
+            order = orders.place_order(
+                buyer, lot, amount_text(proposal.quantity_g, unit), unit, demand=demand
+            )
+        except ValidationFailed as exc:  # e.g. no receiver's phone is known for the buyer
+            problem = " ".join(
+                [str(exc.message), *(str(m) for ms in exc.fields.values() for m in ms)]
+            )
+    if order is None:
         _finish(actor, proposal, ProposalStatus.failed, problem=str(problem)[:300])
         notify(
             [*_parties(proposal), proposal.proposed_by],
@@ -181,8 +192,6 @@ def _place(actor: User, proposal: Proposal) -> None:
             url=f"/proposals/{proposal.id}",
         )
         return
-    unit = demand.quantity_unit
-    order = orders.place_order(buyer, lot, amount_text(proposal.quantity_g, unit), unit)
     orders.accept(seller, order)
     _finish(actor, proposal, ProposalStatus.ordered, order_id=order.id)
     url = f"/proposals/{proposal.id}"

@@ -102,6 +102,7 @@ def _deals(scope: queries.Scope, filters: queries.DealFilters) -> Sheet:
                 str(queries.premium_percent(order.price_fen_per_t, ref.price_fen_per_t))
                 if ref
                 else "",
+                *_destination(order),
             ]
         )
     header = [
@@ -109,8 +110,22 @@ def _deals(scope: queries.Scope, filters: queries.DealFilters) -> Sheet:
         _("Cooperative"), _("Township"), _("Village"), _("Buyer"), _("Ordered (g)"), _("Ordered"),
         _("Shipped (g)"), _("Accepted (g)"), _("Price (fen/t)"), _("Amount (fen)"), _("Amount"),
         _("Reference price (fen/t)"), _("Premium (%)"),
+        _("Delivery province"), _("Delivery county"), _("Delivery address"), _("Receiver"),
+        _("Receiver's phone"),
     ]  # fmt: skip
     return Sheet(_("Deals"), header, rows)
+
+
+def _destination(order: Any) -> list[str]:
+    """Where a deal's goods go and who receives them (the export is for oversight)."""
+    province, county = order.delivery_province, order.delivery_county
+    return [
+        province.name if province else "",
+        county.name if county else "",
+        order.delivery_address or "",
+        order.receiver_name or "",
+        order.receiver_phone or "",
+    ]
 
 
 def _payments(scope: queries.Scope, period: queries.Period) -> Sheet:

@@ -9,8 +9,22 @@ from produce_match.forms import length, optional, required
 from produce_match.lots.forms import unit_choices
 
 
-class OrderForm(FlaskForm):
-    """A buyer's order of part or all of a lot."""
+class DeliveryAddressForm(FlaskForm):
+    """Where the order goes and who receives it (its province choices are set by the view)."""
+
+    delivery_province = SelectField(_l("Deliver to: province"), validate_choice=False)
+    delivery_county = StringField(_l("County / district"), validators=[optional(), length(40)])
+    delivery_address = StringField(
+        _l("Address (optional)"),
+        validators=[optional(), length(200)],
+        description=_l("Town, street, number, warehouse: what the driver needs"),
+    )
+    receiver_name = StringField(_l("Receiver"), validators=[optional(), length(60)])
+    receiver_phone = StringField(_l("Receiver's phone"), validators=[optional(), length(30)])
+
+
+class OrderForm(DeliveryAddressForm):
+    """A buyer's order of part or all of a lot, and where it goes."""
 
     quantity = StringField(_l("Quantity to order"), validators=[required(), length(20)])
     unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from produce_match.accounts.models import Organisation, User
+from produce_match.catalog.models import Region
 from produce_match.database import utcnow
 from produce_match.dates import DEFAULT_TIMEZONE
 from produce_match.errors import Conflict
@@ -306,6 +307,15 @@ class Order(db.Model):
     resolution: Mapped[str | None] = mapped_column(Text)
     #: what the resolution gives back to the buyer, in fen (the payments side refunds it)
     resolution_refund_fen: Mapped[int | None] = mapped_column(BigInteger)
+    #: where the goods go and who takes them: filled from the buyer's demand or organisation,
+    #: the buyer may change them until dispatch; the cooperative sees the address and the
+    #: receiver once it has accepted (policy: view_delivery). Orders placed before these
+    #: existed were given their buyer's place and contact.
+    delivery_province_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    delivery_county_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    delivery_address: Mapped[str | None] = mapped_column(String(200))
+    receiver_name: Mapped[str | None] = mapped_column(String(60))
+    receiver_phone: Mapped[str | None] = mapped_column(String(30))
     #: the unguessable part of the public tracking page's address (printed as a QR code)
     tracking_code: Mapped[str] = mapped_column(String(32), unique=True, default=new_tracking_code)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -315,9 +325,22 @@ class Order(db.Model):
     buyer_org: Mapped[Organisation] = relationship(foreign_keys=[buyer_org_id])
     buyer_user: Mapped[User] = relationship(foreign_keys=[buyer_user_id])
     cooperative_org: Mapped[Organisation] = relationship(foreign_keys=[cooperative_org_id])
+    delivery_province: Mapped[Region | None] = relationship(foreign_keys=[delivery_province_code])
+    delivery_county: Mapped[Region | None] = relationship(foreign_keys=[delivery_county_code])
     photos: Mapped[list[OrderPhoto]] = relationship(
         back_populates="order", order_by="OrderPhoto.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def delivery_region(self) -> str:
+        """'江西省 东湖区': the delivery province and county (what a cooperative sees first)."""
+        parts = [self.delivery_province, self.delivery_county]
+        return " ".join(region.name for region in parts if region is not None)
+
+    @property
+    def delivery_place(self) -> str:
+        """'江西省 东湖区 八一大道 1 号': the delivery region and the address line."""
+        return " ".join(p for p in (self.delivery_region, self.delivery_address) if p)
 
     @property
     def reserved_g(self) -> int:

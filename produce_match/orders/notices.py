@@ -121,6 +121,16 @@ def _dispatched(p: dict[str, Any]) -> str:
     )
 
 
+@message("order.delivery_changed")
+def _delivery_changed(p: dict[str, Any]) -> str:
+    return _(
+        "%(buyer)s changed where order %(order)s (“%(lot)s”) is delivered, or who receives it.",
+        buyer=p["buyer"],
+        order=p["order"],
+        lot=p["lot"],
+    )
+
+
 @message("order.delivery_confirmed")
 def _confirmed(p: dict[str, Any]) -> str:
     return _(

@@ -31,10 +31,12 @@ from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from produce_match.accounts.models import User
+from produce_match.accounts.operations import PlaceInput, resolve_place
 from produce_match.accounts.rules import normalise_phone
 from produce_match.audit.operations import record
 from produce_match.database import utcnow
 from produce_match.dates import BadDate, parse_date
+from produce_match.demands.models import Demand, DemandStatus
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
@@ -78,18 +80,23 @@ __all__ = [
     "DISPUTE_WINDOW",
     "PAYMENT_WINDOW",
     "RESERVATION_HOLD",
+    "DeliveryInput",
     "NotAllowed",
     "TimerCounts",
     "accept",
     "apply_expiry",
     "apply_lot_expiry",
     "cancel",
+    "change_delivery",
     "complete",
     "confirm_delivery",
+    "delivery_defaults",
+    "delivery_of",
     "dispatch",
     "dispute",
     "expire_due",
     "mark_paid",
+    "order_amount_fen",
     "place_order",
     "reject",
     "resolve",
@@ -428,6 +435,157 @@ def _ending(
     return True
 
 
+# --- where it goes -------------------------------------------------------------------------
+
+#: the longest delivery address line and receiver's name accepted
+MAX_ADDRESS = 200
+MAX_RECEIVER = 60
+
+
+@dataclass
+class DeliveryInput:
+    """Where an order goes and who receives it, as typed; None: not given (keep or default)."""
+
+    province: str | None = None
+    county: str | None = None
+    address: str | None = None
+    receiver_name: str | None = None
+    receiver_phone: str | None = None
+
+
+def _phone(text: str | None) -> str | None:
+    """A phone number in ASCII digits without spaces, dashes or brackets; None if it is not one."""
+    phone = normalise_phone(text)
+    return phone if _PHONE.match(phone) else None
+
+
+def _buyers_demand(buyer_org_id: int, commodity_id: int) -> Demand | None:
+    """The buyer's active demand for this commodity most recently changed (its delivery place)."""
+    return db.session.scalar(
+        select(Demand)
+        .where(
+            Demand.buyer_org_id == buyer_org_id,
+            Demand.commodity_id == commodity_id,
+            Demand.status == DemandStatus.active,
+        )
+        .order_by(Demand.updated_at.desc(), Demand.id.desc())
+        .limit(1)
+    )
+
+
+def delivery_defaults(buyer: User, lot: Lot, demand: Demand | None = None) -> DeliveryInput:
+    """What a new order of `lot` by `buyer` is delivered to unless the buyer says otherwise.
+
+    The place is the demand's (the one given, e.g. by a proposal, or the buyer's active demand
+    for the lot's commodity), else the buyer organisation's; the address line is the
+    organisation's own where it is in that county. The receiver is the buyer's user if it has
+    a phone, else the organisation's contact person.
+    """
+    org = buyer.organisation
+    demand = demand or (org and _buyers_demand(org.id, lot.commodity_id))
+    province = demand.province_code if demand else org and org.province_code
+    county = demand.county_code if demand else org and org.county_code
+    address = None
+    if org is not None and county and county == org.county_code:
+        address = " ".join(p for p in (org.township, org.village) if p) or None
+    if buyer.phone:
+        name, phone = buyer.name, buyer.phone
+    else:
+        name, phone = (org and org.contact_person) or buyer.name, org and org.phone
+    return DeliveryInput(province, county, address, name, phone)
+
+
+def _delivery_values(given: DeliveryInput | None, current: DeliveryInput) -> dict[str, Any]:
+    """The order's delivery columns: what is given, else `current`; ValidationFailed per field."""
+    given = given or DeliveryInput()
+
+    def pick(name: str) -> str:
+        value = getattr(given, name)
+        return " ".join(str(value if value is not None else getattr(current, name) or "").split())
+
+    errors: dict[str, list[str]] = {}
+    province = county = None
+    try:
+        province, county = resolve_place(
+            PlaceInput(province=pick("province"), county=pick("county")), required=True
+        )
+    except ValidationFailed as exc:
+        for field, messages in exc.fields.items():
+            errors[f"delivery_{field}"] = [str(m) for m in messages]
+    address = pick("address")
+    if len(address) > MAX_ADDRESS:
+        errors["delivery_address"] = [_("At most %(max)d characters.", max=MAX_ADDRESS)]
+    name = pick("receiver_name")
+    if not name:
+        errors["receiver_name"] = [_("Enter the name of the person who receives the goods.")]
+    elif len(name) > MAX_RECEIVER:
+        errors["receiver_name"] = [_("At most %(max)d characters.", max=MAX_RECEIVER)]
+    phone = _phone(pick("receiver_phone"))
+    if phone is None:
+        errors["receiver_phone"] = [_("Enter the receiver's phone number.")]
+    if errors:
+        raise ValidationFailed(_("Please correct the delivery address."), fields=errors)
+    return {
+        "delivery_province_code": province.code,
+        "delivery_county_code": county.code,
+        "delivery_address": address or None,
+        "receiver_name": name,
+        "receiver_phone": phone,
+    }
+
+
+def delivery_of(order: Order) -> DeliveryInput:
+    """The order's delivery as it is stored (region codes)."""
+    return DeliveryInput(
+        order.delivery_province_code,
+        order.delivery_county_code,
+        order.delivery_address,
+        order.receiver_name,
+        order.receiver_phone,
+    )
+
+
+def change_delivery(
+    actor: User, order: Order, delivery: DeliveryInput, *, now: datetime | None = None
+) -> bool:
+    """The buyer changes where the order goes, or who receives it, until it is dispatched.
+
+    Fields left None keep their value. Recorded with what changed; the cooperative is told.
+    False if nothing changed.
+    """
+    now = _now(now)
+    if _party(actor, order) is not Party.buyer:
+        raise NotAllowed(_("Your account may not do this to this order."))
+    apply_expiry(order, now)
+    if order.status not in BEFORE_DISPATCH:
+        message = _(
+            "The delivery address can no longer be changed: the order is %(status)s.",
+            status=order.status.label,
+        )
+        raise Conflict(message, code="delivery_fixed")
+    values = _delivery_values(delivery, delivery_of(order))
+    changes = {k: [getattr(order, k), v] for k, v in values.items() if getattr(order, k) != v}
+    if not changes:
+        return False
+    # guarded on the states before dispatch: a truck that left meanwhile keeps its address
+    moved = db.session.execute(
+        update(_orders)
+        .where(_orders.c.id == order.id, _orders.c.status.in_(BEFORE_DISPATCH))
+        .values(**values, updated_at=now)
+    ).rowcount
+    if moved != 1:
+        raise Conflict(
+            _("This order was changed meanwhile. Reload it and try again."), code="order_changed"
+        )
+    for name, value in {**values, "updated_at": now}.items():
+        set_committed_value(order, name, value)
+    for name in ("delivery_province", "delivery_county"):
+        db.session.expire(order, [name])  # the relationships follow the new codes
+    record(actor, order, "delivery_changed", changes=changes)
+    _notify(actor, order, "delivery_changed")
+    return True
+
+
 # --- placing --------------------------------------------------------------------------------
 
 
@@ -438,6 +596,19 @@ def _insufficient(lot: Lot, unit: MassUnit) -> Conflict:
         left = format_mass(lot.remaining_g, unit)  # in the unit the buyer was thinking in
         message = _("Only %(left)s is left of this lot.", left=left)
     return Conflict(message, code="insufficient_quantity")
+
+
+def order_amount_fen(grams: int, price_fen_per_t: int) -> int:
+    """What `grams` cost at the price, in fen; ValidationFailed if that rounds to nothing.
+
+    An order of 0 fen could never be paid (no payment side takes an amount of zero), so it is
+    refused where the amount is first worked out: the order form's preview and placing.
+    """
+    amount = cost_fen(grams, price_fen_per_t)
+    if amount < 1:
+        message = _("An order must cost at least 0.01 元: this quantity costs less. Order more.")
+        raise ValidationFailed(message, fields={"quantity": [message]})
+    return amount
 
 
 def _check_orderable(lot: Lot, unit: MassUnit, now: datetime) -> None:
@@ -458,18 +629,24 @@ def place_order(
     quantity: str | int | Decimal,
     unit: str | MassUnit,
     *,
+    delivery: DeliveryInput | None = None,
+    demand: Demand | None = None,
     now: datetime | None = None,
 ) -> Order:
     """A buyer orders `quantity` `unit` of an open lot; the quantity is reserved at once.
 
+    It is delivered where `delivery` says; what it leaves out comes from `delivery_defaults`
+    (the `demand` it serves, the buyer's demand for the commodity, or the buyer organisation).
     Refused with Conflict `insufficient_quantity` (nothing reserved) when less is left,
     `lot_not_open` for an expired or withdrawn lot, ValidationFailed for a bad quantity or one
-    below the lot's minimum (the last of a lot may be bought whatever the minimum).
+    below the lot's minimum (the last of a lot may be bought whatever the minimum), or for a
+    delivery place or receiver that is missing or wrong.
     """
     now = _now(now)
     if not can(actor, "create", Order):
         raise NotAllowed(_("Only buyers place orders."))
     grams, mass_unit = _quantity(quantity, unit)
+    destination = _delivery_values(delivery, delivery_defaults(actor, lot, demand))
     apply_lot_expiry(lot, now)  # reservations that ran out first: their quantity is for sale
     _check_orderable(lot, mass_unit, now)
     min_g = getattr(lot, "min_order_g", None)  # a column the lots model gains for this issue
@@ -481,6 +658,7 @@ def place_order(
         raise ValidationFailed(message, fields={"quantity": [message]})
     if grams > lot.remaining_g:
         raise _insufficient(lot, mass_unit)
+    amount_fen = order_amount_fen(grams, lot.price_fen_per_t)
     remaining = _reserve(lot, grams, min_g, now)
     if remaining is None:  # someone else was quicker (or the lot changed) since it was read
         db.session.refresh(lot)
@@ -494,12 +672,13 @@ def place_order(
         quantity_g=grams,
         unit=mass_unit,
         price_fen_per_t=lot.price_fen_per_t,
-        amount_fen=cost_fen(grams, lot.price_fen_per_t),
+        amount_fen=amount_fen,
         status=S.reserved,
         payment_status=PaymentStatus.unpaid,
         reserved_until=now + RESERVATION_HOLD,
         created_at=now,
         updated_at=now,
+        **destination,
     )
     db.session.add(order)
     db.session.flush()
@@ -515,6 +694,7 @@ def place_order(
             "price_fen_per_t": order.price_fen_per_t,
             "amount_fen": order.amount_fen,
             "reserved_until": _iso(order.reserved_until),
+            **destination,
         },
     )
     if remaining == 0:
@@ -585,8 +765,8 @@ def dispatch(
     plate = _PLATE_NOISE.sub("", vehicle_plate or "").upper()
     if not _PLATE.match(plate):
         errors["vehicle_plate"] = [_("Enter the vehicle's plate number, e.g. 辽A12345.")]
-    phone = normalise_phone(driver_phone)
-    if not _PHONE.match(phone):
+    phone = _phone(driver_phone)
+    if phone is None:
         errors["driver_phone"] = [_("Enter the driver's phone number.")]
     shipped_g = 0
     try:

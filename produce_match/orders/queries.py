@@ -7,16 +7,19 @@ so an expiry is applied whenever the order or its lot is read, and not only by t
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import selectinload
 
 from produce_match.accounts.models import Role, User
 from produce_match.audit.models import AuditEvent
+from produce_match.catalog.regions import distance_km
 from produce_match.database import utcnow, writing
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
+from produce_match.matching.rules import transit_days
 from produce_match.orders import operations as orders
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
@@ -25,6 +28,7 @@ from produce_match.orders.models import (
     OrderStatus,
     due_action,
     lot_spoiled,
+    lot_today,
 )
 
 S = OrderStatus
@@ -164,3 +168,36 @@ def photo_key(order: Order, photo_id: int, size: str) -> str | None:
     if photo is None or photo.order_id != order.id:
         return None
     return photo.key if size == "full" else photo.thumb_key
+
+
+@dataclass(frozen=True)
+class DeliveryEstimate:
+    """How far the goods travel to the order's delivery county, and when they should arrive."""
+
+    distance_km: int
+    transit_days: int
+    #: the earliest day of arrival (a calendar date where the lot is); None once delivered
+    arrives: date | None
+
+
+def delivery_estimate(order: Order, now: datetime | None = None) -> DeliveryEstimate | None:
+    """Distance and arrival from the lot's county to the order's delivery county.
+
+    The same reckoning as matching (`rules.transit_days`: a truck's day is 500 km, at least one
+    day): before dispatch the goods leave on the later of today and the lot's available-from
+    date; once dispatched, on the day they left. None when either county is unknown.
+    """
+    lot, to = order.lot, order.delivery_county
+    if lot.county is None or to is None:
+        return None
+    now = now or utcnow()
+    km = distance_km(lot.county, to)
+    days = transit_days(km)
+    status = order.status_at(now)
+    if status in BEFORE_DISPATCH:
+        leaves = max(lot_today(lot, now), lot.available_from)
+    elif status is S.dispatched and order.dispatched_at is not None:
+        leaves = lot_today(lot, order.dispatched_at)
+    else:
+        return DeliveryEstimate(round(km), days, None)
+    return DeliveryEstimate(round(km), days, leaves + timedelta(days=days))

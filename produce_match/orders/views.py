@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import segno
 from flask import (
     Blueprint,
     abort,
@@ -20,19 +19,21 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from sqlalchemy import select
 
 from produce_match import policy
 from produce_match.audit.operations import history
+from produce_match.catalog import regions
+from produce_match.catalog.models import Region
 from produce_match.dates import local_instant
 from produce_match.errors import DomainError
 from produce_match.extensions import db
-from produce_match.forms import ActionForm, show_errors
+from produce_match.forms import ActionForm, province_choices, show_errors
 from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders import queries
 from produce_match.orders.forms import (
+    DeliveryAddressForm,
     DeliveryForm,
     DispatchForm,
     DisputeForm,
@@ -42,6 +43,7 @@ from produce_match.orders.forms import (
     ResolveForm,
 )
 from produce_match.orders.models import (
+    BEFORE_DISPATCH,
     Order,
     OrderAction,
     OrderPhoto,
@@ -52,7 +54,8 @@ from produce_match.orders.models import (
 from produce_match.orders.models import parties as parties_for_move
 from produce_match.policy import order_party
 from produce_match.storage import send_photo
-from produce_match.units import UnitError, amount_text, cost_fen, to_grams
+from produce_match.units import UnitError, amount_text, to_grams
+from produce_match.web.qr import qr_svg
 
 bp = Blueprint("orders", __name__)
 
@@ -151,21 +154,67 @@ def _defaults(action: OrderAction, form: Any, order: Order) -> None:
         form.unit.data = order.unit.value
 
 
+def _delivery_input(form: DeliveryAddressForm) -> orders.DeliveryInput:
+    """The delivery part of a form as typed (empty fields are refused, not defaulted)."""
+    return orders.DeliveryInput(
+        province=form.delivery_province.data or "",
+        county=form.delivery_county.data or "",
+        address=form.delivery_address.data or "",
+        receiver_name=form.receiver_name.data or "",
+        receiver_phone=form.receiver_phone.data or "",
+    )
+
+
+def _fill_delivery(form: DeliveryAddressForm, delivery: orders.DeliveryInput) -> None:
+    """Show a delivery (codes, as stored or defaulted) in the form's fields."""
+    county = db.session.get(Region, delivery.county) if delivery.county else None
+    form.delivery_province.data = delivery.province or ""
+    form.delivery_county.data = county.name if county else ""
+    form.delivery_address.data = delivery.address or ""
+    form.receiver_name.data = delivery.receiver_name or ""
+    form.receiver_phone.data = delivery.receiver_phone or ""
+
+
+def _delivery_form(order: Order, given: DeliveryAddressForm | None) -> DeliveryAddressForm | None:
+    """The buyer's form to change where the order goes, while it has not left."""
+    if not policy.can(current_user, "change_delivery", order):
+        return None
+    if order.current_status not in BEFORE_DISPATCH:
+        return None
+    form = given or DeliveryAddressForm()
+    form.delivery_province.choices = province_choices()
+    if given is None:
+        _fill_delivery(form, orders.delivery_of(order))
+    return form
+
+
+def _counties(form: DeliveryAddressForm | None) -> list[Region]:
+    """The county suggestions of the form's chosen province (JavaScript refreshes them)."""
+    province = form.delivery_province.data if form is not None else None
+    return regions.counties(province) if province else []
+
+
 def _render_detail(
     order: Order,
     given: dict[OrderAction, FlaskForm] | None = None,
     status: int = 200,
     *,
     photo_form: PhotosForm | None = None,
+    delivery_form: DeliveryAddressForm | None = None,
 ) -> Any:
     can_history = policy.can(current_user, "view_history", order)
     photo_purpose = orders.photo_purpose(current_user, order)
     if photo_purpose is not None and photo_form is None:
         photo_form = PhotosForm(prefix="photos")
+    delivery_form = _delivery_form(order, delivery_form)
     return render_template(
         "orders/detail.html",
         order=order,
         party=order_party(current_user, order),
+        show_delivery=policy.can(current_user, "view_delivery", order),
+        estimate=queries.delivery_estimate(order),
+        delivery_form=delivery_form,
+        counties=_counties(delivery_form),
         forms=_step_forms(order, given),
         next_step=next_step(order, order_party(current_user, order)),
         events=history(order) if can_history else [],
@@ -226,6 +275,11 @@ def place(lot_id: int) -> Any:
     if request.method == "GET":
         lot = queries.settle_lot(lot)
     form = OrderForm()
+    form.delivery_province.choices = province_choices()
+    # the lot page's short form has no delivery part: the defaults go, and show if refused
+    with_delivery = request.method == "POST" and "delivery_province" in request.form
+    if not with_delivery:
+        _fill_delivery(form, orders.delivery_defaults(current_user, lot))
     if request.method == "GET":
         form.unit.data = lot.quantity_unit.value
         if lot.min_order_g:
@@ -234,13 +288,23 @@ def place(lot_id: int) -> Any:
     cost = None
     if form.validate_on_submit():
         try:
-            cost = cost_fen(to_grams(form.quantity.data, form.unit.data), lot.price_fen_per_t)
+            grams = to_grams(form.quantity.data, form.unit.data)
+            cost = orders.order_amount_fen(grams, lot.price_fen_per_t)
         except UnitError as exc:
             form.quantity.errors = [*form.quantity.errors, str(exc.message)]
             status = 422
+        except DomainError as exc:
+            show_errors(form, exc)
+            status = exc.status
         if status == 200 and "preview" not in request.form:
             try:
-                order = orders.place_order(current_user, lot, form.quantity.data, form.unit.data)
+                order = orders.place_order(
+                    current_user,
+                    lot,
+                    form.quantity.data,
+                    form.unit.data,
+                    delivery=_delivery_input(form) if with_delivery else None,
+                )
             except DomainError as exc:
                 db.session.rollback()
                 show_errors(form, exc)
@@ -252,7 +316,9 @@ def place(lot_id: int) -> Any:
                 return redirect(url_for(".detail", order_id=order.id))
     elif form.errors:
         status = 422
-    return render_template("orders/new.html", lot=lot, form=form, cost=cost), status
+    return render_template(
+        "orders/new.html", lot=lot, form=form, cost=cost, counties=_counties(form)
+    ), status
 
 
 # --- lists and pages ------------------------------------------------------------------------
@@ -301,16 +367,44 @@ def act(order_id: int, slug: str) -> Any:
     return _render_detail(order, {action: form}, 422)
 
 
+@bp.post("/orders/<int:order_id>/delivery")
+@login_required
+def change_delivery(order_id: int) -> Any:
+    """The buyer changes where the order goes, or who receives it, until dispatch."""
+    order = policy.load(current_user, policy.VIEW, Order, order_id)
+    policy.ensure(current_user, "change_delivery", order)
+    form = DeliveryAddressForm()
+    form.delivery_province.choices = province_choices()
+    if form.validate_on_submit():
+        try:
+            changed = orders.change_delivery(current_user, order, _delivery_input(form))
+        except DomainError as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+            return _render_detail(
+                db.session.get(Order, order_id), delivery_form=form, status=exc.status
+            )
+        db.session.commit()
+        if changed:
+            flash(_("Delivery address saved. The cooperative is told."), "success")
+        return redirect(url_for(".detail", order_id=order.id))
+    flash(_("Please correct the marked fields."), "error")
+    return _render_detail(order, delivery_form=form, status=422)
+
+
 @bp.route("/orders/<int:order_id>/note")
 @login_required
 def note(order_id: int) -> Any:
     """The printable delivery note, with a QR code that opens the public tracking page."""
     order = policy.load(current_user, policy.VIEW, Order, order_id)
     url = url_for(".track", code=order.tracking_code, _external=True)
-    qr = segno.make(url, error="m")
-    # only black and white squares: the address is in the modules, no text of ours is in it
-    svg = Markup(qr.svg_inline(scale=4, border=2))  # noqa: S704
-    return render_template("orders/note.html", order=order, qr=svg, track_url=url)
+    return render_template(
+        "orders/note.html",
+        order=order,
+        qr=qr_svg(url),
+        track_url=url,
+        show_delivery=policy.can(current_user, "view_delivery", order),
+    )
 
 
 @bp.route("/track/<code>")

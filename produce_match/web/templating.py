@@ -55,6 +55,7 @@ LABELS = {
     "payment_requested": _l("payment requested"),
     "delivery_confirmed": _l("delivery confirmed"),
     "delivery_auto_confirmed": _l("delivery confirmed automatically"),
+    "delivery_changed": _l("delivery address changed"),
     # why an order expired
     "not_accepted_in_time": _l("not accepted in time"),
     "not_paid_in_time": _l("not paid in time"),

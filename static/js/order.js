@@ -23,6 +23,7 @@
     var g = toGrams(quantity.value, grams[unit.value]);
     if (g === null || g <= 0n) { out.textContent = ""; return; }
     var fen = (g * perTonne + 500000n) / 1000000n;  // half up, as the server rounds
+    if (fen < 1n) { out.textContent = ""; return; }  // refused on ordering: it could not be paid
     var text = (fen / 100n).toLocaleString() + "." + String(fen % 100n).padStart(2, "0");
     out.textContent = "= " + text + " " + yuan;
   }

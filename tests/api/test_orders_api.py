@@ -100,6 +100,17 @@ def test_bad_quantities_are_422_with_the_field(client, tokens, lot, body, field)
     assert db.session.query(Order).count() == 0
 
 
+def test_an_order_that_would_cost_0_fen_is_422(client, tokens, users):
+    cheap = make_lot(users["coop"], quantity="1", unit="t", price="0.30", price_unit="kg")
+    response = place(client, tokens["buyer"], cheap.id, "1", "kg")
+    assert response.status_code == 201  # 1 kg: 30 fen
+    response = place(client, tokens["buyer"], cheap.id, "0.001", "kg")
+    assert response.status_code == 422, response.json
+    assert response.json["error"]["fields"] == {"quantity": [response.json["error"]["message"]]}
+    assert "0.01" in response.json["error"]["message"]
+    assert db.session.query(Order).count() == 1
+
+
 def test_only_buyers_order_and_unknown_lots_are_404(client, tokens, lot):
     for who in ("coop", "official", "admin"):
         assert place(client, tokens[who], lot.id).status_code == 403

@@ -3,10 +3,14 @@ the buyer confirms 9.8 t delivered. In Chinese, on the demo world."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from tests.e2e.conftest import fits_the_screen, screenshot
+from tests.e2e.test_delivery_note import decode_qr
 from tests.factories import jpeg_bytes
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +61,20 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     assert "10 吨" in page.locator(".order-detail .facts").first.inner_text()
     assert fits_the_screen(page)
     screenshot(page, "orders-02-reserved")
+    # where it goes: filled in from the buyer's demand for black beans; changed before dispatch
+    assert "江西省 东湖区" in page.locator("section.delivery").inner_text()
+    page.get_by_text("修改收货信息").click()
+    page.locator("#delivery_address").fill("八一大道 1 号 3 号仓库")
+    page.locator("#receiver_name").fill("李收货")
+    page.locator("#receiver_phone").fill("139 0791 0001")
+    assert fits_the_screen(page)
+    screenshot(page, "orders-02b-delivery-form")
+    page.get_by_role("button", name="保存收货信息").click()
+    assert "收货信息已保存" in page.content()
+    delivery = page.locator("section.delivery").inner_text()
+    assert "江西省 东湖区 八一大道 1 号 3 号仓库" in delivery and "13907910001" in delivery
+    assert "公里" in delivery and "最早" in delivery  # distance and arrival to 东湖区
+    screenshot(page, "orders-02c-delivery-saved")
     log_out(page)
 
     # the cooperative finds the order waiting for it, and accepts
@@ -64,8 +82,21 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     page.get_by_role("link", name="收到的订单").first.click()
     page.locator("table.orders a").first.click()
     assert page.url == order_url
+    # before accepting: the delivery county (and the distance), not the address or receiver
+    delivery = page.locator("section.delivery").inner_text()
+    assert "江西省 东湖区" in delivery and "八一大道" not in delivery
+    assert "接受订单后显示" in delivery
     page.get_by_role("button", name="接受订单").click()
     assert "已接受订单" in page.content()
+    delivery = page.locator("section.delivery").inner_text()
+    assert "八一大道 1 号 3 号仓库" in delivery and "李收货" in delivery
+    # the cooperative's page links to the buyer, with its phone
+    facts = page.locator(".order-detail .facts").first
+    assert (
+        facts.locator("a[href^='/organisations/']").first.inner_text() == "江西南昌粮油批发有限公司"
+    )
+    assert facts.locator("a[href='tel:13907910003']").count() == 1
+    assert fits_the_screen(page)
     screenshot(page, "orders-03-accepted")
 
     # the buyer's payment is the payment side's to confirm; here it is recorded directly
@@ -101,8 +132,11 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     # the printable delivery note carries a QR code of the public tracking page
     page.get_by_role("link", name="送货单（打印）").click()
     assert page.locator(".qr svg").count() == 1
+    assert "江西省 东湖区 八一大道 1 号 3 号仓库" in page.content()
     screenshot(page, "orders-05-delivery-note")
     track = page.locator(".track").inner_text()
+    qr = Image.open(io.BytesIO(page.locator(".qr svg").screenshot()))
+    assert decode_qr(qr) == [track]  # a real decoder reads the tracking address back
     log_out_page = page.context.new_page()
     log_out_page.goto(track)
     assert "运输中" in log_out_page.content() or "已发货" in log_out_page.content()

@@ -232,6 +232,20 @@ def test_bad_quantities_are_refused(lot, buyer, quantity, unit, field):
     assert in_db(lot) == (T, LotStatus.open)
 
 
+def test_an_order_that_rounds_to_nothing_is_refused(users, buyer):
+    """1 g at 0.30 元/kg is 0.03 fen: rounded, the order would cost 0 and could never be paid."""
+    cheap = make_lot(users["coop"], quantity="1", unit="t", price="0.30", price_unit="kg")
+    with pytest.raises(ValidationFailed) as info:
+        orders.place_order(buyer, cheap, "0.001", "kg")
+    assert list(info.value.fields) == ["quantity"]
+    assert "0.01" in str(info.value.message)
+    db.session.rollback()
+    assert in_db(cheap) == (T, LotStatus.open)
+    assert db.session.query(Order).count() == 0
+    # 17 g cost 0.51 fen, one fen rounded: payable, so accepted
+    assert place(buyer, cheap, "0.017", "kg").amount_fen == 1
+
+
 def test_the_cooperatives_minimum_order(lot, buyer):
     lot.min_order_g = 100 * KG  # the column the lots model gains (until then: an attribute)
     with pytest.raises(ValidationFailed) as info:

@@ -12,8 +12,9 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order, OrderPhoto, OrderStatus
+from produce_match.web.qr import qr_svg
 from tests.conftest import login, post_form
-from tests.factories import PASSWORD, jpeg_bytes
+from tests.factories import PASSWORD, jpeg_bytes, make_lot
 
 pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")
 
@@ -98,6 +99,21 @@ def test_bad_orders_explain_themselves_and_change_nothing(app, lot, quantity, un
     assert db.session.query(Order).count() == 0
     db.session.expire_all()
     assert db.session.get(Lot, lot.id).remaining_g == 40_000_000
+
+
+def test_an_order_too_small_to_pay_is_refused_with_a_message(app, users):
+    """1 g at 0.30 元/kg (0.03 fen) rounds to 0 fen: refused on the preview and on ordering."""
+    cheap = make_lot(users["coop"], quantity="1", unit="t", price="0.30", price_unit="kg")
+    buyer = browser(app, "buyer")
+    page = f"/lots/{cheap.id}/order"
+    for preview in ({"preview": "1"}, {}):
+        response = post_form(buyer, page, {"quantity": "0.001", "unit": "kg", **preview}, page=page)
+        assert response.status_code == 422
+        assert "订单金额至少为 0.01 元" in response.text
+        assert '<p class="cost" aria-live="polite"></p>' in response.text  # no "0.00 元"
+    assert db.session.query(Order).count() == 0
+    db.session.expire_all()
+    assert db.session.get(Lot, cheap.id).remaining_g == 1_000_000
 
 
 def test_the_whole_life_through_the_pages(app, lot, users):
@@ -242,13 +258,19 @@ def test_delivery_note_and_public_tracking(app, lot, users):
     assert app.test_client().get("/track/" + "x" * 200).status_code == 404
 
 
-def test_qr_code_encodes_the_tracking_address(app, lot, users):
+def test_qr_code_encodes_the_tracking_address_and_scales_whole(app, lot, users):
+    """The SVG is sized by its viewBox (the whole symbol with a 4-module quiet zone), never by a
+    fixed width that CSS would cut; tests/e2e/test_delivery_note.py decodes it in Chromium."""
     import segno
 
     order = reserved(users, lot)
     note = browser(app, "buyer").get(f"/orders/{order.id}/note").text
     url = f"http://localhost/track/{order.tracking_code}"
-    assert segno.make(url, error="m").svg_inline(scale=4, border=2) in note
+    side = segno.make(url, error="m").symbol_size(scale=1, border=4)[0]
+    svg = re.search(r"<svg[^>]*>", note).group(0)
+    assert f'viewBox="0 0 {side} {side}"' in svg
+    assert "width=" not in svg and "height=" not in svg
+    assert qr_svg(url) in note
 
 
 def test_lists_have_tabs_per_role(app, lot, users):
