@@ -32,12 +32,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-from flask import Flask, abort, jsonify, redirect, render_template, request, send_file
+from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from flask_babel import Babel, get_locale
 
 from produce_match.payments import signing
+from produce_match.web.security import apply_headers
 
 log = logging.getLogger("produce_match.payments.sandbox")
 
@@ -543,6 +545,9 @@ def create_gateway(secret: str, db_path: str) -> Flask:
             row = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
         if row is None:
             abort(404)
+        if row["return_url"]:
+            parts = urlsplit(row["return_url"])
+            g.form_action = [f"{parts.scheme}://{parts.netloc}"]
         return render_template(
             "payments/sandbox/checkout.html",
             payment=row,
@@ -558,11 +563,9 @@ def create_gateway(secret: str, db_path: str) -> Flask:
 
     @app.after_request
     def _headers(response: Any) -> Any:
-        response.headers.setdefault(
-            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+        # the site's own headers, through the site's own path; the checkout's form may also
+        # end on the shop's page (the gateway redirects the buyer back there)
+        return apply_headers(response, g.get("form_action", ()))
 
     @app.post("/checkout/<payment_id>")
     def checkout_action(payment_id: str) -> Any:
