@@ -57,6 +57,8 @@ def sandbox_command(host: str, port: int, db_path: str | None) -> None:
     gateway = create_gateway(
         config["PAYMENTS_SANDBOX_SECRET"], db_path or config["PAYMENTS_SANDBOX_DB"]
     )
+    # this process serves the gateway itself (no fork follows): send what was left over now
+    gateway.extensions["sandbox"]["deliverer"].resume()
     click.echo(f"sandbox gateway on http://{host}:{port}/")
     run_simple(host, port, gateway, threaded=True, use_reloader=False)
 

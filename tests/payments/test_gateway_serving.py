@@ -3,9 +3,18 @@ no thread started before a fork, and never in production."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import pytest
+import requests
 
 from produce_match.web.security import content_security_policy
 
@@ -79,3 +88,103 @@ def test_the_gateway_sets_hsts_over_https(app_factory, database_url, tmp_path):
     app = _mounted(app_factory, database_url, tmp_path)
     response = app.test_client().get("/sandbox-gateway/", base_url="https://localhost")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+# --- no thread before the fork ---------------------------------------------------------------
+
+
+def _undelivered(db_path: Path) -> None:
+    """A gateway database with a notification still to send (to nobody: it stays undelivered)."""
+    from produce_match.payments.sandbox import Store, _event
+
+    store = Store(str(db_path))
+    with store.write() as db:
+        _event(db, store, "http://127.0.0.1:9/nobody", "payment.succeeded", {"payment_id": "x"})
+
+
+def test_creating_the_app_starts_no_thread(database_url, tmp_path):
+    """Not even with a notification left over from the last run (gunicorn forks after this)."""
+    _undelivered(tmp_path / "gateway.sqlite3")
+    script = (
+        "import threading, time\n"
+        "from tests.conftest import make_app\n"
+        "from pathlib import Path\n"
+        f"app = make_app({database_url!r}, Path({str(tmp_path / 'instance')!r}),\n"
+        f"    PAYMENTS_SANDBOX_MOUNT=True, PAYMENTS_SANDBOX_SECRET={SECRET!r},\n"
+        f"    PAYMENTS_SANDBOX_DB={str(tmp_path / 'gateway.sqlite3')!r})\n"
+        "assert 'sandbox_gateway' in app.extensions\n"
+        "print([t.name for t in threading.enumerate()])\n"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "['MainThread']"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the standard library's name
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_notifications_flow_under_gunicorn_with_preload(database_url, tmp_path):
+    """The gateway mounted in the site under gunicorn (preload, as gunicorn.conf.py runs it),
+    restarted with a notification left undelivered: new payments are still notified."""
+    from bench.server import Gunicorn, app_config
+
+    db_path = tmp_path / "gateway.sqlite3"
+    _undelivered(db_path)
+    _Receiver.received = []
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    (tmp_path / "served").mkdir()
+    config = {
+        **app_config(database_url, tmp_path / "served"),
+        "PAYMENTS_SANDBOX_MOUNT": "1",
+        "PAYMENTS_SANDBOX_SECRET": SECRET,
+        "PAYMENTS_SANDBOX_DB": str(db_path),
+    }
+    try:
+        with Gunicorn(config, workers=1, log=tmp_path / "gunicorn.log") as server:
+            assert server.process is not None
+            # the master only forks workers: a thread of its own would be copied without running
+            master_threads = os.listdir(f"/proc/{server.process.pid}/task")
+            assert len(master_threads) == 1, master_threads
+            auth = {"Authorization": f"Bearer {SECRET}", "Idempotency-Key": "k1"}
+            created = requests.post(
+                f"{server.url}/sandbox-gateway/api/payments",
+                json={
+                    "reference": "PMAFTERFORK",
+                    "amount_fen": 100,
+                    "currency": "CNY",
+                    "notify_url": f"http://127.0.0.1:{receiver.server_port}/notify",
+                },
+                headers=auth,
+                timeout=30,
+            )
+            assert created.status_code == 201, created.text
+            paid = requests.post(
+                f"{server.url}/sandbox-gateway/checkout/{created.json()['id']}",
+                data={"action": "pay"},
+                allow_redirects=False,
+                timeout=30,
+            )
+            assert paid.status_code == 302
+            deadline = time.monotonic() + 60
+            while not _Receiver.received and time.monotonic() < deadline:
+                time.sleep(0.1)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    assert [e["data"]["reference"] for e in _Receiver.received] == ["PMAFTERFORK"], (
+        tmp_path / "gunicorn.log"
+    ).read_text()[-2000:]

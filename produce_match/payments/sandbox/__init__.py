@@ -11,7 +11,8 @@ What it does, like a real gateway:
 - a hosted checkout page where the buyer pays, fails (a declined attempt; the payment stays
   open) or abandons (the payment is closed);
 - server-to-server notifications of every change, signed (see payments/signing.py), sent from
-  a background thread and retried with back-off until acknowledged with a 2xx.
+  a background thread and retried with back-off until acknowledged with a 2xx. The thread
+  starts in the process serving requests, never when the app is created (see Deliverer).
 
 Switches for tests (POST /control, bearer secret): `copies` (send each notification n times),
 `hold` (keep notifications until POST /control/flush, which sends them newest first), `drop`
@@ -25,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -130,16 +132,42 @@ class Store:
 
 
 class Deliverer:
-    """Sends the outbox's notifications from one background thread, with back-off."""
+    """Sends the outbox's notifications from one background thread, with back-off.
+
+    The thread starts only in the process that serves requests, when there is something to
+    send: never when the app is created, which gunicorn does once in its master before forking
+    the workers (a thread does not survive a fork; its copy in a worker would never run).
+    """
 
     def __init__(self, store: Store, secret: str) -> None:
         self.store = store
         self.secret = secret
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        #: whether this process has looked for notifications left over from an earlier run
+        self._resumed = False
+
+    def _own_process(self) -> None:
+        # after a fork the parent's thread, lock and event are copies that nothing drives
+        if self._pid != os.getpid():
+            self._reset()
+
+    def resume(self) -> None:
+        """Start sending what an earlier run left undelivered (once per process)."""
+        self._own_process()
+        if not self._resumed:
+            self._resumed = True
+            if self.undelivered():
+                self.start()
 
     def start(self) -> None:
+        """Make sure this process's thread is running, and wake it: something is due."""
+        self._own_process()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -292,8 +320,12 @@ def create_gateway(secret: str, db_path: str) -> Flask:
     store = Store(db_path)
     deliverer = Deliverer(store, secret)
     app.extensions["sandbox"] = {"store": store, "deliverer": deliverer}
-    if deliverer.undelivered():  # left over from the last run: keep trying
-        deliverer.start()
+
+    @app.before_request
+    def _resume() -> None:
+        # notifications left over from the last run are sent by the process that serves
+        # requests, never by the one creating the app (see Deliverer)
+        deliverer.resume()
 
     def base() -> str:
         return request.host_url.rstrip("/") + request.script_root
