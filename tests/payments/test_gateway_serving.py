@@ -152,6 +152,9 @@ def test_notifications_flow_under_gunicorn_with_preload(database_url, tmp_path):
         "PAYMENTS_SANDBOX_MOUNT": "1",
         "PAYMENTS_SANDBOX_SECRET": SECRET,
         "PAYMENTS_SANDBOX_DB": str(db_path),
+        # gunicorn's own control socket answers from a thread in the master, started after the
+        # first workers: not ours, and it would hide ours from the count below
+        "GUNICORN_CMD_ARGS": "--no-control-socket",
     }
     try:
         with Gunicorn(config, workers=1, log=tmp_path / "gunicorn.log") as server:
@@ -188,3 +191,85 @@ def test_notifications_flow_under_gunicorn_with_preload(database_url, tmp_path):
     assert [e["data"]["reference"] for e in _Receiver.received] == ["PMAFTERFORK"], (
         tmp_path / "gunicorn.log"
     ).read_text()[-2000:]
+
+
+# --- never in production ---------------------------------------------------------------------
+
+PRODUCTION_SECRET = "p" * 20 + "0123456789abcdefghij"
+
+
+def _production(tmp_path: Path, database_url: str) -> dict[str, Any]:
+    return {
+        "PRODUCE_MATCH_ENV": "production",
+        "SECRET_KEY": PRODUCTION_SECRET,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "prod"),
+        "AUTO_SETUP": False,
+        "LOAD_DEMO": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("PAYMENTS_METHODS", ("sandbox", "transfer"), "PAYMENTS_METHODS"),
+        ("PAYMENTS_SANDBOX_MOUNT", True, "PAYMENTS_SANDBOX_MOUNT"),
+        ("PAYMENTS_SANDBOX_URL", "http://127.0.0.1:5001", "PAYMENTS_SANDBOX_URL"),
+    ],
+)
+def test_production_with_the_sandbox_refuses_to_start(
+    tmp_path, database_url, setting, value, named
+):
+    from produce_match import ConfigError, create_app
+
+    with pytest.raises(ConfigError, match=named):
+        create_app({**_production(tmp_path, database_url), setting: value})
+
+
+def _environment(tmp_path: Path, database_url: str, **more: str) -> dict[str, str]:
+    env = {k: str(v) for k, v in _production(tmp_path, database_url).items()}
+    env.update(more)
+    return {**os.environ, **env, "SESSION_COOKIE_SECURE": "1", "TRUSTED_PROXIES": "1"}
+
+
+def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own interpreter and command
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_refuses_the_sandbox(tmp_path, database_url, app_factory):
+    """From the environment (the app will not even start), and in a running app's settings."""
+    env = _environment(tmp_path, database_url, PAYMENTS_METHODS="sandbox,transfer")
+    result = _flask(env, "check-deploy", "--workers", "1")
+    assert result.returncode == 1
+    assert "PAYMENTS_METHODS offers 'sandbox'" in result.stderr + result.stdout
+    for name in ("up", "ix"):
+        (tmp_path / name).mkdir()
+    app = app_factory(
+        database_url,
+        "prod-app",
+        **{k: v for k, v in _production(tmp_path, database_url).items() if k != "DATABASE_URL"},
+        SESSION_COOKIE_SECURE=True,
+        TRUSTED_PROXIES=1,
+        UPLOAD_DIR=str(tmp_path / "up"),
+        SEARCH_INDEX_DIR=str(tmp_path / "ix"),
+    )
+    from produce_match import deploy
+
+    with app.app_context():
+        assert deploy.sandbox_in_production(app.config) == []
+        app.config["PAYMENTS_SANDBOX_URL"] = "http://127.0.0.1:5001"
+        found = deploy.problems(workers=1, nodes=1, tls_in_gunicorn=False)
+    assert any("PAYMENTS_SANDBOX_URL is set in production" in p for p in found), found
+
+
+def test_the_sandbox_command_refuses_to_run_in_production(tmp_path, database_url):
+    result = _flask(_environment(tmp_path, database_url), "payments", "sandbox", "--port", "9")
+    assert result.returncode != 0
+    assert "does not run in production" in result.stderr + result.stdout
