@@ -329,3 +329,73 @@ def test_the_gateway_checkout_is_an_allowed_form_target(client, gateway):
     policy_header = client.get("/login").headers["Content-Security-Policy"]
     form_action = next(p for p in policy_header.split(";") if "form-action" in p)
     assert gateway.url in form_action.split()
+
+
+def _overdue(order_id: int) -> None:
+    """Time passes: the order's payment deadline is behind us, and nobody recorded the expiry."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from produce_match.database import utcnow
+
+    db.session.execute(
+        update(Order).where(Order.id == order_id).values(pay_by=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+
+
+def _payment_steps(order_id: int) -> list[tuple[str | None, str | None]]:
+    order = db.session.get(Order, order_id)
+    return [
+        (a.from_state, a.to_state) for a in history(order) if a.action == "payment_status_changed"
+    ]
+
+
+def test_a_transfer_confirmed_after_the_order_expired_ends_refunded(users, order, bank):
+    """The money came after the order expired: it goes back, and the order says so; it is
+    never left `pending`."""
+    order_id = order.id
+    started = service.create_payment(users["buyer"], order, "transfer")
+    payment = db.session.get(Payment, started.id)
+    payments.record_transfer(users["buyer"], payment, "南昌粮油 工商银行")
+    db.session.commit()
+    assert db.session.get(Order, order_id).payment_status is PaymentStatus.pending
+    _overdue(order_id)
+    payments.confirm_transfer(users["coop"], db.session.get(Payment, started.id))
+    db.session.commit()
+    order = db.session.get(Order, order_id)
+    assert order.status is OrderStatus.expired
+    assert db.session.get(Payment, started.id).late
+    # the money is in (with the cooperative) and on its way back
+    assert order.payment_status is PaymentStatus.paid
+    service.run_outbox()
+    instruction = db.session.scalars(select(payments.PaymentInstruction)).one()
+    assert instruction.reason.value == "late_payment"
+    payments.confirm_manual_refund(users["coop"], instruction)
+    db.session.commit()
+    order = db.session.get(Order, order_id)
+    assert order.payment_status is PaymentStatus.refunded
+    assert ledger_sums(order_id)["charge"] == ledger_sums(order_id)["refund"] == 680_00
+    assert _payment_steps(order_id)[-2:] == [("pending", "paid"), ("paid", "refunded")]
+
+
+def test_money_after_a_recorded_expiry_ends_refunded(users, order, bank):
+    """The order's expiry was already recorded (cron) while the transfer was on its way."""
+    order_id = order.id
+    started = service.create_payment(users["buyer"], order, "transfer")
+    _overdue(order_id)
+    orders.expire_due()
+    db.session.commit()
+    order = db.session.get(Order, order_id)
+    assert order.status is OrderStatus.expired
+    assert order.payment_status is PaymentStatus.unpaid  # nothing came, nothing is expected
+    payments.confirm_transfer(users["official"], db.session.get(Payment, started.id))
+    db.session.commit()
+    assert db.session.get(Order, order_id).payment_status is PaymentStatus.paid
+    service.run_outbox()
+    payments.confirm_manual_refund(
+        users["coop"], db.session.scalars(select(payments.PaymentInstruction)).one()
+    )
+    db.session.commit()
+    assert db.session.get(Order, order_id).payment_status is PaymentStatus.refunded
