@@ -45,7 +45,7 @@ from produce_match.payments.models import (
     PayoutAccount,
     Reason,
 )
-from produce_match.payments.providers import RemotePayment, methods
+from produce_match.payments.providers import PAID_DIRECT, RemotePayment, methods
 from produce_match.policy import can
 from produce_match.units import cost_fen
 
@@ -122,15 +122,22 @@ def available_fen(order_id: int) -> int:
 
 
 def ledger_sums(order_id: int) -> dict[str, int]:
-    """The order's ledger by kind, in fen (every entry, late payments included)."""
+    """The order's ledger by kind, in fen (every entry, late payments included), and where
+    the rest is: `held` by the platform (online payments) or `direct`, paid straight to the
+    cooperative (bank transfers) and not yet settled. charge - refund - payout = held + direct.
+    """
     rows = db.session.execute(
-        select(LedgerEntry.kind, func.sum(LedgerEntry.amount_fen))
+        select(LedgerEntry.kind, LedgerEntry.provider, func.sum(LedgerEntry.amount_fen))
         .where(LedgerEntry.order_id == order_id)
-        .group_by(LedgerEntry.kind)
+        .group_by(LedgerEntry.kind, LedgerEntry.provider)
     ).all()
     sums = {kind.value: 0 for kind in EntryKind}
-    sums.update({EntryKind(kind).value: int(total) for kind, total in rows})
-    sums["held"] = sums["charge"] - sums["refund"] - sums["payout"]
+    sums["held"] = sums["direct"] = 0
+    for kind, provider, total in rows:
+        kind = EntryKind(kind)
+        sums[kind.value] += int(total)
+        where = "direct" if provider in PAID_DIRECT else "held"
+        sums[where] += int(total) if kind is EntryKind.charge else -int(total)
     return sums
 
 
@@ -477,6 +484,7 @@ def record_transfer(actor: User, payment: Payment, payer_account: str, note: str
         to_state=PaymentState.recorded.value,
         changes={"payer_account": payer_account},
     )
+    notices.transfer_recorded(payment, actor)
 
 
 def confirm_transfer(actor: User, payment: Payment) -> None:
