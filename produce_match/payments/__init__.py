@@ -50,6 +50,7 @@ HISTORY_LABELS = {
     "partially_refunded": _l("paid, partly refunded"),
     "refunded": _l("refunded"),
     "unpaid": _l("not paid"),
+    "pending": _l("payment under way"),
 }
 
 

@@ -511,3 +511,13 @@ def test_online_money_is_held_by_the_platform_in_each_sides_words(client, users,
     for login_name, expected in words.items():
         html = _panel(client, login_name, order_id, "zh")
         assert expected in html and "直接转入" not in html, login_name
+
+
+def test_the_order_history_names_each_payment_status(client, users, order, bank):
+    order_id = order.id
+    service.create_payment(users["buyer"], order, "transfer")
+    login(client, "buyer", PASSWORD)
+    html = client.get(f"/orders/{order_id}", headers={"Accept-Language": "zh"}).get_data(
+        as_text=True
+    )
+    assert "未付款 → 付款中" in html and "pending" not in html
