@@ -195,4 +195,40 @@ def build_config(
     )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.
     cfg.update({key: value for key, value in over.items() if key != "DATABASE_URL"})
+    refused = sandbox_in_production(cfg)
+    if refused:
+        raise ConfigError(" ".join(refused))
     return cfg
+
+
+def sandbox_in_production(cfg: Mapping[str, Any], *, serving: bool = False) -> list[str]:
+    """Why this production configuration would run the sandbox payment gateway (none: safe).
+
+    The sandbox moves no real money and lets any buyer mark an order paid, so production may
+    not offer it, mount it or point at one. The one check behind the refusal at start-up
+    (`build_config`), `flask check-deploy` and `flask payments sandbox` (`serving`).
+    """
+    if cfg.get("PRODUCE_MATCH_ENV") != "production":
+        return []
+    found: list[str] = []
+    if serving:
+        found.append(
+            "The sandbox payment gateway does not run in production (PRODUCE_MATCH_ENV="
+            "production): it moves no real money and lets anyone mark an order paid."
+        )
+    if "sandbox" in cfg.get("PAYMENTS_METHODS", ()):
+        found.append(
+            "PAYMENTS_METHODS offers 'sandbox' in production: any buyer could mark an order "
+            "paid. Set PAYMENTS_METHODS=transfer (or a real provider)."
+        )
+    if cfg.get("PAYMENTS_SANDBOX_MOUNT"):
+        found.append(
+            "PAYMENTS_SANDBOX_MOUNT is on in production: the sandbox gateway would answer under "
+            "/sandbox-gateway/. Unset it."
+        )
+    if cfg.get("PAYMENTS_SANDBOX_URL"):
+        found.append(
+            "PAYMENTS_SANDBOX_URL is set in production: payments would go to a sandbox gateway. "
+            "Unset it."
+        )
+    return found

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
+from produce_match.config import sandbox_in_production
 from produce_match.extensions import db
 
 #: secrets that are placeholders, not secrets
@@ -55,6 +56,8 @@ def problems(*, workers: int, nodes: int, tls_in_gunicorn: bool) -> list[str]:
             "No HTTPS: set TRUSTED_PROXIES to the number of reverse proxies that terminate TLS in "
             "front of the app (or give gunicorn a certificate with CERTFILE and KEYFILE)."
         )
+    # the same check that refuses to start the app (the configuration may have changed since)
+    found.extend(sandbox_in_production(cfg))
     if cfg.get("AUTO_SETUP"):
         found.append("AUTO_SETUP is on: migrate with `flask init-db` on deployment instead.")
     if cfg.get("LOAD_DEMO"):

@@ -40,7 +40,15 @@ class LedgerSchema(ma.Schema):
     charge = ma.fields.Integer(metadata={"description": "paid by the buyer, fen"})
     refund = ma.fields.Integer(metadata={"description": "refunded to the buyer, fen"})
     payout = ma.fields.Integer(metadata={"description": "paid out to the cooperative, fen"})
-    held = ma.fields.Integer(metadata={"description": "still held by the platform, fen"})
+    held = ma.fields.Integer(
+        metadata={"description": "still held by the platform (online payments), fen"}
+    )
+    direct = ma.fields.Integer(
+        metadata={
+            "description": "paid straight to the cooperative (bank transfer) and not yet "
+            "settled, fen; never held by the platform"
+        }
+    )
 
 
 class PaymentSchema(ma.Schema):

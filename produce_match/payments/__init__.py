@@ -28,12 +28,29 @@ PAYMENT_STATUS_LABELS = {
 }
 
 
+#: what the platform still holds of an order's money (online payments), in each side's words
+HELD_LABELS = {
+    "buyer": _l("Held by the platform until you confirm the delivery"),
+    "cooperative": _l("Held by the platform, paid to you after the delivery"),
+    "official": _l("Held by the platform"),
+}
+
+#: what a bank transfer put straight into the cooperative's account (never the platform's),
+#: in each side's words
+DIRECT_LABELS = {
+    "buyer": _l("Paid straight into the cooperative's account"),
+    "cooperative": _l("Paid straight into your account"),
+    "official": _l("Paid by the buyer straight to the cooperative"),
+}
+
+
 #: how the payments' steps read in an order's history (see web.templating.LABELS)
 HISTORY_LABELS = {
     "payment_status_changed": _l("payment status changed"),
     "partially_refunded": _l("paid, partly refunded"),
     "refunded": _l("refunded"),
     "unpaid": _l("not paid"),
+    "pending": _l("payment under way"),
 }
 
 
@@ -74,6 +91,7 @@ def init_app(app: Flask) -> None:
             "payment_status_label": lambda status: str(
                 PAYMENT_STATUS_LABELS.get(getattr(status, "value", status), status)
             ),
+            "money_words": {"held": HELD_LABELS, "direct": DIRECT_LABELS},
         }
 
     sandbox_url = app.config.get("PAYMENTS_SANDBOX_URL")

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import gettext as _
 
+from produce_match.config import sandbox_in_production
 from produce_match.payments import service
 
 payments_cli = AppGroup("payments", help="Payments.")
@@ -54,9 +55,14 @@ def sandbox_command(host: str, port: int, db_path: str | None) -> None:
     from produce_match.payments.sandbox import create_gateway
 
     config = current_app.config
+    refused = sandbox_in_production(config, serving=True)
+    if refused:
+        raise click.ClickException(" ".join(refused))
     gateway = create_gateway(
         config["PAYMENTS_SANDBOX_SECRET"], db_path or config["PAYMENTS_SANDBOX_DB"]
     )
+    # this process serves the gateway itself (no fork follows): send what was left over now
+    gateway.extensions["sandbox"]["deliverer"].resume()
     click.echo(f"sandbox gateway on http://{host}:{port}/")
     run_simple(host, port, gateway, threaded=True, use_reloader=False)
 

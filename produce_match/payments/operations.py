@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from produce_match.accounts.models import User
 from produce_match.audit.operations import record
@@ -44,7 +45,7 @@ from produce_match.payments.models import (
     PayoutAccount,
     Reason,
 )
-from produce_match.payments.providers import RemotePayment, methods
+from produce_match.payments.providers import PAID_DIRECT, RemotePayment, methods
 from produce_match.policy import can
 from produce_match.units import cost_fen
 
@@ -121,16 +122,47 @@ def available_fen(order_id: int) -> int:
 
 
 def ledger_sums(order_id: int) -> dict[str, int]:
-    """The order's ledger by kind, in fen (every entry, late payments included)."""
+    """The order's ledger by kind, in fen (every entry, late payments included), and where
+    the rest is: `held` by the platform (online payments) or `direct`, paid straight to the
+    cooperative (bank transfers) and not yet settled. charge - refund - payout = held + direct.
+    """
     rows = db.session.execute(
-        select(LedgerEntry.kind, func.sum(LedgerEntry.amount_fen))
+        select(LedgerEntry.kind, LedgerEntry.provider, func.sum(LedgerEntry.amount_fen))
         .where(LedgerEntry.order_id == order_id)
-        .group_by(LedgerEntry.kind)
+        .group_by(LedgerEntry.kind, LedgerEntry.provider)
     ).all()
     sums = {kind.value: 0 for kind in EntryKind}
-    sums.update({EntryKind(kind).value: int(total) for kind, total in rows})
-    sums["held"] = sums["charge"] - sums["refund"] - sums["payout"]
+    sums["held"] = sums["direct"] = 0
+    for kind, provider, total in rows:
+        kind = EntryKind(kind)
+        sums[kind.value] += int(total)
+        where = "direct" if provider in PAID_DIRECT else "held"
+        sums[where] += int(total) if kind is EntryKind.charge else -int(total)
     return sums
+
+
+def _late_fen(order_id: int) -> tuple[int, int]:
+    """Money of late payments (they came when the order could no longer take it): what came
+    in, and what of it went back."""
+    came = _int(
+        select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .join(Payment, Payment.id == LedgerEntry.payment_id)
+        .where(
+            LedgerEntry.order_id == order_id,
+            LedgerEntry.kind == EntryKind.charge,
+            Payment.late.is_(True),
+        )
+    )
+    went_back = _int(
+        select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0))
+        .join(PaymentInstruction, PaymentInstruction.id == LedgerEntry.instruction_id)
+        .where(
+            LedgerEntry.order_id == order_id,
+            LedgerEntry.kind == EntryKind.refund,
+            PaymentInstruction.reason == Reason.late_payment,
+        )
+    )
+    return came, went_back
 
 
 def _refunded_fen(order_id: int) -> int:
@@ -145,18 +177,38 @@ def _refunded_fen(order_id: int) -> int:
     )
 
 
-def _sync_payment_status(order: Order) -> None:
-    """Set the order's payment_status from its ledger, with a guarded statement."""
-    charged = charged_fen(order.id)
-    if charged == 0:
-        return
-    refunded = _refunded_fen(order.id)
-    if refunded == 0:
-        new = PaymentStatus.paid
-    elif refunded >= charged:
-        new = PaymentStatus.refunded
-    else:
-        new = PaymentStatus.partially_refunded
+def payment_status_of(order_id: int) -> PaymentStatus:
+    """Where the order's money is, from its ledger and its open payments (the only rule).
+
+    The money that paid the order decides: paid, partly or wholly refunded. Without it, money
+    that came late (the order had expired or was cancelled) reads `paid` until it has gone
+    back, then `refunded`; otherwise `pending` while a payment is open, else `unpaid`.
+    """
+    charged = charged_fen(order_id)
+    if charged:
+        refunded = _refunded_fen(order_id)
+        if refunded == 0:
+            return PaymentStatus.paid
+        return PaymentStatus.refunded if refunded >= charged else PaymentStatus.partially_refunded
+    came, went_back = _late_fen(order_id)
+    if came:
+        return PaymentStatus.refunded if went_back >= came else PaymentStatus.paid
+    still_open = db.session.scalar(
+        select(func.count(Payment.id)).where(
+            Payment.order_id == order_id,
+            Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
+        )
+    )
+    return PaymentStatus.pending if still_open else PaymentStatus.unpaid
+
+
+def _sync_payment_status(order: Order, actor: User | None = None) -> None:
+    """Set the order's payment_status to `payment_status_of` it, with a guarded statement.
+
+    Called by every step that changes the order's money or its open payments, so that the
+    order and its payments never disagree, on time or late.
+    """
+    new = payment_status_of(order.id)
     old = db.session.scalar(select(_orders.c.payment_status).where(_orders.c.id == order.id))
     if old == new:
         return
@@ -166,15 +218,17 @@ def _sync_payment_status(order: Order) -> None:
         .values(payment_status=new)
     ).rowcount
     if changed:
-        order.payment_status = new
-        db.session.flush()
+        set_committed_value(order, "payment_status", new)
         record(
-            None,
+            actor,
             order,
             "payment_status_changed",
             from_state=str(old),
             to_state=new.value,
-            changes={"charged_fen": charged, "refunded_fen": refunded},
+            changes={
+                "charged_fen": charged_fen(order.id),
+                "refunded_fen": _refunded_fen(order.id),
+            },
         )
 
 
@@ -267,11 +321,7 @@ def start_payment(
         to_state=PaymentState.pending.value,
         changes={"order_id": order.id, "method": method, "amount_fen": order.amount_fen},
     )
-    db.session.execute(
-        update(_orders)
-        .where(_orders.c.id == order.id, _orders.c.payment_status == PaymentStatus.unpaid)
-        .values(payment_status=PaymentStatus.pending)
-    )
+    _sync_payment_status(order, actor)
     return payment
 
 
@@ -371,7 +421,7 @@ def succeed(
             payment.amount_fen,
             f"late_payment:{payment.id}",
         )
-    _sync_payment_status(order)
+    _sync_payment_status(order, actor)
     return True
 
 
@@ -390,20 +440,7 @@ def fail(payment: Payment, *, actor: User | None = None) -> bool:
     before = payment.status
     db.session.refresh(payment)
     record(actor, payment, "failed", from_state=str(before), to_state=PaymentState.failed.value)
-    still = db.session.scalar(
-        select(func.count(Payment.id)).where(
-            Payment.order_id == payment.order_id,
-            Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
-        )
-    )
-    if not still:
-        db.session.execute(
-            update(_orders)
-            .where(
-                _orders.c.id == payment.order_id, _orders.c.payment_status == PaymentStatus.pending
-            )
-            .values(payment_status=PaymentStatus.unpaid)
-        )
+    _sync_payment_status(payment.order, actor)
     return True
 
 
@@ -447,6 +484,7 @@ def record_transfer(actor: User, payment: Payment, payer_account: str, note: str
         to_state=PaymentState.recorded.value,
         changes={"payer_account": payer_account},
     )
+    notices.transfer_recorded(payment, actor)
 
 
 def confirm_transfer(actor: User, payment: Payment) -> None:
@@ -659,7 +697,7 @@ def complete_instruction(
         instruction_id=instruction.id,
         payment_id=instruction.payment_id,
     )
-    _sync_payment_status(instruction.order)
+    _sync_payment_status(instruction.order, actor)
     notices.money_moved(instruction.order, kind.value, instruction.amount_fen, provider_ref)
     return True
 

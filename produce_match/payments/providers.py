@@ -337,6 +337,11 @@ class TransferProvider:
         raise signing.BadSignature("the transfer provider sends no notifications")
 
 
+#: providers whose money goes straight to the cooperative's account: the platform never holds
+#: it, so it is never "held by the platform" (see operations.ledger_sums)
+PAID_DIRECT = frozenset({TransferProvider.name})
+
+
 def sandbox_url() -> str:
     """Where the sandbox gateway answers: configured, or mounted on this very site."""
     configured = current_app.config.get("PAYMENTS_SANDBOX_URL")

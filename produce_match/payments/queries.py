@@ -10,7 +10,7 @@ from sqlalchemy import and_, case, func, select
 from produce_match.accounts.models import Role, User
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
-from produce_match.orders.models import Order, OrderStatus
+from produce_match.orders.models import Order, OrderStatus, Party
 from produce_match.payments.models import (
     EntryKind,
     InstructionState,
@@ -20,8 +20,8 @@ from produce_match.payments.models import (
     PaymentState,
 )
 from produce_match.payments.operations import ledger_sums, payout_account
-from produce_match.payments.providers import methods
-from produce_match.policy import can
+from produce_match.payments.providers import PAID_DIRECT, methods
+from produce_match.policy import can, order_party
 
 
 @dataclass
@@ -38,6 +38,11 @@ class OrderMoney:
     open_payment: Payment | None
     manual_refunds: list[PaymentInstruction] = field(default_factory=list)
     has_bank_account: bool = False
+    #: whose words the page speaks: buyer, cooperative or official (administrators too)
+    side: str = "official"
+    #: money came through the platform (online) / straight to the cooperative (transfer)
+    paid_online: bool = False
+    paid_direct: bool = False
 
 
 def order_money(user: User | None, order: Order) -> OrderMoney | None:
@@ -75,7 +80,18 @@ def order_money(user: User | None, order: Order) -> OrderMoney | None:
         open_payment=open_payment,
         manual_refunds=[i for i in instructions if i.status is InstructionState.manual],
         has_bank_account=payout_account(order.cooperative_org_id) is not None,
+        side=side_of(user, order),
+        paid_online=any(
+            e.kind is EntryKind.charge and e.provider not in PAID_DIRECT for e in entries
+        ),
+        paid_direct=any(e.kind is EntryKind.charge and e.provider in PAID_DIRECT for e in entries),
     )
+
+
+def side_of(user: User | None, order: Order) -> str:
+    """Whose words an order's money is told in for `user`: buyer, cooperative or official."""
+    party = order_party(user, order)
+    return party.value if party in (Party.buyer, Party.cooperative) else "official"
 
 
 @dataclass
@@ -84,6 +100,12 @@ class Row:
     charge: int
     refund: int
     payout: int
+    direct: int = 0  #: paid straight to the cooperative (transfer), not settled yet
+
+    @property
+    def received(self) -> int:
+        """What is in the cooperative's account: paid out, or paid straight to it."""
+        return self.payout + self.direct
 
 
 @dataclass
@@ -114,12 +136,19 @@ def overview(user: User) -> Overview | None:
             func.sum(case((LedgerEntry.kind == kind, LedgerEntry.amount_fen), else_=0)), 0
         )
 
+    # what was paid straight to the cooperative (a transfer) and is not settled yet: in its
+    # account already, never held by the platform
+    signed = case((LedgerEntry.kind == EntryKind.charge, 1), else_=-1) * LedgerEntry.amount_fen
+    direct = func.coalesce(
+        func.sum(case((LedgerEntry.provider.in_(sorted(PAID_DIRECT)), signed), else_=0)), 0
+    )
     rows = db.session.execute(
         select(
             Order,
             total(EntryKind.charge).label("charge"),
             total(EntryKind.refund).label("refund"),
             total(EntryKind.payout).label("payout"),
+            direct.label("direct"),
         )
         .join(LedgerEntry, LedgerEntry.order_id == Order.id)
         .join(Lot, Lot.id == Order.lot_id)
@@ -128,12 +157,15 @@ def overview(user: User) -> Overview | None:
         .order_by(Order.id.desc())
     ).all()
     rows = [
-        Row(order, int(charge), int(refund), int(payout)) for order, charge, refund, payout in rows
+        Row(order, int(charge), int(refund), int(payout), int(direct))
+        for order, charge, refund, payout, direct in rows
     ]
     totals = {
         "charge": sum(r.charge for r in rows),
         "refund": sum(r.refund for r in rows),
         "payout": sum(r.payout for r in rows),
+        "direct": sum(r.direct for r in rows),
     }
-    totals["held"] = totals["charge"] - totals["refund"] - totals["payout"]
+    # held by the platform: what came online and is neither refunded nor paid out yet
+    totals["held"] = totals["charge"] - totals["refund"] - totals["payout"] - totals["direct"]
     return Overview(side=side, rows=rows, totals=totals)

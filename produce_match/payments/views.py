@@ -156,6 +156,7 @@ def transfer(payment_id: int) -> Any:
         account=payments.payout_account(payment.order.cooperative_org_id),
         form=form,
         action_form=ActionForm(),
+        side=queries.side_of(current_user, payment.order),
     )
 
 

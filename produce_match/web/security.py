@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -32,6 +33,7 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 
 
 def content_security_policy(form_action: list[str]) -> str:
+    """The site's Content-Security-Policy; forms may also post to the `form_action` origins."""
     return "; ".join(
         [
             "default-src 'self'",
@@ -97,13 +99,15 @@ def _refuse_unstorable_text() -> None:
                 )
 
 
-def _headers(response: Any) -> Any:
+def apply_headers(response: Any, form_action: Sequence[str] = ()) -> Any:
+    """Put the headers every response of the project carries on `response`.
+
+    The one path for the site and for the sandbox gateway's pages (a WSGI app of its own,
+    mounted beside the site or run alone), so that no page the project serves misses one.
+    """
     headers = response.headers
     # files we serve set a stricter policy of their own (default-src 'none'): keep it
-    headers.setdefault(
-        "Content-Security-Policy",
-        content_security_policy(current_app.config.get("CSP_FORM_ACTION", [])),
-    )
+    headers.setdefault("Content-Security-Policy", content_security_policy(list(form_action)))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
@@ -111,6 +115,12 @@ def _headers(response: Any) -> Any:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def _headers(response: Any) -> Any:
+    apply_headers(response, current_app.config.get("CSP_FORM_ACTION", []))
+    headers = response.headers
     if "Cache-Control" not in headers and request.cookies.get(
         current_app.config["SESSION_COOKIE_NAME"]
     ):

@@ -308,8 +308,33 @@ def test_a_payment_after_the_order_was_cancelled_goes_back(users, order, gateway
     service.run_outbox()
     order = fresh(order_id)
     assert order.status is OrderStatus.cancelled
+    assert order.payment_status is PaymentStatus.refunded  # the money came, and went back
     assert [r.amount_fen for r in entries(order_id, EntryKind.refund)] == [680_00]
     assert ledger_sums(order_id)["held"] == 0
+    ledger_matches_gateway(gateway, order_id)
+
+
+def test_a_payment_after_the_order_expired_goes_back_and_says_so(users, order, gateway):
+    """Paid at the checkout after the deadline, before anyone recorded the expiry: the order
+    expires, the money goes back, and its payment_status follows (never left `pending`)."""
+    from sqlalchemy import update
+
+    order_id = order.id
+    payment = start(users, order)
+    pay_url = payment.pay_url
+    assert fresh(order_id).payment_status is PaymentStatus.pending
+    db.session.execute(
+        update(Order).where(Order.id == order_id).values(pay_by=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+    gateway.checkout(pay_url, "pay")
+    assert eventually(lambda: entries(order_id, EntryKind.charge))
+    order = fresh(order_id)
+    assert order.status is OrderStatus.expired
+    assert order.payment_status is PaymentStatus.paid  # in, and on its way back
+    service.run_outbox()
+    assert eventually(lambda: fresh(order_id).payment_status is PaymentStatus.refunded)
+    assert [r.amount_fen for r in entries(order_id, EntryKind.refund)] == [680_00]
     ledger_matches_gateway(gateway, order_id)
 
 

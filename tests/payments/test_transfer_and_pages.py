@@ -84,7 +84,13 @@ def test_transfer_recorded_by_the_buyer_confirmed_by_the_cooperative_then_refund
         payments.confirm_manual_refund(users["buyer"], instruction)
     payments.confirm_manual_refund(users["coop"], instruction)
     db.session.commit()
-    assert ledger_sums(order_id) == {"charge": 680_00, "refund": 680_00, "payout": 0, "held": 0}
+    assert ledger_sums(order_id) == {
+        "charge": 680_00,
+        "refund": 680_00,
+        "payout": 0,
+        "held": 0,
+        "direct": 0,
+    }
     assert db.session.get(Order, order_id).payment_status is PaymentStatus.refunded
 
 
@@ -242,9 +248,9 @@ def test_refunds_and_payouts_are_told_in_both_languages(app, users, order, bank)
     ).all()
     assert [n.user_id for n in told] == [users["buyer"].id]
 
-    params = {"order": 7, "lot": "黑豆", "amount_fen": 680_00, "ref": "x"}
+    params = {"order": 7, "lot": "黑豆", "amount_fen": 680_00, "ref": "x", "buyer": "南昌粮油"}
     payment_kinds = [k for k in kinds() if k.startswith("payment.")]
-    assert payment_kinds == ["payment.paid_out", "payment.refunded"]
+    assert payment_kinds == ["payment.paid_out", "payment.refunded", "payment.transfer_recorded"]
     for lang, money in (("zh", "680.00 元"), ("en", "680.00 yuan")):
         with force_locale(lang):
             for kind in payment_kinds:
@@ -275,7 +281,13 @@ def test_refunds_never_exceed_what_was_paid(client, users, order, bank):
     for instruction in refunds:
         payments.confirm_manual_refund(users["coop"], instruction)
     db.session.commit()
-    assert ledger_sums(order_id) == {"charge": 680_00, "refund": 680_00, "payout": 0, "held": 0}
+    assert ledger_sums(order_id) == {
+        "charge": 680_00,
+        "refund": 680_00,
+        "payout": 0,
+        "held": 0,
+        "direct": 0,
+    }
     assert db.session.get(Order, order_id).payment_status is PaymentStatus.refunded
 
     login(client, "buyer", PASSWORD)
@@ -329,3 +341,183 @@ def test_the_gateway_checkout_is_an_allowed_form_target(client, gateway):
     policy_header = client.get("/login").headers["Content-Security-Policy"]
     form_action = next(p for p in policy_header.split(";") if "form-action" in p)
     assert gateway.url in form_action.split()
+
+
+def _overdue(order_id: int) -> None:
+    """Time passes: the order's payment deadline is behind us, and nobody recorded the expiry."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from produce_match.database import utcnow
+
+    db.session.execute(
+        update(Order).where(Order.id == order_id).values(pay_by=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+
+
+def _payment_steps(order_id: int) -> list[tuple[str | None, str | None]]:
+    order = db.session.get(Order, order_id)
+    return [
+        (a.from_state, a.to_state) for a in history(order) if a.action == "payment_status_changed"
+    ]
+
+
+def test_a_transfer_confirmed_after_the_order_expired_ends_refunded(users, order, bank):
+    """The money came after the order expired: it goes back, and the order says so; it is
+    never left `pending`."""
+    order_id = order.id
+    started = service.create_payment(users["buyer"], order, "transfer")
+    payment = db.session.get(Payment, started.id)
+    payments.record_transfer(users["buyer"], payment, "南昌粮油 工商银行")
+    db.session.commit()
+    assert db.session.get(Order, order_id).payment_status is PaymentStatus.pending
+    _overdue(order_id)
+    payments.confirm_transfer(users["coop"], db.session.get(Payment, started.id))
+    db.session.commit()
+    order = db.session.get(Order, order_id)
+    assert order.status is OrderStatus.expired
+    assert db.session.get(Payment, started.id).late
+    # the money is in (with the cooperative) and on its way back
+    assert order.payment_status is PaymentStatus.paid
+    service.run_outbox()
+    instruction = db.session.scalars(select(payments.PaymentInstruction)).one()
+    assert instruction.reason.value == "late_payment"
+    payments.confirm_manual_refund(users["coop"], instruction)
+    db.session.commit()
+    order = db.session.get(Order, order_id)
+    assert order.payment_status is PaymentStatus.refunded
+    assert ledger_sums(order_id)["charge"] == ledger_sums(order_id)["refund"] == 680_00
+    assert _payment_steps(order_id)[-2:] == [("pending", "paid"), ("paid", "refunded")]
+
+
+def test_money_after_a_recorded_expiry_ends_refunded(users, order, bank):
+    """The order's expiry was already recorded (cron) while the transfer was on its way."""
+    order_id = order.id
+    started = service.create_payment(users["buyer"], order, "transfer")
+    _overdue(order_id)
+    orders.expire_due()
+    db.session.commit()
+    order = db.session.get(Order, order_id)
+    assert order.status is OrderStatus.expired
+    assert order.payment_status is PaymentStatus.unpaid  # nothing came, nothing is expected
+    payments.confirm_transfer(users["official"], db.session.get(Payment, started.id))
+    db.session.commit()
+    assert db.session.get(Order, order_id).payment_status is PaymentStatus.paid
+    service.run_outbox()
+    payments.confirm_manual_refund(
+        users["coop"], db.session.scalars(select(payments.PaymentInstruction)).one()
+    )
+    db.session.commit()
+    assert db.session.get(Order, order_id).payment_status is PaymentStatus.refunded
+
+
+def test_the_cooperative_is_told_when_the_buyer_records_a_transfer(app, users, order, bank):
+    from flask_babel import force_locale
+
+    from produce_match.notifications.messages import render
+    from produce_match.notifications.models import Notification
+
+    started = service.create_payment(users["buyer"], order, "transfer")
+    payment = db.session.get(Payment, started.id)
+    payments.record_transfer(users["buyer"], payment, "南昌粮油 工商银行", "11月22日")
+    db.session.commit()
+    told = db.session.scalars(
+        select(Notification).where(Notification.kind == "payment.transfer_recorded")
+    ).all()
+    assert [n.user_id for n in told] == [users["coop"].id]
+    assert told[0].url == f"/payments/{payment.id}/transfer"
+    with force_locale("zh"):
+        text = render("payment.transfer_recorded", told[0].params)
+        assert "680.00 元" in text and payment.reference in text and "确认" in text, text
+        assert "平台" not in text
+    with force_locale("en"):
+        text = render("payment.transfer_recorded", told[0].params)
+        assert "680.00 yuan" in text and payment.reference in text and "confirm" in text, text
+
+
+def _panel(client, login_name: str, order_id: int, lang: str) -> str:
+    viewer = type(client)(client.application)
+    login(viewer, login_name, PASSWORD)
+    return viewer.get(f"/payments/orders/{order_id}", headers={"Accept-Language": lang}).get_data(
+        as_text=True
+    )
+
+
+def test_money_paid_straight_to_the_cooperative_is_never_held_by_the_platform(
+    client, users, order, bank
+):
+    """A confirmed transfer is in the cooperative's account: each side reads it so, in its own
+    words, and nobody reads 平台代管 (held by the platform)."""
+    order_id = order.id
+    html = _panel(client, "buyer", order_id, "zh")
+    assert "直接转入合作社账户" in html  # before paying: where a transfer goes
+    started = service.create_payment(users["buyer"], order, "transfer")
+    payments.confirm_transfer(users["coop"], db.session.get(Payment, started.id))
+    db.session.commit()
+    assert ledger_sums(order_id) == {
+        "charge": 680_00,
+        "refund": 0,
+        "payout": 0,
+        "held": 0,
+        "direct": 680_00,
+    }
+    words = {
+        ("buyer", "zh"): "已直接转入合作社账户",
+        ("coop", "zh"): "已直接转入本社账户",
+        ("official", "zh"): "买方已直接转给合作社",
+        ("buyer", "en"): "Paid straight into the cooperative's account",
+        ("coop", "en"): "Paid straight into your account",
+        ("official", "en"): "Paid by the buyer straight to the cooperative",
+    }
+    for (login_name, lang), expected in words.items():
+        html = _panel(client, login_name, order_id, lang)
+        assert expected in html, (login_name, lang)
+        assert "平台代管" not in html and "Held by the platform" not in html, (login_name, lang)
+    for login_name in ("coop", "official"):
+        viewer = type(client)(client.application)
+        login(viewer, login_name, PASSWORD)
+        html = viewer.get("/payments/money", headers={"Accept-Language": "zh"}).get_data(
+            as_text=True
+        )
+        assert "平台代管" not in html and "待交付后结算" not in html, login_name
+        assert "680.00" in html, login_name
+    # the transfer page speaks to each side
+    page = f"/payments/{started.id}/transfer"
+    assert "请向合作社账户转账" in _panel_page(client, "buyer", page)
+    coop_page = _panel_page(client, "coop", page)
+    assert "请向合作社账户转账" not in coop_page and "转入本社账户" in coop_page
+
+
+def _panel_page(client, login_name: str, page: str) -> str:
+    viewer = type(client)(client.application)
+    login(viewer, login_name, PASSWORD)
+    return viewer.get(page, headers={"Accept-Language": "zh"}).get_data(as_text=True)
+
+
+def test_online_money_is_held_by_the_platform_in_each_sides_words(client, users, order):
+    order_id = order.id
+    started = service.create_payment(users["buyer"], order, "sandbox")
+    payment = db.session.get(Payment, started.id)
+    payments.succeed(payment, provider_ref="pay_test")
+    db.session.commit()
+    assert ledger_sums(order_id)["held"] == 680_00 and ledger_sums(order_id)["direct"] == 0
+    words = {
+        "buyer": "平台代管，您确认收货后付给合作社",
+        "coop": "平台代管，交货后付给本社",
+        "official": "平台代管",
+    }
+    for login_name, expected in words.items():
+        html = _panel(client, login_name, order_id, "zh")
+        assert expected in html and "直接转入" not in html, login_name
+
+
+def test_the_order_history_names_each_payment_status(client, users, order, bank):
+    order_id = order.id
+    service.create_payment(users["buyer"], order, "transfer")
+    login(client, "buyer", PASSWORD)
+    html = client.get(f"/orders/{order_id}", headers={"Accept-Language": "zh"}).get_data(
+        as_text=True
+    )
+    assert "未付款 → 付款中" in html and "pending" not in html

@@ -11,7 +11,8 @@ What it does, like a real gateway:
 - a hosted checkout page where the buyer pays, fails (a declined attempt; the payment stays
   open) or abandons (the payment is closed);
 - server-to-server notifications of every change, signed (see payments/signing.py), sent from
-  a background thread and retried with back-off until acknowledged with a 2xx.
+  a background thread and retried with back-off until acknowledged with a 2xx. The thread
+  starts in the process serving requests, never when the app is created (see Deliverer).
 
 Switches for tests (POST /control, bearer secret): `copies` (send each notification n times),
 `hold` (keep notifications until POST /control/flush, which sends them newest first), `drop`
@@ -25,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -32,12 +34,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
-from flask import Flask, abort, jsonify, redirect, render_template, request, send_file
+from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from flask_babel import Babel, get_locale
 
 from produce_match.payments import signing
+from produce_match.web.security import apply_headers
 
 log = logging.getLogger("produce_match.payments.sandbox")
 
@@ -128,16 +132,42 @@ class Store:
 
 
 class Deliverer:
-    """Sends the outbox's notifications from one background thread, with back-off."""
+    """Sends the outbox's notifications from one background thread, with back-off.
+
+    The thread starts only in the process that serves requests, when there is something to
+    send: never when the app is created, which gunicorn does once in its master before forking
+    the workers (a thread does not survive a fork; its copy in a worker would never run).
+    """
 
     def __init__(self, store: Store, secret: str) -> None:
         self.store = store
         self.secret = secret
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        #: whether this process has looked for notifications left over from an earlier run
+        self._resumed = False
+
+    def _own_process(self) -> None:
+        # after a fork the parent's thread, lock and event are copies that nothing drives
+        if self._pid != os.getpid():
+            self._reset()
+
+    def resume(self) -> None:
+        """Start sending what an earlier run left undelivered (once per process)."""
+        self._own_process()
+        if not self._resumed:
+            self._resumed = True
+            if self.undelivered():
+                self.start()
 
     def start(self) -> None:
+        """Make sure this process's thread is running, and wake it: something is due."""
+        self._own_process()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -290,8 +320,12 @@ def create_gateway(secret: str, db_path: str) -> Flask:
     store = Store(db_path)
     deliverer = Deliverer(store, secret)
     app.extensions["sandbox"] = {"store": store, "deliverer": deliverer}
-    if deliverer.undelivered():  # left over from the last run: keep trying
-        deliverer.start()
+
+    @app.before_request
+    def _resume() -> None:
+        # notifications left over from the last run are sent by the process that serves
+        # requests, never by the one creating the app (see Deliverer)
+        deliverer.resume()
 
     def base() -> str:
         return request.host_url.rstrip("/") + request.script_root
@@ -543,6 +577,9 @@ def create_gateway(secret: str, db_path: str) -> Flask:
             row = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
         if row is None:
             abort(404)
+        if row["return_url"]:
+            parts = urlsplit(row["return_url"])
+            g.form_action = [f"{parts.scheme}://{parts.netloc}"]
         return render_template(
             "payments/sandbox/checkout.html",
             payment=row,
@@ -558,11 +595,9 @@ def create_gateway(secret: str, db_path: str) -> Flask:
 
     @app.after_request
     def _headers(response: Any) -> Any:
-        response.headers.setdefault(
-            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+        # the site's own headers, through the site's own path; the checkout's form may also
+        # end on the shop's page (the gateway redirects the buyer back there)
+        return apply_headers(response, g.get("form_action", ()))
 
     @app.post("/checkout/<payment_id>")
     def checkout_action(payment_id: str) -> Any:
