@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +98,7 @@ def test_many_processes_never_sell_more_than_the_stock(app, users, database_url,
     lot = make_lot(users["coop"], quantity="500", unit="kg")
     lot_id, quantity_g, login = lot.id, lot.quantity_g, users["buyer"].login
     db.session.commit()  # the test holds no transaction (on SQLite, no lock) while they run
-    started = time.monotonic()
     reports = _run_workers(_order_many, (database_url, lot_id, login), tmp_path)
-    elapsed = time.monotonic() - started
 
     assert [errors for *_rest, errors in reports] == [[]] * WORKERS
     placed = [p for _w, done, _r, _e in reports for p in done]
@@ -124,7 +121,6 @@ def test_many_processes_never_sell_more_than_the_stock(app, users, database_url,
         select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "placed")
     )
     assert placed_events == len(placed)
-    assert elapsed < 60, f"{elapsed:.1f} s"
 
 
 def _give_back_many(
