@@ -54,3 +54,54 @@ def test_post_a_lot_with_a_photo_on_a_phone(phone_page, live_server, tmp_path):
     page.goto("/lots?commodity=乌豆")
     assert "彰武黑豆 40 吨" in page.locator(".lot-list").inner_text()
     screenshot(page, "lots-04-list")
+
+
+def test_edit_a_lot_with_two_photos_on_a_phone(phone_page, live_server, tmp_path):
+    """Saving an edit, removing a photo and adding one each do what their button says."""
+    from produce_match.extensions import db
+    from produce_match.lots import operations as lots
+    from tests.factories import make_lot
+
+    with live_server.app.app_context():
+        user = make_user(
+            "13904180002",
+            Role.cooperative,
+            "彰武县道亭村黑豆种植专业合作社",
+            province="辽宁",
+            county="彰武",
+        )
+        lot = make_lot(user)
+        for width in (800, 640):
+            lots.add_photo(user, lot, jpeg_bytes(width, 480))
+        db.session.commit()
+        lot_id = lot.id
+    photo = tmp_path / "new.jpg"
+    photo.write_bytes(jpeg_bytes(1024, 768))
+
+    page = phone_page
+    page.goto("/login")
+    page.locator("#login").fill("13904180002")
+    page.locator("#password").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.goto(f"/lots/{lot_id}/edit")
+    assert page.locator(".photo-admin img").count() == 2
+    assert fits_the_screen(page)
+    screenshot(page, "lots-05-edit-two-photos")
+
+    # 删除 removes that photo, and only that: no "please enter a title", nothing else changed
+    page.get_by_role("button", name="删除").first.click()
+    page.wait_for_url(f"**/lots/{lot_id}/edit")
+    assert "照片已删除" in page.content()
+    assert page.locator(".photo-admin img").count() == 1
+    assert page.locator(".error").count() == 0
+
+    # 保存 saves the whole form: a new price and a new photo
+    page.locator("#price").fill("6.20")
+    page.locator("#photos").set_input_files(str(photo))
+    screenshot(page, "lots-06-edit-filled")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(f"**/lots/{lot_id}")
+    assert "6.20 元/公斤" in page.content()
+    assert page.locator(".photos img").count() == 2
+    assert fits_the_screen(page)
+    screenshot(page, "lots-07-edited")
