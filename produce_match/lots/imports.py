@@ -667,9 +667,19 @@ class _Checker:
     def jurisdiction(
         self, checked: CheckedRow, org: Organisation, fail: Callable[[str, str], None]
     ) -> None:
-        """Refuse a row whose place is outside the importing official's jurisdiction."""
+        """Refuse a row whose cooperative or place is outside the importing official's
+        jurisdiction: a lot placed in the office's county may still belong to a cooperative
+        elsewhere, and the office may not post for it."""
         actor = self.actor
         if actor is None or actor.role is not Role.official:
+            return
+        coop = checked.cooperative
+        if (
+            coop is not None
+            and coop.id is not None  # a new one takes its place from the row, checked below
+            and not self.may_place(coop.province_code or "", coop.county_code or "")
+        ):
+            fail("cooperative", _("This cooperative is outside your office's jurisdiction."))
             return
         if checked.values is not None:
             codes = (checked.values["province_code"], checked.values["county_code"])

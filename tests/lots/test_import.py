@@ -444,15 +444,39 @@ def test_an_official_imports_only_within_the_jurisdiction(users):
     data = csv_bytes(EN, rows)
     report = imports.check(imports.read_file("a.csv", data), users["official"])
     outside = _("This place is outside your office's jurisdiction.")
+    not_ours = _("This cooperative is outside your office's jurisdiction.")
     assert [(e.line, e.column, e.message) for e in report.errors] == [
-        (3, "county", outside),
+        (3, "cooperative", not_ours),  # 金州区: the cooperative, whatever the lot's place
         (4, "province", outside),
         (5, "spoil_by", _("This date has passed: a spoiled lot cannot be offered.")),
-        (5, "county", outside),  # the cooperative's own place, 金州区
+        (5, "cooperative", not_ours),
     ]
     assert len(report.good) == 1
     provincial = imports.check(imports.read_file("a.csv", data), users["province_official"])
     assert [(e.line, e.column) for e in provincial.errors] == [(4, "province"), (5, "spoil_by")]
+
+
+def test_an_official_imports_no_lot_for_a_cooperative_outside_the_jurisdiction(users):
+    """A lot placed in the office's county still belongs to its cooperative: the Zhangwu office
+    may not post one for the Jinzhou cooperative, nor may an office of another province."""
+    rows = [
+        ["金州樱桃合作社", "樱桃", "800", "斤", "15", "斤", "辽宁", "彰武", SOON, "", ""],
+        ["道亭村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],
+    ]
+    data = csv_bytes(EN, rows)
+    report = imports.check(imports.read_file("a.csv", data), users["official"])
+    outside = _("This cooperative is outside your office's jurisdiction.")
+    assert [(e.line, e.column, e.message) for e in report.errors] == [(2, "cooperative", outside)]
+    with pytest.raises(ValidationFailed):
+        imports.apply(report, users["official"])
+    assert imports.apply(report, users["official"], skip_invalid=True) == 1
+    db.session.commit()
+    assert {lot.cooperative.name for lot in db.session.scalars(select(Lot))} == {"道亭村合作社"}
+    # the province's office covers both; an office in Jiangxi neither
+    provincial = imports.check(imports.read_file("a.csv", data), users["province_official"])
+    assert provincial.errors == []
+    jiangxi = imports.check(imports.read_file("a.csv", data), users["other_official"])
+    assert {(e.line, e.column) for e in jiangxi.errors} >= {(2, "cooperative"), (3, "cooperative")}
 
 
 def test_an_officials_new_cooperative_takes_a_place_within_the_jurisdiction(users):
