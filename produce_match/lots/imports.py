@@ -68,6 +68,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "mobile", "电话", "手机", "联系电话"),
 }
 REQUIRED = ("cooperative", "commodity", "quantity", "price", "province", "county")
+#: what a cooperative may leave out: its own name and place are the defaults
+OWN_DEFAULTS = ("cooperative", "province", "county")
 #: columns that describe a cooperative to create, not the lot
 ORG_COLUMNS = ("cooperative", "contact_person", "phone")
 LOT_COLUMNS = tuple(f.name for f in fields(LotInput))
@@ -87,6 +89,14 @@ def _header_key(text: str) -> str:
 
 
 _ALIASES = {_header_key(alias): name for name, aliases in COLUMNS.items() for alias in aliases}
+
+
+def required_columns(actor: User | None) -> tuple[str, ...]:
+    """The columns a file must have for this importer: a cooperative's own name and place
+    fill in for the columns it leaves out."""
+    if actor is not None and actor.role is Role.cooperative:
+        return tuple(name for name in REQUIRED if name not in OWN_DEFAULTS)
+    return REQUIRED
 
 
 def column_title(
@@ -151,6 +161,10 @@ class CheckedRow:
     data: LotInput | None = None
     #: the lot's values as the rules cleaned them (for the preview)
     values: dict[str, Any] | None = None
+    #: what those values refer to, for the preview to name them
+    commodity: Commodity | None = None
+    province: Region | None = None
+    county: Region | None = None
 
     @property
     def ok(self) -> bool:
@@ -184,6 +198,9 @@ class ImportReport:
 
     @property
     def good(self) -> list[CheckedRow]:
+        """The rows that importing creates: none while the header has errors."""
+        if self.file_errors:
+            return []
         return [row for row in self.rows if row.ok]
 
     @property
@@ -557,7 +574,7 @@ class _Checker:
 
     def columns_of(self, headers: tuple[str, ...]) -> _Columns:
         if headers not in self.columns:
-            self.columns[headers] = _map_columns(headers)
+            self.columns[headers] = _map_columns(headers, required=required_columns(self.actor))
         return self.columns[headers]
 
     # one row
@@ -587,13 +604,18 @@ class _Checker:
         else:
             checked.cooperative = org
         try:
-            checked.values = clean(data, org)
+            checked.values = values = clean(data, org)
         except ValidationFailed as exc:
             for name, messages in exc.fields.items():
                 if name in cols.missing or cols.used.get(name) in raw.cell_problems:
                     continue  # reported once already: in the header, or as the cell's problem
                 for message in messages:
                     fail(name, message)
+        else:
+            # already in the session (and the import's cache): no query
+            checked.commodity = db.session.get(Commodity, values["commodity_id"])
+            checked.province = db.session.get(Region, values["province_code"])
+            checked.county = db.session.get(Region, values["county_code"])
         self.jurisdiction(checked, org, fail)
         if checked.errors:
             checked.data = None

@@ -9,6 +9,7 @@ import json
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -602,3 +603,123 @@ def test_another_users_token_is_404(client, app, users):
     )
     assert counts()[0] == 0
     assert client.get(f"/lots/import/{token}").status_code == 200  # still there for its owner
+
+
+# --- what the preview promises ----------------------------------------------------------------
+
+
+class _ConfirmForm(HTMLParser):
+    """The preview's confirm form as a browser submits it: its inputs and its button's text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.action: str | None = None
+        self.inside = False
+        self.fields: dict[str, str] = {}
+        self.button = ""
+        self.in_button = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form" and (a.get("action") or "").endswith("/confirm"):
+            self.action, self.inside = a["action"], True
+        elif self.inside and tag == "input" and a.get("name"):
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.fields[a["name"]] = a.get("value") or ""
+        elif self.inside and tag == "button":
+            self.in_button = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "button":
+            self.in_button = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_button:
+            self.button += data
+
+
+NO_PROVINCE = [c for c in EN if c != "province"]
+
+
+@pytest.mark.parametrize(
+    ("header", "rows"),
+    [
+        (EN, GOOD),
+        (EN, [GOOD[0], BAD[1], GOOD[1]]),
+        (NO_PROVINCE, [[c for c, h in zip(r, EN, strict=True) if h != "province"] for r in GOOD]),
+    ],
+    ids=["all-good", "one-bad-row", "a-required-column-missing"],
+)
+def test_the_previews_count_is_what_its_button_imports(client, users, header, rows):
+    """ "N rows can be imported", the button's number and what submitting it imports agree."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "official", PASSWORD)
+    token = token_of(upload(client, "a.csv", csv_bytes(header, rows)))
+    html = client.get(f"/lots/import/{token}").get_data(as_text=True)
+    promised = int(re.search(r"(\d+) rows? can be imported", html).group(1))
+    form = _ConfirmForm()
+    form.feed(html)
+    before = counts()[0]
+    if form.action is None:  # nothing to import, and no button to try
+        assert promised == 0
+        return
+    assert re.search(rf"\bImport {promised} lots?\b", form.button)
+    done = client.post(form.action, data=form.fields)
+    assert done.status_code == 302
+    assert counts()[0] == before + promised > before
+
+
+def test_a_cooperatives_file_may_leave_out_its_name_and_place(client, users):
+    """The help says 合作社, 省 and 县 are optional for a cooperative: a file without them
+    imports, in the cooperative's own county."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "coop", PASSWORD)
+    help_page = client.get("/lots/import").get_data(as_text=True)
+    for column in ("合作社", "省", "县"):
+        item = re.search(rf"<strong>{column}</strong>[^\n]*", help_page).group(0)
+        assert "required" not in item
+    assert re.search(r"<strong>品类</strong>[^\n]*required", help_page)
+
+    header = ["品类", "数量", "单位", "价格", "计价单位"]
+    rows = [["黑豆", "40", "吨", "6.8", "公斤"], ["大白菜", "20000", "斤", "0.6", "斤"]]
+    token = token_of(upload(client, "mine.csv", csv_bytes(header, rows)))
+    html = client.get(f"/lots/import/{token}").get_data(as_text=True)
+    assert "2 rows can be imported" in html and "Import 2 lots" in html
+    assert "This column is required" not in html
+    done = post_form(client, f"/lots/import/{token}/confirm", {}, page=f"/lots/import/{token}")
+    assert done.status_code == 302
+    lots = db.session.scalars(select(Lot)).all()
+    assert len(lots) == 2
+    assert {(lot.cooperative_id, lot.county.name) for lot in lots} == {
+        (users["coop"].organisation_id, "彰武县")
+    }
+    # an office still names the cooperative and the place of every row
+    official = imports.check(imports.read_file("a.csv", csv_bytes(header, rows)), users["official"])
+    assert {e.column for e in official.file_errors} == {"合作社", "省", "县"}
+
+
+def test_the_preview_shows_every_column_it_imports(client, users):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "official", PASSWORD)
+    header = [*EN, "title", "variety", "grade", "township", "village", "available_from"]
+    header += ["storage_notes", "description"]
+    row = [*GOOD[1], "新民村白菜", "北京小杂", "一等", "梁家子镇", "新民村", SOON]
+    row += ["地窖，恒温", "今年新菜，包心紧实"]
+    token = token_of(upload(client, "a.csv", csv_bytes(header, [row])))
+    html = client.get(f"/lots/import/{token}").get_data(as_text=True)
+    for shown in (
+        "新民村合作社",
+        "王五",
+        "13900001111",
+        "新民村白菜",
+        "Chinese cabbage",
+        "北京小杂",
+        "一等",
+        "20,000 jin",
+        "辽宁省 彰武县 梁家子镇 新民村",
+        "地窖，恒温",
+        "今年新菜，包心紧实",
+    ):
+        assert shown in html, shown
