@@ -1,6 +1,7 @@
 """A crawl of the site as every role sees it: each page reachable by following links, and every
-page without arguments, is fetched and checked for what no page may have (nested forms, which
-browsers silently unnest: a button then belongs to another form, or to none)."""
+page without arguments, is fetched and checked for what no page may have: nested forms (which
+browsers silently unnest: a button then belongs to another form, or to none), and a photo field
+that does not offer the phone's camera."""
 
 from __future__ import annotations
 
@@ -25,43 +26,48 @@ MOST_PAGES = 400
 SKIP_PREFIXES = ("/static/", "/media/", "/api/")
 
 
-class _FormNesting(HTMLParser):
-    """Finds a <form> opened inside another one (html.parser keeps what the markup says)."""
+class _PageParser(HTMLParser):
+    """Finds a <form> opened inside another one (html.parser keeps what the markup says), photo
+    fields without `accept="image/*"`, and the page's links."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.depth = 0
         self.nested: list[int] = []
         self.links: list[str] = []
+        self.photo_inputs_without_camera: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
         if tag == "form":
             if self.depth:
                 self.nested.append(self.getpos()[0])
             self.depth += 1
-        elif tag == "a":
-            href = dict(attrs).get("href")
-            if href:
-                self.links.append(href)
+        elif tag == "a" and a.get("href"):
+            self.links.append(a["href"] or "")
+        elif (
+            tag == "input"
+            and a.get("type") == "file"
+            and "photo" in (a.get("name") or "")
+            and "image/*" not in (a.get("accept") or "")
+        ):
+            self.photo_inputs_without_camera.append(a.get("name") or "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form" and self.depth:
             self.depth -= 1
 
 
+def parse(html: str) -> _PageParser:
+    parser = _PageParser()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
 def nested_forms(html: str) -> list[int]:
     """The lines where a form opens inside another form."""
-    parser = _FormNesting()
-    parser.feed(html)
-    parser.close()
-    return parser.nested
-
-
-def _links(html: str) -> list[str]:
-    parser = _FormNesting()
-    parser.feed(html)
-    parser.close()
-    return parser.links
+    return parse(html).nested
 
 
 def test_the_checker_finds_a_nested_form():
@@ -106,7 +112,7 @@ def crawl(app: Any, client: Any) -> dict[str, Any]:
         pages[url] = response
         if response.mimetype != "text/html":
             continue
-        for href in _links(response.get_data(as_text=True)):
+        for href in parse(response.get_data(as_text=True)).links:
             target = urldefrag(href).url
             parts = urlsplit(target)
             if parts.scheme or parts.netloc or not parts.path.startswith("/"):
@@ -126,7 +132,8 @@ def world(app, users) -> dict[str, Any]:
         lots.add_photo(users["coop"], lot, jpeg_bytes(640, 480))
     make_lot(users["coop"], commodity="樱桃", quantity="800", unit="jin", price="30")
     make_demand(users["buyer"])
-    orders.place_order(users["buyer"], lot, "2", "t")
+    orders.place_order(users["buyer"], lot, "1", "t")
+    orders.accept(users["coop"], orders.place_order(users["buyer"], lot, "2", "t"))
     db.session.commit()
     return users
 
@@ -134,18 +141,24 @@ def world(app, users) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "role", [None, "coop", "buyer", "official", "provincial", "jiangxi", "admin"]
 )
-def test_no_page_has_a_form_inside_a_form(app, world, role):
+def test_every_page_of_every_role_is_well_formed(app, world, role):
     client = app.test_client()
     if role is not None:
         login(client, role, PASSWORD)
     pages = crawl(app, client)
-    broken = {
-        url: lines
+    parsed = {
+        url: parse(response.get_data(as_text=True))
         for url, response in pages.items()
         if response.mimetype == "text/html"
-        and (lines := nested_forms(response.get_data(as_text=True)))
+    }
+    nested = {url: page.nested for url, page in parsed.items() if page.nested}
+    no_camera = {
+        url: page.photo_inputs_without_camera
+        for url, page in parsed.items()
+        if page.photo_inputs_without_camera
     }
     failed = {url: r.status_code for url, r in pages.items() if r.status_code >= 500}
     assert len(pages) > 5
-    assert broken == {}, f"forms inside forms (url: lines): {broken}"
+    assert nested == {}, f"forms inside forms (url: lines): {nested}"
+    assert no_camera == {}, f"photo fields that do not offer the camera: {no_camera}"
     assert failed == {}

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileAllowed, MultipleFileField
+from flask_wtf.file import FileAllowed
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from produce_match.forms import length, optional, required
+from produce_match.forms import length, optional, photos_field, required
 
 
 def unit_choices(price: bool = False) -> list[SelectChoice]:
@@ -63,7 +63,7 @@ class LotForm(FlaskForm):
         description=_l("e.g. cold store, dry warehouse"),
     )
     description = TextAreaField(_l("Description (optional)"), validators=[optional(), length(5000)])
-    photos = MultipleFileField(
+    photos = photos_field(
         _l("Photos (up to 6)"),
         validators=[
             FileAllowed(
