@@ -32,6 +32,13 @@ class LotForm(FlaskForm):
         validators=[required(), length(40)],
         description=_l("Type Chinese, pinyin or English: 黑豆, heidou, black bean"),
     )
+    #: shown when the commodity is not in the catalogue: the lot goes under this kind's "other"
+    #: entry (choices: catalog.forms.category_choices, set by the view)
+    category = SelectField(
+        _l("Kind of produce"),
+        default="",
+        description=_l("Only for produce not in our catalogue: it is posted under this kind."),
+    )
     quantity = StringField(_l("How much"), validators=[required(), length(20)])
     unit = SelectField(_l("Unit"), choices=unit_choices(), default="jin")
     price = StringField(_l("Asking price (yuan)"), validators=[required(), length(20)])

@@ -50,6 +50,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cooperative": ("cooperative", "coop", "co_op", "cooperative_name", "合作社", "合作社名称"),
     "title": ("title", "标题"),
     "commodity": ("commodity", "product", "produce", "品类", "品名", "产品", "农产品"),
+    #: only for produce not in the catalogue: posted under this category's "other" entry
+    "category": ("category", "kind", "类别", "大类"),
     "variety": ("variety", "品种"),
     "grade": ("grade", "等级"),
     "quantity": ("quantity", "qty", "数量"),

@@ -33,6 +33,9 @@ from tests.conftest import login, post_form
 from tests.factories import PASSWORD
 
 TODAY = local_today()
+NOT_IN_CATALOGUE = (
+    "%(name)s is not in our catalogue. Check the name, or choose its kind to post it as it is."
+)
 SOON = (TODAY + timedelta(days=20)).isoformat()
 PAST = (TODAY - timedelta(days=2)).isoformat()
 
@@ -261,7 +264,7 @@ def expected_errors(header: list[str], lang: str) -> list[str]:
     col = dict(zip(EN, header, strict=True))
     with force_locale(lang):
         return [
-            f"line 3, {col['commodity']}: " + _("Unknown commodity: %(name)s", name="火星果"),
+            f"line 3, {col['commodity']}: " + _(NOT_IN_CATALOGUE, name="火星果"),
             f"line 4, {col['quantity']}: " + _("The quantity must be more than zero."),
             f"line 5, {col['county']}: "
             + _("%(county)s is not a county of %(province)s.", county="彰武X", province="辽宁省"),
@@ -339,7 +342,7 @@ def test_header_errors_stop_the_import_even_when_skipping(users, runner, tmp_pat
         "line 1, 价格: This column is required.",
     ]
     # the rows are still checked, without repeating what the missing columns explain
-    assert lines[4:] == ["line 3, 品类: Unknown commodity: 火星果"]
+    assert lines[4:] == ["line 3, 品类: " + NOT_IN_CATALOGUE % {"name": "火星果"}]
     assert counts() == before
 
 
@@ -532,7 +535,7 @@ def test_official_uploads_previews_and_confirms(client, users, app):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "2 rows can be imported" in html and "1 row has errors" in html
-    assert 'id="line-3"' in html and "品类: Unknown commodity: 火星果" in html
+    assert 'id="line-3"' in html and "品类: 火星果 is not in our catalogue." in html
     assert "新民村合作社" in html and "40 t" in html and "skip_invalid" in html
 
     before = counts()
