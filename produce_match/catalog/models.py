@@ -111,6 +111,14 @@ class Commodity(db.Model):
     def display_name(self, lang: str = "zh") -> str:
         return self.name_zh if lang == "zh" else self.name_en
 
+    def label(self, lang: str = "zh", typed_name: str | None = None) -> str:
+        """Its name, after the name typed for produce posted under it: 榴莲干（其他水果）."""
+        name = self.display_name(lang)
+        if not typed_name:
+            return name
+        # Chinese text takes full-width brackets
+        return f"{typed_name}（{name}）" if lang == "zh" else f"{typed_name} ({name})"
+
     @property
     def is_other(self) -> bool:
         """A category's "other" entry (其他水果 ...): it holds lots of produce not yet in the

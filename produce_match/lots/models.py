@@ -84,9 +84,8 @@ class Lot(HasPlace, db.Model):
     )
 
     def commodity_label(self, lang: str = "zh") -> str:
-        """What the lot is, as people should read it: 榴莲干 (其他水果), or 黑豆."""
-        name = self.commodity.display_name(lang)
-        return f"{self.commodity_name} ({name})" if self.commodity_name else name
+        """What the lot is, as people should read it: 榴莲干（其他水果）, or 黑豆."""
+        return self.commodity.label(lang, typed_name=self.commodity_name)
 
     def today(self) -> date:
         return local_today(self.timezone)

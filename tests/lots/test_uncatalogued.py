@@ -56,7 +56,7 @@ def test_an_unknown_name_asks_for_its_kind_then_posts_under_other(client, users)
     assert (lot.commodity.code, lot.commodity_name) == ("other_fruit", "榴莲干")
     assert lot.title == "彰武榴莲干 2 吨"
     page = client.get(f"/lots/{lot.id}").get_data(as_text=True)
-    assert "榴莲干 (其他水果)" in page
+    assert "榴莲干（其他水果）" in page
 
     # editing keeps it, and its kind can be changed
     form = client.get(f"/lots/{lot.id}/edit").get_data(as_text=True)
