@@ -186,3 +186,12 @@ def test_an_uploaded_photo_field_still_takes_files(client, users):
         client, "/lots/new", data, page="/lots/new", content_type="multipart/form-data"
     )
     assert posted.status_code == 302 and len(only_lot().photos) == 1
+
+
+def test_a_demand_cannot_be_for_a_whole_other_entry(users):
+    """A demand for 其他水果 would match 榴莲干 and 芒果干 alike: it names the produce."""
+    from tests.factories import make_demand
+
+    with force_locale("en"), pytest.raises(ValidationFailed) as refused:
+        make_demand(users["buyer"], commodity="其他水果")
+    assert "not a category" in refused.value.fields["commodity"][0]
