@@ -134,6 +134,8 @@ class _Checker:
             name = self.lot.commodity_name or self.lot.commodity.name_zh
         found = commodities.resolve(name) if name else None
         category = self.text("category")
+        if not category and self.lot is not None and self.lot.commodity_name:
+            category = self.lot.commodity.category.value  # renaming keeps its kind
         self.commodity = None
         if not name:
             self.fail("commodity", _("Enter the commodity, e.g. 黑豆 or heidou."))

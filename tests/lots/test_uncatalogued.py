@@ -66,6 +66,9 @@ def test_an_unknown_name_asks_for_its_kind_then_posts_under_other(client, users)
     assert post_form(client, f"/lots/{lot.id}/edit", edit, page="/lots/new").status_code == 302
     db.session.expire_all()
     assert (only_lot().commodity.code, only_lot().commodity_name) == ("other_nut", "榴莲干")
+    # renamed without a kind (as the API may): it keeps its kind
+    lots.update_lot(users["coop"], only_lot(), lots.LotInput(commodity="夏威夷果仁"))
+    assert (only_lot().commodity.code, only_lot().commodity_name) == ("other_nut", "夏威夷果仁")
 
 
 def test_a_catalogued_name_is_stored_as_the_catalogue_entry(users):
