@@ -125,12 +125,13 @@ def crawl(app: Any, client: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def world(app, users) -> dict[str, Any]:
-    """Something on every kind of page: a lot with two photos, another without, a demand and
-    an order."""
+    """Something on every kind of page: a lot with two photos, others without (one of produce
+    not in the catalogue), a demand and orders."""
     lot = make_lot(users["coop"])
     for _ in range(2):
         lots.add_photo(users["coop"], lot, jpeg_bytes(640, 480))
     make_lot(users["coop"], commodity="樱桃", quantity="800", unit="jin", price="30")
+    make_lot(users["coop"], commodity="榴莲干", category="fruit")  # not in the catalogue
     make_demand(users["buyer"])
     orders.place_order(users["buyer"], lot, "1", "t")
     orders.accept(users["coop"], orders.place_order(users["buyer"], lot, "2", "t"))
