@@ -6,6 +6,7 @@ from flask import flash
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
 from wtforms import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -36,6 +37,11 @@ def province_choices() -> list[SelectChoice]:
 
 def optional() -> Optional:
     return Optional()
+
+
+def photos_field(label: str, validators: list[object] | None = None) -> MultipleFileField:
+    """A field of photos that a phone offers to take with its camera or pick from its album."""
+    return MultipleFileField(label, validators=validators or [], render_kw={"accept": "image/*"})
 
 
 class ActionForm(FlaskForm):

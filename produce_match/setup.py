@@ -8,20 +8,21 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from produce_match.catalog import operations as catalog
-from produce_match.catalog.models import Commodity, Region
+from produce_match.catalog.models import Region
 from produce_match.extensions import db
 from produce_match.search.service import service
 
 
 def initialise(*, demo: bool = False) -> None:
-    """Apply migrations, load regions and the catalogue if missing, and the demo world into an
-    empty database."""
+    """Apply migrations, load regions if missing and the catalogue's new entries, and the demo
+    world into an empty database."""
     upgrade(directory=current_app.extensions["migrate"].directory)
     if not db.session.scalar(select(func.count()).select_from(Region)):
         catalog.load_regions()
         db.session.commit()
-    if not db.session.scalar(select(func.count()).select_from(Commodity)):
-        catalog.load_commodities()
+    # the shipped catalogue's new entries (such as each category's "other") reach existing
+    # databases too; entries already there, and administrators' edits, are kept
+    if catalog.load_commodities():
         db.session.commit()
     if demo:
         from produce_match import demo as demo_world

@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from produce_match import policy
 from produce_match.api.auth import current_api_user, require_user, token_required
 from produce_match.api.schemas import PaginationQuerySchema
+from produce_match.catalog.models import Category
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
@@ -66,6 +67,14 @@ class LotSchema(ma.Schema):
     )
     commodity_name_zh = ma.fields.Function(lambda lot: lot.commodity.name_zh)
     commodity_name_en = ma.fields.Function(lambda lot: lot.commodity.name_en)
+    commodity_typed_name = ma.fields.String(
+        attribute="commodity_name",
+        allow_none=True,
+        metadata={
+            "description": "produce not in the catalogue: the name as typed (the commodity is "
+            "then its category's other_<category> entry); null otherwise"
+        },
+    )
     variety = ma.fields.String(allow_none=True)
     grade = ma.fields.String(allow_none=True)
     province = ma.fields.Function(lambda lot: lot.province.name)
@@ -171,6 +180,14 @@ class LotWriteSchema(ma.Schema):
     commodity = ma.fields.String(
         validate=ma.validate.Length(max=40),
         metadata={"description": "any name (黑豆, heidou, black bean) or code"},
+    )
+    category = ma.fields.String(
+        validate=ma.validate.OneOf([c.value for c in Category]),
+        allow_none=True,
+        metadata={
+            "description": "for produce not in the catalogue: its category (fruit, vegetable "
+            "...); the lot is posted under that category's other entry with `commodity` as typed"
+        },
     )
     title = ma.fields.String(validate=ma.validate.Length(max=120))
     variety = ma.fields.String(validate=ma.validate.Length(max=60), allow_none=True)

@@ -26,6 +26,13 @@ CATEGORY_LABELS = {
 }
 
 
+def category_choices() -> list[SelectChoice]:
+    """The categories, after an empty choice: for a lot of produce not in the catalogue."""
+    return [SelectChoice("", _l("Choose…"))] + [
+        SelectChoice(c.value, label) for c, label in CATEGORY_LABELS.items()
+    ]
+
+
 class CommodityForm(FlaskForm):
     code = StringField(
         _l("Code"),

@@ -74,6 +74,10 @@ class Category(enum.StrEnum):
     other = "other"  #: 其他
 
 
+#: the code of each category's "other" entry is this prefix and the category: other_fruit
+OTHER_PREFIX = "other_"
+
+
 class Commodity(db.Model):
     """One entry of the catalogue: black bean, cherry, potato ..."""
 
@@ -106,6 +110,20 @@ class Commodity(db.Model):
 
     def display_name(self, lang: str = "zh") -> str:
         return self.name_zh if lang == "zh" else self.name_en
+
+    def label(self, lang: str = "zh", typed_name: str | None = None) -> str:
+        """Its name, after the name typed for produce posted under it: 榴莲干（其他水果）."""
+        name = self.display_name(lang)
+        if not typed_name:
+            return name
+        # Chinese text takes full-width brackets
+        return f"{typed_name}（{name}）" if lang == "zh" else f"{typed_name} ({name})"
+
+    @property
+    def is_other(self) -> bool:
+        """A category's "other" entry (其他水果 ...): it holds lots of produce not yet in the
+        catalogue, each with the name its cooperative typed."""
+        return self.code.startswith(OTHER_PREFIX)
 
     def __str__(self) -> str:
         return self.name_zh

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound
 from produce_match import policy
 from produce_match.catalog import operations as catalog
 from produce_match.catalog.forms import CommodityForm
-from produce_match.catalog.models import Commodity
+from produce_match.catalog.models import Category, Commodity
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.forms import show_errors
@@ -66,6 +66,11 @@ def edit(commodity_id: int | None = None) -> Any:
                 "synonyms_en": ", ".join(data.synonyms_en),
             }
         )
+    elif commodity is None and not form.is_submitted():
+        # from the list of produce posted under "other": the name as cooperatives typed it
+        form.name_zh.data = request.args.get("name_zh", "")[:40]
+        if request.args.get("category") in Category.__members__:
+            form.category.data = request.args["category"]
     if form.validate_on_submit():
         try:
             saved = catalog.save_commodity(current_user, commodity, _data(form))

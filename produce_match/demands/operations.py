@@ -110,6 +110,10 @@ def clean(data: DemandInput, buyer: Organisation, demand: Demand | None = None) 
         commodity = commodities.resolve(text(data.commodity))
         if commodity is None:
             fail("commodity", _("Unknown commodity: %(name)s", name=text(data.commodity)))
+        elif commodity.is_other:
+            # 其他水果 holds produce of every name (榴莲干, 芒果干): it would match them all
+            fail("commodity", _("Enter the commodity itself, not a category's “other”."))
+            commodity = None
         else:
             values["commodity_id"] = commodity.id
 

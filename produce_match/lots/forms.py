@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileAllowed, MultipleFileField
+from flask_wtf.file import FileAllowed
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from produce_match.forms import length, optional, required
+from produce_match.forms import length, optional, photos_field, required
 
 
 def unit_choices(price: bool = False) -> list[SelectChoice]:
@@ -31,6 +31,13 @@ class LotForm(FlaskForm):
         _l("What is it?"),
         validators=[required(), length(40)],
         description=_l("Type Chinese, pinyin or English: 黑豆, heidou, black bean"),
+    )
+    #: shown when the commodity is not in the catalogue: the lot goes under this kind's "other"
+    #: entry (choices: catalog.forms.category_choices, set by the view)
+    category = SelectField(
+        _l("Kind of produce"),
+        default="",
+        description=_l("Only for produce not in our catalogue: it is posted under this kind."),
     )
     quantity = StringField(_l("How much"), validators=[required(), length(20)])
     unit = SelectField(_l("Unit"), choices=unit_choices(), default="jin")
@@ -63,7 +70,7 @@ class LotForm(FlaskForm):
         description=_l("e.g. cold store, dry warehouse"),
     )
     description = TextAreaField(_l("Description (optional)"), validators=[optional(), length(5000)])
-    photos = MultipleFileField(
+    photos = photos_field(
         _l("Photos (up to 6)"),
         validators=[
             FileAllowed(

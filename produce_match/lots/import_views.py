@@ -78,10 +78,11 @@ def _check(user: User, key: str) -> imports.ImportReport:
     return imports.check(imports.read_file(key, get_storage().read(key)), user)
 
 
-def _columns() -> list[tuple[str, str, bool]]:
+def _columns(user: User) -> list[tuple[str, str, bool]]:
     """(English name, Chinese header, required) of every column, for the explanation."""
+    required = imports.required_columns(user)
     return [
-        (name, imports.column_title(name, chinese=True), name in imports.REQUIRED)
+        (name, imports.column_title(name, chinese=True), name in required)
         for name in imports.COLUMNS
     ]
 
@@ -116,7 +117,7 @@ def upload() -> Any:
                 get_storage().save(f"imports/{user.id}/{token}.{ext}", data)
                 return redirect(url_for(".preview", token=token))
     return render_template(
-        "lots/import_upload.html", form=form, columns=_columns(), max_rows=MAX_ROWS
+        "lots/import_upload.html", form=form, columns=_columns(user), max_rows=MAX_ROWS
     ), 422 if form.errors else 200
 
 

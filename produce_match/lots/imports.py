@@ -50,6 +50,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cooperative": ("cooperative", "coop", "co_op", "cooperative_name", "合作社", "合作社名称"),
     "title": ("title", "标题"),
     "commodity": ("commodity", "product", "produce", "品类", "品名", "产品", "农产品"),
+    #: only for produce not in the catalogue: posted under this category's "other" entry
+    "category": ("category", "kind", "类别", "大类"),
     "variety": ("variety", "品种"),
     "grade": ("grade", "等级"),
     "quantity": ("quantity", "qty", "数量"),
@@ -68,6 +70,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "mobile", "电话", "手机", "联系电话"),
 }
 REQUIRED = ("cooperative", "commodity", "quantity", "price", "province", "county")
+#: what a cooperative may leave out: its own name and place are the defaults
+OWN_DEFAULTS = ("cooperative", "province", "county")
 #: columns that describe a cooperative to create, not the lot
 ORG_COLUMNS = ("cooperative", "contact_person", "phone")
 LOT_COLUMNS = tuple(f.name for f in fields(LotInput))
@@ -87,6 +91,14 @@ def _header_key(text: str) -> str:
 
 
 _ALIASES = {_header_key(alias): name for name, aliases in COLUMNS.items() for alias in aliases}
+
+
+def required_columns(actor: User | None) -> tuple[str, ...]:
+    """The columns a file must have for this importer: a cooperative's own name and place
+    fill in for the columns it leaves out."""
+    if actor is not None and actor.role is Role.cooperative:
+        return tuple(name for name in REQUIRED if name not in OWN_DEFAULTS)
+    return REQUIRED
 
 
 def column_title(
@@ -151,6 +163,10 @@ class CheckedRow:
     data: LotInput | None = None
     #: the lot's values as the rules cleaned them (for the preview)
     values: dict[str, Any] | None = None
+    #: what those values refer to, for the preview to name them
+    commodity: Commodity | None = None
+    province: Region | None = None
+    county: Region | None = None
 
     @property
     def ok(self) -> bool:
@@ -184,6 +200,9 @@ class ImportReport:
 
     @property
     def good(self) -> list[CheckedRow]:
+        """The rows that importing creates: none while the header has errors."""
+        if self.file_errors:
+            return []
         return [row for row in self.rows if row.ok]
 
     @property
@@ -568,7 +587,7 @@ class _Checker:
 
     def columns_of(self, headers: tuple[str, ...]) -> _Columns:
         if headers not in self.columns:
-            self.columns[headers] = _map_columns(headers)
+            self.columns[headers] = _map_columns(headers, required=required_columns(self.actor))
         return self.columns[headers]
 
     # one row
@@ -598,13 +617,18 @@ class _Checker:
         else:
             checked.cooperative = org
         try:
-            checked.values = clean(data, org)
+            checked.values = values = clean(data, org)
         except ValidationFailed as exc:
             for name, messages in exc.fields.items():
                 if name in cols.missing or cols.used.get(name) in raw.cell_problems:
                     continue  # reported once already: in the header, or as the cell's problem
                 for message in messages:
                     fail(name, message)
+        else:
+            # already in the session (and the import's cache): no query
+            checked.commodity = db.session.get(Commodity, values["commodity_id"])
+            checked.province = db.session.get(Region, values["province_code"])
+            checked.county = db.session.get(Region, values["county_code"])
         self.jurisdiction(checked, org, fail)
         if checked.errors:
             checked.data = None
@@ -681,9 +705,19 @@ class _Checker:
     def jurisdiction(
         self, checked: CheckedRow, org: Organisation, fail: Callable[[str, str], None]
     ) -> None:
-        """Refuse a row whose place is outside the importing official's jurisdiction."""
+        """Refuse a row whose cooperative or place is outside the importing official's
+        jurisdiction: a lot placed in the office's county may still belong to a cooperative
+        elsewhere, and the office may not post for it."""
         actor = self.actor
         if actor is None or actor.role is not Role.official:
+            return
+        coop = checked.cooperative
+        if (
+            coop is not None
+            and coop.id is not None  # a new one takes its place from the row, checked below
+            and not self.may_place(coop.province_code or "", coop.county_code or "")
+        ):
+            fail("cooperative", _("This cooperative is outside your office's jurisdiction."))
             return
         if checked.values is not None:
             codes = (checked.values["province_code"], checked.values["county_code"])

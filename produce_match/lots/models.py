@@ -40,6 +40,9 @@ class Lot(HasPlace, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     cooperative_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     commodity_id: Mapped[int] = mapped_column(ForeignKey("commodities.id"), index=True)
+    #: the name as typed, for produce not in the catalogue, posted under its category's "other"
+    #: entry; listed for administrators to add to the catalogue. None for catalogued produce.
+    commodity_name: Mapped[str | None] = mapped_column(String(40))
     title: Mapped[str] = mapped_column(String(120))
     variety: Mapped[str | None] = mapped_column(String(60))
     grade: Mapped[str | None] = mapped_column(String(30))
@@ -79,6 +82,10 @@ class Lot(HasPlace, db.Model):
     photos: Mapped[list[LotPhoto]] = relationship(
         back_populates="lot", order_by="LotPhoto.position", cascade="all, delete-orphan"
     )
+
+    def commodity_label(self, lang: str = "zh") -> str:
+        """What the lot is, as people should read it: 榴莲干（其他水果）, or 黑豆."""
+        return self.commodity.label(lang, typed_name=self.commodity_name)
 
     def today(self) -> date:
         return local_today(self.timezone)

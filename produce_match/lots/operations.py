@@ -36,6 +36,8 @@ from produce_match.units import (
 )
 
 MAX_PHOTOS = 6
+#: the longest commodity name taken, catalogued or typed (Lot.commodity_name)
+COMMODITY_NAME_MAX = 40
 #: how far ahead a spoil-by date may lie
 MAX_SHELF_DAYS = 5 * 365
 #: the longest text each field takes
@@ -58,6 +60,9 @@ class LotInput:
     """
 
     commodity: str | None = None
+    #: the category (fruit, vegetable ...) of a commodity not in the catalogue: the lot is
+    #: posted under that category's "other" entry with the name as typed
+    category: str | None = None
     title: str | None = None
     variety: str | None = None
     grade: str | None = None
@@ -105,16 +110,51 @@ class _Checker:
         return str(self.given.get(name) or "").strip()
 
     def check_commodity(self) -> None:
-        if not self.asked("commodity"):
+        if not self.asked("commodity", "category"):
             return
-        name = self.text("commodity")
-        self.commodity = commodities.resolve(name) if name else None
+        name = " ".join(self.text("commodity").split())
+        if not name and self.lot is not None and "commodity" not in self.given:
+            name = self.lot.commodity_name or self.lot.commodity.name_zh
+        found = commodities.resolve(name) if name else None
+        category = self.text("category")
+        if not category and self.lot is not None and self.lot.commodity_name:
+            category = self.lot.commodity.category.value  # renaming keeps its kind
+        self.commodity = None
         if not name:
             self.fail("commodity", _("Enter the commodity, e.g. 黑豆 or heidou."))
-        elif self.commodity is None:
-            self.fail("commodity", _("Unknown commodity: %(name)s", name=name))
+        elif len(name) > COMMODITY_NAME_MAX:
+            self.fail("commodity", _("At most %(max)d characters.", max=COMMODITY_NAME_MAX))
+        elif found is not None and found.is_other:
+            # 其他水果 says only where it goes, not what it is
+            self.fail("commodity", _("Enter what it is, e.g. 榴莲干, and choose its kind."))
+        elif found is not None:
+            self.commodity = found
+            self.values.update(commodity_id=found.id, commodity_name=None)
+        elif not category:
+            self.fail(
+                "commodity",
+                _(
+                    "%(name)s is not in our catalogue. Check the name, or choose its kind to "
+                    "post it as it is.",
+                    name=name,
+                ),
+            )
+        elif (other := commodities.other_of(category)) is None:
+            self.fail("category", _("Choose a category."))
         else:
-            self.values["commodity_id"] = self.commodity.id
+            self.commodity = other
+            self.values.update(commodity_id=other.id, commodity_name=name)
+
+    @property
+    def commodity_text(self) -> str:
+        """The commodity's name for the title: the typed one for produce not in the catalogue."""
+        if "commodity_name" in self.values:
+            return self.values["commodity_name"] or (
+                self.commodity.name_zh if self.commodity else ""
+            )
+        if self.lot is not None and self.lot.commodity_name:
+            return self.lot.commodity_name
+        return self.commodity.name_zh if self.commodity else ""
 
     def _unit(self, field: str, default: MassUnit | None) -> MassUnit | None:
         try:
@@ -229,7 +269,10 @@ class _Checker:
             # suggested from the commodity's shelf life
             spoil_by = max(available, self.today) + timedelta(days=self.commodity.shelf_life_days)
         if spoil_by is None:
-            self.fail("spoil_by", _("Enter the date by which it must be sold."))
+            # without a known commodity there is no shelf life to suggest the date from: the
+            # commodity's own message says what to do first
+            if "commodity" not in self.errors and "category" not in self.errors:
+                self.fail("spoil_by", _("Enter the date by which it must be sold."))
         elif spoil_by < self.today and "spoil_by" in self.given:
             self.fail("spoil_by", _("This date has passed: a spoiled lot cannot be offered."))
         elif spoil_by > self.today + timedelta(days=MAX_SHELF_DAYS):
@@ -255,7 +298,7 @@ class _Checker:
         if self.lot is None and not self.values.get("title"):
             if self.commodity is not None and "quantity_g" in self.values:
                 mass = format_mass(self.values["quantity_g"], self.unit)
-                self.values["title"] = f"{self.county_short}{self.commodity.name_zh} {mass}"
+                self.values["title"] = f"{self.county_short}{self.commodity_text} {mass}"
         elif self.lot is not None and "title" in self.values and not self.values["title"]:
             self.fail("title", _("Enter a title."))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
+from produce_match.catalog import commodities
+from produce_match.catalog.models import Commodity
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
@@ -51,3 +53,22 @@ def of_cooperative(org_id: int) -> list[Lot]:
             )
         )
     )
+
+
+def uncatalogued() -> list[tuple[str, Commodity, int]]:
+    """(name as typed, the "other" entry it is under, number of lots) of produce posted without
+    a catalogue entry, most lots first: for administrators to add to the catalogue. A name the
+    catalogue knows by now is left out."""
+    rows = db.session.execute(
+        select(Lot.commodity_name, Lot.commodity_id, func.count())
+        .where(Lot.commodity_name.is_not(None))
+        .group_by(Lot.commodity_name, Lot.commodity_id)
+        .order_by(func.count().desc(), Lot.commodity_name)
+    ).all()
+    found = []
+    for name, commodity_id, count in rows:
+        if commodities.resolve(name) is None:
+            other = db.session.get(Commodity, commodity_id)
+            assert other is not None
+            found.append((str(name), other, int(count)))
+    return found

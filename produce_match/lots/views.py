@@ -19,6 +19,7 @@ from flask_login import current_user, login_required
 from produce_match import policy
 from produce_match.audit.operations import history
 from produce_match.catalog import commodities, regions
+from produce_match.catalog.forms import category_choices
 from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.forms import province_choices, show_errors
@@ -87,6 +88,7 @@ def _input_from(form: LotForm) -> lots.LotInput:
 
     return lots.LotInput(
         commodity=form.commodity.data,
+        category=form.category.data or None,
         title=form.title.data or "",
         variety=form.variety.data or "",
         grade=form.grade.data or "",
@@ -127,6 +129,7 @@ def new() -> Any:
     org = current_user.organisation
     form = LotForm()
     form.province.choices = province_choices()
+    form.category.choices = category_choices()
     if request.method == "GET":
         form.province.data = org.province_code
         form.county.data = org.county.name if org.county else ""
@@ -153,6 +156,7 @@ def edit(lot_id: int) -> Any:
     lot = policy.load(current_user, "edit", Lot, lot_id)
     form = LotForm(obj=None)
     form.province.choices = province_choices()
+    form.category.choices = category_choices()
     if request.method == "GET":
         _fill(form, lot)
     if form.validate_on_submit():
@@ -173,7 +177,8 @@ def edit(lot_id: int) -> Any:
 
 def _fill(form: LotForm, lot: Lot) -> None:
     """Show the lot's values as the cooperative entered them."""
-    form.commodity.data = lot.commodity.name_zh
+    form.commodity.data = lot.commodity_name or lot.commodity.name_zh
+    form.category.data = lot.commodity.category.value if lot.commodity_name else ""
     form.quantity.data = amount_text(lot.quantity_g, lot.quantity_unit)
     form.unit.data = lot.quantity_unit.value
     form.price.data = yuan_text(lot.price_fen)
@@ -215,6 +220,15 @@ def mine() -> Any:
     return render_template(
         "lots/mine.html", lots=queries.of_cooperative(current_user.organisation_id)
     )
+
+
+@bp.route("/admin/catalog/uncatalogued")
+@login_required
+def uncatalogued() -> Any:
+    """For administrators: produce posted under a category's "other", to add to the catalogue."""
+    if not policy.admin_area(current_user):
+        abort(404)
+    return render_template("lots/uncatalogued.html", rows=queries.uncatalogued())
 
 
 @bp.route("/media/<path:key>")

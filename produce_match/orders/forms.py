@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import MultipleFileField
 from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
 
-from produce_match.forms import length, optional, required
+from produce_match.forms import length, optional, photos_field, required
 from produce_match.lots.forms import unit_choices
 
 
@@ -59,7 +58,7 @@ class DispatchForm(FlaskForm):
     driver_phone = StringField(_l("Driver's phone"), validators=[required(), length(30)])
     shipped_quantity = StringField(_l("Quantity loaded"), validators=[required(), length(20)])
     unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")
-    photos = MultipleFileField(_l("Photos of the loading (optional)"))
+    photos = photos_field(_l("Photos of the loading (optional)"))
     place = _photo_place()
     taken_at = _photo_time()
 
@@ -75,13 +74,13 @@ class DisputeForm(FlaskForm):
         validators=[required(), length(1000)],
         description=_l("Short weight or poor quality: say what you found."),
     )
-    photos = MultipleFileField(_l("Photos as evidence (optional)"))
+    photos = photos_field(_l("Photos as evidence (optional)"))
 
 
 class PhotosForm(FlaskForm):
     """Photos added after the step: the loading (cooperative) or evidence (buyer)."""
 
-    photos = MultipleFileField(_l("Photos"), render_kw={"accept": "image/*"})
+    photos = photos_field(_l("Photos"))
     place = _photo_place()
     taken_at = _photo_time()
 

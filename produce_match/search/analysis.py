@@ -314,16 +314,23 @@ class Analyzer:
         title: str,
         texts: Iterable[str | None],
         places: Iterable[str | None],
+        typed_name: str | None = None,
     ) -> dict[str, list[str]]:
         """The tokens of a lot, per field.
 
         `title` and the place names also give pinyin and initials; `texts` (variety, grade,
         description, storage, the cooperative's name) give Chinese and English words only.
+        `typed_name` is the name of produce not in the catalogue (榴莲干 under 其他水果): kept
+        whole like a catalogue name, and in its words like a title.
         """
         vocab = self.vocabulary
         # the commodity's names are kept whole (黑大豆 is not 大豆, which is the soybean)
-        names = vocab.zh_names.get(commodity_code, [])
+        names = list(vocab.zh_names.get(commodity_code, []))
+        if typed_name and is_cjk(typed_name):
+            names.append(typed_name)
         titled = [w for w in self.search_words(title) if is_cjk(w)]
+        if typed_name:
+            titled += [w for w in self.search_words(typed_name) if is_cjk(w)]
         placed = [w for text in places if text for w in self.search_words(text) if is_cjk(w)]
         zh = [*names, *titled, *placed]
         for text in texts:
@@ -332,7 +339,7 @@ class Analyzer:
         # no initials of place names: "td" is 土豆 far more often than 田东, "hd" 黑豆 than 衡东
         ini = [self.initials(w) for w in [*names, *titled] if w not in vocab.places]
         en: list[str] = []
-        for text in [title, *vocab.en_names.get(commodity_code, []), *texts]:
+        for text in [title, typed_name, *vocab.en_names.get(commodity_code, []), *texts]:
             en.extend(self.english(text))
         return {"zh": zh, "py": py, "ini": ini, "en": en}
 

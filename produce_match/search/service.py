@@ -113,6 +113,7 @@ class SearchService:
         tokens = self.analyzer.document(
             commodity_code=lot.commodity.code,
             title=lot.title,
+            typed_name=lot.commodity_name,
             # not the cooperative's name: 黑豆合作社's corn is not black beans
             texts=[lot.variety, lot.grade, lot.description, lot.storage_notes],
             places=[

@@ -9,6 +9,7 @@ import json
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from tests.conftest import login, post_form
 from tests.factories import PASSWORD
 
 TODAY = local_today()
+NOT_IN_CATALOGUE = (
+    "%(name)s is not in our catalogue. Check the name, or choose its kind to post it as it is."
+)
 SOON = (TODAY + timedelta(days=20)).isoformat()
 PAST = (TODAY - timedelta(days=2)).isoformat()
 
@@ -260,7 +264,7 @@ def expected_errors(header: list[str], lang: str) -> list[str]:
     col = dict(zip(EN, header, strict=True))
     with force_locale(lang):
         return [
-            f"line 3, {col['commodity']}: " + _("Unknown commodity: %(name)s", name="火星果"),
+            f"line 3, {col['commodity']}: " + _(NOT_IN_CATALOGUE, name="火星果"),
             f"line 4, {col['quantity']}: " + _("The quantity must be more than zero."),
             f"line 5, {col['county']}: "
             + _("%(county)s is not a county of %(province)s.", county="彰武X", province="辽宁省"),
@@ -338,7 +342,7 @@ def test_header_errors_stop_the_import_even_when_skipping(users, runner, tmp_pat
         "line 1, 价格: This column is required.",
     ]
     # the rows are still checked, without repeating what the missing columns explain
-    assert lines[4:] == ["line 3, 品类: Unknown commodity: 火星果"]
+    assert lines[4:] == ["line 3, 品类: " + NOT_IN_CATALOGUE % {"name": "火星果"}]
     assert counts() == before
 
 
@@ -444,15 +448,39 @@ def test_an_official_imports_only_within_the_jurisdiction(users):
     data = csv_bytes(EN, rows)
     report = imports.check(imports.read_file("a.csv", data), users["official"])
     outside = _("This place is outside your office's jurisdiction.")
+    not_ours = _("This cooperative is outside your office's jurisdiction.")
     assert [(e.line, e.column, e.message) for e in report.errors] == [
-        (3, "county", outside),
+        (3, "cooperative", not_ours),  # 金州区: the cooperative, whatever the lot's place
         (4, "province", outside),
         (5, "spoil_by", _("This date has passed: a spoiled lot cannot be offered.")),
-        (5, "county", outside),  # the cooperative's own place, 金州区
+        (5, "cooperative", not_ours),
     ]
     assert len(report.good) == 1
     provincial = imports.check(imports.read_file("a.csv", data), users["province_official"])
     assert [(e.line, e.column) for e in provincial.errors] == [(4, "province"), (5, "spoil_by")]
+
+
+def test_an_official_imports_no_lot_for_a_cooperative_outside_the_jurisdiction(users):
+    """A lot placed in the office's county still belongs to its cooperative: the Zhangwu office
+    may not post one for the Jinzhou cooperative, nor may an office of another province."""
+    rows = [
+        ["金州樱桃合作社", "樱桃", "800", "斤", "15", "斤", "辽宁", "彰武", SOON, "", ""],
+        ["道亭村合作社", "黑豆", "40", "吨", "6.8", "公斤", "辽宁", "彰武", SOON, "", ""],
+    ]
+    data = csv_bytes(EN, rows)
+    report = imports.check(imports.read_file("a.csv", data), users["official"])
+    outside = _("This cooperative is outside your office's jurisdiction.")
+    assert [(e.line, e.column, e.message) for e in report.errors] == [(2, "cooperative", outside)]
+    with pytest.raises(ValidationFailed):
+        imports.apply(report, users["official"])
+    assert imports.apply(report, users["official"], skip_invalid=True) == 1
+    db.session.commit()
+    assert {lot.cooperative.name for lot in db.session.scalars(select(Lot))} == {"道亭村合作社"}
+    # the province's office covers both; an office in Jiangxi neither
+    provincial = imports.check(imports.read_file("a.csv", data), users["province_official"])
+    assert provincial.errors == []
+    jiangxi = imports.check(imports.read_file("a.csv", data), users["other_official"])
+    assert {(e.line, e.column) for e in jiangxi.errors} >= {(2, "cooperative"), (3, "cooperative")}
 
 
 def test_an_officials_new_cooperative_takes_a_place_within_the_jurisdiction(users):
@@ -507,7 +535,7 @@ def test_official_uploads_previews_and_confirms(client, users, app):
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "2 rows can be imported" in html and "1 row has errors" in html
-    assert 'id="line-3"' in html and "品类: Unknown commodity: 火星果" in html
+    assert 'id="line-3"' in html and "品类: 火星果 is not in our catalogue." in html
     assert "新民村合作社" in html and "40 t" in html and "skip_invalid" in html
 
     before = counts()
@@ -611,3 +639,123 @@ def test_a_new_cooperatives_phone_has_ascii_digits_only(users):
     assert [(e.line, e.column) for e in report.errors] == [(2, "phone")]
     assert "digits 0-9" in report.errors[0].message
     assert report.good[0].cooperative.phone == "13900002222"
+
+
+# --- what the preview promises ----------------------------------------------------------------
+
+
+class _ConfirmForm(HTMLParser):
+    """The preview's confirm form as a browser submits it: its inputs and its button's text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.action: str | None = None
+        self.inside = False
+        self.fields: dict[str, str] = {}
+        self.button = ""
+        self.in_button = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form" and (a.get("action") or "").endswith("/confirm"):
+            self.action, self.inside = a["action"], True
+        elif self.inside and tag == "input" and a.get("name"):
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.fields[a["name"]] = a.get("value") or ""
+        elif self.inside and tag == "button":
+            self.in_button = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "button":
+            self.in_button = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_button:
+            self.button += data
+
+
+NO_PROVINCE = [c for c in EN if c != "province"]
+
+
+@pytest.mark.parametrize(
+    ("header", "rows"),
+    [
+        (EN, GOOD),
+        (EN, [GOOD[0], BAD[1], GOOD[1]]),
+        (NO_PROVINCE, [[c for c, h in zip(r, EN, strict=True) if h != "province"] for r in GOOD]),
+    ],
+    ids=["all-good", "one-bad-row", "a-required-column-missing"],
+)
+def test_the_previews_count_is_what_its_button_imports(client, users, header, rows):
+    """ "N rows can be imported", the button's number and what submitting it imports agree."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "official", PASSWORD)
+    token = token_of(upload(client, "a.csv", csv_bytes(header, rows)))
+    html = client.get(f"/lots/import/{token}").get_data(as_text=True)
+    promised = int(re.search(r"(\d+) rows? can be imported", html).group(1))
+    form = _ConfirmForm()
+    form.feed(html)
+    before = counts()[0]
+    if form.action is None:  # nothing to import, and no button to try
+        assert promised == 0
+        return
+    assert re.search(rf"\bImport {promised} lots?\b", form.button)
+    done = client.post(form.action, data=form.fields)
+    assert done.status_code == 302
+    assert counts()[0] == before + promised > before
+
+
+def test_a_cooperatives_file_may_leave_out_its_name_and_place(client, users):
+    """The help says 合作社, 省 and 县 are optional for a cooperative: a file without them
+    imports, in the cooperative's own county."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "coop", PASSWORD)
+    help_page = client.get("/lots/import").get_data(as_text=True)
+    for column in ("合作社", "省", "县"):
+        item = re.search(rf"<strong>{column}</strong>[^\n]*", help_page).group(0)
+        assert "required" not in item
+    assert re.search(r"<strong>品类</strong>[^\n]*required", help_page)
+
+    header = ["品类", "数量", "单位", "价格", "计价单位"]
+    rows = [["黑豆", "40", "吨", "6.8", "公斤"], ["大白菜", "20000", "斤", "0.6", "斤"]]
+    token = token_of(upload(client, "mine.csv", csv_bytes(header, rows)))
+    html = client.get(f"/lots/import/{token}").get_data(as_text=True)
+    assert "2 rows can be imported" in html and "Import 2 lots" in html
+    assert "This column is required" not in html
+    done = post_form(client, f"/lots/import/{token}/confirm", {}, page=f"/lots/import/{token}")
+    assert done.status_code == 302
+    lots = db.session.scalars(select(Lot)).all()
+    assert len(lots) == 2
+    assert {(lot.cooperative_id, lot.county.name) for lot in lots} == {
+        (users["coop"].organisation_id, "彰武县")
+    }
+    # an office still names the cooperative and the place of every row
+    official = imports.check(imports.read_file("a.csv", csv_bytes(header, rows)), users["official"])
+    assert {e.column for e in official.file_errors} == {"合作社", "省", "县"}
+
+
+def test_the_preview_shows_every_column_it_imports(client, users):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    login(client, "official", PASSWORD)
+    header = [*EN, "title", "variety", "grade", "township", "village", "available_from"]
+    header += ["storage_notes", "description"]
+    row = [*GOOD[1], "新民村白菜", "北京小杂", "一等", "梁家子镇", "新民村", SOON]
+    row += ["地窖，恒温", "今年新菜，包心紧实"]
+    token = token_of(upload(client, "a.csv", csv_bytes(header, [row])))
+    html = client.get(f"/lots/import/{token}").get_data(as_text=True)
+    for shown in (
+        "新民村合作社",
+        "王五",
+        "13900001111",
+        "新民村白菜",
+        "Chinese cabbage",
+        "北京小杂",
+        "一等",
+        "20,000 jin",
+        "辽宁省 彰武县 梁家子镇 新民村",
+        "地窖，恒温",
+        "今年新菜，包心紧实",
+    ):
+        assert shown in html, shown

@@ -106,7 +106,7 @@ def test_a_file_that_is_not_a_photo_is_refused_and_nothing_is_posted(client, use
 @pytest.mark.parametrize(
     ("field", "value", "message_en", "message_zh"),
     [
-        ("commodity", "不存在的东西", "Unknown commodity", "未知品类"),
+        ("commodity", "不存在的东西", "is not in our catalogue", "目录中没有"),
         ("quantity", "-5", "more than zero", "大于零"),
         ("price", "6.805", "two decimals", "两位小数"),
         ("spoil_by", "2020-01-01", "has passed", "已过"),

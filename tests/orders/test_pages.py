@@ -297,7 +297,7 @@ def test_a_lapsed_reservation_goes_back_when_the_lot_is_read(app, client, lot, u
         monkeypatch.setattr(f"produce_match.orders.{module}.utcnow", lambda: later)
     page = client.get(f"/lots/{lot.id}", headers={"Accept-Language": "en"}).text
     # all of it on offer again, seen by a visitor who is not logged in ("30 t of 40 t" before)
-    assert "<strong>40 t</strong>" in page and "of 40 t" not in page
+    assert '<p class="lot-left">40 t left' in page and "of 40 t" not in page
     db.session.expire_all()
     assert db.session.get(Order, order.id).status is OrderStatus.expired
     assert db.session.get(Lot, lot.id).remaining_g == 40_000_000

@@ -1,0 +1,165 @@
+"""A crawl of the site as every role sees it: each page reachable by following links, and every
+page without arguments, is fetched and checked for what no page may have: nested forms (which
+browsers silently unnest: a button then belongs to another form, or to none), and a photo field
+that does not offer the phone's camera."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urldefrag, urlsplit
+
+import pytest
+
+from produce_match.extensions import db
+from produce_match.lots import operations as lots
+from produce_match.orders import operations as orders
+from tests.conftest import login
+from tests.factories import PASSWORD, jpeg_bytes, make_demand, make_lot
+
+#: how many pages of one endpoint are enough to know its template (with different data)
+PER_ENDPOINT = 3
+#: a bound on one role's crawl, far above what the site has
+MOST_PAGES = 400
+#: what a crawl does not follow: files, the API, and links that only change the list's order
+SKIP_PREFIXES = ("/static/", "/media/", "/api/")
+
+
+class _PageParser(HTMLParser):
+    """Finds a <form> opened inside another one (html.parser keeps what the markup says), photo
+    fields without `accept="image/*"`, and the page's links."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.nested: list[int] = []
+        self.links: list[str] = []
+        self.photo_inputs_without_camera: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            if self.depth:
+                self.nested.append(self.getpos()[0])
+            self.depth += 1
+        elif tag == "a" and a.get("href"):
+            self.links.append(a["href"] or "")
+        elif (
+            tag == "input"
+            and a.get("type") == "file"
+            and "photo" in (a.get("name") or "")
+            and "image/*" not in (a.get("accept") or "")
+        ):
+            self.photo_inputs_without_camera.append(a.get("name") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self.depth:
+            self.depth -= 1
+
+
+def parse(html: str) -> _PageParser:
+    parser = _PageParser()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def nested_forms(html: str) -> list[int]:
+    """The lines where a form opens inside another form."""
+    return parse(html).nested
+
+
+def test_the_checker_finds_a_nested_form():
+    assert nested_forms("<form><p><form></form></p></form>") == [1]
+    assert nested_forms("<form></form>\n<form></form>") == []
+
+
+def _static_pages(app: Any) -> list[str]:
+    """Every page that takes no argument in its URL (menus may not link them all)."""
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.arguments and not rule.rule.startswith(SKIP_PREFIXES)
+    )
+
+
+def _endpoint(app: Any, path: str) -> str:
+    adapter = app.url_map.bind("localhost")
+    try:
+        endpoint, _args = adapter.match(path, method="GET")
+    except Exception:  # not ours, or not a GET page: not followed
+        return ""
+    return str(endpoint)
+
+
+def crawl(app: Any, client: Any) -> dict[str, Any]:
+    """Fetch every page reachable from the home page and the argument-free pages."""
+    seen: set[str] = set()
+    per_endpoint: Counter[str] = Counter()
+    queue = deque(["/", *_static_pages(app)])
+    pages: dict[str, Any] = {}
+    while queue and len(pages) < MOST_PAGES:
+        url = queue.popleft()
+        if url in seen:
+            continue
+        seen.add(url)
+        endpoint = _endpoint(app, urlsplit(url).path)
+        if not endpoint or per_endpoint[endpoint] >= PER_ENDPOINT:
+            continue
+        per_endpoint[endpoint] += 1
+        response = client.get(url, headers={"Accept-Language": "zh-CN"})
+        pages[url] = response
+        if response.mimetype != "text/html":
+            continue
+        for href in parse(response.get_data(as_text=True)).links:
+            target = urldefrag(href).url
+            parts = urlsplit(target)
+            if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+                continue
+            if parts.path.startswith(SKIP_PREFIXES) or target in seen:
+                continue
+            queue.append(target)
+    return pages
+
+
+@pytest.fixture
+def world(app, users) -> dict[str, Any]:
+    """Something on every kind of page: a lot with two photos, others without (one of produce
+    not in the catalogue), a demand and orders."""
+    lot = make_lot(users["coop"])
+    for _ in range(2):
+        lots.add_photo(users["coop"], lot, jpeg_bytes(640, 480))
+    make_lot(users["coop"], commodity="樱桃", quantity="800", unit="jin", price="30")
+    make_lot(users["coop"], commodity="榴莲干", category="fruit")  # not in the catalogue
+    make_demand(users["buyer"])
+    orders.place_order(users["buyer"], lot, "1", "t")
+    orders.accept(users["coop"], orders.place_order(users["buyer"], lot, "2", "t"))
+    db.session.commit()
+    return users
+
+
+@pytest.mark.parametrize(
+    "role", [None, "coop", "buyer", "official", "provincial", "jiangxi", "admin"]
+)
+def test_every_page_of_every_role_is_well_formed(app, world, role):
+    client = app.test_client()
+    if role is not None:
+        login(client, role, PASSWORD)
+    pages = crawl(app, client)
+    parsed = {
+        url: parse(response.get_data(as_text=True))
+        for url, response in pages.items()
+        if response.mimetype == "text/html"
+    }
+    nested = {url: page.nested for url, page in parsed.items() if page.nested}
+    no_camera = {
+        url: page.photo_inputs_without_camera
+        for url, page in parsed.items()
+        if page.photo_inputs_without_camera
+    }
+    failed = {url: r.status_code for url, r in pages.items() if r.status_code >= 500}
+    assert len(pages) > 5
+    assert nested == {}, f"forms inside forms (url: lines): {nested}"
+    assert no_camera == {}, f"photo fields that do not offer the camera: {no_camera}"
+    assert failed == {}
