@@ -23,7 +23,7 @@ from produce_match.extensions import db
 from produce_match.lots.events import lot_offered
 from produce_match.lots.models import Lot, LotPhoto, LotStatus
 from produce_match.lots.photos import PhotoRejected, process_photo
-from produce_match.search.service import service
+from produce_match.search.service import update_lots
 from produce_match.storage import delete_after_commit, get_storage
 from produce_match.units import (
     MassUnit,
@@ -354,12 +354,12 @@ def _set_quantity(lot: Lot, grams: int) -> None:
     """Change a lot's quantity in one guarded statement: what orders hold stays held, even if
     one is placed at this very moment (the remainder moves by the difference, never below 0)."""
     delta = grams - Lot.quantity_g
-    done = db.session.execute(
+    done = update_lots(
         update(Lot)
         .where(Lot.id == lot.id, Lot.remaining_g + delta >= 0)
         .values(quantity_g=grams, remaining_g=Lot.remaining_g + delta, updated_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not done:
         raise ValidationFailed(
             _("Please correct the marked fields."),
@@ -368,7 +368,6 @@ def _set_quantity(lot: Lot, grams: int) -> None:
             },
         )
     db.session.refresh(lot, ["quantity_g", "remaining_g", "status", "updated_at"])
-    service().queue([lot.id])
 
 
 def _status_after_edit(lot: Lot) -> LotStatus:
@@ -396,11 +395,11 @@ def expire_lots() -> int:
     ).all()
     count = 0
     for lot_id in due:
-        done = db.session.execute(
+        done = update_lots(
             update(Lot)
             .where(Lot.id == lot_id, Lot.status == LotStatus.open)
             .values(status=LotStatus.expired)
-        ).rowcount
+        )
         if done:
             lot = db.session.get(Lot, lot_id)
             record(None, lot, "expired", from_state="open", to_state="expired")

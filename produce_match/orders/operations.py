@@ -59,7 +59,7 @@ from produce_match.orders.models import (
     transition,
 )
 from produce_match.policy import can, order_party
-from produce_match.search.service import service as search_service
+from produce_match.search.service import update_lots
 from produce_match.storage import save_in_transaction
 from produce_match.units import (
     MassUnit,
@@ -334,7 +334,7 @@ def _reserve(lot: Lot, grams: int, min_g: int | None, now: datetime) -> int | No
     ]
     if min_g and grams < min_g:
         conditions.append(_lots.c.remaining_g == grams)  # below the minimum: only the last of it
-    row = db.session.execute(
+    rows = update_lots(
         update(_lots)
         .where(*conditions)
         .values(
@@ -345,9 +345,10 @@ def _reserve(lot: Lot, grams: int, min_g: int | None, now: datetime) -> int | No
             updated_at=now,
         )
         .returning(_lots.c.remaining_g, _lots.c.status)
-    ).first()
-    if row is None:
+    )
+    if not rows:
         return None
+    row = rows[0]
     set_committed_value(lot, "remaining_g", row.remaining_g)
     set_committed_value(lot, "status", LotStatus(row.status))
     set_committed_value(lot, "updated_at", now)
@@ -370,15 +371,15 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
         return False
     set_committed_value(order, "released_at", now)
     lot = order.lot
-    remaining = db.session.execute(
+    remaining = update_lots(
         update(_lots)
         .where(_lots.c.id == order.lot_id)
         .values(remaining_g=_lots.c.remaining_g + order.quantity_g, updated_at=now)
         .returning(_lots.c.remaining_g)
-    ).scalar_one()
+    )[0].remaining_g
     set_committed_value(lot, "remaining_g", remaining)
     set_committed_value(lot, "updated_at", now)
-    reopened = db.session.execute(
+    reopened = update_lots(
         update(_lots)
         .where(_lots.c.id == order.lot_id, _lots.c.status == LotStatus.sold_out)
         .values(
@@ -388,9 +389,9 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
             )
         )
         .returning(_lots.c.status)
-    ).scalar_one_or_none()
-    if reopened is not None:
-        status = LotStatus(reopened)
+    )
+    if reopened:
+        status = LotStatus(reopened[0].status)
         set_committed_value(lot, "status", status)
         record(
             actor,
@@ -400,7 +401,6 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
             to_state=status.value,
             changes={"order_id": order.id, "returned_g": order.quantity_g},
         )
-    search_service().queue([order.lot_id])
     return True
 
 
@@ -520,7 +520,6 @@ def place_order(
             to_state=LotStatus.sold_out.value,
             changes={"order_id": order.id},
         )
-    search_service().queue([lot.id])  # the statement above bypassed the ORM's own queueing
     _notify(actor, order, "placed")
     return order
 
