@@ -14,15 +14,17 @@ from typing import Any
 import click
 import pytest
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from produce_match.accounts.models import User
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order, OrderStatus
-from produce_match.search.service import service
+from produce_match.search.service import service, update_lots
 from tests.conftest import SEARCH_BACKENDS
+from tests.factories import make_lot
 
 both = pytest.mark.parametrize("search_backend", SEARCH_BACKENDS)
 
@@ -99,10 +101,6 @@ def spoil(lot: Lot) -> None:
 
 @both
 def test_every_job_keeps_the_index_in_step(app: Flask, runner: Any, tmp_path: Path) -> None:
-    from sqlalchemy import select
-
-    from produce_match.accounts.models import User
-
     every = {c for c in commands(app.cli) if not c.startswith("db ")}  # Alembic's own
     ran = {"demo load"} | {command for command, _args in jobs(tmp_path)}
     assert every - NOT_JOBS == ran, "a new command: run it here (or say in NOT_JOBS why not)"
@@ -146,9 +144,6 @@ def test_every_job_keeps_the_index_in_step(app: Flask, runner: Any, tmp_path: Pa
 
 @both
 def test_a_statement_that_writes_lots_queues_them(app: Flask, users: dict[str, Any]) -> None:
-    from produce_match.search.service import update_lots
-    from tests.factories import make_lot
-
     lot = make_lot(users["coop"])
     service().process_queue()
     rows = update_lots(update(Lot).where(Lot.id == lot.id).values(status=LotStatus.withdrawn))
@@ -158,8 +153,6 @@ def test_a_statement_that_writes_lots_queues_them(app: Flask, users: dict[str, A
 
 
 def test_a_statement_that_writes_lots_past_the_helper_is_refused(app: Flask, users: Any) -> None:
-    from tests.factories import make_lot
-
     lot = make_lot(users["coop"])
     with pytest.raises(RuntimeError, match="update_lots"):
         db.session.execute(update(Lot).where(Lot.id == lot.id).values(status=LotStatus.withdrawn))
