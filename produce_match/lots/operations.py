@@ -22,7 +22,7 @@ from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.events import lot_offered
 from produce_match.lots.models import Lot, LotPhoto, LotStatus
-from produce_match.lots.photos import PhotoRejected, process_photo
+from produce_match.lots.uploads import process_uploads
 from produce_match.search.service import update_lots
 from produce_match.storage import delete_after_commit, get_storage
 from produce_match.units import (
@@ -414,12 +414,7 @@ def add_photo(actor: User, lot: Lot, data: bytes) -> LotPhoto:
             _("A lot has at most %(n)d photos.", n=MAX_PHOTOS),
             fields={"photos": [_("A lot has at most %(n)d photos.", n=MAX_PHOTOS)]},
         )
-    try:
-        photo = process_photo(data)
-    except PhotoRejected as exc:
-        raise ValidationFailed(
-            exc.message, code=exc.code, fields={"photos": [str(exc.message)]}
-        ) from None
+    (photo,) = process_uploads(actor, [data], max_count=1)
     storage = get_storage()
     name = secrets.token_hex(12)
     key, thumb_key = f"lots/{lot.id}/{name}.jpg", f"lots/{lot.id}/{name}-thumb.jpg"

@@ -36,7 +36,8 @@ from produce_match.database import utcnow
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
-from produce_match.lots.photos import PhotoRejected, ProcessedPhoto, process_photo
+from produce_match.lots.photos import ProcessedPhoto
+from produce_match.lots.uploads import process_uploads
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import (
     AUTO_CONFIRM,
@@ -205,21 +206,9 @@ def _quantity(
         raise ValidationFailed(exc.message, fields={field: [str(exc.message)]}) from None
 
 
-def _photos(photos: Sequence[bytes]) -> list[ProcessedPhoto]:
+def _photos(actor: User, photos: Sequence[bytes]) -> list[ProcessedPhoto]:
     """Check and re-encode uploaded photos before anything is recorded (all or none)."""
-    photos = [p for p in photos if p]
-    if len(photos) > MAX_PHOTOS:
-        message = _("At most %(n)d photos.", n=MAX_PHOTOS)
-        raise ValidationFailed(message, fields={"photos": [message]})
-    processed = []
-    for data in photos:
-        try:
-            processed.append(process_photo(data))
-        except PhotoRejected as exc:
-            raise ValidationFailed(
-                exc.message, code=exc.code, fields={"photos": [str(exc.message)]}
-            ) from None
-    return processed
+    return process_uploads(actor, [p for p in photos if p], max_count=MAX_PHOTOS)
 
 
 def _attach(
@@ -601,7 +590,7 @@ def dispatch(
         errors.update(exc.fields)
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
-    processed = _photos(photos)
+    processed = _photos(actor, photos)
     auto_confirm_at = now + AUTO_CONFIRM
     _step(
         actor,
@@ -678,7 +667,7 @@ def dispute(
     apply_expiry(order, now)  # past the window the order is completed, and this is refused
     transition(order.status, A.dispute)
     reason = _text(reason, "reason", _("Say what is wrong with the delivery."))
-    processed = _photos(photos)
+    processed = _photos(actor, photos)
     _step(
         actor,
         order,
@@ -743,7 +732,7 @@ def add_photos(
     if purpose is PhotoPurpose.evidence:
         place, taken_at = None, None  # evidence is dated by its upload
     place, taken_at = _place_and_time(place, taken_at, now)
-    processed = _photos(photos)
+    processed = _photos(actor, photos)
     ids = _attach(actor, order, purpose, processed, place, taken_at or now)
     record(
         actor,
