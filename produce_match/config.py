@@ -117,6 +117,10 @@ def build_config(
         "LOGIN_FAILURE_WINDOW": timedelta(
             seconds=int(setting("LOGIN_FAILURE_WINDOW_SECONDS", 900))
         ),
+        # Photos decoded per account and per address in a window (see lots/uploads.py)
+        "PHOTO_UPLOAD_LIMIT": int(setting("PHOTO_UPLOAD_LIMIT", 120)),
+        "PHOTO_IP_UPLOAD_LIMIT": int(setting("PHOTO_IP_UPLOAD_LIMIT", 600)),
+        "PHOTO_UPLOAD_WINDOW": timedelta(seconds=int(setting("PHOTO_UPLOAD_WINDOW_SECONDS", 3600))),
         # werkzeug's default (scrypt); the tests choose a cheap one to stay fast
         "PASSWORD_HASH_METHOD": setting("PASSWORD_HASH_METHOD", "scrypt"),
         "SESSION_LIFETIME": timedelta(days=int(setting("SESSION_LIFETIME_DAYS", 30))),

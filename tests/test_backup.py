@@ -13,6 +13,7 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order
+from produce_match.search.service import update_lots
 from tests.conftest import PG_URL
 from tests.factories import make_lot
 
@@ -81,7 +82,7 @@ def test_backup_and_restore_into_a_fresh_database(
 def test_check_finds_broken_invariants(app, users, runner):
     lot = make_lot(users["coop"], quantity="1", unit="t")
     g.pop("search_pending", None)
-    db.session.execute(sa.update(Lot).where(Lot.id == lot.id).values(remaining_g=1))
+    update_lots(sa.update(Lot).where(Lot.id == lot.id).values(remaining_g=1))
     db.session.commit()
     g.pop("search_pending", None)
     result = runner.invoke(args=["backup", "check"])

@@ -124,3 +124,20 @@ class LotPhoto(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     lot: Mapped[Lot] = relationship(back_populates="photos")
+
+
+class PhotoUpload(db.Model):
+    """Photos an account decoded in one request, from one address: counted for the upload limits
+    (`lots/uploads.py`) and kept for as long as their window, as failed logins are."""
+
+    __tablename__ = "photo_uploads"
+    __table_args__ = (
+        Index("ix_photo_uploads_user_id_at", "user_id", "at"),
+        Index("ix_photo_uploads_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    ip: Mapped[str] = mapped_column(String(64))
+    photos: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)

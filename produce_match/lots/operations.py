@@ -21,8 +21,8 @@ from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.events import lot_offered
 from produce_match.lots.models import Lot, LotPhoto, LotStatus
-from produce_match.lots.photos import PhotoRejected, process_photo
-from produce_match.search.service import service
+from produce_match.lots.uploads import process_uploads
+from produce_match.search.service import update_lots
 from produce_match.storage import delete_after_commit, get_storage
 from produce_match.units import (
     MassUnit,
@@ -380,12 +380,12 @@ def _set_quantity(lot: Lot, grams: int) -> None:
     """Change a lot's quantity in one guarded statement: what orders hold stays held, even if
     one is placed at this very moment (the remainder moves by the difference, never below 0)."""
     delta = grams - Lot.quantity_g
-    done = db.session.execute(
+    done = update_lots(
         update(Lot)
         .where(Lot.id == lot.id, Lot.remaining_g + delta >= 0)
         .values(quantity_g=grams, remaining_g=Lot.remaining_g + delta, updated_at=utcnow())
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if not done:
         raise ValidationFailed(
             _("Please correct the marked fields."),
@@ -394,7 +394,6 @@ def _set_quantity(lot: Lot, grams: int) -> None:
             },
         )
     db.session.refresh(lot, ["quantity_g", "remaining_g", "status", "updated_at"])
-    service().queue([lot.id])
 
 
 def _status_after_edit(lot: Lot) -> LotStatus:
@@ -422,11 +421,11 @@ def expire_lots() -> int:
     ).all()
     count = 0
     for lot_id in due:
-        done = db.session.execute(
+        done = update_lots(
             update(Lot)
             .where(Lot.id == lot_id, Lot.status == LotStatus.open)
             .values(status=LotStatus.expired)
-        ).rowcount
+        )
         if done:
             lot = db.session.get(Lot, lot_id)
             record(None, lot, "expired", from_state="open", to_state="expired")
@@ -441,12 +440,7 @@ def add_photo(actor: User, lot: Lot, data: bytes) -> LotPhoto:
             _("A lot has at most %(n)d photos.", n=MAX_PHOTOS),
             fields={"photos": [_("A lot has at most %(n)d photos.", n=MAX_PHOTOS)]},
         )
-    try:
-        photo = process_photo(data)
-    except PhotoRejected as exc:
-        raise ValidationFailed(
-            exc.message, code=exc.code, fields={"photos": [str(exc.message)]}
-        ) from None
+    (photo,) = process_uploads(actor, [data], max_count=1)
     storage = get_storage()
     name = secrets.token_hex(12)
     key, thumb_key = f"lots/{lot.id}/{name}.jpg", f"lots/{lot.id}/{name}-thumb.jpg"

@@ -10,6 +10,12 @@ Every uploaded photo is decoded and written out again as a new JPEG, never store
   plain JPEG that we wrote ourselves.
 * Sizes are bounded before any pixel is decoded, so a small file that claims to be a huge image
   (a decompression bomb) is refused instead of exhausting memory.
+* The work per photo is bounded too, so that a few uploads cannot starve or kill the web workers:
+  a JPEG (what phone cameras write) is decoded at a reduced size where that is enough (libjpeg
+  scales by 1/2, 1/4 or 1/8 while decoding, at a fraction of the memory and time), up to
+  `MAX_JPEG_PIXELS`; PNG, WebP, GIF and progressive JPEG need memory for every pixel, so they are
+  held to the size of a phone's screenshot or an exported photo, `MAX_PIXELS`; every image is
+  reduced before it is converted and re-encoded.
 
 The functions here need no app; only the messages of `PhotoRejected` are lazy translations, so
 they render in the language of the request that shows them.
@@ -18,6 +24,7 @@ they render in the language of the request that shows them.
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 from dataclasses import dataclass
@@ -27,8 +34,21 @@ from PIL import Image, ImageOps
 
 #: formats accepted as uploads (MPO is what some cameras write for JPEGs with a second image)
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "MPO"})
+#: formats that libjpeg decodes at a reduced size (Pillow's draft mode)
+REDUCIBLE_FORMATS = frozenset({"JPEG", "MPO"})
+#: the most pixels of a PNG, WebP, GIF or progressive JPEG, whose decoding needs memory for every
+#: pixel: 4096 x 3072, a 12-megapixel photo (4032 x 3024) saved as PNG, or any phone's screenshot
+MAX_PIXELS = 4096 * 3072
+#: the most pixels of a baseline JPEG, decoded at a reduced size: 8192 x 6144, a 50-megapixel
+#: phone camera (a larger photo does not fit in the upload limit anyway)
+MAX_JPEG_PIXELS = 8192 * 6144
 JPEG_QUALITY = 85
 WHITE = (255, 255, 255)
+
+# Pillow's own bomb limit (a warning above it, an error above twice it) is checked when a file is
+# opened, before ours are: the largest image we accept, so that anything beyond it is refused
+# there, before even its header is looked at further.
+Image.MAX_IMAGE_PIXELS = MAX_JPEG_PIXELS
 
 # What Pillow raises on data that is not a well-formed image: unidentified (an OSError), truncated
 # or corrupt (OSError, SyntaxError, ValueError, EOFError, struct.error) and, for some malformed
@@ -85,7 +105,8 @@ def process_photo(
     data: bytes,
     *,
     max_bytes: int = 15 * 1024 * 1024,
-    max_pixels: int = 40_000_000,
+    max_pixels: int = MAX_PIXELS,
+    max_jpeg_pixels: int = MAX_JPEG_PIXELS,
     full_side: int = 1600,
     thumb_side: int = 480,
 ) -> ProcessedPhoto:
@@ -93,7 +114,8 @@ def process_photo(
 
     The result is upright (EXIF orientation applied), RGB (transparency on white), the first frame
     of an animation, at most `full_side` pixels on its longest side (never enlarged), with a
-    thumbnail of at most `thumb_side`.
+    thumbnail of at most `thumb_side`. A JPEG may have up to `max_jpeg_pixels`, any other format
+    up to `max_pixels`: both are checked from the header, before any pixel is decoded.
     """
     if len(data) > max_bytes:
         raise PhotoRejected(
@@ -104,14 +126,14 @@ def process_photo(
         # Pillow warns about, or refuses, images larger than its own limit: both are bombs to us.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            full = _decode(data, max_pixels)
+            full = _decode(data, max_pixels, max_jpeg_pixels, full_side)
         except PhotoRejected:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise _too_many_pixels(max_pixels) from None
+            jpeg = data.startswith(b"\xff\xd8")  # the limit that applies, for the message
+            raise _too_many_pixels(max_jpeg_pixels if jpeg else max_pixels) from None
         except _DECODE_ERRORS:
             raise _not_an_image() from None
-    full.thumbnail((full_side, full_side), Image.Resampling.LANCZOS)
     thumb = full.copy()
     thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
     return ProcessedPhoto(
@@ -119,8 +141,9 @@ def process_photo(
     )
 
 
-def _decode(data: bytes, max_pixels: int) -> Image.Image:
-    """Identify the image from its header and check it; then decode its first frame, upright."""
+def _decode(data: bytes, max_pixels: int, max_jpeg_pixels: int, side: int) -> Image.Image:
+    """Identify the image from its header and check it; then decode its first frame, upright,
+    clean and at most `side` pixels on its longest side."""
     with Image.open(io.BytesIO(data)) as image:  # reads the header only
         if image.format not in ACCEPTED_FORMATS:
             raise PhotoRejected(
@@ -130,11 +153,45 @@ def _decode(data: bytes, max_pixels: int) -> Image.Image:
         width, height = image.size
         if width < 1 or height < 1:
             raise _not_an_image()
-        if width * height > max_pixels:
-            raise _too_many_pixels(max_pixels)
+        reducible = image.format in REDUCIBLE_FORMATS
+        # a progressive JPEG is decoded from all of its coefficients, kept in memory at full
+        # size whatever the scale: as costly as a PNG of as many pixels
+        whole = not reducible or bool(image.info.get("progressive"))
+        limit = max_pixels if whole else max_jpeg_pixels
+        if width * height > limit:
+            raise _too_many_pixels(limit)
+        if reducible:
+            # libjpeg decodes straight to the smallest scale (1/2, 1/4, 1/8) that still covers
+            # the target size (its longest side `side`), whichever way it turns out to be upright
+            scale = min(1.0, side / max(width, height))
+            image.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
         image.load()  # the first frame: an image is positioned on frame 0 when opened
-        with ImageOps.exif_transpose(image) as upright:
-            return _clean_copy(upright)
+        ImageOps.exif_transpose(image, in_place=True)  # no copy of the whole image
+        return _clean_copy(_reduced(image, side))
+
+
+def _reduced(image: Image.Image, side: int) -> Image.Image:
+    """The image at most `side` pixels on its longest side, resampled in a mode that keeps its
+    colours (a palette or 1-bit image would otherwise be resized pixel by pixel)."""
+    if max(image.size) <= side:
+        return image
+    if image.mode in ("P", "PA", "1") or (image.mode == "L" and "transparency" in image.info):
+        has_alpha = image.mode == "PA" or "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+    elif image.mode == "I" or image.mode.startswith("I;16"):
+        image = _eight_bits(image)
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "RGBa"):
+        image = image.convert("RGB")  # CMYK, YCbCr and the like
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # an integer box reduction down to the nearest multiple of the target first, then Lanczos
+    # for the last step: a whole 16-megapixel image through Lanczos costs twice the time
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
+
+
+def _eight_bits(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (PNG) as 8 bits; a plain conversion would clip it to white."""
+    return image.convert("I").point(lambda value: value / 256).convert("L")
 
 
 def _clean_copy(image: Image.Image) -> Image.Image:
@@ -144,8 +201,7 @@ def _clean_copy(image: Image.Image) -> Image.Image:
     (the comment, at least) even when it is not passed to `save`.
     """
     if image.mode == "I" or image.mode.startswith("I;16"):
-        # 16-bit greyscale (PNG): scale to 8 bits; a plain conversion would clip it to white.
-        image = image.convert("I").point(lambda value: value / 256).convert("L")
+        image = _eight_bits(image)
     elif image.mode in ("LA", "PA", "RGBa") or "transparency" in image.info:
         # An alpha channel, or a transparent colour (PNG tRNS, GIF): both become white below.
         image = image.convert("RGBA")

@@ -25,7 +25,8 @@ from produce_match.dates import BadDate, parse_date
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
-from produce_match.lots.photos import PhotoRejected, process_photo
+from produce_match.lots.photos import ProcessedPhoto
+from produce_match.lots.uploads import process_uploads
 from produce_match.monitor.models import (
     FollowUp,
     Problem,
@@ -124,13 +125,11 @@ def raise_problem(
         raised_by_id=actor.id,
     )
     policy.ensure(actor, "create", problem)
-    if len(photos or []) > MAX_PHOTOS:
-        message_ = _("At most %(n)d photos.", n=MAX_PHOTOS)
-        raise ValidationFailed(message_, fields={"photos": [message_]})
+    processed = process_uploads(actor, photos or [], max_count=MAX_PHOTOS)
     db.session.add(problem)
     db.session.flush()
-    for data in photos or []:
-        add_photo(problem, data)
+    for photo in processed:
+        add_photo(problem, photo)
     record(
         actor,
         problem,
@@ -148,14 +147,8 @@ def raise_problem(
     return problem
 
 
-def add_photo(problem: Problem, data: bytes) -> ProblemPhoto:
-    """Re-encode a photo without its metadata and store it with the entry's transaction."""
-    try:
-        photo = process_photo(data)
-    except PhotoRejected as exc:
-        raise ValidationFailed(
-            exc.message, code=exc.code, fields={"photos": [str(exc.message)]}
-        ) from None
+def add_photo(problem: Problem, photo: ProcessedPhoto) -> ProblemPhoto:
+    """Store a checked photo (see `process_uploads`) with the entry's transaction."""
     name = secrets.token_hex(12)
     key, thumb_key = f"problems/{problem.id}/{name}.jpg", f"problems/{problem.id}/{name}-thumb.jpg"
     save_in_transaction(key, photo.full)

@@ -40,7 +40,8 @@ from produce_match.demands.models import Demand, DemandStatus
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
-from produce_match.lots.photos import PhotoRejected, ProcessedPhoto, process_photo
+from produce_match.lots.photos import ProcessedPhoto
+from produce_match.lots.uploads import process_uploads
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import (
     AUTO_CONFIRM,
@@ -63,7 +64,7 @@ from produce_match.orders.models import (
     transition,
 )
 from produce_match.policy import can, order_party
-from produce_match.search.service import service as search_service
+from produce_match.search.service import update_lots
 from produce_match.storage import save_in_transaction
 from produce_match.units import (
     MassUnit,
@@ -214,21 +215,9 @@ def _quantity(
         raise ValidationFailed(exc.message, fields={field: [str(exc.message)]}) from None
 
 
-def _photos(photos: Sequence[bytes]) -> list[ProcessedPhoto]:
+def _photos(actor: User, photos: Sequence[bytes]) -> list[ProcessedPhoto]:
     """Check and re-encode uploaded photos before anything is recorded (all or none)."""
-    photos = [p for p in photos if p]
-    if len(photos) > MAX_PHOTOS:
-        message = _("At most %(n)d photos.", n=MAX_PHOTOS)
-        raise ValidationFailed(message, fields={"photos": [message]})
-    processed = []
-    for data in photos:
-        try:
-            processed.append(process_photo(data))
-        except PhotoRejected as exc:
-            raise ValidationFailed(
-                exc.message, code=exc.code, fields={"photos": [str(exc.message)]}
-            ) from None
-    return processed
+    return process_uploads(actor, [p for p in photos if p], max_count=MAX_PHOTOS)
 
 
 def _attach(
@@ -347,7 +336,7 @@ def _reserve(lot: Lot, grams: int, min_g: int | None, now: datetime) -> int | No
     ]
     if min_g and grams < min_g:
         conditions.append(_lots.c.remaining_g == grams)  # below the minimum: only the last of it
-    row = db.session.execute(
+    rows = update_lots(
         update(_lots)
         .where(*conditions)
         .values(
@@ -358,9 +347,10 @@ def _reserve(lot: Lot, grams: int, min_g: int | None, now: datetime) -> int | No
             updated_at=now,
         )
         .returning(_lots.c.remaining_g, _lots.c.status)
-    ).first()
-    if row is None:
+    )
+    if not rows:
         return None
+    row = rows[0]
     set_committed_value(lot, "remaining_g", row.remaining_g)
     set_committed_value(lot, "status", LotStatus(row.status))
     set_committed_value(lot, "updated_at", now)
@@ -383,15 +373,15 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
         return False
     set_committed_value(order, "released_at", now)
     lot = order.lot
-    remaining = db.session.execute(
+    remaining = update_lots(
         update(_lots)
         .where(_lots.c.id == order.lot_id)
         .values(remaining_g=_lots.c.remaining_g + order.quantity_g, updated_at=now)
         .returning(_lots.c.remaining_g)
-    ).scalar_one()
+    )[0].remaining_g
     set_committed_value(lot, "remaining_g", remaining)
     set_committed_value(lot, "updated_at", now)
-    reopened = db.session.execute(
+    reopened = update_lots(
         update(_lots)
         .where(_lots.c.id == order.lot_id, _lots.c.status == LotStatus.sold_out)
         .values(
@@ -401,9 +391,9 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
             )
         )
         .returning(_lots.c.status)
-    ).scalar_one_or_none()
-    if reopened is not None:
-        status = LotStatus(reopened)
+    )
+    if reopened:
+        status = LotStatus(reopened[0].status)
         set_committed_value(lot, "status", status)
         record(
             actor,
@@ -413,7 +403,6 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
             to_state=status.value,
             changes={"order_id": order.id, "returned_g": order.quantity_g},
         )
-    search_service().queue([order.lot_id])
     return True
 
 
@@ -706,7 +695,6 @@ def place_order(
             to_state=LotStatus.sold_out.value,
             changes={"order_id": order.id},
         )
-    search_service().queue([lot.id])  # the statement above bypassed the ORM's own queueing
     _notify(actor, order, "placed")
     return order
 
@@ -787,7 +775,7 @@ def dispatch(
         errors.update(exc.fields)
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
-    processed = _photos(photos)
+    processed = _photos(actor, photos)
     auto_confirm_at = now + AUTO_CONFIRM
     _step(
         actor,
@@ -864,7 +852,7 @@ def dispute(
     apply_expiry(order, now)  # past the window the order is completed, and this is refused
     transition(order.status, A.dispute)
     reason = _text(reason, "reason", _("Say what is wrong with the delivery."))
-    processed = _photos(photos)
+    processed = _photos(actor, photos)
     _step(
         actor,
         order,
@@ -929,7 +917,7 @@ def add_photos(
     if purpose is PhotoPurpose.evidence:
         place, taken_at = None, None  # evidence is dated by its upload
     place, taken_at = _place_and_time(place, taken_at, now)
-    processed = _photos(photos)
+    processed = _photos(actor, photos)
     ids = _attach(actor, order, purpose, processed, place, taken_at or now)
     record(
         actor,

@@ -24,8 +24,8 @@ from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import delete, event, func, insert, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Delete, Row, Update, delete, event, func, insert, select
+from sqlalchemy.orm import ORMExecuteState, Session, selectinload
 
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
@@ -210,7 +210,7 @@ class SearchService:
             self.process_queue()
 
     def queue(self, lot_ids: list[int]) -> None:
-        """Queue lots for the index explicitly (statements that bypass the ORM use this)."""
+        """Queue lots for the index explicitly (`update_lots` does, for its statements)."""
         if not lot_ids:
             return
         if self.in_transaction:  # written before this transaction commits
@@ -289,6 +289,42 @@ class SearchService:
 
 def service() -> SearchService:
     return current_app.extensions["search"]
+
+
+# --- statements that write lots: queued through one helper ----------------------------------
+
+#: the execution option `update_lots` marks its statements with
+_QUEUED = "search_queued"
+
+
+def update_lots(statement: Update | Delete) -> list[Row[Any]]:
+    """Run an UPDATE (or DELETE) of lots and queue every lot it wrote for the search index.
+
+    The ORM's flushes are queued by `_queue_flushed_lots`; a statement is not, since it changes
+    rows without objects: it goes through here, which learns the lots it wrote from RETURNING.
+    Returns the statement's rows: its own RETURNING columns first, then the lot's id last.
+    """
+    lots = Lot.__table__
+    rows = list(
+        db.session.execute(
+            statement.returning(lots.c.id).execution_options(**{_QUEUED: True})
+        ).all()
+    )
+    service().queue(sorted({row[-1] for row in rows}))
+    return rows
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_unqueued_lot_statements(state: ORMExecuteState) -> None:
+    """A statement writing lots past `update_lots` would leave the index stale: refuse it."""
+    if not (state.is_update or state.is_delete) or state.execution_options.get(_QUEUED):
+        return
+    # the statement's table is an annotated copy of the lots table: compare names
+    if getattr(getattr(state.statement, "table", None), "name", None) == Lot.__tablename__:
+        raise RuntimeError(
+            "UPDATE and DELETE of lots go through produce_match.search.service.update_lots(), "
+            "which queues the lots they write for the search index."
+        )
 
 
 # --- the database side: queue every lot a flush touches -------------------------------------

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask_babel import Babel
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin
 
 from produce_match.lots.photos import PhotoRejected, ProcessedPhoto, process_photo
 from produce_match.storage import LocalStorage, Storage, get_storage
@@ -257,7 +260,7 @@ def test_huge_header_is_too_many_pixels(babel_app):
     exc = rejected(png_claiming_size(20_000, 20_000))
     assert exc.code == "too_many_pixels"
     with babel_app.app_context():
-        assert str(exc.message) == "The photo has too many pixels (at most 40 megapixels)."
+        assert str(exc.message) == "The photo has too many pixels (at most 12 megapixels)."
 
 
 def test_too_many_pixels_is_checked_before_decoding():
@@ -277,6 +280,107 @@ def test_pillow_bomb_warning_is_too_many_pixels_and_filters_are_restored():
         assert exc.code == "too_many_pixels"
         assert warnings.filters == filters
     assert limit == Image.MAX_IMAGE_PIXELS
+
+
+# --- the cost of a photo is bounded -----------------------------------------------------------
+
+
+def test_the_reports_6324_pixel_png_is_refused_from_its_header():
+    # 40 megapixels of PNG cost seconds of CPU and half a gigabyte to decode; no phone makes one
+    assert rejected(png_claiming_size(6324, 6324)).code == "too_many_pixels"
+    assert rejected(png_claiming_size(4096, 3073)).code == "too_many_pixels"
+    # a phone's screenshot, or a 12-megapixel photo saved as PNG, is still welcome
+    assert rejected(png_claiming_size(4096, 3072)).code == "not_an_image"  # decoded: one byte
+
+
+def decoded_sizes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The size of every image Pillow decodes from now on (after any reduction by the decoder)."""
+    sizes: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def spy(self: ImageFile.ImageFile) -> object:
+        if self.tile:  # not yet decoded: this call decodes it
+            sizes.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", spy)
+    return sizes
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_size(monkeypatch):
+    source = encode(Image.new("RGB", (8000, 6000), GREEN), "JPEG")
+    sizes = decoded_sizes(monkeypatch)
+    photo = process_photo(source)
+    # libjpeg scaled it by 1/4 while decoding: 3 million pixels in memory, not 48 million
+    assert sizes == [(2000, 1500)]
+    assert (photo.width, photo.height) == (1600, 1200)
+
+
+def test_a_turned_jpeg_is_reduced_enough_either_way(monkeypatch):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated by 90 degrees: 6000 wide and 8000 high
+    source = encode(Image.new("RGB", (8000, 6000), GREEN), "JPEG", exif=exif)
+    sizes = decoded_sizes(monkeypatch)
+    photo = process_photo(source)
+    assert sizes == [(2000, 1500)]
+    assert (photo.width, photo.height) == (1200, 1600)
+
+
+def test_a_progressive_jpeg_is_held_to_the_png_limit():
+    # libjpeg keeps every coefficient of a progressive JPEG in memory, whatever the scale
+    big = Image.new("RGB", (5000, 4000), GREEN)
+    assert rejected(encode(big, "JPEG", progressive=True)).code == "too_many_pixels"
+    assert process_photo(encode(big, "JPEG")).width == 1600  # the same as a baseline JPEG
+    assert rejected(encode(Image.new("RGB", (8193, 6144)), "JPEG")).code == "too_many_pixels"
+
+
+@pytest.mark.parametrize("mode", ["P", "RGBA"])
+def test_reduced_images_keep_their_colours(mode):
+    image = Image.new("RGB", (3300, 2000), RED).convert(mode)
+    out = opened(process_photo(encode(image, "PNG")).full)
+    assert out.size == (1600, 970)
+    assert close_to(out.getpixel((800, 485)), RED, 10)
+
+
+@pytest.mark.slow
+def test_the_worst_photos_are_refused_or_processed_in_bounded_memory(tmp_path):
+    """The report's six PNGs, and the costliest photo of each kind still accepted (those that
+    bench/photos.py sends to gunicorn), processed in a fresh process: its memory stays bounded."""
+    from bench.photos import accepted_photos, issue_photos
+
+    paths = []
+    for name, data in [*issue_photos()[:1], *accepted_photos()]:
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+    # the peak resident memory of this process alone (getrusage's would count the parent's too,
+    # since it survives exec)
+    script = (
+        "import json, re, sys\n"
+        "from produce_match.lots.photos import PhotoRejected, process_photo\n"
+        "def peak():\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    return int(re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))\n"
+        "base = peak()\n"
+        "outcomes = []\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        process_photo(open(path, 'rb').read())\n"
+        "        outcomes.append('processed')\n"
+        "    except PhotoRejected as exc:\n"
+        "        outcomes.append(exc.code)\n"
+        "print(json.dumps({'outcomes': outcomes, 'peak_mib': (peak() - base) // 1024}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, paths)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["outcomes"] == ["too_many_pixels"] + ["processed"] * 6
+    # the costliest accepted photo (the WebP) needs about 200 MiB; the report's PNG took 460
+    assert result["peak_mib"] < 256, result
 
 
 @pytest.mark.parametrize("fmt", ["BMP", "TIFF"])

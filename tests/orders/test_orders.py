@@ -35,6 +35,7 @@ from produce_match.orders.models import (
 from produce_match.orders.operations import NotAllowed
 from produce_match.search.models import SearchDocument, SearchOutbox
 from produce_match.search.service import service as search_service
+from produce_match.search.service import update_lots
 from tests.factories import make_lot, make_user
 
 pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")
@@ -206,10 +207,10 @@ def test_the_database_refuses_negative_stock(lot):
     from sqlalchemy.exc import IntegrityError
 
     with pytest.raises(IntegrityError):
-        db.session.execute(update(Lot).where(Lot.id == lot.id).values(remaining_g=-1))
+        update_lots(update(Lot).where(Lot.id == lot.id).values(remaining_g=-1))
     db.session.rollback()
     with pytest.raises(IntegrityError):
-        db.session.execute(update(Lot).where(Lot.id == lot.id).values(remaining_g=T + 1))
+        update_lots(update(Lot).where(Lot.id == lot.id).values(remaining_g=T + 1))
     db.session.rollback()
 
 

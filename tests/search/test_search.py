@@ -16,7 +16,7 @@ from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.search.backend import SearchRequest
 from produce_match.search.models import SearchOutbox
-from produce_match.search.service import service
+from produce_match.search.service import service, update_lots
 from produce_match.search.whoosh_backend import REFRESH_SECONDS
 from tests.conftest import SEARCH_BACKENDS, make_app
 from tests.factories import make_lot
@@ -396,10 +396,9 @@ def test_statements_that_bypass_the_orm_reach_the_documents(market):
     from produce_match.lots.models import Lot, LotStatus
 
     lot_id = market["potato"].id
-    db.session.execute(
+    update_lots(
         update(Lot).where(Lot.id == lot_id).values(status=LotStatus.sold_out, updated_at=utcnow())
     )
-    service().queue([lot_id])
     db.session.commit()
     assert "金州土豆 80吨" not in titles(search(""))
     assert titles(search("土豆", statuses=("sold_out",))) == ["金州土豆 80吨"]
