@@ -1,7 +1,7 @@
 """photo uploads, counted for the per-account and per-address limits
 
 Revision ID: 5c1e0a7d9b42
-Revises: 7a56708c5699
+Revises: 3f1c2a9d7b60
 Create Date: 2026-12-07 02:50:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '5c1e0a7d9b42'
-down_revision = '7a56708c5699'
+down_revision = '3f1c2a9d7b60'
 branch_labels = None
 depends_on = None
 

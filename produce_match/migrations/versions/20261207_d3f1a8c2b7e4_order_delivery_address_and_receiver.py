@@ -1,7 +1,7 @@
 """orders: delivery place (province, county, address line) and receiver
 
 Revision ID: d3f1a8c2b7e4
-Revises: 7a56708c5699
+Revises: 5c1e0a7d9b42
 Create Date: 2026-12-07 02:10:00.000000
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'd3f1a8c2b7e4'
-down_revision = '7a56708c5699'
+down_revision = '5c1e0a7d9b42'
 branch_labels = None
 depends_on = None
 

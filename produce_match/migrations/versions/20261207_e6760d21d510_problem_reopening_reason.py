@@ -1,7 +1,7 @@
 """problem ledger: the reason and time of an entry's latest reopening
 
 Revision ID: e6760d21d510
-Revises: 7a56708c5699
+Revises: d3f1a8c2b7e4
 Create Date: 2026-12-07 02:10:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "e6760d21d510"
-down_revision = "7a56708c5699"
+down_revision = "d3f1a8c2b7e4"
 branch_labels = None
 depends_on = None
 
