@@ -21,7 +21,7 @@ from werkzeug.exceptions import NotFound
 from produce_match import policy
 from produce_match.accounts.models import OrgKind, Role, User
 from produce_match.catalog import regions
-from produce_match.catalog.models import Region
+from produce_match.catalog.models import Commodity, Region
 from produce_match.dates import DEFAULT_TIMEZONE, local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
@@ -318,6 +318,8 @@ class Row:
     g_open: int = 0
     g_ordered: int = 0
     paid_out_fen: int = 0
+    #: the commodity of a by-commodity line: pages name it in their own language
+    commodity: Commodity | None = None
 
 
 @dataclass
@@ -490,7 +492,9 @@ def figures(scope: Scope, period: Period) -> Figures:
     by_place: dict[str, Row] = {}
 
     def rows_for(lot: Lot) -> tuple[Row, Row]:
-        c = by_commodity.setdefault(lot.commodity.name_zh, Row(lot.commodity.name_zh))
+        c = by_commodity.setdefault(
+            lot.commodity.name_zh, Row(lot.commodity.name_zh, commodity=lot.commodity)
+        )
         name = place_name(lot)
         return c, by_place.setdefault(name, Row(name))
 

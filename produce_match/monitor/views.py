@@ -92,7 +92,9 @@ def dashboard() -> Any:
         (_("Quantity dispatched"), figures.g_dispatched, lang_mass(figures.g_dispatched)),
         (_("Quantity delivered"), figures.g_delivered, lang_mass(figures.g_delivered)),
     ]
-    commodity_rows = [(r.name, r.g_open, lang_mass(r.g_open)) for r in figures.by_commodity]
+    commodity_rows = [
+        (r.commodity.display_name(), r.g_open, lang_mass(r.g_open)) for r in figures.by_commodity
+    ]
     place_rows = [
         (r.name, r.paid_out_fen, format_money(r.paid_out_fen, _lang())) for r in figures.by_place
     ]
