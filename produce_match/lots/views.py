@@ -51,12 +51,28 @@ def browse() -> Any:
             errors=exc.fields,
             echo=request.args,
             provinces=regions.provinces(),
+            price_in=_card_price_unit(),
         ), 400
     parsed.request.page = max(1, min(request.args.get("page", 1, type=int), 10000))
     page = results_page(parsed.request)
     return render_template(
-        "lots/list.html", page=page, errors={}, echo=parsed.echo, provinces=regions.provinces()
+        "lots/list.html",
+        page=page,
+        errors={},
+        echo=parsed.echo,
+        provinces=regions.provinces(),
+        price_in=_card_price_unit(),
     )
+
+
+def _card_price_unit() -> MassUnit:
+    """The one unit the result cards show prices in, so that they can be compared: the
+    visitor's choice, else the unit of their price filter, else 公斤."""
+    for name in ("price_in", "price_unit"):
+        wanted = request.args.get(name)
+        if wanted in MassUnit.__members__:
+            return MassUnit(wanted)
+    return MassUnit.kg
 
 
 def _price_unit_choice(lot: Lot) -> MassUnit:
