@@ -121,3 +121,14 @@ def test_did_you_mean_is_one_sentence_with_its_own_question_mark(client, users):
     page = client.get("/lots", query_string={"q": "hiedou"}, headers={"Accept-Language": "zh"})
     text = re.sub(r"<[^>]+>", "", page.text.split('class="suggestion"', 1)[1].split("</p>")[0])
     assert text.endswith("？") and "黑豆" in text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_forms_offer_commodity_names_in_the_page_language(client, users, lang):
+    lot = make_lot(users["coop"], title="道亭村 40吨")
+    login(client, "coop", PASSWORD)
+    page = client.get(f"/lots/{lot.id}/edit", headers={"Accept-Language": lang}).text
+    wanted, other = ("黑豆", "Black bean") if lang == "zh" else ("Black bean", "黑豆")
+    assert f'value="{wanted}"' in page  # the commodity of the lot being edited
+    options = page.split('<datalist id="commodity-options">', 1)[1].split("</datalist>", 1)[0]
+    assert wanted in options and other not in options

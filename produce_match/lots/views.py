@@ -189,7 +189,7 @@ def edit(lot_id: int) -> Any:
 
 def _fill(form: LotForm, lot: Lot) -> None:
     """Show the lot's values as the cooperative entered them."""
-    form.commodity.data = lot.commodity.name_zh
+    form.commodity.data = lot.commodity.display_name()
     form.quantity.data = amount_text(lot.quantity_g, lot.quantity_unit)
     form.unit.data = lot.quantity_unit.value
     form.price.data = yuan_text(lot.price_fen)
