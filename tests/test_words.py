@@ -64,8 +64,9 @@ def test_the_rule_sees_ascii_punctuation_in_chinese_text():
 
 #: punctuation written in a template beside translated words or around data never reaches the
 #: catalogue, so Chinese pages would show it as written: "撮合建议: …", "您是不是要找 樱桃?",
-#: "道亭村合作社 (梁家子镇)". It belongs in the message (or the colon and parens filters).
-OUTSIDE = re.compile(r"\)\s*\}\}\s?[:?;!]|</a>\s?[?:]|\(\{\{|\}\}\)")
+#: "道亭村合作社 (梁家子镇)", "五常市, 黑龙江". It belongs in the message (or the colon and parens
+#: filters).
+OUTSIDE = re.compile(r"\)\s*\}\}\s?[:?;!]|</a>\s?[?:]|\(\{\{|\}\}\)|\}\}[,;]\s?\{\{")
 
 
 def test_templates_leave_punctuation_to_the_catalogue():
