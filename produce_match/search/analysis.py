@@ -383,7 +383,9 @@ class Analyzer:
         changed = False
         for term in analysed.terms:
             known = term.is_place or term.commodities or term.categories
-            near = [] if known else self._nearest(term.text)
+            # numbers and single characters (40吨) are never taken for a misspelt name
+            unlike = not term.text.isalpha() or (is_cjk(term.text) and len(term.text) < 2)
+            near = [] if known or unlike else self._nearest(term.text)
             options.append(near or [term.text])
             changed = changed or bool(near)
         if not changed:

@@ -118,3 +118,9 @@ def test_result_cards_show_prices_in_one_unit_the_visitor_chooses(client, users)
     assert sorted(prices(max_price="3000", price_unit="t")) == ["2400.00 元/吨"]
     page = client.get("/lots", query_string={"q": "黑豆"}).text
     assert 'href="/lots?q=%E9%BB%91%E8%B1%86&amp;price_in=jin"' in page
+
+
+def test_numbers_and_single_characters_are_not_taken_for_names(app):
+    analyzer = service().analyzer
+    assert analyzer.suggestions("40吨") == []
+    assert analyzer.suggestions("chery 40") == ["cherry 40"]
