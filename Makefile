@@ -32,7 +32,7 @@ lint: $(BIN)/.installed
 
 # After changing user-facing text: extract it and merge it into the catalogues.
 extract-messages: $(BIN)/.installed
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k pgettext:1c,2 -k npgettext:1c,2,3 -w 100 -o produce_match/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext -k _lp:1c,2 -k lazy_pgettext:1c,2 -k pgettext:1c,2 -k npgettext:1c,2,3 -w 100 -o produce_match/translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel -q update -i produce_match/translations/messages.pot -d produce_match/translations --no-fuzzy-matching --ignore-obsolete -w 100
 
 clean:

@@ -136,6 +136,15 @@ class LotPageSchema(ma.Schema):
     relaxed = ma.fields.Boolean(
         metadata={"description": "true: no lot matched every word; these match some"}
     )
+    suggestions = ma.fields.List(
+        ma.fields.String(),
+        metadata={"description": "every did-you-mean, nearest first, each finding lots"},
+    )
+    corrected = ma.fields.Boolean(
+        metadata={
+            "description": "true: no lot matched every word; these are the lots of `suggestion`"
+        }
+    )
 
 
 def _text(length: int, description: str | None = None) -> ma.fields.String:
@@ -241,6 +250,8 @@ def list_lots(args: dict[str, Any]) -> dict[str, Any]:
         "facets": page.facets,
         "suggestion": page.suggestion,
         "relaxed": page.relaxed,
+        "suggestions": page.suggestions,
+        "corrected": page.corrected,
     }
 
 

@@ -108,7 +108,13 @@ class Commodity(db.Model):
         back_populates="commodity", cascade="all, delete-orphan"
     )
 
-    def display_name(self, lang: str = "zh") -> str:
+    def display_name(self, lang: str | None = None) -> str:
+        """The name in `lang`, by default the reader's language: English pages never show the
+        Chinese name, Chinese pages never the English one."""
+        if lang is None:
+            from produce_match.i18n import current_language
+
+            lang = current_language()
         return self.name_zh if lang == "zh" else self.name_en
 
     def label(self, lang: str = "zh", typed_name: str | None = None) -> str:

@@ -109,7 +109,7 @@ def edit(demand_id: int) -> Any:
     form = DemandForm()
     form.province.choices = province_choices()
     if request.method == "GET":
-        form.commodity.data = demand.commodity.name_zh
+        form.commodity.data = demand.commodity.display_name()
         form.grades.data = demand.grades_text
         form.min_quantity.data = amount_text(demand.min_quantity_g, demand.quantity_unit)
         form.max_quantity.data = amount_text(demand.max_quantity_g, demand.quantity_unit)

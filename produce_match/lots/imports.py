@@ -146,9 +146,15 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
+        # the words and punctuation of the reader's language: 第 3 行，数量：…
         if self.column:
-            return f"line {self.line}, {self.column}: {self.message}"
-        return f"line {self.line}: {self.message}"
+            return _(
+                "line %(line)d, %(column)s: %(message)s",
+                line=self.line,
+                column=self.column,
+                message=self.message,
+            )
+        return _("line %(line)d: %(message)s", line=self.line, message=self.message)
 
 
 @dataclass

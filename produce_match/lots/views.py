@@ -52,12 +52,28 @@ def browse() -> Any:
             errors=exc.fields,
             echo=request.args,
             provinces=regions.provinces(),
+            price_in=_card_price_unit(),
         ), 400
     parsed.request.page = max(1, min(request.args.get("page", 1, type=int), 10000))
     page = results_page(parsed.request)
     return render_template(
-        "lots/list.html", page=page, errors={}, echo=parsed.echo, provinces=regions.provinces()
+        "lots/list.html",
+        page=page,
+        errors={},
+        echo=parsed.echo,
+        provinces=regions.provinces(),
+        price_in=_card_price_unit(),
     )
+
+
+def _card_price_unit() -> MassUnit:
+    """The one unit the result cards show prices in, so that they can be compared: the
+    visitor's choice, else the unit of their price filter, else 公斤."""
+    for name in ("price_in", "price_unit"):
+        wanted = request.args.get(name)
+        if wanted in MassUnit.__members__:
+            return MassUnit(wanted)
+    return MassUnit.kg
 
 
 def _price_unit_choice(lot: Lot) -> MassUnit:
@@ -177,7 +193,7 @@ def edit(lot_id: int) -> Any:
 
 def _fill(form: LotForm, lot: Lot) -> None:
     """Show the lot's values as the cooperative entered them."""
-    form.commodity.data = lot.commodity_name or lot.commodity.name_zh
+    form.commodity.data = lot.commodity_name or lot.commodity.display_name()
     form.category.data = lot.commodity.category.value if lot.commodity_name else ""
     form.quantity.data = amount_text(lot.quantity_g, lot.quantity_unit)
     form.unit.data = lot.quantity_unit.value

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -51,10 +54,32 @@ class ProposalStatus(enum.StrEnum):
     declined = "declined"  #: one party declined
     failed = "failed"  #: both accepted, but the order could not be placed (lot changed)
 
+    @property
+    def label(self) -> Any:
+        """The status in words, in the user's language."""
+        return _PROPOSAL_LABELS[self]
+
 
 class Answer(enum.StrEnum):
     accepted = "accepted"
     declined = "declined"
+
+    @property
+    def label(self) -> Any:
+        """The answer in words: a party agrees to a proposal (同意), it does not take an order."""
+        return _ANSWER_LABELS[self]
+
+
+_PROPOSAL_LABELS = {
+    ProposalStatus.proposed: _l("proposed"),
+    ProposalStatus.ordered: _l("ordered"),
+    ProposalStatus.declined: _l("declined"),
+    ProposalStatus.failed: _l("failed"),
+}
+_ANSWER_LABELS = {
+    Answer.accepted: _lp("answer to a proposal", "accepted"),
+    Answer.declined: _lp("answer to a proposal", "declined"),
+}
 
 
 class Proposal(db.Model):

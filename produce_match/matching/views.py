@@ -127,7 +127,6 @@ LABELS = {
     "ordered": _l("ordered"),
     "declined": _l("declined"),
     "failed": _l("failed"),
-    "accepted": _l("accepted"),
     "buyer_accepted": _l("accepted by the buyer"),
     "buyer_declined": _l("declined by the buyer"),
     "cooperative_accepted": _l("accepted by the cooperative"),

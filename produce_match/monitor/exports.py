@@ -51,7 +51,7 @@ def _lots(scope: queries.Scope) -> Sheet:
             [
                 lot.id,
                 lot.title,
-                lot.commodity.name_zh,
+                lot.commodity.display_name(),
                 lot.cooperative.name,
                 lot.county.name,
                 lot.township or "",
@@ -86,7 +86,7 @@ def _deals(scope: queries.Scope, filters: queries.DealFilters) -> Sheet:
                 china_time(order.created_at),
                 str(order.status.label),
                 lot.title,
-                lot.commodity.name_zh,
+                lot.commodity.display_name(),
                 order.cooperative_org.name,
                 lot.township or "",
                 lot.village or "",

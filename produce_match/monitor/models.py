@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -46,8 +47,8 @@ class ProblemCategory(enum.StrEnum):
 _CATEGORY_LABELS = {
     ProblemCategory.no_buyer: _l("No buyer"),
     ProblemCategory.transport: _l("Transport or pass"),
-    ProblemCategory.storage: _l("Storage"),
-    ProblemCategory.payment: _l("Payment"),
+    ProblemCategory.storage: _lp("problem category", "Storage"),
+    ProblemCategory.payment: _lp("problem category", "Payment"),
     ProblemCategory.quality: _l("Quality dispute"),
     ProblemCategory.other: _l("Other"),
 }

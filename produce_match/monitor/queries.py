@@ -22,7 +22,7 @@ from produce_match import policy
 from produce_match.accounts.models import OrgKind, Role, User
 from produce_match.audit.operations import history
 from produce_match.catalog import regions
-from produce_match.catalog.models import Region
+from produce_match.catalog.models import Commodity, Region
 from produce_match.dates import DEFAULT_TIMEZONE, BadDate, local_today, parse_date
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
@@ -327,11 +327,11 @@ class Row:
 
     name: str
     lots_open: int = 0
-    #: the English name, where there is one (commodities), for pages in English
-    name_en: str = ""
     g_open: int = 0
     g_ordered: int = 0
     paid_out_fen: int = 0
+    #: the commodity of a by-commodity line: pages name it in their own language
+    commodity: Commodity | None = None
 
 
 @dataclass
@@ -504,9 +504,8 @@ def figures(scope: Scope, period: Period) -> Figures:
     by_place: dict[str, Row] = {}
 
     def rows_for(lot: Lot) -> tuple[Row, Row]:
-        commodity = lot.commodity
         c = by_commodity.setdefault(
-            commodity.name_zh, Row(commodity.name_zh, name_en=commodity.name_en or "")
+            lot.commodity.name_zh, Row(lot.commodity.name_zh, commodity=lot.commodity)
         )
         name = place_name(lot)
         return c, by_place.setdefault(name, Row(name))

@@ -92,7 +92,9 @@ def dashboard() -> Any:
         (_("Quantity dispatched"), figures.g_dispatched, lang_mass(figures.g_dispatched)),
         (_("Quantity delivered"), figures.g_delivered, lang_mass(figures.g_delivered)),
     ]
-    commodity_rows = [(_row_name(r), r.g_open, lang_mass(r.g_open)) for r in figures.by_commodity]
+    commodity_rows = [
+        (r.commodity.display_name(), r.g_open, lang_mass(r.g_open)) for r in figures.by_commodity
+    ]
     place_rows = [
         (r.name, r.paid_out_fen, format_money(r.paid_out_fen, _lang())) for r in figures.by_place
     ]
@@ -104,14 +106,8 @@ def dashboard() -> Any:
         flow_chart=charts.bar_chart(flow, title=_("Moved in the period")),
         commodity_chart=charts.bar_chart(commodity_rows, title=_("Stranded by commodity")),
         place_chart=charts.bar_chart(place_rows, title=_("Paid out by township and village")),
-        row_name=_row_name,
         **_common(scope),
     )
-
-
-def _row_name(row: queries.Row) -> str:
-    """A breakdown's line as the reader's language names it (commodities have English names)."""
-    return row.name_en if _lang() == "en" and row.name_en else row.name
 
 
 def _lang() -> str:

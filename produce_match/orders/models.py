@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -48,7 +49,7 @@ class OrderStatus(enum.StrEnum):
 
 _STATUS_LABELS = {
     OrderStatus.reserved: _l("reserved"),
-    OrderStatus.accepted: _l("accepted"),
+    OrderStatus.accepted: _lp("order status", "accepted"),
     OrderStatus.rejected: _l("rejected"),
     OrderStatus.awaiting_payment: _l("awaiting payment"),
     OrderStatus.paid: _l("paid"),

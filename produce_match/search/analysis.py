@@ -85,6 +85,30 @@ def is_cjk(token: str) -> bool:
     return bool(_CJK.fullmatch(token))
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Letters to insert, delete or change from `a` to `b`, a swap of two neighbours counting
+    as one (hiedou -> heidou: 1): the slips people make typing."""
+    if a == b:
+        return 0
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            best = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                best = min(best, previous2[j - 2] + 1)
+            row.append(best)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def _slips_allowed(length: int) -> int:
+    """How many slips a word of `length` letters may have and still be taken for a name."""
+    return 1 if length <= 4 else 2 if length <= 8 else 3
+
+
 @dataclass(frozen=True)
 class Place:
     """A region a place word names."""
@@ -342,6 +366,113 @@ class Analyzer:
         for text in [title, typed_name, *vocab.en_names.get(commodity_code, []), *texts]:
             en.extend(self.english(text))
         return {"zh": zh, "py": py, "ini": ini, "en": en}
+
+    # --- "did you mean" -------------------------------------------------------------------
+
+    def suggestions(self, text: str | None, limit: int = 3) -> list[str]:
+        """Catalogue names nearest to what was typed, nearest first, in its language: English
+        for English (chery -> cherry, never 橙子 through the pinyin "cheng"), Chinese for Chinese
+        and for pinyin (hiedou -> 黑豆). Place words and known names are kept as typed; an
+        unknown Chinese name gets the catalogue's names nearest in sound or sharing a character
+        (榴莲 -> 莲藕, 石榴). Empty when every word is known."""
+        analysed = self.query(text)
+        cleaned = analysed.text.strip()
+        if not cleaned or not analysed.terms:
+            return []
+        if not _CJK.search(cleaned) and not any(t.is_place for t in analysed.terms):
+            # the whole query may be a misspelt name of several words (blak bean)
+            key = normalise(cleaned)
+            if not self._known(key):
+                whole = self._nearest_latin(key, cleaned.islower())
+                if whole:
+                    return whole[:limit]
+        options: list[list[str]] = []
+        changed = False
+        for term in analysed.terms:
+            known = term.is_place or term.commodities or term.categories
+            # numbers and single characters (40吨) are never taken for a misspelt name
+            unlike = not term.text.isalpha() or (is_cjk(term.text) and len(term.text) < 2)
+            near = [] if known or unlike else self._nearest(term.text)
+            options.append(near or [term.text])
+            changed = changed or bool(near)
+        if not changed:
+            return []
+        # the first word with several candidates gives the variants, the others their nearest
+        first = next((i for i, o in enumerate(options) if len(o) > 1), 0)
+        out = []
+        for choice in options[first][:limit]:
+            words = [o[0] for o in options]
+            words[first] = choice
+            out.append(" ".join(words))
+        return out
+
+    def _known(self, key: str) -> bool:
+        vocab = self.vocabulary
+        singular = english_singular(key) or ""
+        return any(k in vocab.commodity_of or k in vocab.categories for k in (key, singular) if k)
+
+    def _nearest(self, word: str) -> list[str]:
+        if is_cjk(word):
+            return self._nearest_chinese(word)
+        return self._nearest_latin(normalise(word), word.islower())
+
+    def _nearest_latin(self, key: str, lower: bool) -> list[str]:
+        """The English names, else the Chinese names by their pinyin, fewest slips away."""
+        vocab = self.vocabulary
+        allowed = _slips_allowed(len(key))
+        keys = [key] + ([s] if (s := english_singular(key)) else [])
+        # (slips, 0 English / 1 pinyin, another first letter, a synonym, name, code): the same
+        # slips, the same first letter (rarely the one mistyped), then the main name first
+        found: list[tuple[int, int, bool, bool, str, str]] = []
+        for code, names in vocab.en_names.items():
+            for i, name in enumerate(names):
+                near = self._near(keys, normalise(name), allowed)
+                if near is not None:
+                    found.append((near, 0, name[:1].lower() != key[:1], i > 0, name, code))
+        for code, names in vocab.zh_names.items():
+            for i, name in enumerate(names):
+                reading = normalise(vocab.words.get(name) or "") or pinyin_key(name)
+                near = self._near(keys, reading, allowed)
+                if near is not None:
+                    first = reading[:1] != key[:1]
+                    found.append((near, 1, first, i > 0, vocab.display[code], code))
+        if not found:
+            return []
+        fewest = min(f[0] for f in found)
+        closest = sorted(f for f in found if f[0] == fewest)
+        # a word as near an English name as a pinyin one was typed in English
+        language = closest[0][1]
+        out: dict[str, str] = {}
+        for _slips, kind, _first, _synonym, name, code in closest:
+            if kind == language and code not in out:
+                out[code] = name.lower() if lower and kind == 0 else name
+        return list(out.values())
+
+    @staticmethod
+    def _near(keys: list[str], name_key: str, allowed: int) -> int | None:
+        """The slips from the nearest of `keys` to a name, if few enough."""
+        if not name_key or abs(len(name_key) - len(keys[0])) > allowed + 1:
+            return None
+        slips = min(edit_distance(k, name_key) for k in keys)
+        return slips if slips <= allowed else None
+
+    def _nearest_chinese(self, word: str) -> list[str]:
+        """Catalogue names that sound near the word or share one of its characters, the
+        nearest in sound first."""
+        vocab = self.vocabulary
+        reading = self.pinyin(word)
+        allowed = _slips_allowed(len(reading))
+        found: list[tuple[int, int, str]] = []  # slips, -shared characters, code
+        for code, names in vocab.zh_names.items():
+            for name in names:
+                shared = len(set(word) & set(name))
+                slips = edit_distance(reading, self.pinyin(name))
+                if shared or slips <= allowed:
+                    found.append((slips, -shared, code))
+        out: dict[str, str] = {}
+        for _slips, _shared, code in sorted(found):
+            out.setdefault(code, vocab.display[code])
+        return list(out.values())
 
     # --- queries ----------------------------------------------------------------------
 

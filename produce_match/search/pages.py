@@ -34,6 +34,10 @@ class ResultsPage:
     distances: dict[int, float] = field(default_factory=dict)
     suggestion: str | None = None
     relaxed: bool = False
+    #: every "did you mean", nearest first
+    suggestions: list[str] = field(default_factory=list)
+    #: nothing matched every word: these are the lots of the suggestion instead
+    corrected: bool = False
 
     @property
     def pages(self) -> int:
@@ -85,4 +89,6 @@ def results_page(request: SearchRequest, lang: str | None = None) -> ResultsPage
         distances={h.lot_id: h.distance_km for h in result.hits if h.distance_km is not None},
         suggestion=result.suggestion,
         relaxed=result.relaxed,
+        suggestions=result.suggestions,
+        corrected=result.corrected,
     )

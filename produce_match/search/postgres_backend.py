@@ -13,7 +13,8 @@ its weight in the position: A for the commodity and its category, B for Chinese 
 for pinyin, D for initials, so that `ts_rank_cd` with the weights {D, C, B, A} = Whoosh's field
 boosts (`backend.BOOST`) / 12 ranks as Whoosh does: the commodity itself above a word in the
 text, exact words above pinyin, pinyin above initials. `search_words` lists every pinyin word of
-the documents, for the one-letter slips (heidoo) and "did you mean".
+the documents, for the one-letter slips (heidoo); "did you mean" is the service's, from the
+catalogue, as for Whoosh.
 
 In step with the lots: in the lot's own transaction. With this backend the service does not
 queue lots in `search_outbox`: the flush hook notes the lots a transaction touched, and just
@@ -30,7 +31,8 @@ commodity's other names and a category word's text matches find lots but do not 
 word of five letters or more forgives one wrong letter (the words within one edit, same first
 letter, from `search_words`, counting 0.4 as Whoosh's fuzzy term). The relevance score is the
 sum over the query's words of `ts_rank_cd` (normalisation 0: the weights of the matching
-positions); equal scores go by urgency, as in Whoosh. Filters, facets (one GROUPING SETS query)
+positions), times `urgency_factor` with the default sort; equal scores go by urgency, as in
+Whoosh. Filters, facets (one GROUPING SETS query)
 and every sort, distance included, are SQL.
 
 Where the time goes (100,000 lots; figures in the README): a search with words reads the GIN
@@ -62,10 +64,13 @@ from produce_match.search.analysis import AnalysedQuery, Analyzer, Place, QueryT
 from produce_match.search.backend import (
     BOOST,
     FACETS,
+    URGENCY_DAYS,
+    URGENCY_WEIGHT,
     Hit,
     LotDocument,
     SearchRequest,
     SearchResult,
+    today_of,
 )
 from produce_match.search.models import SearchDocument, SearchWord
 
@@ -415,15 +420,10 @@ class PostgresBackend:
             matched = sa.and_(filters, _matches(" | ".join(f"({p.match_query()})" for p in parts)))
             hits, total = attempt(matched, False)
             relaxed = bool(total)
-        suggestion = None
-        if not total and request.text.strip():
-            suggestion = self._suggest(connection, analysed)
         facets = {}
         if request.facets:
             facets = self._facets(connection, matched) if total else {n: [] for n in FACETS}
-        return SearchResult(
-            hits=hits, total=total, facets=facets, suggestion=suggestion, relaxed=relaxed
-        )
+        return SearchResult(hits=hits, total=total, facets=facets, relaxed=relaxed)
 
     def _fuzzy_words(self, connection: Connection, terms: list[QueryTerm]) -> dict[str, list[str]]:
         """Each long pinyin word -> the indexed words within one letter of it (same first
@@ -537,7 +537,8 @@ class PostgresBackend:
                 score = sa.case((ranked, total_rank), else_=sa.literal(0.0))
             if request.sort == "urgency":  # the most urgent; on the same day the better match
                 order = [("spoil_by", False), ("score", True), ("lot_id", False)]
-            else:  # the best matches, equal ones the more urgent first; then the rest by urgency
+            else:  # the best matches, urgency weighing in; then the rest by urgency
+                score = score * self._urgency(today_of(request).toordinal())
                 order = [("score", True), ("spoil_by", False), ("lot_id", False)]
         keys = {name for name, _desc in order} - {"score", "km"}
         columns = [c.lot_id, score.label("score"), *(c[k] for k in sorted(keys - {"lot_id"}))]
@@ -581,6 +582,13 @@ class PostgresBackend:
         return hits, total
 
     @staticmethod
+    def _urgency(today: int) -> sa.ColumnElement[float]:
+        """`backend.urgency_factor` of each document's days left, in SQL."""
+        days = sa.func.greatest(DOCS.c.spoil_by - today, 0)
+        weight = sa.literal(URGENCY_WEIGHT * URGENCY_DAYS, sa.Float)
+        return 1.0 + weight / (sa.literal(float(URGENCY_DAYS), sa.Float) + days)
+
+    @staticmethod
     def _term_rank(part: _Term) -> sa.ColumnElement[float]:
         rank = _rank(_tsquery(part.ranked)) if part.ranked else sa.literal(0.0)
         if part.fuzzy and part.fuzzy_ranks:
@@ -599,42 +607,6 @@ class PostgresBackend:
             p2
         ) * sa.func.power(sa.func.sin(half_dl), 2)
         return 2 * EARTH_RADIUS_KM * sa.func.asin(sa.func.least(1.0, sa.func.sqrt(a)))
-
-    def _suggest(self, connection: Connection, analysed: AnalysedQuery) -> str | None:
-        """A query that would find something: each word replaced by the nearest commodity name
-        among the indexed pinyin words (never a raw pinyin or a place), the commonest first."""
-        vocab = self.analyzer.vocabulary
-        words = []
-        changed = False
-        for term in analysed.terms:
-            replacement = term.text
-            if not term.is_place and term.py:
-                code = self._nearest_commodity(connection, term.py[0])
-                if code:
-                    replacement = vocab.display.get(code, replacement)
-                    changed = changed or replacement != term.text
-            words.append(replacement)
-        return " ".join(words) if changed else None
-
-    def _nearest_commodity(self, connection: Connection, word: str) -> str | None:
-        vocab = self.analyzer.vocabulary
-        candidates = connection.scalars(
-            sa.select(WORDS.c.word).where(
-                sa.func.length(WORDS.c.word).between(len(word) - 2, len(word) + 2)
-            )
-        )
-        names = [w for w in candidates if w in vocab.commodity_of and within(word, w, 2)]
-        if not names:
-            return None
-        # the name most documents hold (Whoosh's corrector: the most frequent)
-        frequency = {
-            w: connection.scalar(
-                sa.select(sa.func.count()).select_from(DOCS).where(_matches(_lexeme("py", w)))
-            )
-            for w in names
-        }
-        best = min(names, key=lambda w: (-frequency[w], w))
-        return vocab.commodity_of[best] if frequency[best] else None
 
 
 class _Writer:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
@@ -233,7 +234,29 @@ class SearchService:
             self.process_if_stale()
         except Exception:  # a search must answer even if the index could not catch up
             log.exception("could not apply the search queue")
-        return self.backend.search(request)
+        result = self.backend.search(request)
+        if request.text.strip() and (not result.total or result.relaxed):
+            self._suggest(request, result)
+        return result
+
+    def _suggest(self, request: SearchRequest, result: SearchResult) -> None:
+        """ "Did you mean": the catalogue's nearest names (the same on every backend), those
+        that find lots with the same filters. When nothing matched every word, a suggestion
+        that does find lots replaces the lots that match only some words: "blak bean" shows
+        the black beans, not every lot that says "bean"."""
+        found = []
+        for words in self.analyzer.suggestions(request.text):
+            probe = self.backend.search(
+                replace(request, text=words, page=1, per_page=0, facets=False)
+            )
+            if probe.total and not probe.relaxed:
+                found.append(words)
+        result.suggestions = found
+        result.suggestion = found[0] if found else None
+        if found and result.relaxed:
+            instead = self.backend.search(replace(request, text=found[0]))
+            result.hits, result.total, result.facets = instead.hits, instead.total, instead.facets
+            result.relaxed, result.corrected = False, True
 
     def lots_for(self, result: SearchResult) -> list[Lot]:
         """The hits' lots from the database, in the hits' order (skipping any gone since)."""

@@ -75,6 +75,8 @@ from produce_match.search.backend import (
     LotDocument,
     SearchRequest,
     SearchResult,
+    today_of,
+    urgency_factor,
 )
 
 REFRESH_SECONDS = 1.0
@@ -559,16 +561,11 @@ class WhooshBackend:
             ranked = set().union(*[f[1] for f in found])
             query = self._ranking_query(terms, every_term=False)
             relaxed = bool(matched)
-        suggestion = None
-        if not matched and request.text.strip():
-            suggestion = self._suggest(searcher, analysed)
         facets = self._facets(table, matched) if request.facets else {}
         page = self._page(searcher, table, request, matched, query, ranked & matched)
         lot = table.columns["lot"]
         hits = [Hit(lot_id=lot[d], score=score, distance_km=km) for d, score, km in page]
-        return SearchResult(
-            hits=hits, total=len(matched), facets=facets, suggestion=suggestion, relaxed=relaxed
-        )
+        return SearchResult(hits=hits, total=len(matched), facets=facets, relaxed=relaxed)
 
     # --- matching ---------------------------------------------------------------------------
 
@@ -744,7 +741,8 @@ class WhooshBackend:
             return [(d, 0.0, None) for d in table.first("urgency", matched, end)[start:]]
         if request.sort == "urgency":
             return self._urgent(searcher, table, query, matched, ranked, end)[start:]
-        return self._best(searcher, table, query, matched, ranked, end)[start:]
+        today = today_of(request).toordinal()
+        return self._best(searcher, table, query, matched, ranked, end, today)[start:]
 
     def _best(
         self,
@@ -754,13 +752,22 @@ class WhooshBackend:
         matched: set[int],
         ranked: set[int],
         end: int,
+        today: int,
     ) -> list[tuple[int, float, float | None]]:
-        """The `end` best matches (equal scores: the more urgent first), then the matches the
-        ranking query does not score, the more urgent first."""
+        """The `end` best matches, urgency weighing in (`urgency_factor`; equal scores: the
+        more urgent first), then the matches the ranking query does not score, the more urgent
+        first."""
         scores = self._scores(searcher, query, ranked) if ranked else {}
         best: list[tuple[int, float]] = []
         if scores:
             spoil = table.columns["spoil_by"]
+            factors: dict[int, float] = {}  # per spoil-by day: lots share a few hundred days
+            for d, score in scores.items():
+                day = spoil[d]
+                factor = factors.get(day)
+                if factor is None:
+                    factor = factors[day] = urgency_factor(day - today)
+                scores[d] = score * factor
             # only what can make the page is sorted: scores down to the end-th best
             floor = heapq.nlargest(end, scores.values())[-1] - 1e-6
             candidates = [d for d, score in scores.items() if score >= floor]
@@ -909,22 +916,3 @@ class WhooshBackend:
                 if len(chosen) >= end:
                     break
         return [(d, 0.0, km[where[d]]) for d in chosen]
-
-    def _suggest(self, searcher: Any, analysed: AnalysedQuery) -> str | None:
-        """A query that would find something: each word replaced by the nearest commodity name
-        (never by a raw pinyin or a place: "did you mean lixian" helps nobody)."""
-        vocab = self.analyzer.vocabulary
-        corrector = searcher.corrector("py")
-        words = []
-        changed = False
-        for term in analysed.terms:
-            replacement = term.text
-            if not term.is_place and term.py:
-                for candidate in corrector.suggest(term.py[0], limit=20, maxdist=2):
-                    code = vocab.commodity_of.get(candidate)
-                    if code:
-                        replacement = vocab.display.get(code, candidate)
-                        changed = changed or replacement != term.text
-                        break
-            words.append(replacement)
-        return " ".join(words) if changed else None

@@ -6,10 +6,11 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import Flask
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_datetime, gettext
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from produce_match import policy, units
 from produce_match.forms import ActionForm
@@ -41,7 +42,7 @@ LABELS = {
     "reopened": _l("on offer again"),
     # states of an order (and the words of its audit trail)
     "reserved": _l("reserved"),
-    "accepted": _l("accepted"),
+    "accepted": _lp("order status", "accepted"),
     "rejected": _l("rejected"),
     "awaiting_payment": _l("awaiting payment"),
     "paid": _l("paid"),
@@ -64,13 +65,40 @@ LABELS = {
 
 
 def label(value: Any) -> str:
-    """The translated name of an enum value (role, kind of organisation ...)."""
+    """The translated name of an enum value (role, kind of organisation ...).
+
+    An enum that names its own values (`.label`) is named by them: one English word ("accepted")
+    is a different Chinese word for an order (已接单) and for an answer to a proposal (已同意),
+    and this flat table cannot tell them apart.
+    """
+    own = getattr(value, "label", None)
+    if own is not None and not callable(own):
+        return str(own)
     key = getattr(value, "value", value)
     return str(LABELS.get(key, key))
 
 
+def colon(text: Any) -> Markup:
+    """A label followed by its colon as the page's language writes it ("Phone: ", "电话：")."""
+    return escape(gettext("%(label)s: ")) % {"label": text}
+
+
+def parens(text: Any) -> Markup:
+    """A remark in parentheses after a name, as the page's language writes it: " (…)", "（…）"."""
+    return escape(gettext(" (%(text)s)")) % {"text": text}
+
+
+def commodity_name(commodity: Any) -> str:
+    """A commodity's name in the page's language: English pages never show the Chinese name,
+    Chinese pages never the English one."""
+    return commodity.display_name() if commodity is not None else ""
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
+    app.add_template_filter(colon, "colon")
+    app.add_template_filter(parens, "parens")
+    app.add_template_filter(commodity_name, "commodity_name")
 
     @app.template_filter("mass")
     def _mass(grams: int, unit: Any = None) -> str:

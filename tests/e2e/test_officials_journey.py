@@ -100,7 +100,7 @@ def test_zhangwu_official_brokers_the_beans_and_sees_daoting_paid(
     assert page.locator("#kg-delivered").inner_text() == "40 吨"
     assert page.locator("#paid-out").inner_text() == "272,000.00 元"
     # 6.80 元/公斤 against the local 6.00 元/公斤 (the demo's reference price)
-    assert "(+13.3%)" in page.locator("#premium").inner_text()
+    assert "（+13.3%）" in page.locator("#premium").inner_text()  # Chinese parentheses
     row = page.locator("#by-place tr", has_text="道亭村")
     assert "272,000.00 元" in row.inner_text()
     assert page.locator("svg.chart").count() == 3
@@ -111,7 +111,7 @@ def test_zhangwu_official_brokers_the_beans_and_sees_daoting_paid(
         page.get_by_role("link", name="完整报表（XLSX）").click()
     book = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
     summary = {r[0].value: r[1].value for r in book["汇总"].iter_rows(min_row=2)}
-    assert summary["向村里结算 (分)"] == 27_200_000
+    assert summary["向村里结算（分）"] == 27_200_000
     payouts = [
         [c.value for c in r]
         for r in book["付款记录"].iter_rows(min_row=2)

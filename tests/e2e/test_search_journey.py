@@ -64,3 +64,18 @@ def test_filters_and_facets_without_javascript(browser, live_server, demo_world)
     assert "黑豆" in page.locator(".suggestion").inner_text()
     screenshot(page, "search-02-did-you-mean")
     context.close()
+
+
+def test_cards_compare_prices_in_one_unit_and_suggestions_keep_the_language(phone_page, demo_world):
+    page = phone_page
+    page.goto("/lots?q=豆")
+    page.get_by_role("link", name="斤", exact=True).click()
+    page.wait_for_url("**price_in=jin*")
+    prices = page.locator(".lot-card .lot-facts").all_inner_texts()
+    assert prices and all(p.endswith("元/斤") for p in prices), prices
+    assert fits_the_screen(page)
+    screenshot(page, "search-03-prices-per-jin")
+    page.goto("/lots?q=chery")
+    suggestion = page.locator(".suggestion").inner_text()
+    assert "cherry" in suggestion and "橙子" not in suggestion and suggestion.endswith("？")
+    screenshot(page, "search-04-did-you-mean-english")

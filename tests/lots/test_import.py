@@ -132,7 +132,7 @@ def run_import(runner: Any, tmp_path: Path, name: str, data: bytes, *args: str) 
 
 
 def error_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith("line ")]
+    return [line for line in output.splitlines() if line.startswith(("line ", "第 "))]
 
 
 def org_named(name: str) -> Organisation | None:
@@ -225,9 +225,9 @@ def test_jsonl_lines_blank_lines_and_lines_that_are_not_objects(users):
     data = "\n".join([good, "", "[1, 2]", "not json", good, "   "]).encode()
     with force_locale("en"):
         report = imports.check(imports.read_file("lots.jsonl", data), None)
+        assert str(report.errors[0]) == "line 3: This line is not a JSON object."
     assert [r.line for r in report.rows] == [1, 3, 4, 5]
     assert [(e.line, e.column) for e in report.errors] == [(3, ""), (4, "")]
-    assert str(report.errors[0]) == "line 3: This line is not a JSON object."
     assert len(report.good) == 2
 
 
@@ -264,16 +264,27 @@ def expected_errors(header: list[str], lang: str) -> list[str]:
     col = dict(zip(EN, header, strict=True))
     with force_locale(lang):
         return [
-            f"line 3, {col['commodity']}: " + _(NOT_IN_CATALOGUE, name="火星果"),
-            f"line 4, {col['quantity']}: " + _("The quantity must be more than zero."),
-            f"line 5, {col['county']}: "
-            + _("%(county)s is not a county of %(province)s.", county="彰武X", province="辽宁省"),
-            f"line 6, {col['spoil_by']}: "
-            + _("This date has passed: a spoiled lot cannot be offered."),
-            f"line 7, {col['unit']}: "
-            + _("Unknown unit: %(unit)s. Use 斤, 公斤 (kg) or 吨 (t).", unit="箱"),
-            f"line 8, {col['cooperative']}: "
-            + _("%(name)s is registered, but not as a cooperative.", name="南昌粮油公司"),
+            _("line %(line)d, %(column)s: %(message)s", line=n, column=col[c], message=m)
+            for n, c, m in [
+                (3, "commodity", _(NOT_IN_CATALOGUE, name="火星果")),
+                (4, "quantity", _("The quantity must be more than zero.")),
+                (
+                    5,
+                    "county",
+                    _(
+                        "%(county)s is not a county of %(province)s.",
+                        county="彰武X",
+                        province="辽宁省",
+                    ),
+                ),
+                (6, "spoil_by", _("This date has passed: a spoiled lot cannot be offered.")),
+                (7, "unit", _("Unknown unit: %(unit)s. Use 斤, 公斤 (kg) or 吨 (t).", unit="箱")),
+                (
+                    8,
+                    "cooperative",
+                    _("%(name)s is registered, but not as a cooperative.", name="南昌粮油公司"),
+                ),
+            ]
         ]
 
 
@@ -293,7 +304,7 @@ def test_messages_really_are_in_the_chosen_language(users, runner, tmp_path):
     zh = error_lines(run_import(runner, tmp_path, "bad.csv", data).output)  # zh by default
     en = error_lines(run_import(runner, tmp_path, "bad.csv", data, "--lang", "en").output)
     assert len(zh) == len(en) == 6
-    assert "line 5, 县: 彰武X不属于辽宁省。" in zh
+    assert "第 5 行，县：彰武X不属于辽宁省。" in zh
     assert "line 5, 县: 彰武X is not a county of 辽宁省." in en
     # the rules' messages (lines 3 to 7); line 8's is new and awaits its translation
     assert all(z != e for z, e in zip(zh[:5], en[:5], strict=True))

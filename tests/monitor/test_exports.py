@@ -90,7 +90,7 @@ def test_the_report_from_the_command_line(app, users, world, runner, tmp_path):
     book = load_workbook(out)
     assert [s.title for s in book.worksheets] == ["汇总", "货源", "订单", "付款记录", "问题台账"]
     summary = {row[0].value: row[1].value for row in book.worksheets[0].iter_rows(min_row=2)}
-    assert summary["向村里结算 (分)"] == 720_000
+    assert summary["向村里结算（分）"] == 720_000
     assert summary["开放批次"] == 3
     bad = runner.invoke(args=["monitor", "report", "--county", "不存在县", "--out", str(out)])
     assert bad.exit_code != 0
