@@ -639,7 +639,7 @@ def test_a_jsonl_line_nested_too_deeply_is_a_line_error(users):
     data = "\n".join([good, "[" * 100_000 + "]" * 100_000]).encode()
     with force_locale("en"):
         report = imports.check(imports.read_file("lots.jsonl", data), None)
-    assert [str(e) for e in report.errors] == ["line 2: This line is not a JSON object."]
+        assert [str(e) for e in report.errors] == ["line 2: This line is not a JSON object."]
 
 
 def test_a_new_cooperatives_phone_has_ascii_digits_only(users):

@@ -20,6 +20,7 @@ from produce_match.monitor import operations as monitor
 from produce_match.monitor.models import FollowUp, Problem
 from produce_match.orders.models import Order
 from produce_match.payments.models import LedgerEntry
+from produce_match.search.service import update_lots
 from tests.conftest import login
 from tests.factories import PASSWORD, make_lot
 
@@ -222,7 +223,7 @@ def test_control_characters_already_stored_never_break_an_export(app, users, wor
     db.session.commit()
     # as old rows may hold them (and NUL, which PostgreSQL cannot store, only on SQLite)
     nul = "\x00" if db.engine.dialect.name == "sqlite" else ""
-    db.session.execute(update(Lot).where(Lot.id == beans.id).values(title=f"道亭村黑豆\x01{nul}"))
+    update_lots(update(Lot).where(Lot.id == beans.id).values(title=f"道亭村黑豆\x01{nul}"))
     db.session.execute(
         update(Organisation)
         .where(Organisation.id == users["coop"].organisation_id)

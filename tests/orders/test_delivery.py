@@ -281,7 +281,7 @@ def test_the_migration_gives_earlier_orders_their_buyers_place_and_contact(app, 
     order_id = place(users, lot, delivery=HOME).id
     db.session.remove()
     directory = app.extensions["migrate"].directory
-    downgrade(directory=directory, revision="7a56708c5699")
+    downgrade(directory=directory, revision="d3f1a8c2b7e4-1")  # just before the delivery migration
     upgrade(directory=directory)
     order = db.session.get(Order, order_id)
     assert order.delivery_place == "江西省 东湖区 八一村"
