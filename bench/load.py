@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -31,7 +29,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.server import Gunicorn, app_config  # noqa: E402
+from bench.server import Gunicorn, app_config, report_head  # noqa: E402
 from produce_match import create_app  # noqa: E402
 
 SEARCHES = [
@@ -158,11 +156,7 @@ def main() -> None:
             top = run(server.url, args.seconds, args.clients, ceiling, token)
     failures = {**load.pop("_failures"), **top.pop("_failures")}
     report = {
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
-        "database": "PostgreSQL" if url.startswith("postgres") else "SQLite",
-        "gunicorn_workers": args.workers,
-        "clients": args.clients,
+        **report_head(url, args.workers, args.clients),
         "seconds": args.seconds,
         "mixed": {name: figures(v, args.seconds) for name, v in sorted(load.items())},
         "mixed_total_per_second": round(sum(len(v) for v in load.values()) / args.seconds, 1),

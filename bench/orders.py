@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import sys
@@ -35,7 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout, without installing the package
 
-from bench.server import Gunicorn, app_config  # noqa: E402
+from bench.server import Gunicorn, app_config, report_head  # noqa: E402
 from produce_match import create_app  # noqa: E402
 
 PASSWORD = "bench-password-1"  # noqa: S105 - a throwaway database
@@ -203,11 +201,7 @@ def main() -> None:
         ]
     created = run["timings"].get(201, [])
     report = {
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
-        "database": "PostgreSQL" if url.startswith("postgres") else "SQLite",
-        "gunicorn_workers": args.workers,
-        "clients": args.clients,
+        **report_head(url, args.workers, args.clients),
         "requests": sum(len(v) for v in run["timings"].values()),
         "seconds": round(run["seconds"], 2),
         "requests_per_second": round(

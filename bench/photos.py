@@ -27,7 +27,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -42,7 +41,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.server import Gunicorn, app_config  # noqa: E402
+from bench.server import Gunicorn, app_config, report_head  # noqa: E402
 from produce_match import create_app  # noqa: E402
 
 PASSWORD = "bench-password-42"
@@ -240,11 +239,7 @@ def main() -> None:
         deaths = ("WORKER TIMEOUT", "was sent SIGKILL", "Perhaps out of memory")
         killed = [line for line in log.read_text().splitlines() if any(d in line for d in deaths)]
     report = {
-        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}",
-        "database": "PostgreSQL" if url.startswith("postgres") else "SQLite",
-        "gunicorn_workers": args.workers,
-        "clients": args.clients,
+        **report_head(url, args.workers, args.clients),
         "rounds": args.rounds,
         "runs": runs,
         "worker_deaths_in_log": killed,

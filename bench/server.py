@@ -7,6 +7,7 @@ gunicorn runs with the project's own gunicorn.conf.py (the production settings),
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -98,3 +99,14 @@ class Gunicorn:
                 self.process.kill()
                 self.process.wait()
         self._log_file.close()
+
+
+def report_head(url: str, workers: int, clients: int) -> dict[str, Any]:
+    """The first keys of every server benchmark's report: the machine, the database, the load."""
+    return {
+        "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}",
+        "database": "PostgreSQL" if url.startswith("postgres") else "SQLite",
+        "gunicorn_workers": workers,
+        "clients": clients,
+    }
