@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(RuntimeError):
@@ -22,11 +24,154 @@ class ConfigError(RuntimeError):
 
 #: where the search documents live (see produce_match/search/)
 SEARCH_BACKENDS = ("whoosh", "postgres")
-_TRUE = {"1", "true", "yes", "on"}
+ENVIRONMENTS = ("development", "production")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: the ways of paying (payments/providers.py)
+PAYMENT_METHODS = ("sandbox", "transfer")
+#: the channels notifications/channels.py knows (its AVAILABLE)
+NOTIFICATION_CHANNEL_NAMES = ("log",)
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+# One reader per kind of value. Each takes the setting's name, its raw value (a string from the
+# environment, or whatever a `create_app(config)` override passed) and the default used when it
+# is unset or empty; a malformed value raises ConfigError with one line naming the setting and
+# what it expects, so that start-up stops on it instead of on a traceback (see wsgi.py).
 
 
-def _flag(value: str | None, default: bool) -> bool:
-    return default if value is None or value == "" else value.strip().lower() in _TRUE
+def _unset(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _refuse(name: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{name} must be {expected} (got {value!r})")
+
+
+def parse_flag(name: str, value: Any, default: bool) -> bool:
+    """On or off: 1/true/yes/on or 0/false/no/off, in any case."""
+    if _unset(value):
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _refuse(name, f"on or off: one of {', '.join(_TRUE + _FALSE)}", value)
+
+
+def parse_int(name: str, value: Any, default: int, *, minimum: int = 0) -> int:
+    """A whole number, at least `minimum`."""
+    if _unset(value):
+        return default
+    if isinstance(value, bool):
+        raise _refuse(name, "a whole number", value)
+    try:
+        number = value if isinstance(value, int) else int(str(value).strip())
+    except ValueError:
+        raise _refuse(name, "a whole number", value) from None
+    if number < minimum:
+        raise _refuse(name, f"a whole number of at least {minimum}", value)
+    return number
+
+
+def parse_float(name: str, value: Any, default: float, *, minimum: float = 0.0) -> float:
+    """A finite number greater than `minimum`."""
+    if _unset(value):
+        return default
+    expected = f"a number greater than {minimum:g}"
+    if isinstance(value, bool):
+        raise _refuse(name, expected, value)
+    try:
+        number = float(value if isinstance(value, int | float) else str(value).strip())
+    except ValueError:
+        raise _refuse(name, expected, value) from None
+    if not math.isfinite(number) or number <= minimum:
+        raise _refuse(name, expected, value)
+    return number
+
+
+def parse_choice(name: str, value: Any, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices`, in any case (returned in the case `choices` spell it)."""
+    if _unset(value):
+        return default
+    by_key = {choice.lower(): choice for choice in choices}
+    found = by_key.get(str(value).strip().lower())
+    if found is None:
+        raise _refuse(name, f"one of {', '.join(choices)}", value)
+    return found
+
+
+def parse_choices(
+    name: str, value: Any, default: tuple[str, ...], choices: tuple[str, ...], *, empty: bool
+) -> tuple[str, ...]:
+    """A comma-separated list of `choices` (a list or tuple from an override is taken as is)."""
+    if _unset(value):
+        return default
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    expected = f"a comma-separated list of {', '.join(choices)}"
+    if not names and not empty:
+        raise _refuse(name, f"{expected}, at least one", value)
+    unknown = [item for item in names if item not in choices]
+    if unknown:
+        raise _refuse(name, f"{expected}; {unknown[0]!r} is not one", value)
+    return names
+
+
+def parse_http_url(name: str, value: Any) -> str | None:
+    """An http:// or https:// address with a host, without its trailing slash; unset: None."""
+    if _unset(value):
+        return None
+    text = str(value).strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _refuse(name, "an http:// or https:// address with a host", value)
+    return text.rstrip("/")
+
+
+def parse_database_url(name: str, value: str) -> str:
+    """A database URL SQLAlchemy understands, with the psycopg 3 driver for PostgreSQL.
+
+    The value is not repeated in the message: it may hold the database's password."""
+    from sqlalchemy.engine import make_url
+
+    url = normalise_database_url(value.strip())
+    try:
+        make_url(url).get_dialect()
+    except Exception:
+        raise ConfigError(
+            f"{name} must be a database URL such as sqlite:///path/to/file.sqlite3 or "
+            "postgresql://user@host/database (the value given is not)"
+        ) from None
+    return url
+
+
+def parse_password_hash_method(name: str, value: Any, default: str) -> str:
+    """werkzeug's method: scrypt[:n:r:p] or pbkdf2[:hash[:iterations]]."""
+    if _unset(value):
+        return default
+    method = str(value).strip()
+    kind, *params = method.split(":")
+    if kind == "scrypt":
+        ok = len(params) <= 3 and all(p.isdigit() and int(p) > 0 for p in params)
+    elif kind == "pbkdf2":
+        ok = (
+            len(params) <= 2
+            and (not params or params[0] in hashlib.algorithms_available)
+            and (len(params) < 2 or (params[1].isdigit() and int(params[1]) > 0))
+        )
+    else:
+        ok = False
+    if not ok:
+        raise _refuse(name, "scrypt[:n:r:p] or pbkdf2[:hash[:iterations]]", value)
+    return method
 
 
 def normalise_database_url(url: str) -> str:
@@ -59,19 +204,30 @@ def build_config(
     env = dict(os.environ if environ is None else environ)
     over = dict(overrides or {})
 
+    def raw(name: str) -> Any:
+        return over[name] if name in over else env.get(name)
+
     def setting(name: str, default: Any = None) -> Any:
-        if name in over:
-            return over[name]
-        value = env.get(name)
-        return default if value in (None, "") else value
+        value = raw(name)
+        return default if _unset(value) else value
+
+    def flag(name: str, default: bool) -> bool:
+        return parse_flag(name, raw(name), default)
+
+    def whole(name: str, default: int, minimum: int = 1) -> int:
+        return parse_int(name, raw(name), default, minimum=minimum)
 
     instance = Path(instance_path)
-    app_env = setting("PRODUCE_MATCH_ENV", "development")
+    app_env = parse_choice(
+        "PRODUCE_MATCH_ENV", raw("PRODUCE_MATCH_ENV"), "development", ENVIRONMENTS
+    )
     testing = bool(over.get("TESTING", False))
     database_url = setting("DATABASE_URL")
     embedded = database_url is None
     if embedded:
         database_url = f"sqlite:///{instance / 'produce_match.sqlite3'}"
+    else:
+        database_url = parse_database_url("DATABASE_URL", str(database_url))
 
     secret_key = setting("SECRET_KEY")
     if secret_key is None:
@@ -83,12 +239,9 @@ def build_config(
             )
         secret_key = _embedded_secret(instance)
 
-    search_backend = str(setting("SEARCH_BACKEND", "whoosh")).strip().lower()
-    if search_backend not in SEARCH_BACKENDS:
-        raise ConfigError(
-            f"SEARCH_BACKEND={search_backend!r} is not a search backend: choose one of "
-            f"{', '.join(SEARCH_BACKENDS)}."
-        )
+    search_backend = parse_choice(
+        "SEARCH_BACKEND", raw("SEARCH_BACKEND"), "whoosh", SEARCH_BACKENDS
+    )
     if search_backend == "postgres" and not normalise_database_url(database_url).startswith(
         "postgresql"
     ):
@@ -98,7 +251,7 @@ def build_config(
             "SEARCH_BACKEND=whoosh."
         )
 
-    cookie_secure = _flag(str(setting("SESSION_COOKIE_SECURE", "")), app_env == "production")
+    cookie_secure = flag("SESSION_COOKIE_SECURE", app_env == "production")
     cfg: dict[str, Any] = {
         "PRODUCE_MATCH_ENV": app_env,
         "TESTING": testing,
@@ -109,28 +262,28 @@ def build_config(
         "SEARCH_INDEX_DIR": str(setting("SEARCH_INDEX_DIR", instance / "search_index")),
         "UPLOAD_DIR": str(setting("UPLOAD_DIR", instance / "uploads")),
         # The embedded default migrates and loads reference and demo data on its first start.
-        "AUTO_SETUP": _flag(str(setting("AUTO_SETUP", "")), embedded and not testing),
-        "LOAD_DEMO": _flag(str(setting("LOAD_DEMO", "")), embedded and not testing),
+        "AUTO_SETUP": flag("AUTO_SETUP", embedded and not testing),
+        "LOAD_DEMO": flag("LOAD_DEMO", embedded and not testing),
         # Failed logins, counted in the database so that the limit holds across processes.
-        "LOGIN_FAILURE_LIMIT": int(setting("LOGIN_FAILURE_LIMIT", 5)),
-        "LOGIN_IP_FAILURE_LIMIT": int(setting("LOGIN_IP_FAILURE_LIMIT", 50)),
-        "LOGIN_FAILURE_WINDOW": timedelta(
-            seconds=int(setting("LOGIN_FAILURE_WINDOW_SECONDS", 900))
-        ),
+        "LOGIN_FAILURE_LIMIT": whole("LOGIN_FAILURE_LIMIT", 5),
+        "LOGIN_IP_FAILURE_LIMIT": whole("LOGIN_IP_FAILURE_LIMIT", 50),
+        "LOGIN_FAILURE_WINDOW": timedelta(seconds=whole("LOGIN_FAILURE_WINDOW_SECONDS", 900)),
         # Photos decoded per account and per address in a window (see lots/uploads.py)
-        "PHOTO_UPLOAD_LIMIT": int(setting("PHOTO_UPLOAD_LIMIT", 120)),
-        "PHOTO_IP_UPLOAD_LIMIT": int(setting("PHOTO_IP_UPLOAD_LIMIT", 600)),
-        "PHOTO_UPLOAD_WINDOW": timedelta(seconds=int(setting("PHOTO_UPLOAD_WINDOW_SECONDS", 3600))),
+        "PHOTO_UPLOAD_LIMIT": whole("PHOTO_UPLOAD_LIMIT", 120),
+        "PHOTO_IP_UPLOAD_LIMIT": whole("PHOTO_IP_UPLOAD_LIMIT", 600),
+        "PHOTO_UPLOAD_WINDOW": timedelta(seconds=whole("PHOTO_UPLOAD_WINDOW_SECONDS", 3600)),
         # werkzeug's default (scrypt); the tests choose a cheap one to stay fast
-        "PASSWORD_HASH_METHOD": setting("PASSWORD_HASH_METHOD", "scrypt"),
-        "SESSION_LIFETIME": timedelta(days=int(setting("SESSION_LIFETIME_DAYS", 30))),
-        "PERMANENT_SESSION_LIFETIME": timedelta(days=int(setting("SESSION_LIFETIME_DAYS", 30))),
+        "PASSWORD_HASH_METHOD": parse_password_hash_method(
+            "PASSWORD_HASH_METHOD", raw("PASSWORD_HASH_METHOD"), "scrypt"
+        ),
+        "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": cookie_secure,
         "PREFERRED_URL_SCHEME": "https" if cookie_secure else "http",
-        "MAX_CONTENT_LENGTH": int(setting("MAX_CONTENT_LENGTH", 40 * 1024 * 1024)),
+        "MAX_CONTENT_LENGTH": whole("MAX_CONTENT_LENGTH", 40 * 1024 * 1024),
         # CSRF tokens live as long as the session; a form left open over lunch still works.
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "zh",
@@ -144,43 +297,46 @@ def build_config(
         "OPENAPI_JSON_PATH": "openapi.json",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Behind a reverse proxy: how many proxies to trust for X-Forwarded-For/-Proto/-Host
-        "TRUSTED_PROXIES": int(setting("TRUSTED_PROXIES", 0)),
+        "TRUSTED_PROXIES": whole("TRUSTED_PROXIES", 0, minimum=0),
         # Werkzeug's form limits: form fields held in memory, and parts of a multipart body
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "MAX_FORM_PARTS": 200,
         # origins forms may post to besides this site (a package adds its payment page)
         "CSP_FORM_ACTION": [],
         # "json" (one object per line, with the request id) or "text"; json in production
-        "LOG_FORMAT": setting("LOG_FORMAT", "json" if app_env == "production" else "text"),
-        "LOG_LEVEL": str(setting("LOG_LEVEL", "INFO")).upper(),
+        "LOG_FORMAT": parse_choice(
+            "LOG_FORMAT",
+            raw("LOG_FORMAT"),
+            "json" if app_env == "production" else "text",
+            LOG_FORMATS,
+        ),
+        "LOG_LEVEL": parse_choice("LOG_LEVEL", raw("LOG_LEVEL"), "INFO", LOG_LEVELS),
         # Channels besides the in-app inbox, comma-separated (see notifications/channels.py)
-        "NOTIFICATION_CHANNELS": tuple(
-            name.strip()
-            for name in str(setting("NOTIFICATION_CHANNELS", "")).split(",")
-            if name.strip()
+        "NOTIFICATION_CHANNELS": parse_choices(
+            "NOTIFICATION_CHANNELS",
+            raw("NOTIFICATION_CHANNELS"),
+            (),
+            NOTIFICATION_CHANNEL_NAMES,
+            empty=True,
         ),
     }
     # Payments (see payments/providers.py and the README's "Payments" section)
-    sandbox_url = setting("PAYMENTS_SANDBOX_URL")
+    sandbox_url = parse_http_url("PAYMENTS_SANDBOX_URL", raw("PAYMENTS_SANDBOX_URL"))
     cfg.update(
         {
             # the ways a buyer may pay, comma-separated: sandbox (the online gateway), transfer
-            "PAYMENTS_METHODS": tuple(
-                name.strip()
-                for name in str(
-                    # the sandbox moves no real money: in production only when asked for
-                    setting(
-                        "PAYMENTS_METHODS",
-                        "transfer" if app_env == "production" else "sandbox,transfer",
-                    )
-                ).split(",")
-                if name.strip()
+            "PAYMENTS_METHODS": parse_choices(
+                "PAYMENTS_METHODS",
+                raw("PAYMENTS_METHODS"),
+                # the sandbox moves no real money: in production only when asked for
+                ("transfer",) if app_env == "production" else ("sandbox", "transfer"),
+                PAYMENT_METHODS,
+                empty=False,
             ),
             # the sandbox gateway's address; unset: the one mounted under /sandbox-gateway/
-            "PAYMENTS_SANDBOX_URL": sandbox_url.rstrip("/") if sandbox_url else None,
-            "PAYMENTS_SANDBOX_MOUNT": _flag(
-                str(setting("PAYMENTS_SANDBOX_MOUNT", "")),
-                sandbox_url is None and app_env != "production",
+            "PAYMENTS_SANDBOX_URL": sandbox_url,
+            "PAYMENTS_SANDBOX_MOUNT": flag(
+                "PAYMENTS_SANDBOX_MOUNT", sandbox_url is None and app_env != "production"
             ),
             # shared by the app and the gateway: signs notifications, authorises API calls
             "PAYMENTS_SANDBOX_SECRET": setting("PAYMENTS_SANDBOX_SECRET")
@@ -189,12 +345,16 @@ def build_config(
                 setting("PAYMENTS_SANDBOX_DB", instance / "sandbox_gateway.sqlite3")
             ),
             # how the gateway reaches this site (notifications) when no request says it
-            "PAYMENTS_PUBLIC_URL": (setting("PAYMENTS_PUBLIC_URL") or "").rstrip("/") or None,
+            "PAYMENTS_PUBLIC_URL": parse_http_url(
+                "PAYMENTS_PUBLIC_URL", raw("PAYMENTS_PUBLIC_URL")
+            ),
             # seconds: waiting for the provider's answer; a pending payment older than this is
             # asked about by `flask payments reconcile` / when its order's page is viewed
-            "PAYMENTS_HTTP_TIMEOUT": float(setting("PAYMENTS_HTTP_TIMEOUT", 10)),
-            "PAYMENTS_RECONCILE_AFTER": int(setting("PAYMENTS_RECONCILE_AFTER", 180)),
-            "PAYMENTS_VIEW_RECONCILE_AFTER": int(setting("PAYMENTS_VIEW_RECONCILE_AFTER", 5)),
+            "PAYMENTS_HTTP_TIMEOUT": parse_float(
+                "PAYMENTS_HTTP_TIMEOUT", raw("PAYMENTS_HTTP_TIMEOUT"), 10.0
+            ),
+            "PAYMENTS_RECONCILE_AFTER": whole("PAYMENTS_RECONCILE_AFTER", 180, minimum=0),
+            "PAYMENTS_VIEW_RECONCILE_AFTER": whole("PAYMENTS_VIEW_RECONCILE_AFTER", 5, minimum=0),
         }
     )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.

@@ -80,5 +80,5 @@ def test_search_backend_is_chosen_by_configuration(tmp_path):
     # the documents live in PostgreSQL: refused clearly on SQLite
     with pytest.raises(ConfigError, match="SEARCH_BACKEND=postgres .* not a PostgreSQL"):
         build_config(str(tmp_path), environ={"SEARCH_BACKEND": "postgres"})
-    with pytest.raises(ConfigError, match="not a search backend"):
+    with pytest.raises(ConfigError, match="SEARCH_BACKEND must be one of whoosh, postgres"):
         build_config(str(tmp_path), environ={"SEARCH_BACKEND": "elastic"})
