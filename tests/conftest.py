@@ -89,6 +89,7 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
             conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
         _initialise(make_app(PG_URL, tmp_path_factory.mktemp("pg-instance")))
+        _remember_catalogue(PG_URL)
         return PG_URL
     folder = tmp_path_factory.mktemp("template")
     path = folder / "template.sqlite3"
@@ -96,9 +97,51 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+#: the catalogue as migrated, before any test: a test may change it (an administrator adds or
+#: edits a commodity), and on PostgreSQL the tests share one database
+_CATALOGUE = ("commodities", "commodity_names")
+_catalogue: dict[str, Any] = {}
+
+
+def _catalogue_digest(conn: sa.Connection) -> str:
+    parts = [
+        f"(SELECT coalesce(string_agg(t::text, '|' ORDER BY t.id), '') FROM {name} t)"  # noqa: S608 - our table names
+        for name in _CATALOGUE
+    ]
+    return conn.execute(sa.text("SELECT md5(" + " || ".join(parts) + ")")).scalar_one()
+
+
+def _pg_engine(url: str) -> sa.Engine:
+    return sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
+def _remember_catalogue(url: str) -> None:
+    engine = _pg_engine(url)
+    with engine.connect() as conn:
+        _catalogue["digest"] = _catalogue_digest(conn)
+        _catalogue["rows"] = {
+            name: [dict(r._mapping) for r in conn.execute(db.metadata.tables[name].select())]
+            for name in _CATALOGUE
+        }
+    engine.dispose()
+
+
+def _restore_catalogue(conn: sa.Connection) -> None:
+    """Put the catalogue back as migrated if the test changed it (what it added would otherwise
+    be in the catalogue of every later test)."""
+    if not _catalogue or _catalogue_digest(conn) == _catalogue["digest"]:
+        return
+    conn.execute(sa.text(f"TRUNCATE {', '.join(_CATALOGUE)} CASCADE"))
+    for name in _CATALOGUE:
+        conn.execute(db.metadata.tables[name].insert(), _catalogue["rows"][name])
+        conn.execute(
+            sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), max(id)) FROM {name}")  # noqa: S608
+        )
+
+
 def _truncate_all(url: str) -> None:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    keep = {"alembic_version", "regions", "commodities", "commodity_names"}  # reference data
+    engine = _pg_engine(url)
+    keep = {"alembic_version", "regions", *_CATALOGUE}  # reference data
     with engine.begin() as conn:
         # a test's server threads may still be finishing a request (a payment notification, a
         # payout sent after the response): end their sessions rather than deadlock with them
@@ -112,6 +155,7 @@ def _truncate_all(url: str) -> None:
         if tables:
             names = ", ".join(f'"{t.name}"' for t in tables)
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        _restore_catalogue(conn)
     engine.dispose()
 
 
