@@ -50,10 +50,29 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+def buffered(app: Any) -> Any:
+    """The app with each response body read whole, and its iterable closed, before any byte is sent.
+
+    Werkzeug's development server skips closing the response when the browser drops the
+    connection while it reads the request's leftovers (a page left while its favicon loads): the
+    static file stays open and its ResourceWarning fails whichever later test collects it.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 class LiveServer:
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, buffered(app), threaded=True)
         # closing the server waits for the requests in flight (their threads are not daemons)
         self.server.daemon_threads = False
         self.url = f"http://127.0.0.1:{self.server.server_port}"
