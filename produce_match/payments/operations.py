@@ -45,7 +45,17 @@ from produce_match.payments.models import (
     PayoutAccount,
     Reason,
 )
-from produce_match.payments.providers import PAID_DIRECT, RemotePayment, methods
+from produce_match.payments.providers import (
+    CLOSED,
+    PAYMENT,
+    PAYOUT,
+    REFUND,
+    SUCCEEDED,
+    Notification,
+    RemotePayment,
+    methods,
+    paid_direct,
+)
 from produce_match.policy import can
 from produce_match.units import cost_fen
 
@@ -133,10 +143,11 @@ def ledger_sums(order_id: int) -> dict[str, int]:
     ).all()
     sums = {kind.value: 0 for kind in EntryKind}
     sums["held"] = sums["direct"] = 0
+    direct = paid_direct()
     for kind, provider, total in rows:
         kind = EntryKind(kind)
         sums[kind.value] += int(total)
-        where = "direct" if provider in PAID_DIRECT else "held"
+        where = "direct" if provider in direct else "held"
         sums[where] += int(total) if kind is EntryKind.charge else -int(total)
     return sums
 
@@ -714,9 +725,9 @@ def confirm_manual_refund(actor: User, instruction: PaymentInstruction) -> None:
 # --- notifications ---------------------------------------------------------------------------
 
 
-def remember_event(provider: str, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
+def remember_event(note: Notification) -> bool:
     """Record a notification's event id; False if it was seen before (a duplicate)."""
-    if not event_id or len(event_id) > 64:
+    if not note.event_id or len(note.event_id) > 64:
         raise Mismatch(_("The payment side's message does not match this payment."))
     dialect = db.session.connection().dialect.name
     if dialect == "postgresql":
@@ -726,10 +737,10 @@ def remember_event(provider: str, event_id: str, kind: str, payload: dict[str, A
     statement = (
         dialect_insert(PaymentEvent.__table__)
         .values(
-            provider=provider,
-            event_id=event_id,
-            kind=kind[:40],
-            payload=payload,
+            provider=note.provider,
+            event_id=note.event_id,
+            kind=note.kind[:40],
+            payload=dict(note.payload),
             received_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
@@ -739,59 +750,53 @@ def remember_event(provider: str, event_id: str, kind: str, payload: dict[str, A
     return db.session.execute(statement).scalar_one_or_none() is not None
 
 
-def apply_notification(provider: str, event: dict[str, Any]) -> str:
+def apply_notification(note: Notification) -> str:
     """Apply a verified notification in the caller's transaction: 'applied', 'duplicate' or
     'ignored'. Mismatch (the caller rolls back, so the event id is not kept) if it does not fit.
     """
-    kind = str(event.get("type", ""))
-    data = event.get("data")
-    if not isinstance(data, dict):
-        raise Mismatch(_("The payment side's message does not match this payment."))
-    if kind.startswith("payment."):
+    if note.subject == PAYMENT:
         payment = db.session.scalar(
             select(Payment).where(
-                Payment.provider == provider, Payment.reference == str(data.get("reference"))
+                Payment.provider == note.provider, Payment.reference == note.reference
             )
         )
         if payment is None:
             raise Mismatch(_("The payment side's message does not match this payment."))
         remote = RemotePayment(
-            provider_ref=str(data.get("payment_id")),
-            reference=str(data.get("reference")),
-            status=str(data.get("status")),
-            amount_fen=data.get("amount_fen"),  # type: ignore[arg-type]
-            currency=str(data.get("currency")),
-            paid_at=data.get("paid_at"),
+            provider_ref=note.provider_ref or "",
+            reference=note.reference,
+            status={SUCCEEDED: "succeeded", CLOSED: "closed"}.get(note.outcome, "pending"),
+            amount_fen=note.amount_fen,  # type: ignore[arg-type]
+            currency=note.currency or "",
+            paid_at=note.paid_at,
         )
         # checked before the event is kept: a message that does not fit changes nothing
-        if kind == "payment.succeeded" and remote.status != "succeeded":
-            raise Mismatch(_("The payment side's message does not match this payment."))
         _check(payment, remote)
-        if not remember_event(provider, str(event.get("id")), kind, event):
+        if not remember_event(note):
             return "duplicate"
-        if kind in ("payment.succeeded", "payment.closed"):
+        if note.outcome in (SUCCEEDED, CLOSED):
             apply_remote(payment, remote)
         return "applied"
-    if kind in ("refund.succeeded", "payout.succeeded"):
+    if note.subject in (REFUND, PAYOUT) and note.outcome == SUCCEEDED:
         instruction = db.session.scalar(
             select(PaymentInstruction).where(
-                PaymentInstruction.provider == provider,
-                PaymentInstruction.idempotency_key == str(data.get("reference")),
+                PaymentInstruction.provider == note.provider,
+                PaymentInstruction.idempotency_key == note.reference,
             )
         )
-        wanted = InstructionKind.refund if kind.startswith("refund") else InstructionKind.payout
+        wanted = InstructionKind.refund if note.subject == REFUND else InstructionKind.payout
         if (
             instruction is None
             or instruction.kind is not wanted
-            or data.get("amount_fen") != instruction.amount_fen
-            or data.get("currency") != CURRENCY
+            or note.amount_fen != instruction.amount_fen
+            or note.currency != CURRENCY
         ):
             raise Mismatch(_("The payment side's message does not match this payment."))
-        if not remember_event(provider, str(event.get("id")), kind, event):
+        if not remember_event(note):
             return "duplicate"
-        complete_instruction(instruction, str(data.get("id")))
+        complete_instruction(instruction, note.provider_ref)
         return "applied"
-    if not remember_event(provider, str(event.get("id")), kind, event):
+    if not remember_event(note):
         return "duplicate"
     return "ignored"
 
