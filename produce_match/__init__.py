@@ -102,7 +102,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     matching_views.init_app(app)
     notifications_views.init_app(app)
     monitor_views.init_app(app)
-    payments_init(app)  # pages, commands, hooks; mounts the sandbox gateway when embedded
+    payments_init(app)  # pages, commands, hooks, the providers' pages in form-action
     api.init_app(app)
 
     accounts_cli.init_app(app)

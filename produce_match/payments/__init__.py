@@ -56,6 +56,7 @@ HISTORY_LABELS = {
 
 def init_app(app: Flask) -> None:
     from produce_match.payments import cli, operations, queries, service, views  # noqa: F401
+    from produce_match.payments.providers import REGISTRY
     from produce_match.web import templating
 
     for key, text in HISTORY_LABELS.items():
@@ -93,8 +94,6 @@ def init_app(app: Flask) -> None:
             ),
             "money_words": {"held": HELD_LABELS, "direct": DIRECT_LABELS},
         }
-
-    from produce_match.payments.providers import REGISTRY
 
     for name in app.config.get("PAYMENTS_METHODS", ()):
         # a provider whose pay button leads the browser to its own page (CSP form-action)
