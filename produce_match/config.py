@@ -191,11 +191,20 @@ def _embedded_secret(instance: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # `make run` starts the site and the sandbox gateway at once, and both need this key: it is
+    # written whole to a file of this process's own, then linked into place (atomic, and only
+    # if no other process was first); whoever lost reads the winner's
+    own = instance / f".secret_key.{os.getpid()}"
+    fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+        fh.write(secrets.token_urlsafe(48))
+    try:
+        os.link(own, path)
+    except FileExistsError:
+        pass
+    finally:
+        own.unlink()
+    return path.read_text().strip()
 
 
 def build_config(

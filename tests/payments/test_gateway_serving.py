@@ -161,6 +161,31 @@ def test_a_restarted_gateway_sends_what_an_earlier_run_left(tmp_path):
     assert [e["data"]["reference"] for e in _Receiver.received] == ["PMLEFTOVER"]
 
 
+def test_the_site_and_the_gateway_starting_together_share_one_secret(tmp_path):
+    """`make run` starts both at once on a fresh instance folder: each derives the shared
+    PAYMENTS_SANDBOX_SECRET from the one SECRET_KEY the first of them wrote."""
+    script = (
+        "import sys\n"
+        "from produce_match.config import build_config\n"
+        "print(build_config(sys.argv[1], environ={})['PAYMENTS_SANDBOX_SECRET'])\n"
+    )
+    started = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", script, str(tmp_path / "instance")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    answers = [process.communicate(timeout=120) for process in started]
+    assert [process.returncode for process in started] == [0] * 4, answers
+    secrets = {out.strip() for out, _ in answers}
+    assert len(secrets) == 1 and "" not in secrets, secrets
+    assert [p.name for p in (tmp_path / "instance").iterdir()] == ["secret_key"]
+
+
 # --- never in production ---------------------------------------------------------------------
 
 PRODUCTION_SECRET = "p" * 20 + "0123456789abcdefghij"
