@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from produce_match.accounts.models import User
 from produce_match.catalog import regions
 from produce_match.dates import local_today
-from produce_match.demands.models import Demand, DemandStatus
+from produce_match.demands.models import MATCHED, Demand
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, sellable
 from produce_match.matching import planner, queries
@@ -74,7 +74,7 @@ def active_demands(commodity_ids: set[int]) -> list[Demand]:
     return list(
         db.session.scalars(
             select(Demand)
-            .where(Demand.status == DemandStatus.active, Demand.commodity_id.in_(commodity_ids))
+            .where(Demand.status.in_(sorted(MATCHED)), Demand.commodity_id.in_(commodity_ids))
             .options(selectinload(Demand.buyer), selectinload(Demand.county))
             .order_by(Demand.id)
         )

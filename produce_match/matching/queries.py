@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from produce_match import policy
 from produce_match.dates import local_today
-from produce_match.demands.models import Demand, DemandStatus
+from produce_match.demands.models import MATCHED, Demand
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, can_sell, sellable
 from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank, undisclosed
@@ -115,7 +115,7 @@ def demand_facts(demand: Demand, records: dict[int, tuple[int, int]]) -> DemandF
         lat=demand.county.lat,
         lng=demand.county.lng,
         max_distance_km=demand.max_distance_km,
-        active=demand.status is DemandStatus.active,
+        active=demand.status in MATCHED,
         verified=demand.buyer.verified,
         orders_finished=finished,
         orders_completed=done,
@@ -129,7 +129,7 @@ def candidate_demands(lot: Lot) -> list[Demand]:
         db.session.scalars(
             select(Demand)
             .where(
-                Demand.status == DemandStatus.active,
+                Demand.status.in_(sorted(MATCHED)),
                 Demand.commodity_id == lot.commodity_id,
                 Demand.max_price_fen_per_t >= lot.price_fen_per_t,
                 Demand.min_quantity_g <= lot.remaining_g,
@@ -171,7 +171,7 @@ def matches_for_lots(lots: list[Lot], *, limit: int | None = 20) -> dict[int, li
             db.session.scalars(
                 select(Demand)
                 .where(
-                    Demand.status == DemandStatus.active,
+                    Demand.status.in_(sorted(MATCHED)),
                     Demand.commodity_id.in_(commodity_ids),
                 )
                 .options(*DEMAND_LOADS)

@@ -29,6 +29,7 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot, can_sell, sellable
 from produce_match.matching import queries as matching
 from produce_match.monitor.models import (
+    SOLVED,
     FollowUp,
     Problem,
     ProblemCategory,
@@ -548,7 +549,7 @@ def figures(scope: Scope, period: Period) -> Figures:
     counts: dict[ProblemCategory, list[int]] = {c: [0, 0] for c in ProblemCategory}
     closing: list[timedelta] = []
     for problem in db.session.scalars(problems_in(scope)):
-        closed = problem.status is ProblemStatus.closed
+        closed = problem.status in SOLVED
         counts[problem.category][1 if closed else 0] += 1
         if closed:
             out.problems_closed += 1

@@ -36,7 +36,7 @@ from produce_match.accounts.rules import normalise_phone
 from produce_match.audit.operations import record
 from produce_match.database import utcnow
 from produce_match.dates import BadDate, parse_date
-from produce_match.demands.models import Demand, DemandStatus
+from produce_match.demands.models import MATCHED, Demand
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import (
@@ -58,7 +58,6 @@ from produce_match.orders.models import (
     ORDERS,
     PAYMENT_WINDOW,
     RESERVATION_HOLD,
-    VERBS,
     Order,
     OrderAction,
     OrderPhoto,
@@ -154,7 +153,7 @@ def _iso(instant: datetime | None) -> str | None:
 
 
 def _notify(actor: User | None, order: Order, event: str) -> None:
-    """Send `order_changed` for a step just recorded (the other side is told by its receivers)."""
+    """Send `order_changed` for a change that is not a move (placed, delivery changed)."""
     order_changed.send(order, event=event, actor=actor)
 
 
@@ -296,10 +295,7 @@ def _step(
         facts=facts,
         strict=strict,
     )
-    if moved is None:
-        return False
-    _notify(actor, order, VERBS[action])
-    return True
+    return moved is not None  # who else needs to know listens to ORDERS' typed events
 
 
 def _lot_rows(statement: Any) -> int:
@@ -438,7 +434,7 @@ def _buyers_demand(buyer_org_id: int, commodity_id: int) -> Demand | None:
         .where(
             Demand.buyer_org_id == buyer_org_id,
             Demand.commodity_id == commodity_id,
-            Demand.status == DemandStatus.active,
+            Demand.status.in_(sorted(MATCHED)),
         )
         .order_by(Demand.updated_at.desc(), Demand.id.desc())
         .limit(1)
