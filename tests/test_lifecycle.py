@@ -280,3 +280,22 @@ def test_can_sell_and_its_sql_form_agree(users):
     )
     tomorrow = local_today() + timedelta(days=1)
     assert not set(db.session.scalars(select(Lot.id).where(sellable(tomorrow, at_least_g=10**12))))
+
+
+def test_the_helper_imports_no_domain():
+    import ast
+    from pathlib import Path
+
+    import produce_match.lifecycle as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    ours = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("produce_match")
+    }
+    assert ours == {
+        "produce_match.audit.operations",
+        "produce_match.errors",
+        "produce_match.extensions",
+    }
