@@ -12,12 +12,12 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders.models import Order, OrderStatus, Party
 from produce_match.payments.models import (
+    OPEN_PAYMENTS,
     EntryKind,
     InstructionState,
     LedgerEntry,
     Payment,
     PaymentInstruction,
-    PaymentState,
 )
 from produce_match.payments.operations import ledger_sums, payout_account
 from produce_match.payments.providers import methods, paid_direct
@@ -65,7 +65,7 @@ def order_money(user: User | None, order: Order) -> OrderMoney | None:
         )
     )
     open_payment = next(
-        (p for p in reversed(pays) if p.status in (PaymentState.pending, PaymentState.recorded)),
+        (p for p in reversed(pays) if p.status in OPEN_PAYMENTS),
         None,
     )
     return OrderMoney(
