@@ -1,8 +1,8 @@
 """Reading orders: whose they are, what needs doing, and timers found due while reading.
 
-Read-only pages show `Order.current_status` (timers counted, nothing written). When a page finds
-a timer due, `settle` records it in a short write transaction of its own (`database.writing`),
-so an expiry is applied whenever the order or its lot is read, and not only by the cron command.
+Reading never writes: pages show `Order.current_status` (timers counted, nothing written). The
+timers are recorded by the timer command (the worker) or by the next step on the order or its
+lot (every operation applies the timers due first, see orders.operations).
 """
 
 from __future__ import annotations
@@ -10,24 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from produce_match.accounts.models import Role, User
 from produce_match.audit.models import AuditEvent
 from produce_match.catalog.regions import distance_km
-from produce_match.database import utcnow, writing
+from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.matching.rules import transit_days
-from produce_match.orders import operations as orders
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
     Order,
     OrderPhoto,
     OrderStatus,
-    due_action,
-    lot_spoiled,
     lot_today,
 )
 
@@ -106,44 +103,6 @@ def of_lot(lot: Lot, user: User) -> list[Order]:
             .order_by(Order.created_at.desc(), Order.id.desc())
         )
     )
-
-
-def _lot_has_due(lot: Lot, now: datetime) -> bool:
-    o = Order.__table__
-    due = [
-        and_(o.c.status == S.reserved, o.c.reserved_until <= now),
-        and_(o.c.status.in_([S.accepted, S.awaiting_payment]), o.c.pay_by <= now),
-    ]
-    if lot_spoiled(lot, now):
-        due.append(o.c.status.in_(BEFORE_DISPATCH))
-    return (
-        db.session.scalar(select(o.c.id).where(o.c.lot_id == lot.id, or_(*due)).limit(1))
-        is not None
-    )
-
-
-def settle(order: Order) -> Order:
-    """Record the timers due for `order` (in their own transaction); the order, fresh."""
-    if due_action(order, utcnow()) is None:
-        return order
-    order_id = order.id
-    with writing():
-        fresh = db.session.get(Order, order_id)
-        orders.apply_expiry(fresh)
-        db.session.commit()
-    return db.session.get(Order, order_id)
-
-
-def settle_lot(lot: Lot) -> Lot:
-    """Give back to `lot` the quantity held by its orders whose time ran out (own transaction)."""
-    if not _lot_has_due(lot, utcnow()):
-        return lot
-    lot_id = lot.id
-    with writing():
-        fresh = db.session.get(Lot, lot_id)
-        orders.apply_lot_expiry(fresh)
-        db.session.commit()
-    return db.session.get(Lot, lot_id)
 
 
 def timeline(order: Order) -> list[tuple[OrderStatus, datetime]]:
