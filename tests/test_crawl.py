@@ -5,17 +5,24 @@ that does not offer the phone's camera."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
+import sqlalchemy as sa
+from flask import g, has_request_context, request
 
+from produce_match.demands.models import Demand
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
+from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
-from tests.conftest import login
+from produce_match.orders.models import Order
+from produce_match.search.service import service
+from tests.conftest import PG_URL, login
 from tests.factories import PASSWORD, jpeg_bytes, make_demand, make_lot
 
 #: how many pages of one endpoint are enough to know its template (with different data)
@@ -162,4 +169,93 @@ def test_every_page_of_every_role_is_well_formed(app, world, role):
     assert len(pages) > 5
     assert nested == {}, f"forms inside forms (url: lines): {nested}"
     assert no_camera == {}, f"photo fields that do not offer the camera: {no_camera}"
+    assert failed == {}
+
+
+# --- GET never writes -------------------------------------------------------------------------
+# Every row PostgreSQL inserted, updated or deleted (committed or not) counts in
+# pg_stat_user_tables. A backend reports its counts when it exits, so the app's connections
+# are closed, and their backends gone, before each reading.
+
+
+def _api_urls(app: Any, world: dict[str, Any]) -> list[str]:
+    """Every API GET whose arguments the world can fill (the crawl does not follow /api/)."""
+    ids = {
+        "lot_id": db.session.scalars(sa.select(Lot.id)).first(),
+        "order_id": db.session.scalars(sa.select(Order.id)).first(),
+        "demand_id": db.session.scalars(sa.select(Demand.id)).first(),
+    }
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or "GET" not in rule.methods:
+            continue
+        if all(ids.get(name) is not None for name in rule.arguments):
+            urls.append(rule.build({name: ids[name] for name in rule.arguments})[1])
+    return sorted(urls)
+
+
+def _rows_written(app: Any) -> dict[str, int]:
+    """Rows inserted, updated and deleted in each table of the test database so far."""
+    if g.pop("search_pending", False):  # the test's own lots, indexed now (not by a page)
+        service().process_queue()
+    db.session.commit()
+    db.session.close()
+    db.engine.dispose()  # the backends exit, reporting their counts
+    with db.engine.connect() as conn:
+        for _ in range(200):
+            others = conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            if not others:
+                break
+            time.sleep(0.05)
+        assert not others, "the app's connections did not close"
+        conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+        rows = conn.execute(
+            sa.text("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables")
+        ).all()
+    db.engine.dispose()
+    return dict(rows)
+
+
+@pytest.mark.skipif(not PG_URL, reason="the write counters are PostgreSQL's")
+@pytest.mark.parametrize(
+    "role", [None, "coop", "buyer", "official", "provincial", "jiangxi", "admin"]
+)
+def test_no_page_and_no_api_get_writes_a_row(app, world, role):
+    client = app.test_client()
+    headers: dict[str, str] = {}
+    if role is not None:
+        login(client, role, PASSWORD)
+        response = client.post(
+            "/api/v1/tokens", json={"login": role, "password": PASSWORD, "name": "crawl"}
+        )
+        assert response.status_code == 201, response.json
+        headers = {"Authorization": f"Bearer {response.json['token']}"}
+    # the statements that change rows while a GET is handled, to name the culprit
+    WRITES = ("INSERT", "UPDATE", "DELETE")  # noqa: N806
+    seen: list[str] = []
+
+    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        verb = statement.lstrip().split(" ", 1)[0].upper()
+        if has_request_context() and request.method == "GET" and verb in WRITES:
+            seen.append(f"{request.path}: {statement[:120]}")
+
+    api_urls = _api_urls(app, world)
+    before = _rows_written(app)
+    sa.event.listen(db.engine, "before_cursor_execute", _record)
+    try:
+        pages = crawl(app, client)
+        api = {url: client.get(url, headers=headers) for url in api_urls}
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", _record)
+    after = _rows_written(app)
+    written = {table: n - before.get(table, 0) for table, n in after.items()}
+    assert len(pages) > 5 and len(api) > 5
+    assert {table: n for table, n in written.items() if n} == {}
+    assert seen == []
+    failed = {url: r.status_code for url, r in {**pages, **api}.items() if r.status_code >= 500}
     assert failed == {}
