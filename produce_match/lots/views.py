@@ -83,7 +83,7 @@ def _price_unit_choice(lot: Lot) -> MassUnit:
 
 @bp.route("/lots/<int:lot_id>")
 def detail(lot_id: int) -> Any:
-    lot = policy.load(current_user, policy.VIEW, Lot, lot_id)
+    lot = order_queries.as_of_now(policy.load(current_user, policy.VIEW, Lot, lot_id))
     user = current_user if current_user.is_authenticated else None
     return render_template(
         "lots/detail.html",

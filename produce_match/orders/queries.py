@@ -10,21 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from produce_match.accounts.models import Role, User
 from produce_match.audit.models import AuditEvent
 from produce_match.catalog.regions import distance_km
 from produce_match.database import utcnow
 from produce_match.extensions import db
-from produce_match.lots.models import Lot
+from produce_match.lots.models import Lot, LotStatus
 from produce_match.matching.rules import transit_days
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
     Order,
     OrderPhoto,
     OrderStatus,
+    lot_spoiled,
     lot_today,
 )
 
@@ -103,6 +105,32 @@ def of_lot(lot: Lot, user: User) -> list[Order]:
             .order_by(Order.created_at.desc(), Order.id.desc())
         )
     )
+
+
+def as_of_now(lot: Lot, now: datetime | None = None) -> Lot:
+    """The lot as its pages show it: what its orders' lapsed timers still hold is counted back
+    into what is left (and a lot sold out by them is on offer again). Nothing is written: the
+    timer or the next order records it (see orders.operations.apply_lot_expiry)."""
+    now = now or utcnow()
+    o = Order.__table__
+    due = [
+        and_(o.c.status == S.reserved, o.c.reserved_until <= now),
+        and_(o.c.status.in_([S.accepted, S.awaiting_payment]), o.c.pay_by <= now),
+    ]
+    if lot_spoiled(lot, now):
+        due.append(o.c.status.in_(BEFORE_DISPATCH))
+    held = db.session.scalar(
+        select(func.coalesce(func.sum(o.c.quantity_g), 0)).where(
+            o.c.lot_id == lot.id, o.c.released_at.is_(None), or_(*due)
+        )
+    )
+    if held:
+        # the values shown, not changes: set as loaded, so that nothing is flushed
+        set_committed_value(lot, "remaining_g", lot.remaining_g + held)
+        if lot.status is LotStatus.sold_out:
+            shown = LotStatus.expired if lot.spoil_by < lot.today() else LotStatus.open
+            set_committed_value(lot, "status", shown)
+    return lot
 
 
 def timeline(order: Order) -> list[tuple[OrderStatus, datetime]]:

@@ -272,6 +272,8 @@ def place(lot_id: int) -> Any:
     """The order form: how much, in the buyer's unit, and what it costs before committing."""
     lot = policy.load(current_user, policy.VIEW, Lot, lot_id)
     policy.ensure(current_user, "create", Order)
+    if request.method == "GET":
+        lot = queries.as_of_now(lot)
     form = OrderForm()
     form.delivery_province.choices = province_choices()
     # the lot page's short form has no delivery part: the defaults go, and show if refused
