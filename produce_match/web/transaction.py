@@ -3,8 +3,8 @@
 Views and API endpoints call operations (which flush, never commit) and render. When the
 response is ready, `_end` decides once:
 
-- a GET, HEAD or OPTIONS request never writes: its transaction is rolled back (on PostgreSQL
-  it was begun READ ONLY, see database.py, so a stray write fails loudly instead of landing);
+- a GET, HEAD or OPTIONS request never writes: its transaction is rolled back (it began
+  read-only, see database.py, so a stray write fails loudly instead of landing);
 - a 5xx response (an unexpected exception, a failed commit) is rolled back;
 - a request the view marked with `keep()` is committed, even with a 4xx status (a refusal
   that must itself be recorded, such as a failed login attempt);
@@ -22,13 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, flash, g, redirect, request
+from flask import Flask, flash, g, redirect
 from werkzeug.wrappers import Response
 
+from produce_match.database import read_only_request
 from produce_match.extensions import db
-
-#: the request methods that only read (see database.py: they begin a read-only transaction)
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _DOOMED = "transaction_doomed"
 _KEPT = "transaction_kept"
@@ -63,7 +61,7 @@ def refused(message: Any, target: str) -> Response:
 
 def should_commit(status: int) -> bool:
     """Whether the request that answers with `status` commits (see the module's rules)."""
-    if request.method in SAFE_METHODS or status >= 500:
+    if read_only_request() or status >= 500:
         return False
     if kept():
         return True
