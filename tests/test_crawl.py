@@ -298,7 +298,8 @@ def test_no_page_and_no_api_get_writes_a_row(app, fuller_world, role):
     assert len(pages) > 5 and len(api) > 5
     assert {table: n for table, n in written.items() if n} == {}
     assert seen == []
-    assert role is None or sum(r.status_code == 200 for r in extra.values()) > 1
+    if role not in (None, "jiangxi"):  # the others see these pages (Jiangxi's office does not)
+        assert sum(r.status_code == 200 for r in extra.values()) > 1
     answers = {**pages, **api, **extra}
     failed = {url: r.status_code for url, r in answers.items() if r.status_code >= 500}
     assert failed == {}
