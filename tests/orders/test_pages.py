@@ -313,3 +313,26 @@ def test_a_lapsed_reservation_is_shown_back_on_the_lot_and_recorded_by_the_timer
 def test_no_empty_order_box_for_those_who_do_not_buy(app, lot):
     for who in ("coop", "official"):
         assert 'class="card order-box"' not in browser(app, who).get(f"/lots/{lot.id}").text
+
+
+def test_a_lot_sold_out_by_a_lapsed_reservation_is_offered_again_without_writing(
+    app, lot, users, monkeypatch
+):
+    from datetime import timedelta
+
+    from produce_match.database import utcnow
+    from produce_match.lots.models import LotStatus
+    from produce_match.orders.models import RESERVATION_HOLD
+
+    order = reserved(users, lot, "40")  # all of it
+    assert db.session.get(Lot, lot.id).status is LotStatus.sold_out
+    buyer = browser(app, "buyer")
+    assert 'class="card order-box"' not in buyer.get(f"/lots/{lot.id}").text
+    later = utcnow() + RESERVATION_HOLD + timedelta(seconds=1)
+    for module in ("queries", "operations", "models"):
+        monkeypatch.setattr(f"produce_match.orders.{module}.utcnow", lambda: later)
+    page = buyer.get(f"/lots/{lot.id}", headers={"Accept-Language": "en"}).text
+    assert 'class="card order-box"' in page and '<p class="lot-left">40 t left' in page
+    db.session.expire_all()  # shown, not written
+    assert db.session.get(Lot, lot.id).status is LotStatus.sold_out
+    assert db.session.get(Order, order.id).status is OrderStatus.reserved
