@@ -366,12 +366,11 @@ def build_config(
                 "PAYMENTS_PUBLIC_URL", raw("PAYMENTS_PUBLIC_URL")
             ),
             # seconds: waiting for the provider's answer; a pending payment older than this is
-            # asked about by `flask payments reconcile` / when its order's page is viewed
+            # asked about by `flask payments reconcile`
             "PAYMENTS_HTTP_TIMEOUT": parse_float(
                 "PAYMENTS_HTTP_TIMEOUT", raw("PAYMENTS_HTTP_TIMEOUT"), 10.0
             ),
             "PAYMENTS_RECONCILE_AFTER": whole("PAYMENTS_RECONCILE_AFTER", 180, minimum=0),
-            "PAYMENTS_VIEW_RECONCILE_AFTER": whole("PAYMENTS_VIEW_RECONCILE_AFTER", 5, minimum=0),
         }
     )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.

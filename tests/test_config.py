@@ -48,7 +48,6 @@ BAD = [
     ("PAYMENTS_HTTP_TIMEOUT", "0"),
     ("PAYMENTS_HTTP_TIMEOUT", "nan"),
     ("PAYMENTS_RECONCILE_AFTER", "3 minutes"),
-    ("PAYMENTS_VIEW_RECONCILE_AFTER", "-5"),
 ]
 #: settings taken as they are: paths and secrets
 FREE_TEXT = {

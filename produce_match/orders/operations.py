@@ -236,7 +236,8 @@ def _attach(
             width=photo.width,
             height=photo.height,
             place=place,
-            taken_at=taken_at,
+            # in UTC, as it is stored: the response that shows the new row reads it as stored
+            taken_at=taken_at.astimezone(UTC) if taken_at is not None else None,
             uploaded_by_id=actor.id,
         )
         db.session.add(row)

@@ -1,9 +1,9 @@
 """Payments: providers, notifications from them, the ledger, refunds and payouts.
 
-`init_app` registers the pages, the commands, the hooks that reconcile an order's pending
-payment when its page is viewed and send refunds and payouts after the commit, and lets the
-pay button lead to the offered providers' own pages. The providers are in `providers/`; the
-sandbox gateway is a development tool outside the package (devtools/sandbox_gateway).
+`init_app` registers the pages, the commands, the hook that sends refunds and payouts after
+the commit, and lets the pay button lead to the offered providers' own pages. The providers are
+in `providers/`; the sandbox gateway is a development tool outside the package
+(devtools/sandbox_gateway).
 """
 
 from __future__ import annotations
@@ -64,13 +64,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     cli.init_app(app)
-
-    @app.before_request
-    def _reconcile_on_view() -> None:
-        try:
-            views.reconcile_on_view()
-        except Exception:  # the page shows what is known; reconcile runs again later
-            log.exception("reconciling on view failed")
 
     @app.after_request
     def _send_after_commit(response: Any) -> Any:

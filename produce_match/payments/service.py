@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -52,27 +51,6 @@ READY = "payments_ready"
 class Unavailable(DomainError):
     status = 503
     code = "payment_provider_unavailable"
-
-
-def in_own_transaction(fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn` in a fresh app context (its own session), committed, and return its result.
-
-    Used where the surrounding transaction must not write (a GET request): outside the
-    request's context, the transaction begins IMMEDIATE on SQLite, as every writer must.
-    """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    def run() -> T:
-        with app.app_context():
-            try:
-                result = fn(*args)
-                db.session.commit()
-                return result
-            except BaseException:
-                db.session.rollback()
-                raise
-
-    return contextvars.Context().run(run)
 
 
 # --- starting ------------------------------------------------------------------------------
@@ -243,34 +221,6 @@ def run_outbox(ids: list[int] | None = None) -> int:
             db.session.rollback()
             log.exception("could not send instruction %s", instruction_id)
     return done
-
-
-def _quick_reconcile(payment_id: int) -> bool:
-    return reconcile_payment(payment_id, quick=True)
-
-
-def reconcile_order(order_id: int, min_age: int | None = None) -> bool:
-    """Reconcile the order's online payments pending longer than PAYMENTS_VIEW_RECONCILE_AFTER.
-
-    For read-only requests: the provider is asked outside any transaction and the answer is
-    applied in a separate short write transaction (`in_own_transaction`).
-    """
-    from produce_match.database import utcnow
-
-    if min_age is None:
-        min_age = current_app.config["PAYMENTS_VIEW_RECONCILE_AFTER"]
-    after = timedelta(seconds=min_age)
-    ids = payments.pending_payment_ids(utcnow() - after, order_id=order_id)
-    db.session.rollback()  # end the read transaction: what follows must see fresh rows
-    changed = False
-    for payment_id in ids:
-        try:
-            changed = in_own_transaction(_quick_reconcile, payment_id) or changed
-        except (ProviderUnavailable, ProviderRefused) as exc:
-            log.info("payment %s not reconciled on view: %s", payment_id, exc)
-        except DomainError as exc:
-            log.warning("payment %s not reconciled on view: %s", payment_id, exc.message)
-    return changed
 
 
 # --- notifications ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,18 @@ pytestmark = pytest.mark.e2e
 def live_server(gateway_live_server):  # noqa: F811
     """The site, paying through the sandbox gateway's own process (as `make run` starts it)."""
     return gateway_live_server
+
+
+def wait_until_received(page: Any) -> None:
+    """Back on the site from the checkout: the browser's return proves nothing and a page never
+    asks the gateway nor writes; the receipt shows the payment as known and refreshes itself
+    until the gateway's notification has recorded it."""
+    page.wait_for_url("**/payments/*")
+    deadline = time.monotonic() + 30
+    while page.locator(".payment-status").inner_text() != "已收款":
+        assert time.monotonic() < deadline, "the payment was never shown as received"
+        assert "自动刷新" in page.content()  # a pending payment's page looks again by itself
+        page.wait_for_timeout(500)
 
 
 def test_daoting_beans_from_reservation_through_checkout_to_payout(
@@ -62,10 +75,7 @@ def test_daoting_beans_from_reservation_through_checkout_to_payout(
     assert fits_the_screen(page)
     screenshot(page, "payments-02-sandbox-checkout")
     page.get_by_role("button", name="支付 68,000.00 元").click()
-    # back on the site: the payment is asked about at the gateway, not taken from the browser
-    page.wait_for_url("**/payments/*")
-    assert page.locator(".payment-status").inner_text() == "已收款"
-    assert "已收到付款" in page.content()
+    wait_until_received(page)
     screenshot(page, "payments-03-receipt")
     page.goto(order_url)
     assert "已付款" in page.locator(".payments-panel").inner_text()
