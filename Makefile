@@ -11,6 +11,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 GATEWAY_PORT ?= 5001
 PYTEST_ARGS ?=
+# test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the suite in this process
+PYTEST_WORKERS ?= auto
 # pip-tools, in a virtual environment of its own (it never enters .venv)
 TOOLS_VENV ?= .venv-tools
 PIP_TOOLS  ?= pip-tools==7.7.0
@@ -54,8 +56,9 @@ run: translations
 	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
 		$(BIN)/flask run --host $(HOST) --port $(PORT)
 
+# In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).
 test: $(BIN)/.installed-dev translations
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
