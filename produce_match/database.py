@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, registry
@@ -96,15 +96,15 @@ def writing() -> Iterator[None]:
     Ends the request's read transaction, so that the next one begins IMMEDIATE on SQLite;
     the caller commits inside the block. For the rare GET that must record something.
     """
-    from produce_match.extensions import db
-
-    db.session.rollback()
+    # the app's Flask-SQLAlchemy (extensions.db) without importing it: extensions imports this
+    session = current_app.extensions["sqlalchemy"].session
+    session.rollback()
     g.setdefault(_WRITING, 0)
     g.db_writing += 1
     try:
         yield
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
     finally:
         g.db_writing -= 1

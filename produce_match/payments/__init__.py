@@ -1,8 +1,9 @@
 """Payments: providers, notifications from them, the ledger, refunds and payouts.
 
-`init_app` registers the pages, the commands, the hooks that reconcile an order's pending
-payment when its page is viewed and send refunds and payouts after the commit, and, in the
-embedded default, mounts the sandbox gateway under /sandbox-gateway/ of the same server.
+`init_app` registers the commands, the hook that sends refunds and payouts after the commit,
+and, in the embedded default, mounts the sandbox gateway under /sandbox-gateway/ of the same
+server. The pages (and the hook that reconciles an order's pending payment when its page is
+viewed) are the web layer's: produce_match.web.payments.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ DIRECT_LABELS = {
 }
 
 
-#: how the payments' steps read in an order's history (see web.templating.LABELS)
+#: how the payments' steps read in an order's history (the web layer adds them to its labels)
 HISTORY_LABELS = {
     "payment_status_changed": _l("payment status changed"),
     "partially_refunded": _l("paid, partly refunded"),
@@ -55,21 +56,9 @@ HISTORY_LABELS = {
 
 
 def init_app(app: Flask) -> None:
-    from produce_match.payments import cli, operations, queries, service, views  # noqa: F401
-    from produce_match.web import templating
+    from produce_match.payments import cli, operations, queries, service  # noqa: F401
 
-    for key, text in HISTORY_LABELS.items():
-        templating.LABELS.setdefault(key, text)
-
-    app.register_blueprint(views.bp)
     cli.init_app(app)
-
-    @app.before_request
-    def _reconcile_on_view() -> None:
-        try:
-            views.reconcile_on_view()
-        except Exception:  # the page shows what is known; reconcile runs again later
-            log.exception("reconciling on view failed")
 
     @app.after_request
     def _send_after_commit(response: Any) -> Any:

@@ -13,19 +13,19 @@ from werkzeug.exceptions import NotFound
 
 from produce_match import policy
 from produce_match.accounts import operations as accounts
-from produce_match.accounts.forms import (
+from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
+from produce_match.catalog import regions
+from produce_match.errors import DomainError, ValidationFailed
+from produce_match.extensions import db, login_manager
+from produce_match.inputs import local_target
+from produce_match.web.forms import province_choices, show_errors
+from produce_match.web.forms.accounts import (
     LoginForm,
     PasswordForm,
     ProfileForm,
     RegisterForm,
     TokenForm,
 )
-from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
-from produce_match.catalog import regions
-from produce_match.errors import DomainError, ValidationFailed
-from produce_match.extensions import db, login_manager
-from produce_match.forms import province_choices, show_errors
-from produce_match.inputs import local_target
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -13,13 +13,13 @@ from produce_match import policy
 from produce_match.demands.models import Demand
 from produce_match.errors import DomainError
 from produce_match.extensions import db
-from produce_match.forms import ActionForm
 from produce_match.lots.models import Lot
 from produce_match.matching import planner, proposals, queries
 from produce_match.matching.models import Proposal
 from produce_match.matching.plan import jurisdiction_of, make_plan
 from produce_match.matching.words import reason_text
 from produce_match.web import templating
+from produce_match.web.forms import ActionForm
 
 bp = Blueprint("matching", __name__)
 

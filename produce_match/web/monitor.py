@@ -27,7 +27,6 @@ from produce_match.catalog.models import Commodity, Region
 from produce_match.dates import local_today
 from produce_match.errors import DomainError
 from produce_match.extensions import db
-from produce_match.forms import ActionForm
 from produce_match.lots.models import Lot
 from produce_match.monitor import charts, exports, operations, queries
 from produce_match.monitor.models import (
@@ -39,6 +38,7 @@ from produce_match.monitor.models import (
 from produce_match.orders.models import Order, OrderStatus
 from produce_match.storage import send_photo
 from produce_match.units import format_mass, format_money
+from produce_match.web.forms import ActionForm
 
 bp = Blueprint("monitor", __name__, url_prefix="/monitor")
 

@@ -3,6 +3,7 @@ the cooperative's bank account, and the providers' notification endpoint."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import (
@@ -25,12 +26,15 @@ from wtforms import StringField
 from produce_match import policy
 from produce_match.errors import DomainError
 from produce_match.extensions import csrf, db
-from produce_match.forms import ActionForm, length, optional, required, show_errors
 from produce_match.inputs import local_target
 from produce_match.orders.models import Order
+from produce_match.payments import HISTORY_LABELS, queries, service
 from produce_match.payments import operations as payments
-from produce_match.payments import queries, service
 from produce_match.payments.models import Method, Payment, PaymentInstruction, PaymentState
+from produce_match.web import templating
+from produce_match.web.forms import ActionForm, length, optional, required, show_errors
+
+log = logging.getLogger("produce_match.payments")
 
 bp = Blueprint("payments", __name__)
 
@@ -271,3 +275,17 @@ def reconcile_on_view() -> None:
         return
     # the buyer is just back from the checkout: ask at once, whatever the payment's age
     service.reconcile_order(order_id, min_age=0 if endpoint == "payments.returned" else None)
+
+
+def init_app(app: Any) -> None:
+    """The pages, the payments' words in the pages' labels, and reconciling on view."""
+    app.register_blueprint(bp)
+    for key, text in HISTORY_LABELS.items():
+        templating.LABELS.setdefault(key, text)
+
+    @app.before_request
+    def _reconcile_on_view() -> None:
+        try:
+            reconcile_on_view()
+        except Exception:  # the page shows what is known; reconcile runs again later
+            log.exception("reconciling on view failed")

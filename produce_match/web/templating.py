@@ -13,8 +13,8 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from produce_match import policy, units
-from produce_match.forms import ActionForm
 from produce_match.i18n import current_language
+from produce_match.web.forms import ActionForm
 
 #: how roles and kinds of organisation are named on pages
 LABELS = {

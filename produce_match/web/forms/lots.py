@@ -6,7 +6,7 @@ from flask_wtf.file import FileAllowed
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from produce_match.forms import length, optional, photos_field, required
+from produce_match.web.forms import length, optional, photos_field, required
 
 
 def unit_choices(price: bool = False) -> list[SelectChoice]:
