@@ -18,7 +18,7 @@ from produce_match.notifications.messages import message
 from produce_match.notifications.operations import members, notify, overseers
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import Order, Party
-from produce_match.policy import order_party
+from produce_match.orders.permissions import order_party
 from produce_match.units import format_mass, format_money
 
 #: steps that tell nobody (payment is requested in the same breath as `accepted`)

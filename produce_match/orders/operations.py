@@ -63,7 +63,8 @@ from produce_match.orders.models import (
     parties_for,
     transition,
 )
-from produce_match.policy import can, order_party
+from produce_match.orders.permissions import order_party
+from produce_match.policy import can
 from produce_match.search.service import update_lots
 from produce_match.storage import save_in_transaction
 from produce_match.units import (

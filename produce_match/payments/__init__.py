@@ -17,6 +17,9 @@ from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+# who may see and do what to payments: registered whenever the payments domain is loaded
+from produce_match.payments import permissions  # noqa: F401
+
 log = logging.getLogger("produce_match.payments")
 
 #: an order's payment_status in words

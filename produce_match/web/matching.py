@@ -16,6 +16,7 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.matching import planner, proposals, queries
 from produce_match.matching.models import Proposal
+from produce_match.matching.permissions import proposal_side
 from produce_match.matching.plan import jurisdiction_of, make_plan
 from produce_match.matching.words import reason_text
 from produce_match.web import templating
@@ -96,7 +97,7 @@ def proposal(proposal_id: int) -> Any:
     return render_template(
         "matching/proposal.html",
         proposal=item,
-        side=policy.proposal_side(current_user, item),
+        side=proposal_side(current_user, item),
     )
 
 

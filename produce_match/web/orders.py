@@ -41,7 +41,7 @@ from produce_match.orders.models import (
     actions_from,
 )
 from produce_match.orders.models import parties as parties_for_move
-from produce_match.policy import order_party
+from produce_match.orders.permissions import order_party
 from produce_match.storage import send_photo
 from produce_match.units import UnitError, amount_text, to_grams
 from produce_match.web.forms import ActionForm, province_choices, show_errors
