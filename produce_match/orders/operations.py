@@ -41,6 +41,7 @@ from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
 from produce_match.lots.photos import ProcessedPhoto
+from produce_match.lots.updates import update_lots
 from produce_match.lots.uploads import process_uploads
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import (
@@ -65,7 +66,6 @@ from produce_match.orders.models import (
 )
 from produce_match.orders.permissions import order_party
 from produce_match.policy import can
-from produce_match.search.service import update_lots
 from produce_match.storage import save_in_transaction
 from produce_match.units import (
     MassUnit,
