@@ -28,10 +28,9 @@ from produce_match.errors import DomainError
 from produce_match.extensions import csrf, db
 from produce_match.inputs import local_target
 from produce_match.orders.models import Order
-from produce_match.payments import HISTORY_LABELS, queries, service
 from produce_match.payments import operations as payments
+from produce_match.payments import queries, service
 from produce_match.payments.models import Method, Payment, PaymentInstruction, PaymentState
-from produce_match.web import templating
 from produce_match.web.forms import ActionForm, length, optional, required, show_errors
 
 log = logging.getLogger("produce_match.payments")
@@ -278,10 +277,8 @@ def reconcile_on_view() -> None:
 
 
 def init_app(app: Any) -> None:
-    """The pages, the payments' words in the pages' labels, and reconciling on view."""
+    """The pages, and reconciling an order's pending payment when its page is viewed."""
     app.register_blueprint(bp)
-    for key, text in HISTORY_LABELS.items():
-        templating.LABELS.setdefault(key, text)
 
     @app.before_request
     def _reconcile_on_view() -> None:
