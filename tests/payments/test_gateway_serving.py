@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from produce_match.web.security import content_security_policy
+from produce_match.headers import content_security_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-sandbox-secret-serving"

@@ -33,7 +33,7 @@ class LotForm(FlaskForm):
         description=_l("Type Chinese, pinyin or English: 黑豆, heidou, black bean"),
     )
     #: shown when the commodity is not in the catalogue: the lot goes under this kind's "other"
-    #: entry (choices: catalog.forms.category_choices, set by the view)
+    #: entry (choices: web.forms.catalog.category_choices, set by the view)
     category = SelectField(
         _l("Kind of produce"),
         default="",
