@@ -9,6 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+GATEWAY_PORT ?= 5001
 PYTEST_ARGS ?=
 # pip-tools, in a virtual environment of its own (it never enters .venv)
 TOOLS_VENV ?= .venv-tools
@@ -45,8 +46,13 @@ requirements:
 translations: $(BIN)/.installed-runtime
 	$(BIN)/pybabel -q compile -d produce_match/translations
 
+# The site and, beside it, the sandbox payment gateway (a development tool of its own, on
+# GATEWAY_PORT, which the site reaches at PAYMENTS_SANDBOX_URL); stopping one stops both.
 run: translations
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	$(BIN)/python -m devtools.sandbox_gateway --host 127.0.0.1 --port $(GATEWAY_PORT) & gateway=$$!; \
+	trap 'kill $$gateway 2>/dev/null' EXIT INT TERM; \
+	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
+		$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 test: $(BIN)/.installed-dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -104,7 +104,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     notifications_views.init_app(app)
     monitor_views.init_app(app)
     payments_views.init_app(app)
-    payments_init(app)  # commands, hooks; mounts the sandbox gateway when embedded
+    payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
 
     accounts_cli.init_app(app)

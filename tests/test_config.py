@@ -42,7 +42,6 @@ BAD = [
     ("PAYMENTS_METHODS", "cash"),
     ("PAYMENTS_METHODS", ","),
     ("PAYMENTS_SANDBOX_URL", "127.0.0.1:5001"),
-    ("PAYMENTS_SANDBOX_MOUNT", "sometimes"),
     ("PAYMENTS_PUBLIC_URL", "ftp://pm.example.org"),
     ("PAYMENTS_PUBLIC_URL", "http://pm.example.org:https/"),
     ("PAYMENTS_HTTP_TIMEOUT", "ten"),

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 
 from produce_match.catalog.grades import grade_key
 from produce_match.geo import great_circle_km, transit_days
+from produce_match.lots.rules import meets_minimum
 
 #: the prior of a buyer's reliability: a buyer without finished orders counts as
 #: PRIOR_COMPLETED completed out of PRIOR_ORDERS (one half: neither best nor worst)
@@ -148,11 +149,7 @@ def check(lot: LotFacts, demand: DemandFacts, today: date) -> Check:
         failures.append(Failure.demand_closed)
     if lot.remaining_g < demand.min_g:
         failures.append(Failure.too_little)
-    if (
-        lot.min_order_g
-        and min(lot.min_order_g, lot.remaining_g) > demand.max_g
-        and lot.remaining_g > demand.max_g
-    ):
+    if not meets_minimum(lot, min(demand.max_g, lot.remaining_g)):  # the most it would take
         failures.append(Failure.lot_minimum)
     supply = 0 if failures else min(lot.remaining_g, demand.max_g)
     return Check(tuple(failures), distance, days, arrives, supply)

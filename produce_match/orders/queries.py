@@ -23,10 +23,13 @@ from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
+    LIVE,
+    TERMINAL,
     Order,
     OrderPhoto,
     OrderStatus,
     due_action,
+    in_table_order,
     lot_spoiled,
     lot_today,
 )
@@ -35,16 +38,8 @@ S = OrderStatus
 
 #: the tabs of an order list: which states each shows
 TABS: dict[str, tuple[OrderStatus, ...]] = {
-    "active": (
-        S.reserved,
-        S.accepted,
-        S.awaiting_payment,
-        S.paid,
-        S.dispatched,
-        S.delivered,
-        S.disputed,
-    ),
-    "closed": (S.completed, S.resolved, S.rejected, S.cancelled, S.expired),
+    "active": in_table_order(LIVE),  # orders still moving on
+    "closed": in_table_order(TERMINAL),  # orders no move leaves
 }
 #: the states in which an order waits for someone of this role
 WAITING_FOR: dict[Role, tuple[OrderStatus, ...]] = {

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from produce_match.accounts.models import User
 from produce_match.errors import Conflict, DomainError
 from produce_match.extensions import db
-from produce_match.inputs import load_json
 from produce_match.orders.models import Order
 from produce_match.payments import operations as payments
 from produce_match.payments.models import (
@@ -36,11 +35,11 @@ from produce_match.payments.models import (
     PaymentState,
 )
 from produce_match.payments.providers import (
+    BadNotification,
     ProviderRefused,
     ProviderUnavailable,
     get_provider,
 )
-from produce_match.payments.signing import BadSignature
 from produce_match.policy import load
 
 log = logging.getLogger("produce_match.payments")
@@ -283,23 +282,20 @@ class Refused(DomainError):
 
 
 def receive_notification(provider_name: str, headers: Any, body: bytes) -> str:
-    """Verify and apply one notification; commits. 'applied', 'duplicate' or 'ignored'."""
+    """Verify and apply one notification; commits. 'applied', 'duplicate' or 'ignored'.
+
+    The provider reads its own wire format (`parse_notification`); the ledger sees only the
+    verified event."""
     try:
         provider = get_provider(provider_name)
     except LookupError:
         raise Refused("unknown provider") from None
     try:
-        provider.verify(headers, body)
-    except BadSignature as exc:
+        note = provider.parse_notification(headers, body)
+    except BadNotification as exc:
         log.warning("notification refused (%s): %s", provider_name, exc)
         raise Refused(str(exc)) from None
-    try:
-        event_data = load_json(body)
-    except ValueError:
-        raise Refused("not JSON") from None
-    if not isinstance(event_data, dict):
-        raise Refused("not an event")
-    outcome = payments.apply_notification(provider_name, event_data)
+    outcome = payments.apply_notification(note)
     db.session.commit()
     return outcome
 

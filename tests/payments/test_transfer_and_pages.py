@@ -296,7 +296,7 @@ def test_refunds_never_exceed_what_was_paid(client, users, order, bank):
 
 
 def test_the_order_page_is_shown_when_the_gateway_is_down(app, client, users, order):
-    from tests.payments.conftest import free_port
+    from tests.gateway import free_port
 
     order_id = order.id
     started = service.create_payment(users["buyer"], order, "sandbox")
