@@ -63,6 +63,7 @@ test: $(BIN)/.installed-dev translations
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # After changing user-facing text: extract it and merge it into the catalogues.
 extract-messages: $(BIN)/.installed-runtime

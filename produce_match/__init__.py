@@ -47,31 +47,32 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
 
-    from produce_match import api, backup, demo, deploy, i18n, models, setup  # noqa: F401
+    from produce_match import api, backup, demo, deploy, i18n, models, setup, transaction  # noqa: F401
     from produce_match.accounts import cli as accounts_cli
-    from produce_match.accounts import views as accounts_views
     from produce_match.catalog import cli as catalog_cli
-    from produce_match.catalog import views as catalog_views
     from produce_match.demands import cli as demands_cli
-    from produce_match.demands import views as demands_views
     from produce_match.extensions import csrf, db, login_manager, migrate
     from produce_match.lots import cli as lots_cli
-    from produce_match.lots import import_views
-    from produce_match.lots import views as lots_views
     from produce_match.matching import alerts, proposals  # noqa: F401 (receivers and words)
     from produce_match.matching import cli as match_cli
-    from produce_match.matching import views as matching_views
     from produce_match.monitor import cli as monitor_cli
     from produce_match.monitor import operations as monitor_ops  # noqa: F401 (words)
-    from produce_match.monitor import views as monitor_views
-    from produce_match.notifications import views as notifications_views
     from produce_match.orders import cli as orders_cli
     from produce_match.orders import notices  # noqa: F401 (tells the other side of each step)
-    from produce_match.orders import views as orders_views
     from produce_match.payments import init_app as payments_init
     from produce_match.search import cli as search_cli
     from produce_match.search import service as search
-    from produce_match.web import errors, logs, security, templating, transaction
+    from produce_match.web import accounts as accounts_views
+    from produce_match.web import catalog as catalog_views
+    from produce_match.web import demands as demands_views
+    from produce_match.web import errors, logs, security, templating
+    from produce_match.web import lot_imports as import_views
+    from produce_match.web import lots as lots_views
+    from produce_match.web import matching as matching_views
+    from produce_match.web import monitor as monitor_views
+    from produce_match.web import notifications as notifications_views
+    from produce_match.web import orders as orders_views
+    from produce_match.web import payments as payments_views
     from produce_match.web import views as web_views
 
     db.init_app(app)
@@ -102,7 +103,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     matching_views.init_app(app)
     notifications_views.init_app(app)
     monitor_views.init_app(app)
-    payments_init(app)  # pages, commands, hooks, the providers' pages in form-action
+    payments_views.init_app(app)
+    payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
     # last: the request's one commit point runs before the app's other after-request hooks
     transaction.init_app(app)

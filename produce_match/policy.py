@@ -2,7 +2,11 @@
 
 Every view and API endpoint asks `can(user, action, target)` or calls `ensure(...)`. A target is a
 model instance (one object) or a model class (creating one, listing them). Rules are plain
-functions, one per kind of target, registered in `_RULES` below; a newcomer finds every rule here.
+functions, one per kind of target, registered with `@rule(Model)`. The rules for accounts,
+organisations, tokens and the catalogue are here, with the jurisdiction helpers every rule uses;
+each domain keeps the rules for its own models in its `permissions` module (lots, orders,
+demands, matching, payments, monitor), which its package imports, so that a domain's rules are
+registered whenever its models are loaded. A model without a rule is refused to everyone.
 
 Refusals reveal nothing: an object the user may not see answers 404, as if it did not exist;
 an object the user may see but not change answers 403.
@@ -17,12 +21,6 @@ from werkzeug.exceptions import Forbidden, NotFound
 
 from produce_match.accounts.models import ApiToken, Organisation, OrgKind, Role, User
 from produce_match.catalog.models import Commodity
-from produce_match.demands.models import Demand
-from produce_match.lots.models import Lot, LotStatus
-from produce_match.matching.models import Proposal
-from produce_match.monitor.models import Problem, ReferencePrice
-from produce_match.orders.models import Order, Party, parties_for
-from produce_match.payments.models import Payment, PaymentInstruction
 
 #: the action that decides whether an object is visible at all
 VIEW = "view"
@@ -161,150 +159,6 @@ def _commodity(user: User | None, action: str, commodity: Any) -> bool:
     return user is not None and user.is_admin  # the catalogue is kept by administrators
 
 
-@rule(Lot)
-def _lot(user: User | None, action: str, lot: Any) -> bool:
-    if isinstance(lot, type):
-        if action == "create":  # posting lots: cooperatives only
-            return user is not None and user.role is Role.cooperative
-        if action == "import":  # spreadsheets of lots: cooperatives, and offices for villages
-            return user is not None and user.role in (Role.cooperative, Role.official)
-        return action == "list"
-    own = is_member(user, lot.cooperative)
-    watching = official_covers(user, lot.province_code, lot.county_code) or (
-        user is not None and user.is_admin
-    )
-    if action == VIEW:  # withdrawn lots stay visible to their owner and to oversight only
-        return lot.status is not LotStatus.withdrawn or own or watching
-    if action in ("edit", "withdraw"):
-        return own and user.role is Role.cooperative
-    if action == "view_history":
-        return own or watching
-    if action == "view_matches":  # the ranked buyers: its cooperative and oversight
-        return (own and user.role is Role.cooperative) or watching
-    if action == "propose":  # sending an allocation of it to a buyer: oversight only
-        return watching
-    return False
-
-
-def order_party(user: User | None, order: Order) -> Party | None:
-    """The side `user` is on for `order` (None: no side, and so no business with it).
-
-    Officials and administrators are the `official` party: they may see the order and settle
-    its dispute; an official only for lots in the office's jurisdiction.
-    """
-    if user is None or not user.is_active:
-        return None
-    if user.role is Role.buyer and user.organisation_id == order.buyer_org_id:
-        return Party.buyer
-    if user.role is Role.cooperative and user.organisation_id == order.cooperative_org_id:
-        return Party.cooperative
-    if user.is_admin or official_covers(user, order.lot.province_code, order.lot.county_code):
-        return Party.official
-    return None
-
-
-@rule(Order)
-def _order(user: User | None, action: str, order: Any) -> bool:
-    if isinstance(order, type):
-        if action == "create":  # placing orders: buyers only; officials broker, never trade
-            return user is not None and user.role is Role.buyer
-        return action == "list" and user is not None
-    party = order_party(user, order)
-    if party is None:  # neither side nor oversight: may not know the order exists (404)
-        return False
-    if action in (VIEW, "view_history", "view_payments"):
-        return True
-    if action == "start_payment":  # paying is the buyer's; the payment side confirms it
-        return party is Party.buyer
-    if action == "add_photos":  # the trading sides' own photos; which, and when, is operations'
-        return party in (Party.buyer, Party.cooperative)
-    if action == "view_delivery":  # address and receiver: the cooperative once it has accepted
-        return party is not Party.cooperative or order.pay_by is not None
-    if action == "change_delivery":  # until dispatch: that is operations' to check (409)
-        return party is Party.buyer
-    # a step of the transition table; whether it is legal now is the table's question (409)
-    return party in parties_for(action)
-
-
-@rule(Demand)
-def _demand(user: User | None, action: str, demand: Any) -> bool:
-    if user is None:
-        return False
-    if isinstance(demand, type):
-        if action in ("create", "import"):  # registering demands: buyers only
-            return user.role is Role.buyer or (action == "import" and user.is_admin)
-        return action == "list"
-    own = user.role is Role.buyer and is_member(user, demand.buyer)
-    if action in (VIEW, "view_matches", "view_history"):
-        # its buyer, administrators, and officials whose jurisdiction holds the delivery place
-        return (
-            own or user.is_admin or official_covers(user, demand.province_code, demand.county_code)
-        )
-    if action in ("edit", "pause", "resume", "close"):
-        return own
-    return False
-
-
-def proposal_side(user: User | None, proposal: Proposal) -> str | None:
-    """'buyer' or 'cooperative' when `user` answers `proposal` for one of its two parties."""
-    if user is None or not user.is_active:
-        return None
-    if user.role is Role.buyer and user.organisation_id == proposal.demand.buyer_org_id:
-        return "buyer"
-    if user.role is Role.cooperative and user.organisation_id == proposal.lot.cooperative_id:
-        return "cooperative"
-    return None
-
-
-@rule(Proposal)
-def _proposal(user: User | None, action: str, proposal: Any) -> bool:
-    if user is None:
-        return False
-    if isinstance(proposal, type):
-        if action in ("create", "plan"):  # the planner and its proposals: oversight only
-            return user.role is Role.official or user.is_admin
-        return action == "list"
-    side = proposal_side(user, proposal)
-    lot = proposal.lot
-    watching = user.is_admin or official_covers(user, lot.province_code, lot.county_code)
-    if action == VIEW:
-        return side is not None or watching
-    if action == "answer":
-        return side is not None
-    return False
-
-
-@rule(Payment)
-def _payment(user: User | None, action: str, payment: Any) -> bool:
-    """A payment is seen by its order's parties and oversight (404 for everyone else)."""
-    if isinstance(payment, type):
-        return False
-    party = order_party(user, payment.order)
-    if party is None:
-        return False
-    if action == VIEW:
-        return True
-    if action == "record_transfer":
-        return party is Party.buyer
-    if action == "confirm_transfer":  # the cooperative's account, or an official for it
-        return party in (Party.cooperative, Party.official)
-    return False
-
-
-@rule(PaymentInstruction)
-def _payment_instruction(user: User | None, action: str, instruction: Any) -> bool:
-    if isinstance(instruction, type):
-        return False
-    party = order_party(user, instruction.order)
-    if party is None:
-        return False
-    if action == VIEW:
-        return True
-    if action == "confirm_refund":  # a transfer's refund is sent back by the cooperative
-        return party is Party.cooperative
-    return False
-
-
 def overseer(user: User | None) -> bool:
     """Officials (of an office with a place) and administrators: the officials' area."""
     user = _live(user)
@@ -338,38 +192,6 @@ def may_watch(user: User | None, province_code: str | None, county_code: str | N
     if county_code is None:
         return office.county_code is None and office.province_code == province_code
     return official_covers(user, province_code, county_code)
-
-
-@rule(Problem)
-def _problem(user: User | None, action: str, problem: Any) -> bool:
-    """The problem ledger: its cooperative, and the offices whose jurisdiction holds it."""
-    if user is None:
-        return False
-    if isinstance(problem, type):
-        if action == "create":  # a cooperative, or an official on a cooperative's behalf
-            return user.role is Role.cooperative or overseer(user)
-        return action == "list"
-    own = user.role is Role.cooperative and is_member(user, problem.cooperative)
-    watching = user.is_admin or official_covers(user, problem.province_code, problem.county_code)
-    if action in (VIEW, "create"):
-        return own or watching
-    if action in ("assign", "close"):
-        return watching
-    if action == "follow_up":  # the office, and the cooperative telling what happened since
-        return watching or own
-    if action == "reopen":  # the office, or the cooperative if it is not solved after all
-        return watching or own
-    return False
-
-
-@rule(ReferencePrice)
-def _reference_price(user: User | None, action: str, price: Any) -> bool:
-    """Local reference prices: recorded by offices for their counties, read by oversight."""
-    if user is None or not overseer(user):
-        return False
-    if isinstance(price, type):
-        return action in ("create", "import", "list")
-    return user.is_admin or official_covers(user, price.province_code, price.county_code)
 
 
 def admin_area(user: User | None) -> bool:

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
+from produce_match.lots.updates import update_lots
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order
-from produce_match.search.service import update_lots
 from tests.conftest import PG_URL
 from tests.factories import make_lot
 

@@ -43,7 +43,7 @@ PUBLIC = {
 
 #: views exempt from CSRF besides the API (which authenticates with bearer tokens only)
 CSRF_EXEMPT_VIEWS: dict[str, str] = {
-    "produce_match.payments.views.notify": "server to server from the payment provider; signed",
+    "produce_match.web.payments.notify": "server to server from the payment provider; signed",
 }
 
 

@@ -11,11 +11,11 @@ from flask_wtf import FlaskForm
 from sqlalchemy import event, select
 from wtforms import StringField
 
+from produce_match import transaction
 from produce_match.accounts.models import LoginFailure, User
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
-from produce_match.forms import show_errors
-from produce_match.web import transaction
+from produce_match.web.forms import show_errors
 from tests.conftest import post_form
 
 

@@ -43,8 +43,8 @@ import requests
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from flask_babel import Babel, get_locale
 
+from produce_match.headers import apply_headers
 from produce_match.payments.providers.sandbox import signed_headers
-from produce_match.web.security import apply_headers
 
 log = logging.getLogger("devtools.sandbox_gateway")
 

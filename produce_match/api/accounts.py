@@ -8,11 +8,10 @@ import marshmallow as ma
 from flask import request
 from flask_smorest import Blueprint
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.accounts import operations as accounts
 from produce_match.accounts.models import ApiToken
 from produce_match.api.auth import require_user, token_required
-from produce_match.web import transaction
 
 blp = Blueprint("api_accounts", __name__, description="Tokens and the current user")
 

@@ -23,7 +23,7 @@ from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders import queries
 from produce_match.orders.models import Order, OrderAction, OrderStatus, actions_from, parties
-from produce_match.policy import order_party
+from produce_match.orders.permissions import order_party
 from produce_match.storage import send_photo
 from produce_match.units import grams_in, price_in, yuan_text
 

@@ -1,18 +1,21 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from flask import has_request_context, request
 
 from produce_match.audit.models import AuditEvent
 from produce_match.extensions import db
 
-if TYPE_CHECKING:
-    from produce_match.accounts.models import User
+
+class Actor(Protocol):
+    """Who did it: a user account (accounts.models.User); the trail keeps only its id."""
+
+    id: int
 
 
 def record(
-    actor: User | None,
+    actor: Actor | None,
     subject: Any,
     action: str,
     *,

@@ -6,20 +6,17 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from produce_match.audit.operations import diff, record
+from produce_match.audit.operations import Actor, diff, record
 from produce_match.catalog.models import Category, Commodity, CommodityName, Region, RegionLevel
 from produce_match.catalog.names import normalise, pinyin_key
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.units import MassUnit
-
-if TYPE_CHECKING:
-    from produce_match.accounts.models import User
 
 DATA_DIR = Path(__file__).with_name("data")
 
@@ -146,7 +143,7 @@ def _values(data: CommodityData) -> dict[str, Any]:
 
 
 def save_commodity(
-    actor: User | None, commodity: Commodity | None, data: CommodityData
+    actor: Actor | None, commodity: Commodity | None, data: CommodityData
 ) -> Commodity:
     """Create or edit a catalogue entry; every one of its names must be free."""
     _validate(data, commodity.id if commodity else None)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from sqlalchemy import or_
 
 from produce_match.catalog.models import Region, RegionLevel
 from produce_match.extensions import db
-
-EARTH_RADIUS_KM = 6371.0088
+from produce_match.geo import great_circle_km
 
 
 def provinces() -> list[Region]:
@@ -65,14 +62,6 @@ def find_counties(text: str | None, province_code: str | None = None) -> list[Re
     if province_code:
         query = query.where(Region.province_code == province_code)
     return list(db.session.scalars(query.order_by(Region.code)))
-
-
-def great_circle_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance in kilometres between two points (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def distance_km(a: Region, b: Region) -> float:

@@ -1,4 +1,4 @@
-"""`flask demands ...`"""
+"""`flask demands ...` (`flask demands digest` is matching's: produce_match.matching.cli)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from produce_match.demands import imports
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.cli import echo_skipped, import_options, refuse_if_invalid
-from produce_match.matching import alerts
 
 demands_cli = AppGroup("demands", help="Buyers' demands.")
 
@@ -49,14 +48,6 @@ def import_command(file: Path, skip_invalid: bool, lang: str) -> None:
                     created,
                 )
             )
-
-
-@demands_cli.command("digest")
-def digest_command() -> None:
-    """Send the daily digests of fitting lots (at most one a day per user; safe from cron)."""
-    count = alerts.send_digests()
-    db.session.commit()
-    click.echo(f"{count} digests sent")
 
 
 def init_app(app: Flask) -> None:

@@ -12,6 +12,7 @@ from produce_match.accounts.models import Organisation, User
 from produce_match.accounts.operations import PlaceInput, resolve_place
 from produce_match.audit.operations import diff, record
 from produce_match.catalog import commodities
+from produce_match.catalog.grades import grade_key, split_grades
 from produce_match.database import utcnow
 from produce_match.dates import BadDate, local_today, parse_date
 from produce_match.demands.models import (
@@ -25,7 +26,6 @@ from produce_match.demands.models import (
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lifecycle import MoveRefused
-from produce_match.matching.rules import grade_key, split_grades
 from produce_match.units import (
     MassUnit,
     UnitError,

@@ -21,8 +21,8 @@ from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.events import lot_offered
 from produce_match.lots.models import LOTS, Lot, LotAction, LotPhoto, LotStatus
+from produce_match.lots.updates import update_lots
 from produce_match.lots.uploads import process_uploads
-from produce_match.search.service import update_lots
 from produce_match.storage import delete_after_commit, get_storage
 from produce_match.units import (
     MassUnit,

@@ -1,4 +1,4 @@
-"""`flask match ...`"""
+"""`flask match ...`, and `flask demands digest` (the alerts' digests, in the demands' group)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from produce_match.catalog import regions
-from produce_match.matching import planner
+from produce_match.demands.cli import demands_cli
+from produce_match.extensions import db
+from produce_match.matching import alerts, planner
 from produce_match.matching.plan import make_plan
 
 match_cli = AppGroup("match", help="Matching lots with demands.")
@@ -57,6 +59,15 @@ def plan_command(county: str | None, province: str | None, objective: str, as_js
         f"total {body['total_kg']} kg, {body['total_value_yuan']:.2f} yuan; "
         f"bound {body['bound_kg']} kg; {body['seconds']} s"
     )
+
+
+# the daily digests of fitting lots belong to the alerts; the command stays with the demands
+@demands_cli.command("digest")
+def digest_command() -> None:
+    """Send the daily digests of fitting lots (at most one a day per user; safe from cron)."""
+    count = alerts.send_digests()
+    db.session.commit()
+    click.echo(f"{count} digests sent")
 
 
 def init_app(app: Flask) -> None:

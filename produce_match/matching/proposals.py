@@ -33,6 +33,7 @@ from produce_match.matching.models import (
     ProposalAction,
     ProposalStatus,
 )
+from produce_match.matching.permissions import proposal_side
 from produce_match.matching.rules import check
 from produce_match.notifications.messages import message
 from produce_match.notifications.operations import members, notify
@@ -102,7 +103,7 @@ def propose(actor: User, lot: Lot, demand: Demand, quantity_kg: int) -> Proposal
 
 def answer(actor: User, proposal: Proposal, accept: bool) -> None:
     """One party's answer; when both have accepted, the order is placed and accepted."""
-    side = policy.proposal_side(actor, proposal)
+    side = proposal_side(actor, proposal)
     if side is None:
         raise Conflict(_("Only the buyer and the cooperative answer a proposal."), code="forbidden")
     answer_col = Proposal.buyer_answer if side == "buyer" else Proposal.cooperative_answer

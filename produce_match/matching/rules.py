@@ -10,17 +10,14 @@ Quantities are integer grams and prices integer fen per tonne, as everywhere els
 from __future__ import annotations
 
 import enum
-import math
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from produce_match.catalog.grades import grade_key
+from produce_match.geo import great_circle_km, transit_days
 from produce_match.lots.rules import meets_minimum
 
-#: how far a truck gets in a day, door to door (about 10 hours at 50 km/h with loading and
-#: stops): transit takes ceil(distance / 500) days, and at least one day
-KM_PER_DAY = 500
 #: the prior of a buyer's reliability: a buyer without finished orders counts as
 #: PRIOR_COMPLETED completed out of PRIOR_ORDERS (one half: neither best nor worst)
 PRIOR_COMPLETED = 2
@@ -113,42 +110,6 @@ class Check:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-def grade_key(grade: str | None) -> str:
-    """How grades are compared: NFKC, no spaces, case-folded ('一 等' == '一等', 'A' == 'a')."""
-    return "".join(unicodedata.normalize("NFKC", grade or "").split()).casefold()
-
-
-def split_grades(text: str | Iterable[str] | None) -> tuple[str, ...]:
-    """'一等、特级, 二等' -> ('一等', '特级', '二等'): separated by , ， 、 ; or /; no repeats."""
-    if text is None:
-        return ()
-    if isinstance(text, str):
-        for sep in "，、;；/":
-            text = text.replace(sep, ",")
-        parts: Iterable[str] = text.split(",")
-    else:
-        parts = text
-    seen: dict[str, str] = {}
-    for part in parts:
-        clean = " ".join(str(part).split())
-        if clean and grade_key(clean) not in seen:
-            seen[grade_key(clean)] = clean
-    return tuple(seen.values())
-
-
-def great_circle_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance in kilometres (haversine; the same as catalog.regions)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
-
-
-def transit_days(distance_km: float) -> int:
-    """Days on the road: ceil(distance / KM_PER_DAY), at least one (loading and delivery)."""
-    return max(1, math.ceil(distance_km / KM_PER_DAY))
 
 
 def check(lot: LotFacts, demand: DemandFacts, today: date) -> Check:

@@ -20,7 +20,7 @@ from produce_match.notifications.messages import message
 from produce_match.notifications.operations import members, notify, overseers
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import ORDERS, Order, OrderAction, Party
-from produce_match.policy import order_party
+from produce_match.orders.permissions import order_party
 from produce_match.units import format_mass, format_money
 
 #: moves that tell nobody (payment is requested in the same breath as `accept`)

@@ -49,6 +49,7 @@ from produce_match.lots.models import (
     sellable,
 )
 from produce_match.lots.photos import ProcessedPhoto
+from produce_match.lots.updates import update_lots
 from produce_match.lots.uploads import process_uploads
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import (
@@ -72,8 +73,8 @@ from produce_match.orders.models import (
     parties_for,
     transition,
 )
-from produce_match.policy import can, order_party
-from produce_match.search.service import update_lots
+from produce_match.orders.permissions import order_party
+from produce_match.policy import can
 from produce_match.storage import save_in_transaction
 from produce_match.units import (
     MassUnit,

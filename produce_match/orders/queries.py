@@ -19,8 +19,8 @@ from produce_match.audit.models import AuditEvent
 from produce_match.catalog.regions import distance_km
 from produce_match.database import utcnow
 from produce_match.extensions import db
+from produce_match.geo import transit_days
 from produce_match.lots.models import Lot, LotStatus
-from produce_match.matching.rules import transit_days
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
     LIVE,
@@ -165,7 +165,7 @@ class DeliveryEstimate:
 def delivery_estimate(order: Order, now: datetime | None = None) -> DeliveryEstimate | None:
     """Distance and arrival from the lot's county to the order's delivery county.
 
-    The same reckoning as matching (`rules.transit_days`: a truck's day is 500 km, at least one
+    The same reckoning as matching (`geo.transit_days`: a truck's day is 500 km, at least one
     day): before dispatch the goods leave on the later of today and the lot's available-from
     date; once dispatched, on the day they left. None when either county is unknown.
     """

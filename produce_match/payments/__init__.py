@@ -1,9 +1,9 @@
 """Payments: providers, notifications from them, the ledger, refunds and payouts.
 
-`init_app` registers the pages, the commands, the hook that sends refunds and payouts after
-the commit, and lets the pay button lead to the offered providers' own pages. The providers are
-in `providers/`; the sandbox gateway is a development tool outside the package
-(devtools/sandbox_gateway).
+`init_app` registers the commands, the hook that sends refunds and payouts after the commit,
+and lets the pay button lead to the offered providers' own pages. The providers are in
+`providers/`; the sandbox gateway is a development tool outside the package
+(devtools/sandbox_gateway). The pages are the web layer's: produce_match.web.payments.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from typing import Any
 from flask import Flask, current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+
+# who may see and do what to payments: registered whenever the payments domain is loaded
+from produce_match.payments import permissions  # noqa: F401
 
 log = logging.getLogger("produce_match.payments")
 
@@ -44,7 +47,7 @@ DIRECT_LABELS = {
 }
 
 
-#: how the payments' steps read in an order's history (see web.templating.LABELS)
+#: how the payments' steps read in an order's history (the web layer adds them to its labels)
 HISTORY_LABELS = {
     "payment_status_changed": _l("payment status changed"),
     "partially_refunded": _l("paid, partly refunded"),
@@ -55,14 +58,9 @@ HISTORY_LABELS = {
 
 
 def init_app(app: Flask) -> None:
-    from produce_match.payments import cli, operations, queries, service, views  # noqa: F401
+    from produce_match.payments import cli, operations, queries, service  # noqa: F401
     from produce_match.payments.providers import REGISTRY
-    from produce_match.web import templating
 
-    for key, text in HISTORY_LABELS.items():
-        templating.LABELS.setdefault(key, text)
-
-    app.register_blueprint(views.bp)
     cli.init_app(app)
 
     @app.after_request

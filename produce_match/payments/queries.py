@@ -11,6 +11,7 @@ from produce_match.accounts.models import Role, User
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders.models import Order, OrderStatus, Party
+from produce_match.orders.permissions import order_party
 from produce_match.payments.models import (
     OPEN_PAYMENTS,
     EntryKind,
@@ -21,7 +22,7 @@ from produce_match.payments.models import (
 )
 from produce_match.payments.operations import ledger_sums, payout_account
 from produce_match.payments.providers import methods, paid_direct
-from produce_match.policy import can, order_party
+from produce_match.policy import can
 
 
 @dataclass

@@ -59,7 +59,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import Connection
 
-from produce_match.catalog.regions import EARTH_RADIUS_KM
+from produce_match.geo import EARTH_RADIUS_KM
 from produce_match.search.analysis import AnalysedQuery, Analyzer, Place, QueryTerm
 from produce_match.search.backend import (
     BOOST,
@@ -597,7 +597,7 @@ class PostgresBackend:
 
     @staticmethod
     def _km(lat: float, lng: float) -> sa.ColumnElement[float]:
-        """Great-circle distance from a point (haversine, as catalog.regions.great_circle_km)."""
+        """Great-circle distance from a point (haversine, as geo.great_circle_km)."""
         c = DOCS.c
         p1 = sa.func.radians(sa.literal(lat))
         p2 = sa.func.radians(c.lat)

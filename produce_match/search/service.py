@@ -25,11 +25,13 @@ from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import Delete, Row, Update, delete, event, func, insert, select
+from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session, selectinload
 
 from produce_match.extensions import db
+from produce_match.lots.events import lots_written
 from produce_match.lots.models import Lot
+from produce_match.lots.updates import QUEUED_OPTION
 from produce_match.search.analysis import Analyzer, Vocabulary
 from produce_match.search.backend import (
     CheckReport,
@@ -316,36 +318,22 @@ def service() -> SearchService:
 
 # --- statements that write lots: queued through one helper ----------------------------------
 
-#: the execution option `update_lots` marks its statements with
-_QUEUED = "search_queued"
 
-
-def update_lots(statement: Update | Delete) -> list[Row[Any]]:
-    """Run an UPDATE (or DELETE) of lots and queue every lot it wrote for the search index.
-
-    The ORM's flushes are queued by `_queue_flushed_lots`; a statement is not, since it changes
-    rows without objects: it goes through here, which learns the lots it wrote from RETURNING.
-    Returns the statement's rows: its own RETURNING columns first, then the lot's id last.
-    """
-    lots = Lot.__table__
-    rows = list(
-        db.session.execute(
-            statement.returning(lots.c.id).execution_options(**{_QUEUED: True})
-        ).all()
-    )
-    service().queue(sorted({row[-1] for row in rows}))
-    return rows
+@lots_written.connect
+def _queue_written_lots(_sender: Any, lot_ids: list[int], **_: Any) -> None:
+    """Lots an UPDATE or DELETE wrote (`lots.updates.update_lots`) go to the index's queue."""
+    service().queue(lot_ids)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_unqueued_lot_statements(state: ORMExecuteState) -> None:
     """A statement writing lots past `update_lots` would leave the index stale: refuse it."""
-    if not (state.is_update or state.is_delete) or state.execution_options.get(_QUEUED):
+    if not (state.is_update or state.is_delete) or state.execution_options.get(QUEUED_OPTION):
         return
     # the statement's table is an annotated copy of the lots table: compare names
     if getattr(getattr(state.statement, "table", None), "name", None) == Lot.__tablename__:
         raise RuntimeError(
-            "UPDATE and DELETE of lots go through produce_match.search.service.update_lots(), "
+            "UPDATE and DELETE of lots go through produce_match.lots.updates.update_lots(), "
             "which queues the lots they write for the search index."
         )
 

@@ -1,1 +1,3 @@
-"""Pages that belong to no single domain: home, language switch, error pages, health."""
+"""The web layer: every page and its form (one module per domain: lots.py, orders.py ...),
+the home page, language switch, error pages and health (views.py), and what all pages share:
+templating, security headers, logs, forms helpers (forms/)."""

@@ -12,10 +12,10 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from produce_match import transaction
 from produce_match.api.messages import translate
 from produce_match.errors import DomainError, TooManyAttempts
 from produce_match.extensions import db
-from produce_match.web import transaction
 
 #: stable codes for the API's error format, by HTTP status
 HTTP_CODES = {

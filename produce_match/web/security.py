@@ -12,11 +12,12 @@
 * Pages for a logged-in user are never stored by shared caches.
 * Size limits: MAX_CONTENT_LENGTH for any body (photos included), a much smaller one for JSON
   bodies of the API, and Werkzeug's limits on form fields held in memory and on form parts.
+
+The headers themselves are produce_match.headers (the sandbox gateway sends them too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -25,29 +26,10 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from produce_match import inputs
+from produce_match.headers import apply_headers
 
 #: the largest JSON body the API accepts (an order, a lot, a demand ... are far smaller)
 MAX_JSON_BYTES = 256 * 1024
-
-PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-
-
-def content_security_policy(form_action: list[str]) -> str:
-    """The site's Content-Security-Policy; forms may also post to the `form_action` origins."""
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            "connect-src 'self'",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "frame-ancestors 'none'",
-            "form-action " + " ".join(["'self'", *form_action]),
-        ]
-    )
 
 
 def _limit_json() -> None:
@@ -97,26 +79,6 @@ def _refuse_unstorable_text() -> None:
                         "characters or broken Unicode). Remove them and try again."
                     )
                 )
-
-
-def apply_headers(response: Any, form_action: Sequence[str] = ()) -> Any:
-    """Put the headers every response of the project carries on `response`.
-
-    The one path for the site and for the sandbox gateway's pages (a WSGI app of its own,
-    devtools/sandbox_gateway, run as its own process), so that no page the project serves
-    misses one.
-    """
-    headers = response.headers
-    # files we serve set a stricter policy of their own (default-src 'none'): keep it
-    headers.setdefault("Content-Security-Policy", content_security_policy(list(form_action)))
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    return response
 
 
 def _headers(response: Any) -> Any:

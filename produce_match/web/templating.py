@@ -1,4 +1,5 @@
-"""Template filters and globals: dates in the user's time zone, the policy, shared forms."""
+"""Template filters and globals: dates in the user's time zone, the policy, shared forms, and
+the names of roles, states and steps on pages (`label`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from produce_match import policy, units
-from produce_match.forms import ActionForm
 from produce_match.i18n import current_language
+from produce_match.payments import HISTORY_LABELS as PAYMENT_HISTORY_LABELS
+from produce_match.web.forms import ActionForm
 
 #: how roles and kinds of organisation are named on pages
 LABELS = {
@@ -61,7 +63,24 @@ LABELS = {
     "not_accepted_in_time": _l("not accepted in time"),
     "not_paid_in_time": _l("not paid in time"),
     "lot_spoiled": _l("the lot passed its spoil-by date"),
+    # states and steps of demands and proposals
+    "active": _l("Active"),
+    "paused": _l("Paused"),
+    "closed": _l("Closed"),
+    "resumed": _l("resumed"),
+    "proposed": _l("proposed"),
+    "ordered": _l("ordered"),
+    "declined": _l("declined"),
+    "failed": _l("failed"),
+    "buyer_accepted": _l("accepted by the buyer"),
+    "buyer_declined": _l("declined by the buyer"),
+    "cooperative_accepted": _l("accepted by the cooperative"),
+    "cooperative_declined": _l("declined by the cooperative"),
 }
+#: the words a domain declares for its own steps (the payments' in an order's history), where
+#: this table has none of its own: the domains never write into the web layer's table
+for _key, _text in PAYMENT_HISTORY_LABELS.items():
+    LABELS.setdefault(_key, _text)
 
 
 def label(value: Any) -> str:

@@ -7,19 +7,17 @@ from datetime import date, timedelta
 
 import pytest
 
+from produce_match.catalog.grades import split_grades
+from produce_match.geo import KM_PER_DAY, great_circle_km, transit_days
 from produce_match.matching.rules import (
-    KM_PER_DAY,
     DemandFacts,
     Failure,
     LotFacts,
     ReasonKind,
     check,
-    great_circle_km,
     rank,
     reliability,
     score,
-    split_grades,
-    transit_days,
 )
 from produce_match.units import fen_per_tonne, to_fen, to_grams
 

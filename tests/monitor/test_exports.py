@@ -15,12 +15,12 @@ from produce_match.accounts.models import Organisation
 from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
+from produce_match.lots.updates import update_lots
 from produce_match.monitor import exports
 from produce_match.monitor import operations as monitor
 from produce_match.monitor.models import FollowUp, Problem
 from produce_match.orders.models import Order
 from produce_match.payments.models import LedgerEntry
-from produce_match.search.service import update_lots
 from tests.conftest import login
 from tests.factories import PASSWORD, make_lot
 

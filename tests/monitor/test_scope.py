@@ -125,7 +125,8 @@ def test_officials_still_cannot_trade_or_change_lots(app, users, world):
 
 
 def test_lots_at_risk_come_a_page_at_a_time_soonest_first(app, users, world, monkeypatch):
-    from produce_match.monitor import queries, views
+    from produce_match.monitor import queries
+    from produce_match.web import monitor as views
 
     monkeypatch.setattr(views, "AT_RISK_PER_PAGE", 1)
     client = _as(app, "provincial")

@@ -20,6 +20,7 @@ from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
 from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.updates import update_lots
 from produce_match.orders import cli as orders_cli
 from produce_match.orders import operations as orders
 from produce_match.orders.models import (
@@ -35,7 +36,6 @@ from produce_match.orders.models import (
 from produce_match.orders.operations import NotAllowed
 from produce_match.search.models import SearchDocument, SearchOutbox
 from produce_match.search.service import service as search_service
-from produce_match.search.service import update_lots
 from tests.factories import make_lot, make_user
 
 pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")

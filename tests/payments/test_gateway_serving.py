@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from produce_match.web.security import content_security_policy
+from produce_match.headers import content_security_policy
 from tests.gateway import Gateway, gateway_command, gateway_environment, running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,9 +20,10 @@ from produce_match.accounts.models import User
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.updates import update_lots
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order, OrderStatus
-from produce_match.search.service import service, update_lots
+from produce_match.search.service import service
 from tests.conftest import SEARCH_BACKENDS
 from tests.factories import make_lot
 

@@ -14,9 +14,10 @@ from sqlalchemy import func, select, text, update
 
 from produce_match.dates import local_today
 from produce_match.extensions import db
+from produce_match.lots.updates import update_lots
 from produce_match.search.backend import SearchRequest
 from produce_match.search.models import SearchOutbox
-from produce_match.search.service import service, update_lots
+from produce_match.search.service import service
 from produce_match.search.whoosh_backend import REFRESH_SECONDS
 from tests.conftest import SEARCH_BACKENDS, make_app
 from tests.factories import make_lot

@@ -9,20 +9,19 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.audit.operations import history
 from produce_match.catalog import commodities, regions
 from produce_match.dates import local_today
 from produce_match.demands import operations as demands
-from produce_match.demands.forms import DemandForm, DigestForm
 from produce_match.demands.models import Demand, DemandStatus
 from produce_match.errors import DomainError
 from produce_match.extensions import db
-from produce_match.forms import ActionForm, province_choices, show_errors
 from produce_match.matching import alerts, queries
 from produce_match.matching.words import reason_text
 from produce_match.units import amount_text, yuan_text
-from produce_match.web import transaction
+from produce_match.web.forms import ActionForm, province_choices, show_errors
+from produce_match.web.forms.demands import DemandForm, DigestForm
 
 bp = Blueprint("demands", __name__)
 

@@ -5,8 +5,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from produce_match.forms import length, optional, required
-from produce_match.lots.forms import unit_choices
+from produce_match.web.forms import length, optional, required
+from produce_match.web.forms.lots import unit_choices
 
 
 class DemandForm(FlaskForm):

@@ -28,20 +28,9 @@ from produce_match.catalog.models import Region
 from produce_match.dates import local_instant
 from produce_match.errors import DomainError
 from produce_match.extensions import db
-from produce_match.forms import ActionForm, province_choices, show_errors
 from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
 from produce_match.orders import queries
-from produce_match.orders.forms import (
-    DeliveryAddressForm,
-    DeliveryForm,
-    DispatchForm,
-    DisputeForm,
-    OrderForm,
-    PhotosForm,
-    ReasonForm,
-    ResolveForm,
-)
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
     Order,
@@ -52,9 +41,20 @@ from produce_match.orders.models import (
     actions_from,
 )
 from produce_match.orders.models import parties as parties_for_move
-from produce_match.policy import order_party
+from produce_match.orders.permissions import order_party
 from produce_match.storage import send_photo
 from produce_match.units import UnitError, amount_text, to_grams
+from produce_match.web.forms import ActionForm, province_choices, show_errors
+from produce_match.web.forms.orders import (
+    DeliveryAddressForm,
+    DeliveryForm,
+    DispatchForm,
+    DisputeForm,
+    OrderForm,
+    PhotosForm,
+    ReasonForm,
+    ResolveForm,
+)
 from produce_match.web.qr import qr_svg
 
 bp = Blueprint("orders", __name__)

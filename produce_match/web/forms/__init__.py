@@ -10,9 +10,9 @@ from flask_wtf.file import MultipleFileField
 from wtforms import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from produce_match import transaction
 from produce_match.catalog import regions
 from produce_match.errors import DomainError
-from produce_match.web import transaction
 
 
 def required() -> DataRequired:

@@ -6,7 +6,7 @@ from flask_wtf.file import FileAllowed
 from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from produce_match.forms import length, optional, photos_field, required
+from produce_match.web.forms import length, optional, photos_field, required
 
 
 def unit_choices(price: bool = False) -> list[SelectChoice]:
@@ -33,7 +33,7 @@ class LotForm(FlaskForm):
         description=_l("Type Chinese, pinyin or English: 黑豆, heidou, black bean"),
     )
     #: shown when the commodity is not in the catalogue: the lot goes under this kind's "other"
-    #: entry (choices: catalog.forms.category_choices, set by the view)
+    #: entry (choices: web.forms.catalog.category_choices, set by the view)
     category = SelectField(
         _l("Kind of produce"),
         default="",

@@ -19,21 +19,21 @@ from flask_login import current_user, login_required
 from produce_match import policy
 from produce_match.audit.operations import history
 from produce_match.catalog import commodities, regions
-from produce_match.catalog.forms import category_choices
 from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db
-from produce_match.forms import province_choices, show_errors
 from produce_match.lots import operations as lots
 from produce_match.lots import queries
-from produce_match.lots.forms import LotForm
 from produce_match.lots.models import Lot, LotPhoto
 from produce_match.orders import queries as order_queries
-from produce_match.orders.forms import OrderForm
 from produce_match.orders.models import Order
 from produce_match.search import params as search_params
 from produce_match.search.pages import results_page
 from produce_match.storage import send_photo
 from produce_match.units import MassUnit, amount_text, yuan_text
+from produce_match.web.forms import province_choices, show_errors
+from produce_match.web.forms.catalog import category_choices
+from produce_match.web.forms.lots import LotForm
+from produce_match.web.forms.orders import OrderForm
 
 bp = Blueprint("lots", __name__)
 

@@ -19,7 +19,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.audit.operations import history
 from produce_match.catalog import regions
@@ -27,7 +27,6 @@ from produce_match.catalog.models import Commodity, Region
 from produce_match.dates import local_today
 from produce_match.errors import DomainError
 from produce_match.extensions import db
-from produce_match.forms import ActionForm
 from produce_match.lots.models import Lot
 from produce_match.monitor import charts, exports, operations, queries
 from produce_match.monitor.models import (
@@ -39,7 +38,7 @@ from produce_match.monitor.models import (
 from produce_match.orders.models import Order, OrderStatus
 from produce_match.storage import send_photo
 from produce_match.units import format_mass, format_money
-from produce_match.web import transaction
+from produce_match.web.forms import ActionForm
 
 bp = Blueprint("monitor", __name__, url_prefix="/monitor")
 

@@ -22,16 +22,15 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.errors import DomainError
 from produce_match.extensions import csrf
-from produce_match.forms import ActionForm, length, optional, required, show_errors
 from produce_match.inputs import local_target
 from produce_match.orders.models import Order
 from produce_match.payments import operations as payments
 from produce_match.payments import queries, service
 from produce_match.payments.models import Method, PaymentInstruction, PaymentState
-from produce_match.web import transaction
+from produce_match.web.forms import ActionForm, length, optional, required, show_errors
 
 bp = Blueprint("payments", __name__)
 
@@ -242,3 +241,8 @@ def notify(provider: str) -> Any:
         return jsonify({"ok": False, "error": "mismatch"}), 422
     current_app.logger.info("notification from %s: %s", provider, outcome)
     return jsonify({"ok": True, "outcome": outcome})
+
+
+def init_app(app: Any) -> None:
+    """The pages."""
+    app.register_blueprint(bp)

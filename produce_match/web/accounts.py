@@ -11,23 +11,22 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import NotFound
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.accounts import operations as accounts
-from produce_match.accounts.forms import (
+from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
+from produce_match.catalog import regions
+from produce_match.errors import DomainError, ValidationFailed
+from produce_match.extensions import db, login_manager
+from produce_match.inputs import local_target
+from produce_match.transaction import refused
+from produce_match.web.forms import province_choices, show_errors
+from produce_match.web.forms.accounts import (
     LoginForm,
     PasswordForm,
     ProfileForm,
     RegisterForm,
     TokenForm,
 )
-from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
-from produce_match.catalog import regions
-from produce_match.errors import DomainError, ValidationFailed
-from produce_match.extensions import db, login_manager
-from produce_match.forms import province_choices, show_errors
-from produce_match.inputs import local_target
-from produce_match.web import transaction
-from produce_match.web.transaction import refused
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")

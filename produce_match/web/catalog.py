@@ -13,11 +13,11 @@ from werkzeug.exceptions import NotFound
 
 from produce_match import policy
 from produce_match.catalog import operations as catalog
-from produce_match.catalog.forms import CommodityForm
 from produce_match.catalog.models import Category, Commodity
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
-from produce_match.forms import show_errors
+from produce_match.web.forms import show_errors
+from produce_match.web.forms.catalog import CommodityForm
 
 bp = Blueprint("catalog", __name__, url_prefix="/admin/catalog")
 

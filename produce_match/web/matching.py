@@ -6,20 +6,19 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.demands.models import Demand
 from produce_match.errors import DomainError
 from produce_match.extensions import db
-from produce_match.forms import ActionForm
 from produce_match.lots.models import Lot
 from produce_match.matching import planner, proposals, queries
 from produce_match.matching.models import Proposal
+from produce_match.matching.permissions import proposal_side
 from produce_match.matching.plan import jurisdiction_of, make_plan
 from produce_match.matching.words import reason_text
-from produce_match.web import templating, transaction
+from produce_match.web.forms import ActionForm
 
 bp = Blueprint("matching", __name__)
 
@@ -93,7 +92,7 @@ def proposal(proposal_id: int) -> Any:
     return render_template(
         "matching/proposal.html",
         proposal=item,
-        side=policy.proposal_side(current_user, item),
+        side=proposal_side(current_user, item),
     )
 
 
@@ -113,27 +112,8 @@ def answer(proposal_id: int, answer: str) -> Any:
     return redirect(url_for(".proposal", proposal_id=proposal_id))
 
 
-#: how the states and steps of demands and proposals are named on pages (see web.templating)
-LABELS = {
-    "active": _l("Active"),
-    "paused": _l("Paused"),
-    "closed": _l("Closed"),
-    "resumed": _l("resumed"),
-    "proposed": _l("proposed"),
-    "ordered": _l("ordered"),
-    "declined": _l("declined"),
-    "failed": _l("failed"),
-    "buyer_accepted": _l("accepted by the buyer"),
-    "buyer_declined": _l("declined by the buyer"),
-    "cooperative_accepted": _l("accepted by the cooperative"),
-    "cooperative_declined": _l("declined by the cooperative"),
-}
-
-
 def init_app(app: Any) -> None:
     app.register_blueprint(bp)
-    for key, text in LABELS.items():
-        templating.LABELS.setdefault(key, text)
 
     @app.context_processor
     def _matching() -> dict[str, Any]:

@@ -4,8 +4,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
 
-from produce_match.forms import length, optional, photos_field, required
-from produce_match.lots.forms import unit_choices
+from produce_match.web.forms import length, optional, photos_field, required
+from produce_match.web.forms.lots import unit_choices
 
 
 class DeliveryAddressForm(FlaskForm):

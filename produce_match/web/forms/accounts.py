@@ -13,7 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import Email, EqualTo
 
-from produce_match.forms import length, optional, required
+from produce_match.web.forms import length, optional, required
 
 
 class RegisterForm(FlaskForm):

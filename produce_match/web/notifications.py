@@ -8,10 +8,10 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from produce_match.extensions import db
-from produce_match.forms import ActionForm
 from produce_match.notifications import operations as notifications
 from produce_match.notifications.messages import render
 from produce_match.notifications.models import Notification
+from produce_match.web.forms import ActionForm
 
 bp = Blueprint("notifications", __name__)
 

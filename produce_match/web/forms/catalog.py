@@ -6,8 +6,8 @@ from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, Strin
 from wtforms.validators import NumberRange
 
 from produce_match.catalog.models import Category
-from produce_match.forms import length, optional, required
-from produce_match.lots.forms import unit_choices
+from produce_match.web.forms import length, optional, required
+from produce_match.web.forms.lots import unit_choices
 
 CATEGORY_LABELS = {
     Category.grain: _l("Grain"),
