@@ -47,7 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
 
-    from produce_match import api, backup, demo, deploy, i18n, models, setup  # noqa: F401
+    # tasks: every domain's tasks and timers, declared for the queue
+    from produce_match import api, backup, demo, deploy, i18n, models, queue, setup, tasks  # noqa: F401
     from produce_match.accounts import cli as accounts_cli
     from produce_match.accounts import views as accounts_views
     from produce_match.catalog import cli as catalog_cli
@@ -89,7 +90,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     logs.init_app(app)
     security.init_app(app)
-    search.init_app(app)  # after db: its teardown runs before the session is removed
+    queue.init_app(app)  # before anything commits: the tasks enqueued after commits
+    search.init_app(app)
 
     app.register_blueprint(web_views.bp)
     app.register_blueprint(accounts_views.bp)

@@ -320,6 +320,24 @@ def build_config(
             empty=True,
         ),
     }
+    # The task queue (see queue.py): Redis when QUEUE_URL is set (several nodes), else a SQLite
+    # file beside the database; immediate (tasks run at once, no worker) in the tests
+    queue_url = setting("QUEUE_URL")
+    if queue_url is not None and not str(queue_url).startswith(("redis://", "rediss://")):
+        raise _refuse("QUEUE_URL", "a Redis address (redis://host:6379/0)", queue_url)
+    cfg.update(
+        {
+            "QUEUE_URL": queue_url,
+            "QUEUE_PATH": str(setting("QUEUE_PATH", instance / "queue.sqlite3")),
+            "QUEUE_NAME": str(setting("QUEUE_NAME", "produce_match")),
+            "QUEUE_IMMEDIATE": flag("QUEUE_IMMEDIATE", testing),
+            # threads of `flask worker` running tasks
+            "QUEUE_WORKERS": whole("QUEUE_WORKERS", 2),
+            # seconds: a task that claimed a notification and did not finish it within this
+            # long was lost (its worker was killed); the sweep sends the notification again
+            "QUEUE_CLAIM_TIMEOUT": whole("QUEUE_CLAIM_TIMEOUT", 300),
+        }
+    )
     # Payments (see payments/providers.py and the README's "Payments" section)
     sandbox_url = parse_http_url("PAYMENTS_SANDBOX_URL", raw("PAYMENTS_SANDBOX_URL"))
     cfg.update(

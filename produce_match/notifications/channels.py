@@ -2,8 +2,11 @@
 
 The inbox is the notification row itself and always exists. Other channels (e-mail, SMS, a
 group-chat webhook) implement `Channel` and are listed by name in the NOTIFICATION_CHANNELS
-setting; each is handed every notification after the transaction that created it commits, so a
-rolled-back change never sends anything and a slow channel never holds a database lock.
+setting; each is handed every notification by a task of the queue after the transaction that
+created it commits (see tasks.py), so a rolled-back change never sends anything and a slow
+channel never holds a database lock. A channel gets the notification's id with it: a channel
+that can should pass it on as an idempotency key, since a worker killed between sending and
+recording the sending sends again.
 
 `log` is the one built-in external channel: it writes each notification, rendered in the
 recipient's language, to the application log (useful in development and as a template).
@@ -32,6 +35,8 @@ class Outgoing:
     kind: str
     params: dict[str, Any]
     url: str | None
+    #: the notification's id (an idempotency key for the channel)
+    id: int | None = None
 
 
 class Channel(Protocol):
@@ -45,7 +50,13 @@ class LogChannel:
     name = "log"
 
     def send(self, notification: Outgoing, text: str) -> None:
-        log.info("notification %s to user %s: %s", notification.kind, notification.user_id, text)
+        log.info(
+            "notification %s #%s to user %s: %s",
+            notification.kind,
+            notification.id,
+            notification.user_id,
+            text,
+        )
 
 
 #: every channel that can be configured, by name

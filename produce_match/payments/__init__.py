@@ -1,18 +1,17 @@
 """Payments: providers, notifications from them, the ledger, refunds and payouts.
 
 `init_app` registers the pages, the commands, the hooks that reconcile an order's pending
-payment when its page is viewed and send refunds and payouts after the commit, and, in the
+payment when its page is viewed, and, in the
 embedded default, mounts the sandbox gateway under /sandbox-gateway/ of the same server.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -55,7 +54,7 @@ HISTORY_LABELS = {
 
 
 def init_app(app: Flask) -> None:
-    from produce_match.payments import cli, operations, queries, service, views  # noqa: F401
+    from produce_match.payments import cli, operations, queries, tasks, views  # noqa: F401
     from produce_match.web import templating
 
     for key, text in HISTORY_LABELS.items():
@@ -70,19 +69,6 @@ def init_app(app: Flask) -> None:
             views.reconcile_on_view()
         except Exception:  # the page shows what is known; reconcile runs again later
             log.exception("reconciling on view failed")
-
-    @app.after_request
-    def _send_after_commit(response: Any) -> Any:
-        # refunds and payouts the request committed go to the provider now, from a thread of
-        # their own: the response does not wait for the provider, and if the thread is lost
-        # with the process, `flask payments reconcile` sends them
-        ids = service.take_ready()
-        if ids:
-            real_app = current_app._get_current_object()  # type: ignore[attr-defined]
-            threading.Thread(
-                target=service.send_later, args=(real_app, ids), name="payments-outbox", daemon=True
-            ).start()
-        return response
 
     @app.context_processor
     def _payments_globals() -> dict[str, Any]:
