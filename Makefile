@@ -1,4 +1,5 @@
-# The two commands a newcomer needs:   make run   (the site at http://127.0.0.1:5000)
+# The two commands a newcomer needs:   make run   (the site at http://127.0.0.1:5000, with its
+#                                                 worker: every process of the Procfile)
 #                                      make test  (the whole test suite)
 # Both create the virtual environment on first use: `make run` installs the runtime set
 # (requirements.txt), `make test` and `make lint` add the development set (requirements-dev.txt).
@@ -45,8 +46,9 @@ requirements:
 translations: $(BIN)/.installed-runtime
 	$(BIN)/pybabel -q compile -d produce_match/translations
 
+# The Procfile's processes (site and worker) together, through honcho; Ctrl-C stops them all.
 run: translations
-	$(BIN)/flask run --host $(HOST) --port $(PORT)
+	HOST=$(HOST) $(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 test: $(BIN)/.installed-dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

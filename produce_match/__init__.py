@@ -48,7 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
 
     # tasks: every domain's tasks and timers, declared for the queue
-    from produce_match import api, backup, demo, deploy, i18n, models, queue, setup, tasks  # noqa: F401
+    from produce_match import api, backup, demo, deploy, i18n, models, queue, setup, tasks, worker  # noqa: F401
     from produce_match.accounts import cli as accounts_cli
     from produce_match.accounts import views as accounts_views
     from produce_match.catalog import cli as catalog_cli
@@ -119,6 +119,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     setup.init_app(app)
     deploy.init_app(app)
     backup.init_app(app)
+    worker.init_app(app)
 
     if app.config["AUTO_SETUP"]:
         with app.app_context():

@@ -25,12 +25,11 @@ import contextvars
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import click
 from flask import Flask, current_app, has_app_context
-from flask.cli import with_appcontext
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from huey.exceptions import RetryTask
@@ -134,14 +133,15 @@ class Queue:
         self.register()
         self.wrappers[name](*args)
 
-    def periodic_tasks(self) -> dict[str, Any]:
-        """The timers declared in code, by name: their crontab validators."""
+    def periodic_tasks(self) -> list[str]:
+        """The timers declared in code, by name."""
         self.register()
-        return {
-            name: self.wrappers[name].validate_datetime  # type: ignore[attr-defined]
-            for name, declared in DECLARED.items()
-            if declared.schedule is not None
-        }
+        return [name for name, declared in DECLARED.items() if declared.schedule is not None]
+
+    def due(self, at: datetime) -> list[str]:
+        """The timers the consumer runs at the minute `at` (UTC), as huey reads them."""
+        self.register()
+        return sorted(task.name for task in self.huey.read_periodic(at))
 
 
 def _runner(app: Flask, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -167,38 +167,6 @@ def create_huey(config: dict[str, Any] | Any) -> Huey:
 
 def init_app(app: Flask) -> None:
     app.extensions["queue"] = Queue(app, create_huey(app.config))
-    app.cli.add_command(worker_command)
-
-
-@click.command("worker")
-@click.option(
-    "--workers",
-    type=int,
-    default=None,
-    help="Threads running tasks (default: QUEUE_WORKERS).",
-)
-@click.option("--no-periodic", is_flag=True, help="Do not run the timers (another worker does).")
-@with_appcontext
-def worker_command(workers: int | None, no_periodic: bool) -> None:
-    """Run the task queue's worker: the work after each commit, and the timers."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    queue = get_queue(app)
-    if app.config["QUEUE_IMMEDIATE"]:
-        raise click.ClickException(
-            "QUEUE_IMMEDIATE is on: tasks run where they are enqueued, there is nothing to work."
-        )
-    queue.register()
-    # what a worker killed earlier left behind (a dequeued task is gone with its process)
-    for name, declared in DECLARED.items():
-        if declared.on_start:
-            queue.enqueue(name)
-    count = workers or app.config["QUEUE_WORKERS"]
-    where = app.config["QUEUE_URL"] or app.config["QUEUE_PATH"]
-    click.echo(f"worker: {count} threads, queue {where}, timers {'off' if no_periodic else 'on'}")
-    consumer = queue.huey.create_consumer(
-        workers=count, worker_type="thread", periodic=not no_periodic, check_worker_health=True
-    )
-    consumer.run()
 
 
 def get_queue(app: Flask | None = None) -> Queue:
