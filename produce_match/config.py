@@ -30,7 +30,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: the ways of paying (payments/providers.py)
 PAYMENT_METHODS = ("sandbox", "transfer")
 #: the channels notifications/channels.py knows (its AVAILABLE)
-NOTIFICATION_CHANNEL_NAMES = ("log",)
+NOTIFICATION_CHANNEL_NAMES = ("log", "spool")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -318,6 +318,10 @@ def build_config(
             (),
             NOTIFICATION_CHANNEL_NAMES,
             empty=True,
+        ),
+        # the "spool" channel's folder: one JSON file per notification, named by its id
+        "NOTIFICATION_SPOOL_DIR": str(
+            setting("NOTIFICATION_SPOOL_DIR", instance / "notification_spool")
         ),
     }
     # The task queue (see queue.py): Redis when QUEUE_URL is set (several nodes), else a SQLite

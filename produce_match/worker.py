@@ -3,6 +3,7 @@ after each commit and the timers. Run one beside the web server (the Procfile do
 
 from __future__ import annotations
 
+import logging
 import time
 
 import click
@@ -50,6 +51,10 @@ def init_app(app: Flask) -> None:
             raise click.ClickException(
                 "QUEUE_IMMEDIATE is on: tasks run where they are enqueued; nothing to work on."
             )
+        # huey's own lines (tasks run, failed, retried) go where the app's lines go
+        huey_log = logging.getLogger("huey")
+        huey_log.handlers = list(logging.getLogger("produce_match").handlers)
+        huey_log.setLevel(app.config["LOG_LEVEL"])
         _wait_for_migrations()
         queue = get_queue(app)
         queue.register()

@@ -8,14 +8,21 @@ channel never holds a database lock. A channel gets the notification's id with i
 that can should pass it on as an idempotency key, since a worker killed between sending and
 recording the sending sends again.
 
-`log` is the one built-in external channel: it writes each notification, rendered in the
-recipient's language, to the application log (useful in development and as a template).
+Two built-in external channels: `log` writes each notification, rendered in the recipient's
+language, to the application log (useful in development and as a template); `spool` writes each
+one as a JSON file named by its id into NOTIFICATION_SPOOL_DIR (what an e-mail or SMS gateway
+would be handed). The spool is idempotent as a real gateway's API should be: a notification
+sent again replaces its own file, so it is still delivered once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
@@ -59,8 +66,27 @@ class LogChannel:
         )
 
 
+class SpoolChannel:
+    name = "spool"
+
+    def send(self, notification: Outgoing, text: str) -> None:
+        folder = Path(current_app.config["NOTIFICATION_SPOOL_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        body = {
+            "id": notification.id,
+            "user_id": notification.user_id,
+            "kind": notification.kind,
+            "text": text,
+            "url": notification.url,
+        }
+        # whole or not at all: written beside, then renamed over any earlier copy
+        temporary = folder / f".{notification.id}.{os.getpid()}.{threading.get_ident()}.tmp"
+        temporary.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+        os.replace(temporary, folder / f"{notification.id}.json")
+
+
 #: every channel that can be configured, by name
-AVAILABLE: dict[str, type] = {"log": LogChannel}
+AVAILABLE: dict[str, type] = {"log": LogChannel, "spool": SpoolChannel}
 
 
 def configured() -> list[Channel]:
