@@ -20,19 +20,20 @@ def _wait_for_migrations() -> None:
     """A fresh clone: the web process migrates it (AUTO_SETUP); start once it has."""
     from produce_match.deploy import at_head
 
-    told = False
+    told = None
     while True:
+        why = "not at the latest migration"
         try:
             ready = at_head()
-        except Exception:  # noqa: BLE001 - not there yet: try again
-            ready = False
+        except Exception as exc:  # noqa: BLE001 - not there yet (or busy): try again
+            ready, why = False, f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
         finally:
             db.session.rollback()
         if ready:
             return
-        if not told:
-            click.echo("worker: waiting for the database to be migrated (flask init-db)")
-            told = True
+        if told != why:
+            click.echo(f"worker: waiting for the database to be migrated (flask init-db): {why}")
+            told = why
         time.sleep(WAIT_SECONDS)
 
 

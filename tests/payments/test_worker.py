@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -36,7 +37,7 @@ from produce_match.search.models import SearchOutbox
 from produce_match.search.service import service as search_service
 from tests.conftest import make_app
 from tests.e2e.conftest import LiveServer
-from tests.factories import make_lot
+from tests.factories import PASSWORD, make_lot
 from tests.payments.conftest import SECRET, Gateway, eventually
 from tests.payments.test_sandbox import ledger_matches_gateway
 
@@ -115,15 +116,18 @@ class Worker:
             stderr=subprocess.STDOUT,
         )
         self._log = log
-        deadline = time.monotonic() + 120
+        # importing the app takes a while on a busy machine
+        deadline = time.monotonic() + 300
         while "worker: 2 threads" not in self.output(self.runs):
-            assert self.process.poll() is None, self.output(self.runs)[-3000:]
-            assert time.monotonic() < deadline, "the worker did not start"
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop(signal.SIGKILL)
+                raise AssertionError(f"the worker did not start: {self.output(self.runs)[-3000:]}")
             time.sleep(0.2)
 
     def stop(self, sig: int) -> None:
         assert self.process is not None
-        self.process.send_signal(sig)
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
         self.process.wait(timeout=60)
         self._log.close()
         self.process = None
@@ -244,3 +248,91 @@ def test_a_worker_killed_mid_burst_loses_nothing_and_repeats_nothing(
         assert status is (PaymentStatus.refunded if n < ORDERS // 2 else PaymentStatus.paid)
     # every index update was applied: the index is the database's
     assert search_service().check(repair=False).clean
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def _token(browser: requests.Session, url: str) -> str:
+    match = _CSRF.search(browser.get(url, timeout=30).text)
+    assert match, url
+    return match.group(1)
+
+
+def test_after_the_payments_journey_under_gunicorn_each_worker_has_one_thread(
+    app, users, gateway, database_url, tmp_path
+):
+    """Paying and cancelling (a refund to send) through gunicorn: the web workers start no
+    thread; the refund is the worker process's task."""
+    from bench.server import Gunicorn, app_config
+
+    lot = make_lot(users["coop"], quantity="1", unit="t")
+    order = orders.place_order(users["buyer"], lot, "100", "kg")
+    db.session.commit()
+    orders.accept(users["coop"], order)
+    db.session.commit()
+    order_id, buyer = order.id, users["buyer"].login
+    db.session.rollback()  # the test holds no SQLite lock while the server writes
+    (tmp_path / "served").mkdir()
+    config = {
+        **app_config(database_url, tmp_path / "served"),
+        "SEARCH_INDEX_DIR": app.config["SEARCH_INDEX_DIR"],
+        "QUEUE_PATH": app.config["QUEUE_PATH"],
+        "PAYMENTS_SANDBOX_URL": gateway.url,
+        "PAYMENTS_SANDBOX_SECRET": SECRET,
+        "PAYMENTS_SANDBOX_MOUNT": "0",
+        # gunicorn's own control socket answers from a thread in the master: not ours
+        "GUNICORN_CMD_ARGS": "--no-control-socket",
+    }
+    with Gunicorn(config, workers=2, log=tmp_path / "gunicorn.log") as server:
+        app.config["PAYMENTS_PUBLIC_URL"] = server.url  # where the gateway's notices go
+        config_url = {"PAYMENTS_PUBLIC_URL": server.url}
+        with requests.Session() as browser:
+            login = browser.post(
+                f"{server.url}/login",
+                data={
+                    "login": buyer,
+                    "password": PASSWORD,
+                    "csrf_token": _token(browser, f"{server.url}/login"),
+                },
+                allow_redirects=False,
+                timeout=30,
+            )
+            assert login.status_code == 302, login.text[:2000]
+            money = f"{server.url}/payments/orders/{order_id}"
+            paying = browser.post(
+                f"{money}/pay",
+                data={"method": "sandbox", "csrf_token": _token(browser, money)},
+                allow_redirects=False,
+                timeout=30,
+            )
+            assert paying.status_code == 302 and paying.headers["Location"].startswith(gateway.url)
+            assert gateway.checkout(paying.headers["Location"], "pay").status_code == 302
+            assert eventually(lambda: _fresh(order_id).status is OrderStatus.paid)
+            page = f"{server.url}/orders/{order_id}"
+            cancelled = browser.post(
+                f"{page}/cancel",
+                data={
+                    "cancel-reason": "no trucks this week",
+                    "cancel-csrf_token": _token(browser, page),
+                },
+                allow_redirects=False,
+                timeout=30,
+            )
+            assert cancelled.status_code == 302, cancelled.text[:2000]
+        assert _fresh(order_id).status is OrderStatus.cancelled
+        pids = server.worker_pids()
+        assert len(pids) == 2
+        threads = {pid: os.listdir(f"/proc/{pid}/task") for pid in pids}
+        assert all(len(t) == 1 for t in threads.values()), threads
+        # the refund waits in the queue for the worker process, which sends it
+        assert _fresh(order_id).payment_status is PaymentStatus.paid
+        db.session.rollback()  # no SQLite lock held while the worker starts
+        worker = Worker(app, database_url, tmp_path / "worker")
+        worker.env.update(config_url)
+        worker.start()
+        try:
+            assert eventually(lambda: _fresh(order_id).payment_status is PaymentStatus.refunded)
+        finally:
+            worker.stop(signal.SIGTERM)
+    ledger_matches_gateway(gateway, order_id)
