@@ -48,7 +48,7 @@ translations: $(BIN)/.installed-runtime
 
 # The Procfile's processes (site and worker) together, through honcho; Ctrl-C stops them all.
 run: translations
-	HOST=$(HOST) $(BIN)/honcho start --procfile Procfile --port $(PORT)
+	HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 test: $(BIN)/.installed-dev translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -366,6 +366,9 @@ def build_config(
             "PAYMENTS_SANDBOX_DB": str(
                 setting("PAYMENTS_SANDBOX_DB", instance / "sandbox_gateway.sqlite3")
             ),
+            # this site's own loopback address for work outside a request (the worker), where
+            # it reaches the mounted sandbox gateway; unset: http://127.0.0.1:5000
+            "PAYMENTS_LOCAL_URL": parse_http_url("PAYMENTS_LOCAL_URL", raw("PAYMENTS_LOCAL_URL")),
             # how the gateway reaches this site (notifications) when no request says it
             "PAYMENTS_PUBLIC_URL": parse_http_url(
                 "PAYMENTS_PUBLIC_URL", raw("PAYMENTS_PUBLIC_URL")
