@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -329,11 +330,14 @@ def build_config(
     queue_url = setting("QUEUE_URL")
     if queue_url is not None and not str(queue_url).startswith(("redis://", "rediss://")):
         raise _refuse("QUEUE_URL", "a Redis address (redis://host:6379/0)", queue_url)
+    queue_name = str(setting("QUEUE_NAME", "produce_match")).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", queue_name):
+        raise _refuse("QUEUE_NAME", "letters, digits, '.', '-' or '_' (at most 64)", queue_name)
     cfg.update(
         {
             "QUEUE_URL": queue_url,
             "QUEUE_PATH": str(setting("QUEUE_PATH", instance / "queue.sqlite3")),
-            "QUEUE_NAME": str(setting("QUEUE_NAME", "produce_match")),
+            "QUEUE_NAME": queue_name,
             "QUEUE_IMMEDIATE": flag("QUEUE_IMMEDIATE", testing),
             # threads of `flask worker` running tasks
             "QUEUE_WORKERS": whole("QUEUE_WORKERS", 2),
