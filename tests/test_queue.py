@@ -15,6 +15,7 @@ from produce_match.config import ConfigError, build_config
 from produce_match.extensions import db
 from produce_match.notifications import operations as notifications
 from produce_match.queue import Queue, after_commit, create_huey, get_queue
+from produce_match.storage import delete_after_commit, get_storage
 
 
 @pytest.fixture
@@ -117,3 +118,18 @@ def test_check_deploy_refuses_several_nodes_without_redis(app):
     app.config["QUEUE_URL"] = "redis://127.0.0.1:6379/0"
     shared = deploy.problems(workers=1, nodes=2, tls_in_gunicorn=False)
     assert not any("QUEUE_URL" in p for p in shared), shared
+
+
+def test_a_stored_file_is_deleted_by_a_task_only_once_the_commit_is_done(queued_app):
+    storage = get_storage()
+    storage.save("lots/1/a.jpg", b"jpeg")
+    delete_after_commit("lots/1/a.jpg")
+    db.session.rollback()
+    assert storage.exists("lots/1/a.jpg") and pending(queued_app) == []
+    delete_after_commit("lots/1/a.jpg")
+    db.session.commit()
+    assert pending(queued_app) == [("storage.delete", ("lots/1/a.jpg",))]
+    assert storage.exists("lots/1/a.jpg")  # the worker deletes it
+    get_queue(queued_app).huey.immediate = True  # as the tests' queue runs every task at once
+    get_queue(queued_app).enqueue("storage.delete", "lots/1/a.jpg")
+    assert not storage.exists("lots/1/a.jpg")
