@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +61,9 @@ class Declared:
     #: also run once when a worker starts (the sweeps: what a killed worker left behind)
     on_start: bool = False
 
+
+#: held while tasks are registered on a Huey instance (threads of one process may enqueue)
+_REGISTERING = threading.Lock()
 
 #: every declared task by name (filled when the domains' tasks modules are imported)
 DECLARED: dict[str, Declared] = {}
@@ -116,7 +120,11 @@ class Queue:
 
     def register(self) -> None:
         """Register every declared task not yet registered (tasks modules imported late)."""
-        for name, declared in DECLARED.items():
+        with _REGISTERING:
+            self._register()
+
+    def _register(self) -> None:
+        for name, declared in list(DECLARED.items()):
             if name in self.wrappers:
                 continue
             runner = _runner(self.app, declared.fn)
@@ -166,7 +174,9 @@ def create_huey(config: dict[str, Any] | Any) -> Huey:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["queue"] = Queue(app, create_huey(app.config))
+    queue = Queue(app, create_huey(app.config))
+    queue.register()  # the app factory imported every domain's tasks before
+    app.extensions["queue"] = queue
 
 
 def get_queue(app: Flask | None = None) -> Queue:
