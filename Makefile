@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:   make run   (the site at http://127.0.0.1:5000, with its
-#                                                 worker: every process of the Procfile)
+#                                                 worker and the sandbox gateway: the Procfile)
 #                                      make test  (the whole test suite)
 # Both create the virtual environment on first use: `make run` installs the runtime set
 # (requirements.txt), `make test` and `make lint` add the development set (requirements-dev.txt).
@@ -10,7 +10,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+GATEWAY_PORT ?= 5001
 PYTEST_ARGS ?=
+# test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the suite in this process
+PYTEST_WORKERS ?= auto
 # pip-tools, in a virtual environment of its own (it never enters .venv)
 TOOLS_VENV ?= .venv-tools
 PIP_TOOLS  ?= pip-tools==7.7.0
@@ -46,12 +49,17 @@ requirements:
 translations: $(BIN)/.installed-runtime
 	$(BIN)/pybabel -q compile -d produce_match/translations
 
-# The Procfile's processes (site and worker) together, through honcho; Ctrl-C stops them all.
+# The Procfile's processes together through honcho: the site, its worker and the sandbox
+# payment gateway (a development tool of its own, on GATEWAY_PORT, which the site and the
+# worker reach at PAYMENTS_SANDBOX_URL); Ctrl-C stops them all.
 run: translations
-	HOST=$(HOST) WEB_PORT=$(PORT) $(BIN)/honcho start --procfile Procfile --port $(PORT)
+	HOST=$(HOST) WEB_PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) \
+	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
+		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
+# In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).
 test: $(BIN)/.installed-dev translations
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check .

@@ -72,7 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.payments import init_app as payments_init
     from produce_match.search import cli as search_cli
     from produce_match.search import service as search
-    from produce_match.web import errors, logs, security, templating
+    from produce_match.web import errors, logs, security, templating, transaction
     from produce_match.web import views as web_views
 
     db.init_app(app)
@@ -104,8 +104,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     matching_views.init_app(app)
     notifications_views.init_app(app)
     monitor_views.init_app(app)
-    payments_init(app)  # pages, commands, hooks; mounts the sandbox gateway when embedded
+    payments_init(app)  # pages, commands, hooks, the providers' pages in form-action
     api.init_app(app)
+    # last: the request's one commit point runs before the app's other after-request hooks
+    transaction.init_app(app)
 
     accounts_cli.init_app(app)
     lots_cli.init_app(app)

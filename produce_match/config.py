@@ -28,8 +28,11 @@ SEARCH_BACKENDS = ("whoosh", "postgres")
 ENVIRONMENTS = ("development", "production")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-#: the ways of paying (payments/providers.py)
+#: the ways of paying: the names of the providers in payments/providers/ (a test keeps the two
+#: the same; the configuration is read before any domain package is imported)
 PAYMENT_METHODS = ("sandbox", "transfer")
+#: where the sandbox gateway process listens by default (development and tests only)
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:5001"
 #: the channels notifications/channels.py knows (its AVAILABLE)
 NOTIFICATION_CHANNEL_NAMES = ("log", "spool")
 _TRUE = ("1", "true", "yes", "on")
@@ -189,11 +192,20 @@ def _embedded_secret(instance: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # `make run` starts the site and the sandbox gateway at once, and both need this key: it is
+    # written whole to a file of this process's own, then linked into place (atomic, and only
+    # if no other process was first); whoever lost reads the winner's
+    own = instance / f".secret_key.{os.getpid()}"
+    fd = os.open(own, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+        fh.write(secrets.token_urlsafe(48))
+    try:
+        os.link(own, path)
+    except FileExistsError:
+        pass
+    finally:
+        own.unlink()
+    return path.read_text().strip()
 
 
 def build_config(
@@ -348,6 +360,12 @@ def build_config(
     )
     # Payments (see payments/providers.py and the README's "Payments" section)
     sandbox_url = parse_http_url("PAYMENTS_SANDBOX_URL", raw("PAYMENTS_SANDBOX_URL"))
+    if not _unset(raw("PAYMENTS_SANDBOX_MOUNT")):
+        raise ConfigError(
+            "PAYMENTS_SANDBOX_MOUNT is no longer a setting: the sandbox gateway is never mounted "
+            "in the site; it runs as its own process (python -m devtools.sandbox_gateway, "
+            "started by `make run`) at PAYMENTS_SANDBOX_URL. Unset PAYMENTS_SANDBOX_MOUNT."
+        )
     cfg.update(
         {
             # the ways a buyer may pay, comma-separated: sandbox (the online gateway), transfer
@@ -359,11 +377,10 @@ def build_config(
                 PAYMENT_METHODS,
                 empty=False,
             ),
-            # the sandbox gateway's address; unset: the one mounted under /sandbox-gateway/
-            "PAYMENTS_SANDBOX_URL": sandbox_url,
-            "PAYMENTS_SANDBOX_MOUNT": flag(
-                "PAYMENTS_SANDBOX_MOUNT", sandbox_url is None and app_env != "production"
-            ),
+            # the sandbox gateway's address (a process of its own: devtools/sandbox_gateway,
+            # which `make run` starts on port 5001); never in production
+            "PAYMENTS_SANDBOX_URL": sandbox_url
+            or (None if app_env == "production" else DEFAULT_SANDBOX_URL),
             # shared by the app and the gateway: signs notifications, authorises API calls
             "PAYMENTS_SANDBOX_SECRET": setting("PAYMENTS_SANDBOX_SECRET")
             or hmac.new(secret_key.encode(), b"sandbox-gateway", hashlib.sha256).hexdigest(),
@@ -378,12 +395,11 @@ def build_config(
                 "PAYMENTS_PUBLIC_URL", raw("PAYMENTS_PUBLIC_URL")
             ),
             # seconds: waiting for the provider's answer; a pending payment older than this is
-            # asked about by `flask payments reconcile` / when its order's page is viewed
+            # asked about by `flask payments reconcile`
             "PAYMENTS_HTTP_TIMEOUT": parse_float(
                 "PAYMENTS_HTTP_TIMEOUT", raw("PAYMENTS_HTTP_TIMEOUT"), 10.0
             ),
             "PAYMENTS_RECONCILE_AFTER": whole("PAYMENTS_RECONCILE_AFTER", 180, minimum=0),
-            "PAYMENTS_VIEW_RECONCILE_AFTER": whole("PAYMENTS_VIEW_RECONCILE_AFTER", 5, minimum=0),
         }
     )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.
@@ -398,8 +414,9 @@ def sandbox_in_production(cfg: Mapping[str, Any], *, serving: bool = False) -> l
     """Why this production configuration would run the sandbox payment gateway (none: safe).
 
     The sandbox moves no real money and lets any buyer mark an order paid, so production may
-    not offer it, mount it or point at one. The one check behind the refusal at start-up
-    (`build_config`), `flask check-deploy` and `flask payments sandbox` (`serving`).
+    not offer it or point at one, and the gateway process (devtools/sandbox_gateway) refuses to
+    run under it (`serving`). The one check behind the refusal at start-up (`build_config`),
+    `flask check-deploy` and the gateway's own start.
     """
     if cfg.get("PRODUCE_MATCH_ENV") != "production":
         return []
@@ -413,11 +430,6 @@ def sandbox_in_production(cfg: Mapping[str, Any], *, serving: bool = False) -> l
         found.append(
             "PAYMENTS_METHODS offers 'sandbox' in production: any buyer could mark an order "
             "paid. Set PAYMENTS_METHODS=transfer (or a real provider)."
-        )
-    if cfg.get("PAYMENTS_SANDBOX_MOUNT"):
-        found.append(
-            "PAYMENTS_SANDBOX_MOUNT is on in production: the sandbox gateway would answer under "
-            "/sandbox-gateway/. Unset it."
         )
     if cfg.get("PAYMENTS_SANDBOX_URL"):
         found.append(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, registry
@@ -56,12 +54,14 @@ class Base(DeclarativeBase):
     )
 
 
-# --- SQLite -------------------------------------------------------------------------------
+# --- Transactions ---------------------------------------------------------------------------
 # pysqlite's own transaction handling is switched off so that we choose how each transaction
 # begins. A transaction that reads and later writes under WAL fails with "database is locked"
 # whatever the busy timeout, so every transaction that may write starts with BEGIN IMMEDIATE
-# (it waits for the write lock up front, honouring busy_timeout). Safe HTTP methods begin a
-# plain deferred transaction so that readers never queue behind writers.
+# (it waits for the write lock up front, honouring busy_timeout). Requests with a safe HTTP
+# method only read (web/transaction.py never commits them): they begin a read-only transaction,
+# on SQLite a plain deferred one under `PRAGMA query_only`, on PostgreSQL `READ ONLY`, so that
+# readers never queue behind writers and a write reached from a page fails loudly.
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -80,37 +80,16 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediately() -> bool:
-    if not has_request_context() or g.get(_WRITING):
-        return True
-    return request.method not in _READ_ONLY_METHODS
-
-
-_WRITING = "db_writing"
-
-
-@contextmanager
-def writing() -> Iterator[None]:
-    """A write transaction inside a read-only request (a page that finds a due timer).
-
-    Ends the request's read transaction, so that the next one begins IMMEDIATE on SQLite;
-    the caller commits inside the block. For the rare GET that must record something.
-    """
-    from produce_match.extensions import db
-
-    db.session.rollback()
-    g.setdefault(_WRITING, 0)
-    g.db_writing += 1
-    try:
-        yield
-    except BaseException:
-        db.session.rollback()
-        raise
-    finally:
-        g.db_writing -= 1
+def read_only_request() -> bool:
+    """Whether the transaction beginning now belongs to a request that may only read."""
+    return has_request_context() and request.method in _READ_ONLY_METHODS
 
 
 @event.listens_for(Engine, "begin")
-def _sqlite_on_begin(connection: Any) -> None:
+def _on_begin(connection: Any) -> None:
+    read_only = read_only_request()
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _begin_immediately() else "BEGIN")
+        connection.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    elif read_only and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION READ ONLY")

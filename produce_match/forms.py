@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from produce_match.catalog import regions
 from produce_match.errors import DomainError
+from produce_match.web import transaction
 
 
 def required() -> DataRequired:
@@ -49,7 +50,11 @@ class ActionForm(FlaskForm):
 
 
 def show_errors(form: FlaskForm, exc: DomainError, aliases: dict[str, str] | None = None) -> None:
-    """Put an operation's per-field messages on the form's fields; the rest becomes a flash."""
+    """Put an operation's per-field messages on the form's fields; the rest becomes a flash.
+
+    The operation refused: the request is doomed, so nothing it did before refusing is
+    committed (see web/transaction.py)."""
+    transaction.doom()
     aliases = aliases or {}
     leftover = []
     for name, messages in exc.fields.items():

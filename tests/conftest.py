@@ -5,6 +5,16 @@ Set TEST_DATABASE_URL=postgresql://user@host/dbname to run the whole suite on Po
 database is emptied and migrated at the start of the run and its tables truncated after each test.
 TEST_SEARCH_BACKEND=postgres (with it) runs every test that does not choose a search backend on
 the PostgreSQL one; the search backend tests run on both backends either way.
+
+In parallel (pytest-xdist, `make test` runs `-n auto --dist loadgroup`) every worker is a process
+of its own with its own resources: its temporary folders (and so its SQLite files, search indexes,
+instance and upload folders) are its own under pytest's per-worker base, servers bind port 0, and
+on PostgreSQL each worker gets a database of its own, TEST_DATABASE_URL's name with the worker's
+id appended (`pm_test_gw0`, ...), created when the worker starts and dropped when it ends. The
+database TEST_DATABASE_URL names is then only used to create and drop those. Tests stay together
+by file on one worker; a test marked `xdist_group("processes")` (it starts many processes or a
+multi-worker server and counts on the machine for its timing) runs on one worker after the
+others so marked, never two at once.
 """
 
 from __future__ import annotations
@@ -21,11 +31,26 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
+from xdist.scheduler import LoadGroupScheduling
 
 from produce_match import create_app
 from produce_match.extensions import db
 
-PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+#: the database the run was given: in parallel, only where the workers' own are created
+BASE_PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+#: the xdist worker this process is (gw0, gw1, ...), "" when the suite runs in one process
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def worker_database_url(url: str, worker: str) -> str:
+    """The database a worker uses: the given one's name with the worker's id appended."""
+    if not url or not worker:
+        return url
+    parsed = sa.engine.make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+PG_URL = worker_database_url(BASE_PG_URL, WORKER)
 BACKEND = "postgresql" if PG_URL else "sqlite"
 #: both search backends, for the tests that run on each (`parametrize("search_backend", ...)`)
 SEARCH_BACKENDS = ("whoosh", "postgres")
@@ -33,6 +58,55 @@ SEARCH_BACKENDS = ("whoosh", "postgres")
 
 def pytest_report_header() -> str:
     return f"database backend: {BACKEND}"
+
+
+class FileOrGroupScheduling(LoadGroupScheduling):
+    """`--dist loadgroup` as this suite runs it: each file's tests on one worker (its module
+    fixtures, the payments gateway and the browser start once per worker that runs the file),
+    except the tests marked with an `xdist_group`, which go to one worker together whatever
+    their file. (xdist's own loadgroup spreads every unmarked test on its own.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        # xdist appends "@group" to a marked test's id; "]" guards a parameter holding "@"
+        if nodeid.rfind("@") > nodeid.rfind("]"):
+            return nodeid.rsplit("@", 1)[-1]
+        return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return FileOrGroupScheduling(config, log)
+
+
+def _admin_engine() -> sa.Engine:
+    """A connection outside any transaction to the database the run was given."""
+    url = BASE_PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _worker_database() -> Iterator[None]:
+    """In parallel on PostgreSQL: this worker's own database, created if missing (a run that
+    was killed may have left it: the template below empties it) and dropped at the end."""
+    if not PG_URL or PG_URL == BASE_PG_URL:
+        yield
+        return
+    name = sa.engine.make_url(PG_URL).database
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        exists = conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+        ).first()
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 class IsolatedClient(FlaskClient):

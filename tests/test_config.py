@@ -42,14 +42,12 @@ BAD = [
     ("PAYMENTS_METHODS", "cash"),
     ("PAYMENTS_METHODS", ","),
     ("PAYMENTS_SANDBOX_URL", "127.0.0.1:5001"),
-    ("PAYMENTS_SANDBOX_MOUNT", "sometimes"),
     ("PAYMENTS_PUBLIC_URL", "ftp://pm.example.org"),
     ("PAYMENTS_PUBLIC_URL", "http://pm.example.org:https/"),
     ("PAYMENTS_HTTP_TIMEOUT", "ten"),
     ("PAYMENTS_HTTP_TIMEOUT", "0"),
     ("PAYMENTS_HTTP_TIMEOUT", "nan"),
     ("PAYMENTS_RECONCILE_AFTER", "3 minutes"),
-    ("PAYMENTS_VIEW_RECONCILE_AFTER", "-5"),
 ]
 #: settings taken as they are: paths and secrets
 FREE_TEXT = {

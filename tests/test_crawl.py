@@ -5,17 +5,24 @@ that does not offer the phone's camera."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
+import sqlalchemy as sa
+from flask import current_app, g, has_request_context, request
 
+from produce_match.demands.models import Demand
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
+from produce_match.lots.models import Lot
 from produce_match.orders import operations as orders
-from tests.conftest import login
+from produce_match.orders.models import Order
+from produce_match.search.service import service
+from tests.conftest import PG_URL, login
 from tests.factories import PASSWORD, jpeg_bytes, make_demand, make_lot
 
 #: how many pages of one endpoint are enough to know its template (with different data)
@@ -162,4 +169,137 @@ def test_every_page_of_every_role_is_well_formed(app, world, role):
     assert len(pages) > 5
     assert nested == {}, f"forms inside forms (url: lines): {nested}"
     assert no_camera == {}, f"photo fields that do not offer the camera: {no_camera}"
+    assert failed == {}
+
+
+# --- GET never writes -------------------------------------------------------------------------
+# Every row PostgreSQL inserted, updated or deleted (committed or not) counts in
+# pg_stat_user_tables. A backend reports its counts when it exits, so the app's connections
+# are closed, and their backends gone, before each reading.
+
+
+def _api_urls(app: Any, world: dict[str, Any]) -> list[str]:
+    """Every API GET whose arguments the world can fill (the crawl does not follow /api/)."""
+    ids = {
+        "lot_id": db.session.scalars(sa.select(Lot.id)).first(),
+        "order_id": db.session.scalars(sa.select(Order.id)).first(),
+        "demand_id": db.session.scalars(sa.select(Demand.id)).first(),
+    }
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or "GET" not in rule.methods:
+            continue
+        if all(ids.get(name) is not None for name in rule.arguments):
+            urls.append(rule.build({name: ids[name] for name in rule.arguments})[1])
+    return sorted(urls)
+
+
+@pytest.fixture
+def fuller_world(world: dict[str, Any]) -> dict[str, Any]:
+    """The crawl's world, and what its links do not reach: a payment by bank transfer, a
+    proposal and a problem in the ledger, with their pages."""
+    from produce_match.matching import proposals
+    from produce_match.monitor import operations as monitor
+    from produce_match.payments import operations as payments
+    from produce_match.payments import service
+
+    lot = db.session.scalars(sa.select(Lot).order_by(Lot.id)).first()
+    demand = db.session.scalars(sa.select(Demand)).first()
+    accepted = db.session.scalars(sa.select(Order).where(Order.status != "reserved")).one()
+    payments.save_payout_account(
+        world["coop"], world["coop"].organisation_id, "道亭村合作社", "彰武农商行", "6228 4800"
+    )
+    payment = service.create_payment(world["buyer"], accepted, "transfer")
+    proposal = proposals.propose(world["official"], lot, demand, 10_000)
+    problem = monitor.raise_problem(
+        world["coop"], world["coop"].organisation, "no_buyer", "黑豆没人要", lot=lot
+    )
+    db.session.commit()
+    adapter = current_app.url_map.bind("localhost")
+    world["extra_urls"] = [
+        adapter.build(endpoint, values)
+        for endpoint, values in [
+            ("orders.place", {"lot_id": lot.id}),
+            ("payments.order_money", {"order_id": accepted.id}),
+            ("payments.receipt", {"payment_id": payment.id}),
+            ("payments.returned", {"payment_id": payment.id}),
+            ("payments.transfer", {"payment_id": payment.id}),
+            ("matching.proposal", {"proposal_id": proposal.id}),
+            ("monitor.problem", {"problem_id": problem.id}),
+            ("lots.media", {"key": lot.photos[0].thumb_key}),
+        ]
+    ]
+    return world
+
+
+def _rows_written(app: Any) -> dict[str, int]:
+    """Rows inserted, updated and deleted in each table of the test database so far."""
+    if g.pop("search_pending", False):  # the test's own lots, indexed now (not by a page)
+        service().process_queue()
+    db.session.commit()
+    db.session.close()
+    db.engine.dispose()  # the backends exit, reporting their counts
+    with db.engine.connect() as conn:
+        for _ in range(200):
+            others = conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            if not others:
+                break
+            time.sleep(0.05)
+        assert not others, "the app's connections did not close"
+        conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+        rows = conn.execute(
+            sa.text("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables")
+        ).all()
+    db.engine.dispose()
+    return dict(rows)
+
+
+@pytest.mark.skipif(not PG_URL, reason="the write counters are PostgreSQL's")
+@pytest.mark.parametrize(
+    "role", [None, "coop", "buyer", "official", "provincial", "jiangxi", "admin"]
+)
+def test_no_page_and_no_api_get_writes_a_row(app, fuller_world, role):
+    world = fuller_world
+    client = app.test_client()
+    headers: dict[str, str] = {}
+    if role is not None:
+        login(client, role, PASSWORD)
+        response = client.post(
+            "/api/v1/tokens", json={"login": role, "password": PASSWORD, "name": "crawl"}
+        )
+        assert response.status_code == 201, response.json
+        headers = {"Authorization": f"Bearer {response.json['token']}"}
+    # the statements that change rows while a GET is handled, to name the culprit
+    WRITES = ("INSERT", "UPDATE", "DELETE")  # noqa: N806
+    seen: list[str] = []
+
+    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        verb = statement.lstrip().split(" ", 1)[0].upper()
+        if has_request_context() and request.method == "GET" and verb in WRITES:
+            seen.append(f"{request.path}: {statement[:120]}")
+
+    api_urls = _api_urls(app, world)
+    before = _rows_written(app)
+    sa.event.listen(db.engine, "before_cursor_execute", _record)
+    try:
+        pages = crawl(app, client)
+        api = {url: client.get(url, headers=headers) for url in api_urls}
+        # pages no link led to (a role may not see some: a 404 or a redirect is an answer too)
+        extra = {url: client.get(url) for url in world["extra_urls"]}
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", _record)
+    after = _rows_written(app)
+    written = {table: n - before.get(table, 0) for table, n in after.items()}
+    assert len(pages) > 5 and len(api) > 5
+    assert {table: n for table, n in written.items() if n} == {}
+    assert seen == []
+    if role not in (None, "jiangxi"):  # the others see these pages (Jiangxi's office does not)
+        assert sum(r.status_code == 200 for r in extra.values()) > 1
+    answers = {**pages, **api, **extra}
+    failed = {url: r.status_code for url, r in answers.items() if r.status_code >= 500}
     assert failed == {}

@@ -35,7 +35,9 @@ def test_migrations_run_up_from_empty_and_match_the_models(app):
 def test_migrations_go_down_and_up_again(tmp_path):
     """A throw-away database: down to nothing, and up again to head."""
     if PG_URL:
-        url = _fresh_pg_database("pm_migrations_roundtrip")
+        # named after the run's database: parallel workers and other runs on the server each
+        # have their own
+        url = _fresh_pg_database(sa.engine.make_url(PG_URL).database + "_roundtrip")
     else:
         url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
     app = make_app(url, tmp_path)
@@ -50,6 +52,17 @@ def test_migrations_go_down_and_up_again(tmp_path):
         )
         db.session.remove()
         db.engine.dispose()
+    if PG_URL:
+        _drop_pg_database(sa.engine.make_url(url).database)
+
+
+def _drop_pg_database(name: str) -> None:
+    admin = sa.create_engine(
+        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _fresh_pg_database(name: str) -> str:

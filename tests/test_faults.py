@@ -27,7 +27,8 @@ from produce_match.orders.models import Order
 from produce_match.search.service import service
 from tests.factories import make_lot
 
-pytestmark = pytest.mark.slow
+# many processes at once, counting on the machine: never beside another such test (xdist)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
 
 CLIENTS = 6
 SECONDS = 8

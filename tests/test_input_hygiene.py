@@ -9,7 +9,7 @@ from flask import g
 from produce_match.extensions import db
 from produce_match.inputs import MAX_JSON_DEPTH, local_target
 from produce_match.lots.models import Lot
-from produce_match.payments import signing
+from produce_match.payments.providers.sandbox import signed_headers
 from tests.conftest import login, post_form
 from tests.factories import PASSWORD, make_lot
 
@@ -173,7 +173,7 @@ def test_json_nested_as_deep_as_allowed_is_read(client, users):
 
 def test_a_deeply_nested_notification_is_refused(app, client):
     body = ("[" * 100_000 + "]" * 100_000).encode()
-    headers = signing.headers(app.config["PAYMENTS_SANDBOX_SECRET"], body)
+    headers = signed_headers(app.config["PAYMENTS_SANDBOX_SECRET"], body)
     response = client.post(
         "/payments/notify/sandbox", data=body, headers=headers, content_type="text/plain"
     )

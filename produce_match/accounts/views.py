@@ -26,6 +26,8 @@ from produce_match.errors import DomainError, ValidationFailed
 from produce_match.extensions import db, login_manager
 from produce_match.forms import province_choices, show_errors
 from produce_match.inputs import local_target
+from produce_match.web import transaction
+from produce_match.web.transaction import refused
 
 bp = Blueprint("accounts", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -70,11 +72,9 @@ def register() -> Any:
         try:
             user = accounts.register(data)
         except ValidationFailed as exc:
-            db.session.rollback()
             show_errors(form, exc)
         else:
             _begin_session(user)
-            db.session.commit()
             flash(
                 _(
                     "Welcome, %(name)s! Your organisation is registered. An administrator will "
@@ -97,11 +97,10 @@ def login() -> Any:
                 form.login.data, form.password.data, request.remote_addr or ""
             )
         except accounts.InvalidCredentials as exc:
-            db.session.commit()  # keep the failed attempt: it counts towards the limit
+            transaction.keep()  # the failed attempt counts towards the limit
             form.password.errors = [str(exc.message)]
         else:
             _begin_session(user)
-            db.session.commit()
             return redirect(local_target(request.args.get("next")) or url_for("web.index"))
     return render_template("accounts/login.html", form=form)
 
@@ -110,7 +109,6 @@ def login() -> Any:
 def logout() -> Any:
     if current_user.is_authenticated:
         accounts.end_session(current_user, current_user.session_token)
-        db.session.commit()
         logout_user()
         session.clear()
         flash(_("You are logged out."), "info")
@@ -146,10 +144,8 @@ def update_profile() -> Any:
                 current_user, current_user, name=form.name.data, email=form.email.data
             )
         except ValidationFailed as exc:
-            db.session.rollback()
             show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("Your details are saved."), "success")
             return redirect(url_for(".account"))
     return _account_page(profile_form=form), 422
@@ -171,10 +167,9 @@ def change_password() -> Any:
         except ValidationFailed as exc:
             # keep a wrong current password's failure: it counts towards the limit, as a
             # failed login does (the operation wrote nothing else before refusing)
-            db.session.commit()
+            transaction.keep()
             show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("Your password is changed. Every other device has been logged out."), "success")
             _tokens_revoked(revoked)
             return redirect(url_for(".account"))
@@ -197,7 +192,6 @@ def _tokens_revoked(n: int) -> None:
 @login_required
 def revoke_other_sessions() -> Any:
     n, revoked = accounts.end_other_access(current_user, current_user.session_token)
-    db.session.commit()
     flash(_("%(n)d other sessions were logged out.", n=n), "success")
     _tokens_revoked(revoked)
     return redirect(url_for(".account"))
@@ -207,7 +201,6 @@ def revoke_other_sessions() -> Any:
 @login_required
 def revoke_all_tokens() -> Any:
     revoked = accounts.revoke_tokens(current_user, current_user)
-    db.session.commit()
     if revoked:
         _tokens_revoked(revoked)
     else:
@@ -223,7 +216,6 @@ def create_token() -> Any:
     if not form.validate_on_submit():
         return _account_page(token_form=form), 422
     _token, raw = accounts.issue_token(current_user, form.name.data)
-    db.session.commit()
     return _account_page(new_token=raw)
 
 
@@ -232,7 +224,6 @@ def create_token() -> Any:
 def revoke_token(token_id: int) -> Any:
     token = policy.load(current_user, "revoke", ApiToken, token_id)
     accounts.revoke_token(token, current_user)
-    db.session.commit()
     flash(_("The token is revoked."), "success")
     return redirect(url_for(".account"))
 
@@ -274,7 +265,6 @@ def verify_organisation(org_id: int) -> Any:
     org = policy.load(current_user, "verify", Organisation, org_id)
     verified = request.form.get("verified") == "1"
     accounts.set_verified(org, current_user, verified)
-    db.session.commit()
     flash(
         _("%(org)s is verified.", org=org.name)
         if verified
@@ -297,14 +287,11 @@ def disable_user(user_id: int) -> Any:
     try:
         accounts.set_disabled(user, current_user, disabled)
     except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-    else:
-        db.session.commit()
-        flash(
-            _("%(login)s is disabled.", login=user.login)
-            if disabled
-            else _("%(login)s is enabled again.", login=user.login),
-            "success",
-        )
+        return refused(exc.message, url_for(".users"))
+    flash(
+        _("%(login)s is disabled.", login=user.login)
+        if disabled
+        else _("%(login)s is enabled again.", login=user.login),
+        "success",
+    )
     return redirect(url_for(".users"))

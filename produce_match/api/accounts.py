@@ -12,7 +12,7 @@ from produce_match import policy
 from produce_match.accounts import operations as accounts
 from produce_match.accounts.models import ApiToken
 from produce_match.api.auth import require_user, token_required
-from produce_match.extensions import db
+from produce_match.web import transaction
 
 blp = Blueprint("api_accounts", __name__, description="Tokens and the current user")
 
@@ -75,10 +75,9 @@ def create_token(body: dict[str, Any]) -> dict[str, Any]:
     try:
         user = accounts.authenticate(body["login"], body["password"], request.remote_addr or "")
     except accounts.InvalidCredentials:
-        db.session.commit()  # the failed attempt counts towards the limit
+        transaction.keep()  # the failed attempt counts towards the limit
         raise
     token, raw = accounts.issue_token(user, body.get("name"))
-    db.session.commit()
     fields = ("id", "name", "prefix", "created_at", "revoked_at", "active")
     return {"token": raw, **{name: getattr(token, name) for name in fields}}
 
@@ -100,7 +99,6 @@ def revoke_token(token_id: int) -> None:
     user = require_user()
     token = policy.load(user, "revoke", ApiToken, token_id)
     accounts.revoke_token(token, user)
-    db.session.commit()
 
 
 @blp.route("/me", methods=["GET"])

@@ -187,7 +187,6 @@ def create_demand(body: dict[str, Any]) -> Demand:
     user = require_user()
     policy.ensure(user, "create", Demand)
     demand = demands.create_demand(user, user.organisation, _input(body))
-    db.session.commit()
     return demand
 
 
@@ -220,7 +219,6 @@ def update_demand(body: dict[str, Any], demand_id: int) -> Demand:
     if status is not None and status != demand.status.value:
         action = {"paused": "pause", "closed": "close", "active": "resume"}[status]
         demands.move(user, demand, action)
-    db.session.commit()
     return demand
 
 
@@ -232,7 +230,6 @@ def close_demand(demand_id: int) -> Demand:
     user = require_user()
     demand = policy.load(user, "close", Demand, demand_id)
     demands.move(user, demand, "close")
-    db.session.commit()
     return demand
 
 

@@ -14,7 +14,6 @@ from produce_match.api.auth import current_api_user, require_user, token_require
 from produce_match.api.schemas import PaginationQuerySchema
 from produce_match.catalog.models import Category
 from produce_match.errors import ValidationFailed
-from produce_match.extensions import db
 from produce_match.lots import operations as lots
 from produce_match.lots.models import Lot
 from produce_match.search import params as search_params
@@ -271,7 +270,6 @@ def create_lot(body: dict[str, Any]) -> Lot:
     user = require_user()
     policy.ensure(user, "create", Lot)
     lot = lots.create_lot(user, user.organisation, _input(body))
-    db.session.commit()
     return lot
 
 
@@ -284,7 +282,6 @@ def update_lot(body: dict[str, Any], lot_id: int) -> Lot:
     user = require_user()
     lot = policy.load(user, "edit", Lot, lot_id)
     lots.update_lot(user, lot, _input(body))
-    db.session.commit()
     return lot
 
 
@@ -296,7 +293,6 @@ def withdraw_lot(lot_id: int) -> Lot:
     user = require_user()
     lot = policy.load(user, "withdraw", Lot, lot_id)
     lots.withdraw_lot(user, lot)
-    db.session.commit()
     return lot
 
 
@@ -314,5 +310,4 @@ def add_photo(lot_id: int) -> Any:
             fields={"photo": [_("This field is required.")]},
         )
     photo = lots.add_photo(user, lot, upload.read())
-    db.session.commit()
     return photo

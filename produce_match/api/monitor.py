@@ -181,7 +181,6 @@ def raise_problem(body: dict[str, Any]) -> Any:
             message = "cooperative_id or lot_id is required"
             raise ValidationFailed(message, fields={"cooperative_id": [message]})
     problem = operations.raise_problem(user, org, body["category"], body["description"], lot=lot)
-    db.session.commit()
     return problem
 
 
@@ -209,7 +208,6 @@ def assign(body: dict[str, Any], problem_id: int) -> Any:
     if assignee is None:
         raise ValidationFailed("unknown official", fields={"assignee_id": ["unknown"]})
     operations.assign(user, problem, assignee)
-    db.session.commit()
     return problem
 
 
@@ -221,7 +219,6 @@ def follow_up(body: dict[str, Any], problem_id: int) -> Any:
     """Record a follow-up: an official of the place, or the cooperative itself."""
     user, problem = _step(problem_id, "follow_up")
     operations.follow_up(user, problem, body["note"])
-    db.session.commit()
     return problem
 
 
@@ -233,7 +230,6 @@ def close(body: dict[str, Any], problem_id: int) -> Any:
     """Close the entry (销号) with its outcome."""
     user, problem = _step(problem_id, "close")
     operations.close(user, problem, body["outcome"])
-    db.session.commit()
     return problem
 
 
@@ -245,5 +241,4 @@ def reopen(body: dict[str, Any], problem_id: int) -> Any:
     """Reopen a closed entry."""
     user, problem = _step(problem_id, "reopen")
     operations.reopen(user, problem, body["reason"])
-    db.session.commit()
     return problem

@@ -275,7 +275,6 @@ def place_order(body: dict[str, Any]) -> Order:
     policy.ensure(user, "create", Order)
     delivery = _delivery_input(body.get("delivery"))
     order = orders.place_order(user, lot, body["quantity"], body["unit"], delivery=delivery)
-    db.session.commit()
     return order
 
 
@@ -293,7 +292,6 @@ def change_delivery(body: dict[str, Any], order_id: int) -> Order:
     order = policy.load(user, policy.VIEW, Order, order_id)  # 404 for non-parties
     policy.ensure(user, "change_delivery", order)  # 403 for the other side and officials
     orders.change_delivery(user, order, _delivery_input(body))
-    db.session.commit()
     return order
 
 
@@ -302,7 +300,7 @@ def change_delivery(body: dict[str, Any], order_id: int) -> Order:
 @blp.response(200, OrderSchema)
 def get_order(order_id: int) -> Order:
     """One order: its parties, and officials of its lot's jurisdiction (404 for anyone else)."""
-    return queries.settle(policy.load(require_user(), policy.VIEW, Order, order_id))
+    return policy.load(require_user(), policy.VIEW, Order, order_id)
 
 
 #: each step: its URL word -> (action, body schema, what the operation is called with, summary)
@@ -372,7 +370,6 @@ def _register_step(slug: str) -> None:
         order = policy.load(user, policy.VIEW, Order, order_id)  # 404 for non-parties
         policy.ensure(user, action.value, order)  # 403 for the wrong side
         run(user, order, body)  # 409 for an illegal move, 422 for bad input
-        db.session.commit()
         return order
 
     step.__name__ = slug.replace("-", "_")
@@ -414,7 +411,6 @@ def add_photos(order_id: int) -> Order:
         place=request.form.get("place"),
         taken_at=_instant(request.form.get("taken_at"), order),
     )
-    db.session.commit()
     return order
 
 

@@ -15,7 +15,7 @@ from produce_match.orders.models import Order
 from produce_match.payments import service
 from produce_match.payments.models import Payment
 from produce_match.payments.operations import ledger_sums
-from produce_match.payments.providers import browser_url
+from produce_match.payments.providers import browser_url, names
 
 blp = Blueprint("api_payments", __name__, description="Payments")
 
@@ -23,7 +23,7 @@ blp = Blueprint("api_payments", __name__, description="Payments")
 class StartSchema(ma.Schema):
     method = ma.fields.String(
         required=True,
-        validate=ma.validate.OneOf(["sandbox", "transfer"]),
+        validate=ma.validate.OneOf(names()),  # every registered provider
         metadata={"description": "sandbox (online, the hosted checkout) or transfer (bank)"},
     )
 

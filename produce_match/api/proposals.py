@@ -124,7 +124,6 @@ def propose(body: dict[str, Any]) -> Proposal:
     if demand is None:
         raise NotFound()
     proposal = proposals.propose(user, lot, demand, body["quantity_kg"])
-    db.session.commit()
     return proposal
 
 
@@ -140,7 +139,6 @@ def _answer(proposal_id: int, accept: bool) -> Proposal:
     user = require_user()
     proposal = policy.load(user, "answer", Proposal, proposal_id)
     proposals.answer(user, proposal, accept)
-    db.session.commit()
     return proposal
 
 

@@ -75,10 +75,8 @@ def edit(commodity_id: int | None = None) -> Any:
         try:
             saved = catalog.save_commodity(current_user, commodity, _data(form))
         except ValidationFailed as exc:
-            db.session.rollback()
             show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("%(name)s is saved.", name=saved.name_zh), "success")
             return redirect(url_for(".commodities"))
     return render_template("catalog/edit.html", form=form, commodity=commodity)

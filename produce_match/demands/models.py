@@ -10,6 +10,7 @@ from produce_match.accounts.models import Organisation
 from produce_match.catalog.models import Commodity, Region
 from produce_match.database import utcnow
 from produce_match.extensions import db
+from produce_match.lifecycle import Lifecycle
 from produce_match.units import MassUnit
 
 
@@ -17,6 +18,37 @@ class DemandStatus(enum.StrEnum):
     active = "active"  #: matched against lots, and alerted about new ones
     paused = "paused"  #: kept, but neither matched nor alerted until resumed
     closed = "closed"  #: done with; it stays in the records and cannot be reopened
+
+
+class DemandAction(enum.StrEnum):
+    pause = "pause"
+    resume = "resume"
+    close = "close"
+
+
+#: THE transition table of demands: (from, action) -> to
+DEMAND_TRANSITIONS: dict[tuple[DemandStatus, DemandAction], DemandStatus] = {
+    (DemandStatus.active, DemandAction.pause): DemandStatus.paused,
+    (DemandStatus.paused, DemandAction.resume): DemandStatus.active,
+    (DemandStatus.active, DemandAction.close): DemandStatus.closed,
+    (DemandStatus.paused, DemandAction.close): DemandStatus.closed,
+}
+DEMANDS: Lifecycle[DemandStatus, DemandAction] = Lifecycle(
+    "demands",
+    DemandStatus,
+    DemandAction,
+    DEMAND_TRANSITIONS,
+    verbs={
+        DemandAction.pause: "paused",
+        DemandAction.resume: "resumed",
+        DemandAction.close: "closed",
+    },
+)
+#: the states in which a demand is matched against lots and alerted about them: those it can
+#: be paused from
+MATCHED = DEMANDS.sources(DemandAction.pause)
+#: states in which it may still be edited (not closed)
+EDITABLE = DEMANDS.live
 
 
 def _unit_enum() -> Enum:

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import update
 
 from produce_match.accounts.models import Organisation, User
 from produce_match.accounts.operations import PlaceInput, resolve_place
@@ -15,9 +14,17 @@ from produce_match.audit.operations import diff, record
 from produce_match.catalog import commodities
 from produce_match.database import utcnow
 from produce_match.dates import BadDate, local_today, parse_date
-from produce_match.demands.models import Demand, DemandStatus
+from produce_match.demands.models import (
+    DEMAND_TRANSITIONS,
+    DEMANDS,
+    EDITABLE,
+    Demand,
+    DemandAction,
+    DemandStatus,
+)
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
+from produce_match.lifecycle import MoveRefused
 from produce_match.matching.rules import grade_key, split_grades
 from produce_match.units import (
     MassUnit,
@@ -248,7 +255,7 @@ def create_demand(actor: User | None, buyer: Organisation, data: DemandInput) ->
 
 def update_demand(actor: User, demand: Demand, data: DemandInput) -> dict[str, list[Any]]:
     """Edit a demand; returns {field: [old, new]} of what changed (recorded in the audit trail)."""
-    if demand.status is DemandStatus.closed:
+    if demand.status not in EDITABLE:
         raise Conflict(_("This demand is closed and can no longer be changed."), code="closed")
     values = clean(data, demand.buyer, demand)
     if {grade_key(g) for g in values.get("grades", [])} == {grade_key(g) for g in demand.grades}:
@@ -260,33 +267,22 @@ def update_demand(actor: User, demand: Demand, data: DemandInput) -> dict[str, l
     return changes
 
 
-#: the moves between states: action -> (the states it may start from, the state it reaches)
-MOVES = {
-    "pause": ((DemandStatus.active,), DemandStatus.paused),
-    "resume": ((DemandStatus.paused,), DemandStatus.active),
-    "close": ((DemandStatus.active, DemandStatus.paused), DemandStatus.closed),
-}
-EVENTS = {"pause": "paused", "resume": "resumed", "close": "closed"}
+#: the actions people take on a demand (the table is `models.DEMAND_TRANSITIONS`)
+MOVES = tuple(a.value for a in DemandAction)
 
 
 def move(actor: User | None, demand: Demand, action: str) -> None:
     """Pause, resume or close a demand, in one guarded statement (two clicks move it once)."""
-    starts, target = MOVES[action]
-    before = demand.status
-    done = db.session.execute(
-        update(Demand)
-        .where(Demand.id == demand.id, Demand.status.in_(starts))
-        .values(status=target, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.refresh(demand, ["status", "updated_at"])
-    if not done:
-        if demand.status is target:
+    step = DemandAction(action)
+    try:
+        DEMANDS.move(demand, step, actor=actor, values={"updated_at": utcnow()})
+    except MoveRefused:
+        db.session.refresh(demand, ["status", "updated_at"])
+        if demand.status in {to for (_s, a), to in DEMAND_TRANSITIONS.items() if a is step}:
             return  # already done (by this request's twin): nothing to record
         raise Conflict(
             _("This demand cannot be %(action)s now.", action=_label(action)), code="bad_state"
-        )
-    record(actor, demand, EVENTS[action], from_state=before.value, to_state=target.value)
+        ) from None
 
 
 def _label(action: str) -> str:

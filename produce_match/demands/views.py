@@ -22,6 +22,7 @@ from produce_match.forms import ActionForm, province_choices, show_errors
 from produce_match.matching import alerts, queries
 from produce_match.matching.words import reason_text
 from produce_match.units import amount_text, yuan_text
+from produce_match.web import transaction
 
 bp = Blueprint("demands", __name__)
 
@@ -46,7 +47,6 @@ def set_alerts() -> Any:
     form = DigestForm()
     if form.validate_on_submit():
         alerts.set_digest(current_user, bool(form.daily_digest.data))
-        db.session.commit()
         flash(_("Your choice is saved."), "success")
     return redirect(url_for(".mine"))
 
@@ -92,10 +92,8 @@ def new() -> Any:
         try:
             demand = demands.create_demand(current_user, org, _input(form))
         except DomainError as exc:
-            db.session.rollback()
             show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("Your demand is registered. Fitting lots are listed below."), "success")
             return redirect(url_for(".detail", demand_id=demand.id))
         return _render_form(form, None, 422)
@@ -127,10 +125,8 @@ def edit(demand_id: int) -> Any:
         try:
             demands.update_demand(current_user, demand, data)
         except DomainError as exc:
-            db.session.rollback()
             show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("Your changes are saved."), "success")
             return redirect(url_for(".detail", demand_id=demand.id))
         return _render_form(form, demand, 422)
@@ -146,10 +142,9 @@ def move(demand_id: int, action: str) -> Any:
     try:
         demands.move(current_user, demand, action)
     except DomainError as exc:
-        db.session.rollback()
+        transaction.doom()
         flash(str(exc.message), "error")
     else:
-        db.session.commit()
         flash(
             {
                 "pause": _("The demand is paused: no matches or alerts until you resume it."),

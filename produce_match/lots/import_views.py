@@ -25,7 +25,6 @@ from produce_match import policy, spreadsheets
 from produce_match.accounts.models import Role, User
 from produce_match.catalog import regions
 from produce_match.dates import local_today
-from produce_match.extensions import db
 from produce_match.lots import imports
 from produce_match.lots.models import Lot
 from produce_match.storage import delete_after_commit, get_storage
@@ -157,7 +156,6 @@ def confirm(token: str) -> Any:
     skipped = len(report.bad)
     count = imports.apply(report, user, skip_invalid=skip)
     delete_after_commit(key)
-    db.session.commit()
     message = ngettext("%(num)d lot imported.", "%(num)d lots imported.", count)
     if skipped:
         message += " " + ngettext(

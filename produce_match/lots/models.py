@@ -3,7 +3,18 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ColumnElement,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    and_,
+    or_,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from produce_match.accounts.models import Organisation
@@ -11,6 +22,8 @@ from produce_match.catalog.models import Commodity, HasPlace, Region
 from produce_match.database import utcnow
 from produce_match.dates import local_today
 from produce_match.extensions import db
+from produce_match.lifecycle import Lifecycle
+from produce_match.lots.rules import meets_minimum
 from produce_match.units import MassUnit
 
 
@@ -19,6 +32,63 @@ class LotStatus(enum.StrEnum):
     sold_out = "sold_out"  #: everything is committed to orders
     expired = "expired"  #: the spoil-by date has passed; nothing can be ordered any more
     withdrawn = "withdrawn"  #: taken off the market by its cooperative
+
+
+class LotAction(enum.StrEnum):
+    sell_out = "sell_out"  #: an order took the last of it (the stock statement, see orders)
+    reopen = "reopen"  #: an order gave quantity back to a sold-out lot still in date
+    expire = "expire"  #: its spoil-by date passed (the timer, or quantity given back too late)
+    withdraw = "withdraw"  #: its cooperative took it off the market
+
+
+#: THE transition table of lots: (from, action) -> to. Edits of quantity and spoil-by date set
+#: the status the lot's figures imply (`lots.operations`), recorded as an edit, not a move.
+LOT_TRANSITIONS: dict[tuple[LotStatus, LotAction], LotStatus] = {
+    (LotStatus.open, LotAction.sell_out): LotStatus.sold_out,
+    (LotStatus.sold_out, LotAction.reopen): LotStatus.open,
+    (LotStatus.open, LotAction.expire): LotStatus.expired,
+    (LotStatus.sold_out, LotAction.expire): LotStatus.expired,
+    (LotStatus.open, LotAction.withdraw): LotStatus.withdrawn,
+    (LotStatus.sold_out, LotAction.withdraw): LotStatus.withdrawn,
+    (LotStatus.expired, LotAction.withdraw): LotStatus.withdrawn,
+}
+LOTS: Lifecycle[LotStatus, LotAction] = Lifecycle(
+    "lots",
+    LotStatus,
+    LotAction,
+    LOT_TRANSITIONS,
+    verbs={
+        LotAction.sell_out: "sold_out",
+        LotAction.reopen: "reopened",
+        LotAction.expire: "expired",
+        LotAction.withdraw: "withdrawn",
+    },
+)
+#: the states in which a lot may sell: those from which an order can take the last of it
+SELLABLE = LOTS.sources(LotAction.sell_out)
+
+
+def can_sell(lot: Lot, grams: int | None = None) -> bool:
+    """THE rule for what a lot can sell: a sellable status, not past its spoil-by date (where
+    the lot is), something left, and (given `grams`) that much left and allowed as an order."""
+    if lot.status not in SELLABLE or lot.spoil_by < lot.today() or lot.remaining_g <= 0:
+        return False
+    return grams is None or (grams <= lot.remaining_g and meets_minimum(lot, grams))
+
+
+def sellable(today: date, *, at_least_g: int = 1) -> ColumnElement[bool]:
+    """`can_sell` as an SQL condition on lots, for listings and candidates (`today`: the day
+    at the lots' place; a lot elsewhere may still be re-checked with `can_sell`)."""
+    return and_(
+        Lot.status.in_(sorted(SELLABLE)),
+        Lot.spoil_by >= today,
+        Lot.remaining_g >= max(at_least_g, 1),
+    )
+
+
+def minimum_met(grams: int) -> ColumnElement[bool]:
+    """`meets_minimum` as an SQL condition on lots (for the statement that takes the stock)."""
+    return or_(Lot.min_order_g.is_(None), Lot.min_order_g <= grams, Lot.remaining_g == grams)
 
 
 def _unit_enum() -> Enum:
@@ -105,7 +175,8 @@ class Lot(HasPlace, db.Model):
 
     @property
     def orderable(self) -> bool:
-        return self.current_status is LotStatus.open and self.remaining_g > 0
+        """Can anything be ordered of it now (see `can_sell`)?"""
+        return can_sell(self)
 
 
 class LotPhoto(db.Model):

@@ -20,7 +20,7 @@ from produce_match.dates import BadDate, local_today, parse_date
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.events import lot_offered
-from produce_match.lots.models import Lot, LotPhoto, LotStatus
+from produce_match.lots.models import LOTS, Lot, LotAction, LotPhoto, LotStatus
 from produce_match.lots.uploads import process_uploads
 from produce_match.search.service import update_lots
 from produce_match.storage import delete_after_commit, get_storage
@@ -404,13 +404,23 @@ def _status_after_edit(lot: Lot) -> LotStatus:
     return LotStatus.open
 
 
+def _lot_rows(statement: Any) -> int:
+    """Run a statement on lots through the search index's queue: how many rows it wrote."""
+    return len(update_lots(statement))
+
+
 def withdraw_lot(actor: User, lot: Lot) -> None:
     """Take a lot off the market."""
     if lot.status is LotStatus.withdrawn:
         return
-    before = lot.current_status
-    lot.status = LotStatus.withdrawn
-    record(actor, lot, "withdrawn", from_state=before.value, to_state=LotStatus.withdrawn.value)
+    LOTS.move(
+        lot,
+        LotAction.withdraw,
+        actor=actor,
+        values={"updated_at": utcnow()},
+        execute=_lot_rows,
+        strict=False,  # withdrawn meanwhile (a second click): nothing more to do
+    )
 
 
 def expire_lots() -> int:
@@ -421,15 +431,11 @@ def expire_lots() -> int:
     ).all()
     count = 0
     for lot_id in due:
-        done = update_lots(
-            update(Lot)
-            .where(Lot.id == lot_id, Lot.status == LotStatus.open)
-            .values(status=LotStatus.expired)
+        lot = db.session.get(Lot, lot_id)
+        moved = LOTS.move(
+            lot, LotAction.expire, expected=LotStatus.open, execute=_lot_rows, strict=False
         )
-        if done:
-            lot = db.session.get(Lot, lot_id)
-            record(None, lot, "expired", from_state="open", to_state="expired")
-            count += 1
+        count += moved is not None
     return count
 
 

@@ -9,14 +9,12 @@ from produce_match.catalog import commodities
 from produce_match.catalog.models import Commodity
 from produce_match.dates import local_today
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.models import Lot, sellable
 
 
 def on_offer() -> Select[tuple[Lot]]:
-    """Open lots with quantity left whose spoil-by date has not passed (today, Asia/Shanghai)."""
-    return select(Lot).where(
-        Lot.status == LotStatus.open, Lot.spoil_by >= local_today(), Lot.remaining_g > 0
-    )
+    """Lots that can sell (see `models.can_sell`), as of today in Asia/Shanghai."""
+    return select(Lot).where(sellable(local_today()))
 
 
 def with_details(query: Select[tuple[Lot]]) -> Select[tuple[Lot]]:

@@ -83,7 +83,7 @@ def _price_unit_choice(lot: Lot) -> MassUnit:
 
 @bp.route("/lots/<int:lot_id>")
 def detail(lot_id: int) -> Any:
-    lot = order_queries.settle_lot(policy.load(current_user, policy.VIEW, Lot, lot_id))
+    lot = order_queries.as_of_now(policy.load(current_user, policy.VIEW, Lot, lot_id))
     user = current_user if current_user.is_authenticated else None
     return render_template(
         "lots/detail.html",
@@ -156,10 +156,8 @@ def new() -> Any:
             for data in _uploaded_photos(form):
                 lots.add_photo(current_user, lot, data)
         except ValidationFailed as exc:
-            db.session.rollback()
             show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("Your lot is posted. Buyers can find it now."), "success")
             return redirect(url_for(".detail", lot_id=lot.id))
         return _render_form(form, None, 422)
@@ -181,10 +179,8 @@ def edit(lot_id: int) -> Any:
             for data in _uploaded_photos(form):
                 lots.add_photo(current_user, lot, data)
         except DomainError as exc:
-            db.session.rollback()
             show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("Your changes are saved."), "success")
             return redirect(url_for(".detail", lot_id=lot.id))
         return _render_form(form, lot, 422)
@@ -211,7 +207,6 @@ def _fill(form: LotForm, lot: Lot) -> None:
 def withdraw(lot_id: int) -> Any:
     lot = policy.load(current_user, "withdraw", Lot, lot_id)
     lots.withdraw_lot(current_user, lot)
-    db.session.commit()
     flash(_("The lot is withdrawn. Buyers no longer see it."), "success")
     return redirect(url_for(".mine"))
 
@@ -224,7 +219,6 @@ def delete_photo(lot_id: int, photo_id: int) -> Any:
     if photo is None or photo.lot_id != lot.id:
         abort(404)
     lots.remove_photo(current_user, photo)
-    db.session.commit()
     flash(_("The photo is removed."), "success")
     return redirect(url_for(".edit", lot_id=lot.id))
 

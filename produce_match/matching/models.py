@@ -13,6 +13,7 @@ from produce_match.accounts.models import User
 from produce_match.database import utcnow
 from produce_match.demands.models import Demand
 from produce_match.extensions import db
+from produce_match.lifecycle import Lifecycle
 from produce_match.lots.models import Lot
 from produce_match.orders.models import Order
 
@@ -58,6 +59,34 @@ class ProposalStatus(enum.StrEnum):
     def label(self) -> Any:
         """The status in words, in the user's language."""
         return _PROPOSAL_LABELS[self]
+
+
+class ProposalAction(enum.StrEnum):
+    order = "order"  #: both accepted and the order was placed and accepted
+    decline = "decline"  #: one party declined
+    fail = "fail"  #: both accepted, but no order could be placed
+
+
+#: THE transition table of proposals: (from, action) -> to. The answers themselves are not
+#: moves: each is one guarded write of its side's answer while the proposal is still live.
+PROPOSAL_TRANSITIONS: dict[tuple[ProposalStatus, ProposalAction], ProposalStatus] = {
+    (ProposalStatus.proposed, ProposalAction.order): ProposalStatus.ordered,
+    (ProposalStatus.proposed, ProposalAction.decline): ProposalStatus.declined,
+    (ProposalStatus.proposed, ProposalAction.fail): ProposalStatus.failed,
+}
+PROPOSALS: Lifecycle[ProposalStatus, ProposalAction] = Lifecycle(
+    "match_proposals",
+    ProposalStatus,
+    ProposalAction,
+    PROPOSAL_TRANSITIONS,
+    verbs={
+        ProposalAction.order: "ordered",
+        ProposalAction.decline: "declined",
+        ProposalAction.fail: "failed",
+    },
+)
+#: proposals still waiting for answers (the only state anything moves from)
+AWAITING_ANSWERS = PROPOSALS.live
 
 
 class Answer(enum.StrEnum):

@@ -13,9 +13,9 @@ from sqlalchemy.orm import selectinload
 from produce_match.accounts.models import User
 from produce_match.catalog import regions
 from produce_match.dates import local_today
-from produce_match.demands.models import Demand, DemandStatus
+from produce_match.demands.models import MATCHED, Demand
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.models import Lot, sellable
 from produce_match.matching import planner, queries
 from produce_match.matching.rules import Match, check, score
 
@@ -57,7 +57,7 @@ def open_lots(
     today = today or local_today()
     query = (
         select(Lot)
-        .where(Lot.status == LotStatus.open, Lot.remaining_g >= 1000, Lot.spoil_by >= today)
+        .where(sellable(today, at_least_g=1000))
         .options(selectinload(Lot.cooperative), selectinload(Lot.county))
         .order_by(Lot.spoil_by, Lot.id)
     )
@@ -74,7 +74,7 @@ def active_demands(commodity_ids: set[int]) -> list[Demand]:
     return list(
         db.session.scalars(
             select(Demand)
-            .where(Demand.status == DemandStatus.active, Demand.commodity_id.in_(commodity_ids))
+            .where(Demand.status.in_(sorted(MATCHED)), Demand.commodity_id.in_(commodity_ids))
             .options(selectinload(Demand.buyer), selectinload(Demand.county))
             .order_by(Demand.id)
         )

@@ -23,9 +23,16 @@ from produce_match.database import utcnow
 from produce_match.demands.models import Demand
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
-from produce_match.lots.models import Lot
+from produce_match.lots.models import Lot, meets_minimum
 from produce_match.matching import queries
-from produce_match.matching.models import Answer, Proposal, ProposalStatus
+from produce_match.matching.models import (
+    AWAITING_ANSWERS,
+    PROPOSALS,
+    Answer,
+    Proposal,
+    ProposalAction,
+    ProposalStatus,
+)
 from produce_match.matching.rules import check
 from produce_match.notifications.messages import message
 from produce_match.notifications.operations import members, notify
@@ -67,7 +74,7 @@ def propose(actor: User, lot: Lot, demand: Demand, quantity_kg: int) -> Proposal
     if grams < demand.min_quantity_g:
         message_ = _("Less than the buyer's minimum.")
         raise ValidationFailed(message_, fields={"quantity_kg": [message_]})
-    if lot.min_order_g and grams < lot.min_order_g and grams != lot.remaining_g:
+    if not meets_minimum(lot, grams):
         message_ = _(
             "The cooperative sells at least %(min)s per order.",
             min=format_mass(lot.min_order_g, lot.quantity_unit),
@@ -105,7 +112,7 @@ def answer(actor: User, proposal: Proposal, accept: bool) -> None:
         update(Proposal)
         .where(
             Proposal.id == proposal.id,
-            Proposal.status == ProposalStatus.proposed,
+            Proposal.status.in_(sorted(AWAITING_ANSWERS)),
             answer_col.is_(None),
         )
         .values({answer_col.key: value, by_col: actor.id, "updated_at": utcnow()})
@@ -116,7 +123,7 @@ def answer(actor: User, proposal: Proposal, accept: bool) -> None:
         raise Conflict(_("This proposal has already been answered."), code="answered")
     record(actor, proposal, f"{side}_{value.value}", changes={"side": side})
     if not accept:
-        _finish(actor, proposal, ProposalStatus.declined)
+        _finish(actor, proposal, ProposalAction.decline)
         notify(
             [*_parties(proposal), proposal.proposed_by],
             "match.declined",
@@ -129,24 +136,17 @@ def answer(actor: User, proposal: Proposal, accept: bool) -> None:
         _place(actor, proposal)
 
 
-def _finish(actor: User | None, proposal: Proposal, status: ProposalStatus, **values: Any) -> bool:
-    done = db.session.execute(
-        update(Proposal)
-        .where(Proposal.id == proposal.id, Proposal.status == ProposalStatus.proposed)
-        .values(status=status, updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+def _finish(actor: User | None, proposal: Proposal, action: ProposalAction, **values: Any) -> bool:
+    moved = PROPOSALS.move(
+        proposal,
+        action,
+        actor=actor,
+        values={"updated_at": utcnow(), **values},
+        facts={k: v for k, v in values.items() if isinstance(v, int | str)} or None,
+        strict=False,
+    )
     db.session.refresh(proposal)
-    if done:
-        record(
-            actor,
-            proposal,
-            status.value,
-            from_state=ProposalStatus.proposed.value,
-            to_state=status.value,
-            changes={k: v for k, v in values.items() if isinstance(v, int | str)} or None,
-        )
-    return bool(done)
+    return moved is not None
 
 
 def _place(actor: User, proposal: Proposal) -> None:
@@ -161,11 +161,7 @@ def _place(actor: User, proposal: Proposal) -> None:
             "Only %(left)s of the lot is left.",
             left=format_mass(lot.remaining_g, lot.quantity_unit),
         )
-    elif (
-        lot.min_order_g
-        and proposal.quantity_g < lot.min_order_g
-        and proposal.quantity_g != lot.remaining_g
-    ):
+    elif not meets_minimum(lot, proposal.quantity_g):
         problem = _(
             "The cooperative sells at least %(min)s per order.",
             min=format_mass(lot.min_order_g, lot.quantity_unit),
@@ -184,7 +180,7 @@ def _place(actor: User, proposal: Proposal) -> None:
                 [str(exc.message), *(str(m) for ms in exc.fields.values() for m in ms)]
             )
     if order is None:
-        _finish(actor, proposal, ProposalStatus.failed, problem=str(problem)[:300])
+        _finish(actor, proposal, ProposalAction.fail, problem=str(problem)[:300])
         notify(
             [*_parties(proposal), proposal.proposed_by],
             "match.failed",
@@ -193,7 +189,7 @@ def _place(actor: User, proposal: Proposal) -> None:
         )
         return
     orders.accept(seller, order)
-    _finish(actor, proposal, ProposalStatus.ordered, order_id=order.id)
+    _finish(actor, proposal, ProposalAction.order, order_id=order.id)
     url = f"/proposals/{proposal.id}"
     notify([proposal.proposed_by], "match.ordered", _params(proposal), url=url)
 

@@ -13,25 +13,23 @@ from sqlalchemy.orm import selectinload
 
 from produce_match import policy
 from produce_match.dates import local_today
-from produce_match.demands.models import Demand, DemandStatus
+from produce_match.demands.models import MATCHED, Demand
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.models import Lot, can_sell, sellable
 from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank, undisclosed
-from produce_match.orders.models import Order, OrderStatus
+from produce_match.orders.models import (
+    BUYER_ACCOUNTABLE,
+    SUCCEEDED,
+    Order,
+    in_table_order,
+)
 
 if TYPE_CHECKING:
     from produce_match.accounts.models import User
 
-#: how a buyer's finished orders count for reliability: completed ones, against those that
-#: ended any other way the buyer had a hand in (a cooperative's rejection does not count)
-SUCCESS = (OrderStatus.completed,)
-FINISHED = (
-    OrderStatus.completed,
-    OrderStatus.cancelled,
-    OrderStatus.expired,
-    OrderStatus.disputed,
-    OrderStatus.resolved,
-)
+#: how a buyer's finished orders count for reliability (declared beside the orders' table)
+SUCCESS = in_table_order(SUCCEEDED)
+FINISHED = in_table_order(BUYER_ACCOUNTABLE)
 
 
 #: what the rule and the pages read of a found demand: its buyer and its delivery place (the
@@ -97,7 +95,7 @@ def lot_facts(lot: Lot) -> LotFacts:
         available_from=lot.available_from,
         lat=lot.county.lat,
         lng=lot.county.lng,
-        open=lot.current_status is LotStatus.open,
+        open=can_sell(lot),
         min_order_g=lot.min_order_g,
         verified=lot.cooperative.verified,
         org_id=lot.cooperative_id,
@@ -117,7 +115,7 @@ def demand_facts(demand: Demand, records: dict[int, tuple[int, int]]) -> DemandF
         lat=demand.county.lat,
         lng=demand.county.lng,
         max_distance_km=demand.max_distance_km,
-        active=demand.status is DemandStatus.active,
+        active=demand.status in MATCHED,
         verified=demand.buyer.verified,
         orders_finished=finished,
         orders_completed=done,
@@ -131,7 +129,7 @@ def candidate_demands(lot: Lot) -> list[Demand]:
         db.session.scalars(
             select(Demand)
             .where(
-                Demand.status == DemandStatus.active,
+                Demand.status.in_(sorted(MATCHED)),
                 Demand.commodity_id == lot.commodity_id,
                 Demand.max_price_fen_per_t >= lot.price_fen_per_t,
                 Demand.min_quantity_g <= lot.remaining_g,
@@ -149,11 +147,9 @@ def candidate_lots(demand: Demand, today: date | None = None) -> list[Lot]:
         db.session.scalars(
             select(Lot)
             .where(
-                Lot.status == LotStatus.open,
+                sellable(today, at_least_g=demand.min_quantity_g),
                 Lot.commodity_id == demand.commodity_id,
                 Lot.price_fen_per_t <= demand.max_price_fen_per_t,
-                Lot.remaining_g >= demand.min_quantity_g,
-                Lot.spoil_by >= today,
             )
             .options(selectinload(Lot.cooperative), selectinload(Lot.county))
             .order_by(Lot.id)
@@ -175,7 +171,7 @@ def matches_for_lots(lots: list[Lot], *, limit: int | None = 20) -> dict[int, li
             db.session.scalars(
                 select(Demand)
                 .where(
-                    Demand.status == DemandStatus.active,
+                    Demand.status.in_(sorted(MATCHED)),
                     Demand.commodity_id.in_(commodity_ids),
                 )
                 .options(*DEMAND_LOADS)

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from produce_match.lots.rules import meets_minimum
+
 #: how far a truck gets in a day, door to door (about 10 hours at 50 km/h with loading and
 #: stops): transit takes ceil(distance / 500) days, and at least one day
 KM_PER_DAY = 500
@@ -186,11 +188,7 @@ def check(lot: LotFacts, demand: DemandFacts, today: date) -> Check:
         failures.append(Failure.demand_closed)
     if lot.remaining_g < demand.min_g:
         failures.append(Failure.too_little)
-    if (
-        lot.min_order_g
-        and min(lot.min_order_g, lot.remaining_g) > demand.max_g
-        and lot.remaining_g > demand.max_g
-    ):
+    if not meets_minimum(lot, min(demand.max_g, lot.remaining_g)):  # the most it would take
         failures.append(Failure.lot_minimum)
     supply = 0 if failures else min(lot.remaining_g, demand.max_g)
     return Check(tuple(failures), distance, days, arrives, supply)

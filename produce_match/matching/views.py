@@ -19,7 +19,7 @@ from produce_match.matching import planner, proposals, queries
 from produce_match.matching.models import Proposal
 from produce_match.matching.plan import jurisdiction_of, make_plan
 from produce_match.matching.words import reason_text
-from produce_match.web import templating
+from produce_match.web import templating, transaction
 
 bp = Blueprint("matching", __name__)
 
@@ -75,10 +75,7 @@ def propose() -> Any:
     try:
         proposal = proposals.propose(current_user, lot, demand, quantity)
     except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-        return redirect(url_for(".plan"))
-    db.session.commit()
+        return transaction.refused(exc.message, url_for(".plan"))
     flash(_("The proposal is sent to the buyer and the cooperative."), "success")
     return redirect(url_for(".proposal", proposal_id=proposal.id))
 
@@ -109,10 +106,9 @@ def answer(proposal_id: int, answer: str) -> Any:
     try:
         proposals.answer(current_user, item, answer == "accept")
     except DomainError as exc:
-        db.session.rollback()
+        transaction.doom()
         flash(str(exc.message), "error")
     else:
-        db.session.commit()
         flash(_("Your answer is recorded."), "success")
     return redirect(url_for(".proposal", proposal_id=proposal_id))
 

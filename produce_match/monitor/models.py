@@ -23,7 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from produce_match.accounts.models import Organisation, User
 from produce_match.catalog.models import Commodity, Region
 from produce_match.database import utcnow
+from produce_match.errors import Conflict
 from produce_match.extensions import db
+from produce_match.lifecycle import Lifecycle
 from produce_match.lots.models import Lot
 
 
@@ -69,6 +71,47 @@ _PROBLEM_STATUS_LABELS = {
     ProblemStatus.assigned: _l("assigned"),
     ProblemStatus.closed: _l("closed off (销号)"),
 }
+
+
+class ProblemAction(enum.StrEnum):
+    assign = "assign"  #: the office gives it to an official (again: to another)
+    close = "close"  #: solved and closed off (销号), with its outcome
+    reopen = "reopen"  #: the outcome did not hold, and nobody was assigned
+    reopen_to_assignee = "reopen_to_assignee"  #: the outcome did not hold: back to its official
+
+
+#: THE transition table of problems: (from, action) -> to
+PROBLEM_TRANSITIONS: dict[tuple[ProblemStatus, ProblemAction], ProblemStatus] = {
+    (ProblemStatus.open, ProblemAction.assign): ProblemStatus.assigned,
+    (ProblemStatus.assigned, ProblemAction.assign): ProblemStatus.assigned,
+    (ProblemStatus.open, ProblemAction.close): ProblemStatus.closed,
+    (ProblemStatus.assigned, ProblemAction.close): ProblemStatus.closed,
+    (ProblemStatus.closed, ProblemAction.reopen): ProblemStatus.open,
+    (ProblemStatus.closed, ProblemAction.reopen_to_assignee): ProblemStatus.assigned,
+}
+
+
+def _stale(_state: Any, _action: Any) -> Conflict:
+    return Conflict(_l("This ledger entry has changed meanwhile."), code="stale")
+
+
+PROBLEMS: Lifecycle[ProblemStatus, ProblemAction] = Lifecycle(
+    "problems",
+    ProblemStatus,
+    ProblemAction,
+    PROBLEM_TRANSITIONS,
+    verbs={
+        ProblemAction.assign: "assigned",
+        ProblemAction.close: "closed",
+        ProblemAction.reopen: "reopened",
+        ProblemAction.reopen_to_assignee: "reopened",
+    },
+    illegal=_stale,
+    stale=_stale,
+)
+#: entries still being worked on (every state that can be closed), and the closed ones
+UNSOLVED = PROBLEMS.sources(ProblemAction.close)
+SOLVED = frozenset(ProblemStatus) - UNSOLVED
 
 
 class Problem(db.Model):

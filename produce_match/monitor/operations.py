@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from produce_match import policy
 from produce_match.accounts.models import Organisation, Role, User
@@ -28,8 +28,11 @@ from produce_match.lots.models import Lot
 from produce_match.lots.photos import ProcessedPhoto
 from produce_match.lots.uploads import process_uploads
 from produce_match.monitor.models import (
+    PROBLEMS,
+    SOLVED,
     FollowUp,
     Problem,
+    ProblemAction,
     ProblemCategory,
     ProblemPhoto,
     ProblemStatus,
@@ -72,22 +75,22 @@ def _cooperative_members(problem: Problem) -> list[User]:
 
 
 def _move(
-    problem: Problem, expected: tuple[ProblemStatus, ...], values: dict[str, Any]
-) -> ProblemStatus:
-    """Change the entry if (and only if) it is still in one of the `expected` states."""
-    before = problem.status
-    if before not in expected:
-        raise Conflict(_("This ledger entry has changed meanwhile."), code="stale")
-    result = db.session.execute(
-        update(Problem)
-        .where(Problem.id == problem.id, Problem.status == before)
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
+    actor: User,
+    problem: Problem,
+    action: ProblemAction,
+    values: dict[str, Any],
+    facts: dict[str, Any],
+) -> None:
+    """Move the entry if (and only if) it is still in the state it was read in."""
+    PROBLEMS.move(
+        problem,
+        action,
+        actor=actor,
+        expected=problem.status,
+        values={"updated_at": utcnow(), **values},
+        facts=facts,
     )
-    if result.rowcount != 1:
-        raise Conflict(_("This ledger entry has changed meanwhile."), code="stale")
     db.session.refresh(problem)
-    return before
 
 
 def raise_problem(
@@ -167,18 +170,12 @@ def assign(actor: User, problem: Problem, assignee: User) -> None:
         message_ = _("Assign it to an official of an office whose area holds it.")
         raise ValidationFailed(message_, fields={"assignee_id": [message_]})
     previous = problem.assignee_id
-    before = _move(
-        problem,
-        (ProblemStatus.open, ProblemStatus.assigned),
-        {"status": ProblemStatus.assigned, "assignee_id": assignee.id},
-    )
-    record(
+    _move(
         actor,
         problem,
-        "assigned",
-        from_state=before.value,
-        to_state=ProblemStatus.assigned.value,
-        changes={"assignee_id": [previous, assignee.id]},
+        ProblemAction.assign,
+        {"assignee_id": assignee.id},
+        {"assignee_id": [previous, assignee.id]},
     )
     notify(
         [assignee, *_cooperative_members(problem)],
@@ -192,7 +189,7 @@ def assign(actor: User, problem: Problem, assignee: User) -> None:
 def follow_up(actor: User, problem: Problem, note: str) -> FollowUp:
     """An official or the cooperative records what was done or learnt; the other side sees it."""
     policy.ensure(actor, "follow_up", problem)
-    if problem.status is ProblemStatus.closed:
+    if problem.status in SOLVED:
         raise Conflict(_("Reopen the entry before adding to it."), code="closed")
     row = FollowUp(problem=problem, author_id=actor.id, note=_text(note, "note"))
     db.session.add(row)
@@ -215,18 +212,12 @@ def close(actor: User, problem: Problem, outcome: str) -> None:
     """Close the entry (销号) with its outcome."""
     policy.ensure(actor, "close", problem)
     text = _text(outcome, "outcome")
-    before = _move(
-        problem,
-        (ProblemStatus.open, ProblemStatus.assigned),
-        {"status": ProblemStatus.closed, "closed_at": utcnow(), "outcome": text},
-    )
-    record(
+    _move(
         actor,
         problem,
-        "closed",
-        from_state=before.value,
-        to_state=ProblemStatus.closed.value,
-        changes={"outcome": text},
+        ProblemAction.close,
+        {"closed_at": utcnow(), "outcome": text},
+        {"outcome": text},
     )
     notify(
         [*_cooperative_members(problem), *([problem.assignee] if problem.assignee else [])],
@@ -241,27 +232,15 @@ def reopen(actor: User, problem: Problem, reason: str) -> None:
     """Open a closed entry again (back to its official, if it had one)."""
     policy.ensure(actor, "reopen", problem)
     text = _text(reason, "reason")
-    to = ProblemStatus.assigned if problem.assignee_id else ProblemStatus.open
+    action = ProblemAction.reopen_to_assignee if problem.assignee_id else ProblemAction.reopen
     superseded = problem.outcome
     _move(
-        problem,
-        (ProblemStatus.closed,),
-        # the outcome no longer holds: it stays in the history, marked superseded
-        {
-            "status": to,
-            "closed_at": None,
-            "outcome": None,
-            "reopen_reason": text,
-            "reopened_at": utcnow(),
-        },
-    )
-    record(
         actor,
         problem,
-        "reopened",
-        from_state=ProblemStatus.closed.value,
-        to_state=to.value,
-        changes={"reason": text, "superseded_outcome": superseded},
+        action,
+        # the outcome no longer holds: it stays in the history, marked superseded
+        {"closed_at": None, "outcome": None, "reopen_reason": text, "reopened_at": utcnow()},
+        {"reason": text, "superseded_outcome": superseded},
     )
     notify(
         [

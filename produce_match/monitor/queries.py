@@ -26,32 +26,25 @@ from produce_match.catalog.models import Commodity, Region
 from produce_match.dates import DEFAULT_TIMEZONE, BadDate, local_today, parse_date
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.models import Lot, can_sell, sellable
 from produce_match.matching import queries as matching
 from produce_match.monitor.models import (
+    SOLVED,
     FollowUp,
     Problem,
     ProblemCategory,
     ProblemStatus,
     ReferencePrice,
 )
-from produce_match.orders.models import Order, OrderStatus
+from produce_match.orders.models import RELEASING, Order, OrderStatus, in_table_order
+from produce_match.orders.models import TAKEN as ORDER_TAKEN
 from produce_match.payments.models import EntryKind, LedgerEntry
 from produce_match.units import cost_fen
 
-#: an order in one of these states has been taken by the cooperative (the lot has a buyer)
-TAKEN = (
-    OrderStatus.accepted,
-    OrderStatus.awaiting_payment,
-    OrderStatus.paid,
-    OrderStatus.dispatched,
-    OrderStatus.delivered,
-    OrderStatus.completed,
-    OrderStatus.disputed,
-    OrderStatus.resolved,
-)
-#: orders that never went anywhere: not counted as "ordered"
-NOT_ORDERED = (OrderStatus.rejected, OrderStatus.cancelled, OrderStatus.expired)
+#: an order in one of these states has been taken by the cooperative (the lot has a buyer);
+#: those that never went anywhere are not counted as "ordered" (both derived beside the table)
+TAKEN = in_table_order(ORDER_TAKEN)
+NOT_ORDERED = in_table_order(RELEASING)
 #: a lot is flagged when it has no taken order this many days before it spoils
 FLAG_DAYS = 7
 #: how far back the dashboard looks by default
@@ -263,9 +256,8 @@ def open_lots(scope: Scope) -> list[Lot]:
     query = (
         select(Lot)
         .where(
-            Lot.status == LotStatus.open,
-            Lot.remaining_g > 0,
-            Lot.spoil_by >= today - timedelta(days=1),
+            # a day's margin: the lot's own date may still be yesterday's; `can_sell` decides
+            sellable(today - timedelta(days=1)),
             *scope.holds(Lot.province_code, Lot.county_code),
         )
         .options(
@@ -273,7 +265,7 @@ def open_lots(scope: Scope) -> list[Lot]:
         )
         .order_by(Lot.spoil_by, Lot.id)
     )
-    return [lot for lot in db.session.scalars(query) if lot.current_status is LotStatus.open]
+    return [lot for lot in db.session.scalars(query) if can_sell(lot)]
 
 
 @dataclass
@@ -557,7 +549,7 @@ def figures(scope: Scope, period: Period) -> Figures:
     counts: dict[ProblemCategory, list[int]] = {c: [0, 0] for c in ProblemCategory}
     closing: list[timedelta] = []
     for problem in db.session.scalars(problems_in(scope)):
-        closed = problem.status is ProblemStatus.closed
+        closed = problem.status in SOLVED
         counts[problem.category][1 if closed else 0] += 1
         if closed:
             out.problems_closed += 1

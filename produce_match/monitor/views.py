@@ -39,6 +39,7 @@ from produce_match.monitor.models import (
 from produce_match.orders.models import Order, OrderStatus
 from produce_match.storage import send_photo
 from produce_match.units import format_mass, format_money
+from produce_match.web import transaction
 
 bp = Blueprint("monitor", __name__, url_prefix="/monitor")
 
@@ -293,11 +294,10 @@ def new_problem() -> Any:
                 photos=photos,
             )
         except DomainError as exc:
-            db.session.rollback()
+            transaction.doom()
             errors = {k: [str(m) for m in v] for k, v in (exc.fields or {}).items()}
             flash(str(exc.message), "error")
         else:
-            db.session.commit()
             flash(_("The problem is entered in the ledger."), "success")
             return redirect(url_for(".problem", problem_id=problem.id))
     return render_template(
@@ -362,10 +362,9 @@ def problem_step(problem_id: int, step: str) -> Any:
         else:
             operations.reopen(current_user, item, request.form.get("reason", ""))
     except DomainError as exc:
-        db.session.rollback()
+        transaction.doom()
         flash(str(exc.message), "error")
     else:
-        db.session.commit()
         flash(_("The ledger entry is updated."), "success")
     return redirect(url_for(".problem", problem_id=problem_id))
 
@@ -399,10 +398,9 @@ def prices() -> Any:
                 rows = [request.form.to_dict()]
             count = operations.import_reference_prices(current_user, rows)
         except DomainError as exc:
-            db.session.rollback()
+            transaction.doom()
             flash(str(exc.message), "error")
         else:
-            db.session.commit()
             flash(_("%(n)d reference prices recorded.", n=count), "success")
         return redirect(url_for(".prices", **_place_args(scope)))
     return render_template(

@@ -28,7 +28,6 @@ def inbox() -> Any:
 def read_all() -> Any:
     if ActionForm().validate_on_submit():
         notifications.mark_read(current_user)
-        db.session.commit()
     return redirect(url_for("notifications.inbox"))
 
 
@@ -41,7 +40,6 @@ def open_one(notification_id: int) -> Any:
         abort(404)
     if ActionForm().validate_on_submit():
         notifications.mark_read(current_user, [row.id])
-        db.session.commit()
     target = (
         row.url if row.url and row.url.startswith("/") and not row.url.startswith("//") else None
     )

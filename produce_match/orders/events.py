@@ -1,11 +1,11 @@
-"""The one signal every recorded step of an order sends: who else needs to know subscribes here.
+"""The signal for what happens to an order that is not a move of its lifecycle.
 
-`order_changed` is sent inside the transaction, right after the step's guarded statement and its
-audit record, with `event` (the audit verb: "placed", "accepted", "paid", "dispatched",
-"delivery_confirmed", "cancelled", "expired", "disputed", "resolved", "completed" ...) and
-`actor` (None for the system). Receivers add rows to the session and nothing else: no commit,
-no network (work for after the commit goes to an outbox). Today they are `orders.notices` (tell
-the other side) and the payments side (refunds and payouts follow the order's steps).
+An order's moves (accept, dispatch, cancel, expire ...) are announced as typed events by its
+lifecycle (`orders.models.ORDERS`; subscribe with `ORDERS.on(OrderAction.cancel)`), never as
+words. `order_changed` is for the rest: `event` is "placed" (the order was created) or
+"delivery_changed" (the buyer changed where it goes), with `actor` (None for the system).
+Receivers run inside the transaction and add rows to the session and nothing else: no commit,
+no network (work for after the commit goes to an outbox).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from produce_match.database import utcnow
 from produce_match.dates import DEFAULT_TIMEZONE
 from produce_match.errors import Conflict
 from produce_match.extensions import db
+from produce_match.lifecycle import Lifecycle
 from produce_match.lots.models import Lot
 from produce_match.units import MassUnit
 
@@ -121,10 +122,44 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderAction], tuple[OrderStatus, frozenset[
     **{(s, A.expire): (S.expired, frozenset({P.system})) for s in BEFORE_DISPATCH},
 }
 
+#: what each move is called in the audit trail (past tense, like the other domains' events)
+VERBS: dict[OrderAction, str] = {
+    A.accept: "accepted",
+    A.reject: "rejected",
+    A.request_payment: "payment_requested",
+    A.pay: "paid",
+    A.dispatch: "dispatched",
+    A.confirm_delivery: "delivery_confirmed",
+    A.auto_confirm: "delivery_auto_confirmed",
+    A.complete: "completed",
+    A.dispute: "disputed",
+    A.resolve: "resolved",
+    A.cancel: "cancelled",
+    A.expire: "expired",
+}
+
+# --- the sets of states queries and pages need, all derived from the table ------------------
+
 #: states an order never leaves
 TERMINAL = frozenset(s for s in OrderStatus if not any(k[0] is s for k in TRANSITIONS))
-#: states reached by giving the reserved quantity back to the lot
-RELEASING = frozenset({S.rejected, S.cancelled, S.expired})
+#: states an order still moves on from (the "active" tab; the others are "closed")
+LIVE = frozenset(OrderStatus) - TERMINAL
+#: states reached by giving the reserved quantity back to the lot: the early endings
+RELEASING = frozenset(
+    TRANSITIONS[s, a][0] for s, a in TRANSITIONS if a in (A.reject, A.cancel, A.expire)
+)
+#: states in which the cooperative has taken the order (the lot has a buyer): every state
+#: the table reaches from an accepted order except the early endings
+TAKEN = frozenset(OrderStatus) - RELEASING - {S.reserved}
+#: a buyer's reliability: orders that ended well, against those that ended any way the buyer
+#: had a hand in (a rejection is the cooperative's doing; a dispute counts once raised)
+SUCCEEDED = frozenset({S.completed})
+BUYER_ACCOUNTABLE = (TERMINAL - {S.rejected}) | {S.disputed}
+
+
+def in_table_order(states: frozenset[OrderStatus]) -> tuple[OrderStatus, ...]:
+    """A set of states as a tuple in the order the states are declared (for stable queries)."""
+    return tuple(s for s in OrderStatus if s in states)
 
 
 class IllegalTransition(Conflict):
@@ -142,6 +177,23 @@ class IllegalTransition(Conflict):
         self.order_status = status
         self.action = action
 
+
+def _changed_meanwhile(_status: Any, _action: Any) -> Conflict:
+    return Conflict(
+        _l("This order was changed meanwhile. Reload it and try again."), code="order_changed"
+    )
+
+
+#: the table as the one lifecycle helper runs it (the parties are checked by `operations`)
+ORDERS: Lifecycle[OrderStatus, OrderAction] = Lifecycle(
+    "orders",
+    OrderStatus,
+    OrderAction,
+    {key: to for key, (to, _who) in TRANSITIONS.items()},
+    verbs=VERBS,
+    illegal=IllegalTransition,
+    stale=_changed_meanwhile,
+)
 
 _STATUS_VALUES = frozenset(s.value for s in OrderStatus)
 _ACTION_VALUES = frozenset(a.value for a in OrderAction)

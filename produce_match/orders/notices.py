@@ -1,4 +1,5 @@
-"""Who is told about each step of an order, and in what words (receivers of `order_changed`).
+"""Who is told about each step of an order, and in what words (receivers of the order's
+typed moves, and of `order_changed` for what is not a move).
 
 The side that took a step is not told about it; the other side is (every active member of that
 organisation with the trading role). Steps nobody took (timers, the payment side's confirmation)
@@ -14,32 +15,46 @@ from flask_babel import gettext as _
 
 from produce_match.accounts.models import Role, User
 from produce_match.i18n import current_language
+from produce_match.lifecycle import Moved
 from produce_match.notifications.messages import message
 from produce_match.notifications.operations import members, notify, overseers
 from produce_match.orders.events import order_changed
-from produce_match.orders.models import Order, Party
+from produce_match.orders.models import ORDERS, Order, OrderAction, Party
 from produce_match.policy import order_party
 from produce_match.units import format_mass, format_money
 
-#: steps that tell nobody (payment is requested in the same breath as `accepted`)
-SILENT = frozenset({"payment_requested"})
+#: moves that tell nobody (payment is requested in the same breath as `accept`)
+SILENT = frozenset({OrderAction.request_payment})
+#: moves the officials whose jurisdiction holds the lot are told of too (they settle disputes)
+TO_OVERSEERS = frozenset({OrderAction.dispute})
+
+
+@ORDERS.on()
+def _tell_move(moved: Moved) -> None:
+    """Every move of an order but the silent ones; the message is named after the move."""
+    if moved.action in SILENT:
+        return
+    _tell(moved.subject, ORDERS.verb(moved.action), moved.actor, moved.action in TO_OVERSEERS)
 
 
 @order_changed.connect
-def _tell(order: Order, *, event: str, actor: User | None) -> None:
-    if event in SILENT:
-        return
+def _tell_change(order: Order, *, event: str, actor: User | None) -> None:
+    """What is not a move: the order placed, its delivery changed (see `orders.events`)."""
+    _tell(order, event, actor, False)
+
+
+def _tell(order: Order, name: str, actor: User | None, overseers_too: bool) -> None:
     side = order_party(actor, order) if actor is not None else None
     recipients: list[User] = []
     if side is not Party.buyer:
         recipients += members(order.buyer_org_id, Role.buyer)
     if side is not Party.cooperative:
         recipients += members(order.cooperative_org_id, Role.cooperative)
-    if event == "disputed":
+    if overseers_too:
         recipients += overseers(order.lot.province_code, order.lot.county_code)
     notify(
         recipients,
-        f"order.{event}",
+        f"order.{name}",
         {
             "order": order.id,
             "lot": order.lot.title,

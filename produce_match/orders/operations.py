@@ -36,10 +36,18 @@ from produce_match.accounts.rules import normalise_phone
 from produce_match.audit.operations import record
 from produce_match.database import utcnow
 from produce_match.dates import BadDate, parse_date
-from produce_match.demands.models import Demand, DemandStatus
+from produce_match.demands.models import MATCHED, Demand
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, LotStatus
+from produce_match.lots.models import (
+    LOTS,
+    Lot,
+    LotAction,
+    LotStatus,
+    meets_minimum,
+    minimum_met,
+    sellable,
+)
 from produce_match.lots.photos import ProcessedPhoto
 from produce_match.lots.uploads import process_uploads
 from produce_match.orders.events import order_changed
@@ -47,6 +55,7 @@ from produce_match.orders.models import (
     AUTO_CONFIRM,
     BEFORE_DISPATCH,
     DISPUTE_WINDOW,
+    ORDERS,
     PAYMENT_WINDOW,
     RESERVATION_HOLD,
     Order,
@@ -112,22 +121,6 @@ MAX_TEXT = 1000
 #: photos of a loading, or of a dispute's evidence, at most
 MAX_PHOTOS = 6
 
-#: what each step is called in the audit trail (past tense, like the other domains' events)
-EVENTS = {
-    A.accept: "accepted",
-    A.reject: "rejected",
-    A.request_payment: "payment_requested",
-    A.pay: "paid",
-    A.dispatch: "dispatched",
-    A.confirm_delivery: "delivery_confirmed",
-    A.auto_confirm: "delivery_auto_confirmed",
-    A.complete: "completed",
-    A.dispute: "disputed",
-    A.resolve: "resolved",
-    A.cancel: "cancelled",
-    A.expire: "expired",
-}
-
 
 class NotAllowed(DomainError):
     """The actor is not a side that may take this step (views check the policy first)."""
@@ -160,7 +153,7 @@ def _iso(instant: datetime | None) -> str | None:
 
 
 def _notify(actor: User | None, order: Order, event: str) -> None:
-    """Send `order_changed` for a step just recorded (the other side is told by its receivers)."""
+    """Send `order_changed` for a change that is not a move (placed, delivery changed)."""
     order_changed.send(order, event=event, actor=actor)
 
 
@@ -243,7 +236,8 @@ def _attach(
             width=photo.width,
             height=photo.height,
             place=place,
-            taken_at=taken_at,
+            # in UTC, as it is stored: the response that shows the new row reads it as stored
+            taken_at=taken_at.astimezone(UTC) if taken_at is not None else None,
             uploaded_by_id=actor.id,
         )
         db.session.add(row)
@@ -290,28 +284,24 @@ def _step(
     False (strict=False) or Conflict `order_changed` (strict) if the order was moved meanwhile.
     """
     before = order.status
-    after = transition(before, action)
+    transition(before, action)  # IllegalTransition before anything else is looked at
     if _party(actor, order) not in parties(before, action):
         raise NotAllowed(_("Your account may not do this to this order."))
-    changes = {"status": after, "updated_at": now, **(values or {})}
-    moved = db.session.execute(
-        update(_orders)
-        .where(_orders.c.id == order.id, _orders.c.status == before)
-        .values(**changes)
-    ).rowcount
-    if moved != 1:
-        if strict:
-            raise Conflict(
-                _("This order was changed meanwhile. Reload it and try again."),
-                code="order_changed",
-            )
-        return False
-    for name, value in changes.items():
-        set_committed_value(order, name, value)
-    event = EVENTS[action]
-    record(actor, order, event, from_state=before.value, to_state=after.value, changes=facts)
-    _notify(actor, order, event)
-    return True
+    moved = ORDERS.move(
+        order,
+        action,
+        actor=actor,
+        expected=before,
+        values={"updated_at": now, **(values or {})},
+        facts=facts,
+        strict=strict,
+    )
+    return moved is not None  # who else needs to know listens to ORDERS' typed events
+
+
+def _lot_rows(statement: Any) -> int:
+    """Run a statement on lots through the search index's queue: how many rows it wrote."""
+    return len(update_lots(statement))
 
 
 def _lock_lot(lot_id: int) -> None:
@@ -326,19 +316,19 @@ def _lock_lot(lot_id: int) -> None:
         )
 
 
-def _reserve(lot: Lot, grams: int, min_g: int | None, now: datetime) -> int | None:
-    """Take `grams` from the lot in one guarded statement: the new remaining, or None."""
-    conditions = [
-        _lots.c.id == lot.id,
-        _lots.c.status == LotStatus.open,
-        _lots.c.remaining_g >= grams,
-        _lots.c.spoil_by >= lot_today(lot, now),
-    ]
-    if min_g and grams < min_g:
-        conditions.append(_lots.c.remaining_g == grams)  # below the minimum: only the last of it
+def _reserve(lot: Lot, grams: int, now: datetime) -> int | None:
+    """Take `grams` from the lot in one guarded statement: the new remaining, or None.
+
+    Guarded by the lot's one rule of what it can sell (`sellable`, `minimum_met`), so that the
+    statement refuses whatever a concurrent change made unsellable since the lot was read.
+    """
     rows = update_lots(
         update(_lots)
-        .where(*conditions)
+        .where(
+            _lots.c.id == lot.id,
+            sellable(lot_today(lot, now), at_least_g=grams),
+            minimum_met(grams),
+        )
         .values(
             remaining_g=_lots.c.remaining_g - grams,
             status=case(
@@ -381,27 +371,17 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
     )[0].remaining_g
     set_committed_value(lot, "remaining_g", remaining)
     set_committed_value(lot, "updated_at", now)
-    reopened = update_lots(
-        update(_lots)
-        .where(_lots.c.id == order.lot_id, _lots.c.status == LotStatus.sold_out)
-        .values(
-            status=case(
-                (_lots.c.spoil_by < lot_today(lot, now), LotStatus.expired.value),
-                else_=LotStatus.open.value,
-            )
-        )
-        .returning(_lots.c.status)
-    )
-    if reopened:
-        status = LotStatus(reopened[0].status)
-        set_committed_value(lot, "status", status)
-        record(
-            actor,
+    status = db.session.scalar(select(_lots.c.status).where(_lots.c.id == order.lot_id))
+    if status == LotStatus.sold_out:  # on offer again, unless it spoiled meanwhile
+        action = LotAction.expire if lot.spoil_by < lot_today(lot, now) else LotAction.reopen
+        LOTS.move(
             lot,
-            "reopened" if status is LotStatus.open else "expired",
-            from_state=LotStatus.sold_out.value,
-            to_state=status.value,
-            changes={"order_id": order.id, "returned_g": order.quantity_g},
+            action,
+            actor=actor,
+            expected=LotStatus.sold_out,
+            facts={"order_id": order.id, "returned_g": order.quantity_g},
+            execute=_lot_rows,
+            strict=False,
         )
     return True
 
@@ -455,7 +435,7 @@ def _buyers_demand(buyer_org_id: int, commodity_id: int) -> Demand | None:
         .where(
             Demand.buyer_org_id == buyer_org_id,
             Demand.commodity_id == commodity_id,
-            Demand.status == DemandStatus.active,
+            Demand.status.in_(sorted(MATCHED)),
         )
         .order_by(Demand.updated_at.desc(), Demand.id.desc())
         .limit(1)
@@ -638,17 +618,16 @@ def place_order(
     destination = _delivery_values(delivery, delivery_defaults(actor, lot, demand))
     apply_lot_expiry(lot, now)  # reservations that ran out first: their quantity is for sale
     _check_orderable(lot, mass_unit, now)
-    min_g = getattr(lot, "min_order_g", None)  # a column the lots model gains for this issue
-    if min_g and grams < min_g and grams != lot.remaining_g:
+    if not meets_minimum(lot, grams):
         message = _(
             "The cooperative sells at least %(min)s per order.",
-            min=format_mass(min_g, mass_unit),
+            min=format_mass(lot.min_order_g, mass_unit),
         )
         raise ValidationFailed(message, fields={"quantity": [message]})
     if grams > lot.remaining_g:
         raise _insufficient(lot, mass_unit)
     amount_fen = order_amount_fen(grams, lot.price_fen_per_t)
-    remaining = _reserve(lot, grams, min_g, now)
+    remaining = _reserve(lot, grams, now)
     if remaining is None:  # someone else was quicker (or the lot changed) since it was read
         db.session.refresh(lot)
         _check_orderable(lot, mass_unit, now)
@@ -686,14 +665,9 @@ def place_order(
             **destination,
         },
     )
-    if remaining == 0:
-        record(
-            actor,
-            lot,
-            "sold_out",
-            from_state=LotStatus.open.value,
-            to_state=LotStatus.sold_out.value,
-            changes={"order_id": order.id},
+    if remaining == 0:  # the stock statement marked it sold out, in the same breath
+        LOTS.recorded(
+            lot, LotAction.sell_out, LotStatus.open, actor=actor, facts={"order_id": order.id}
         )
     _notify(actor, order, "placed")
     return order

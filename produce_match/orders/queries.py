@@ -1,8 +1,8 @@
 """Reading orders: whose they are, what needs doing, and timers found due while reading.
 
-Read-only pages show `Order.current_status` (timers counted, nothing written). When a page finds
-a timer due, `settle` records it in a short write transaction of its own (`database.writing`),
-so an expiry is applied whenever the order or its lot is read, and not only by the cron command.
+Reading never writes: pages show `Order.current_status` (timers counted, nothing written). The
+timers are recorded by the timer command (the worker) or by the next step on the order or its
+lot (every operation applies the timers due first, see orders.operations).
 """
 
 from __future__ import annotations
@@ -10,23 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from produce_match.accounts.models import Role, User
 from produce_match.audit.models import AuditEvent
 from produce_match.catalog.regions import distance_km
-from produce_match.database import utcnow, writing
+from produce_match.database import utcnow
 from produce_match.extensions import db
-from produce_match.lots.models import Lot
+from produce_match.lots.models import Lot, LotStatus
 from produce_match.matching.rules import transit_days
-from produce_match.orders import operations as orders
 from produce_match.orders.models import (
     BEFORE_DISPATCH,
+    LIVE,
+    TERMINAL,
     Order,
     OrderPhoto,
     OrderStatus,
-    due_action,
+    in_table_order,
     lot_spoiled,
     lot_today,
 )
@@ -35,16 +37,8 @@ S = OrderStatus
 
 #: the tabs of an order list: which states each shows
 TABS: dict[str, tuple[OrderStatus, ...]] = {
-    "active": (
-        S.reserved,
-        S.accepted,
-        S.awaiting_payment,
-        S.paid,
-        S.dispatched,
-        S.delivered,
-        S.disputed,
-    ),
-    "closed": (S.completed, S.resolved, S.rejected, S.cancelled, S.expired),
+    "active": in_table_order(LIVE),  # orders still moving on
+    "closed": in_table_order(TERMINAL),  # orders no move leaves
 }
 #: the states in which an order waits for someone of this role
 WAITING_FOR: dict[Role, tuple[OrderStatus, ...]] = {
@@ -108,7 +102,11 @@ def of_lot(lot: Lot, user: User) -> list[Order]:
     )
 
 
-def _lot_has_due(lot: Lot, now: datetime) -> bool:
+def as_of_now(lot: Lot, now: datetime | None = None) -> Lot:
+    """The lot as its pages show it: what its orders' lapsed timers still hold is counted back
+    into what is left (and a lot sold out by them is on offer again). Nothing is written: the
+    timer or the next order records it (see orders.operations.apply_lot_expiry)."""
+    now = now or utcnow()
     o = Order.__table__
     due = [
         and_(o.c.status == S.reserved, o.c.reserved_until <= now),
@@ -116,34 +114,18 @@ def _lot_has_due(lot: Lot, now: datetime) -> bool:
     ]
     if lot_spoiled(lot, now):
         due.append(o.c.status.in_(BEFORE_DISPATCH))
-    return (
-        db.session.scalar(select(o.c.id).where(o.c.lot_id == lot.id, or_(*due)).limit(1))
-        is not None
+    held = db.session.scalar(
+        select(func.coalesce(func.sum(o.c.quantity_g), 0)).where(
+            o.c.lot_id == lot.id, o.c.released_at.is_(None), or_(*due)
+        )
     )
-
-
-def settle(order: Order) -> Order:
-    """Record the timers due for `order` (in their own transaction); the order, fresh."""
-    if due_action(order, utcnow()) is None:
-        return order
-    order_id = order.id
-    with writing():
-        fresh = db.session.get(Order, order_id)
-        orders.apply_expiry(fresh)
-        db.session.commit()
-    return db.session.get(Order, order_id)
-
-
-def settle_lot(lot: Lot) -> Lot:
-    """Give back to `lot` the quantity held by its orders whose time ran out (own transaction)."""
-    if not _lot_has_due(lot, utcnow()):
-        return lot
-    lot_id = lot.id
-    with writing():
-        fresh = db.session.get(Lot, lot_id)
-        orders.apply_lot_expiry(fresh)
-        db.session.commit()
-    return db.session.get(Lot, lot_id)
+    if held:
+        # the values shown, not changes: set as loaded, so that nothing is flushed
+        set_committed_value(lot, "remaining_g", lot.remaining_g + held)
+        if lot.status is LotStatus.sold_out:
+            shown = LotStatus.expired if lot.spoil_by < lot.today() else LotStatus.open
+            set_committed_value(lot, "status", shown)
+    return lot
 
 
 def timeline(order: Order) -> list[tuple[OrderStatus, datetime]]:

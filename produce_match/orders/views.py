@@ -273,7 +273,7 @@ def place(lot_id: int) -> Any:
     lot = policy.load(current_user, policy.VIEW, Lot, lot_id)
     policy.ensure(current_user, "create", Order)
     if request.method == "GET":
-        lot = queries.settle_lot(lot)
+        lot = queries.as_of_now(lot)
     form = OrderForm()
     form.delivery_province.choices = province_choices()
     # the lot page's short form has no delivery part: the defaults go, and show if refused
@@ -306,12 +306,10 @@ def place(lot_id: int) -> Any:
                     delivery=_delivery_input(form) if with_delivery else None,
                 )
             except DomainError as exc:
-                db.session.rollback()
                 show_errors(form, exc)
                 status = exc.status
                 cost = None
             else:
-                db.session.commit()
                 flash(_("Reserved. The cooperative has 24 hours to accept your order."), "success")
                 return redirect(url_for(".detail", order_id=order.id))
     elif form.errors:
@@ -339,7 +337,7 @@ def index() -> Any:
 @login_required
 def detail(order_id: int) -> Any:
     order = policy.load(current_user, policy.VIEW, Order, order_id)
-    return _render_detail(queries.settle(order))
+    return _render_detail(order)
 
 
 @bp.post("/orders/<int:order_id>/<slug>")
@@ -356,11 +354,9 @@ def act(order_id: int, slug: str) -> Any:
         try:
             message = _run(action, form, order)
         except DomainError as exc:
-            db.session.rollback()
             show_errors(form, exc)
             order = db.session.get(Order, order_id)
             return _render_detail(order, {action: form}, exc.status)
-        db.session.commit()
         flash(message, "success")
         return redirect(url_for(".detail", order_id=order.id))
     flash(_("Please correct the marked fields."), "error")
@@ -379,12 +375,10 @@ def change_delivery(order_id: int) -> Any:
         try:
             changed = orders.change_delivery(current_user, order, _delivery_input(form))
         except DomainError as exc:
-            db.session.rollback()
             show_errors(form, exc)
             return _render_detail(
                 db.session.get(Order, order_id), delivery_form=form, status=exc.status
             )
-        db.session.commit()
         if changed:
             flash(_("Delivery address saved. The cooperative is told."), "success")
         return redirect(url_for(".detail", order_id=order.id))
@@ -448,12 +442,10 @@ def add_photos(order_id: int) -> Any:
                 taken_at=_taken_at(form, order),
             )
         except DomainError as exc:
-            db.session.rollback()
             show_errors(form, exc)
             return _render_detail(
                 db.session.get(Order, order_id), photo_form=form, status=exc.status
             )
-        db.session.commit()
         flash(_("Photos added."), "success")
         return redirect(url_for(".detail", order_id=order.id))
     flash(_("Please correct the marked fields."), "error")

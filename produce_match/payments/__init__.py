@@ -1,15 +1,15 @@
 """Payments: providers, notifications from them, the ledger, refunds and payouts.
 
-`init_app` registers the pages, the commands, the hooks that reconcile an order's pending
-payment when its page is viewed, and, in the
-embedded default, mounts the sandbox gateway under /sandbox-gateway/ of the same server.
+`init_app` registers the pages and the commands (refunds and payouts are tasks of the queue,
+tasks.py), and lets the pay button lead to the offered providers' own pages. The providers are
+in `providers/`; the sandbox gateway is a development tool outside the package
+(devtools/sandbox_gateway).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
@@ -55,6 +55,7 @@ HISTORY_LABELS = {
 
 def init_app(app: Flask) -> None:
     from produce_match.payments import cli, operations, queries, tasks, views  # noqa: F401
+    from produce_match.payments.providers import REGISTRY
     from produce_match.web import templating
 
     for key, text in HISTORY_LABELS.items():
@@ -62,13 +63,6 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     cli.init_app(app)
-
-    @app.before_request
-    def _reconcile_on_view() -> None:
-        try:
-            views.reconcile_on_view()
-        except Exception:  # the page shows what is known; reconcile runs again later
-            log.exception("reconciling on view failed")
 
     @app.context_processor
     def _payments_globals() -> dict[str, Any]:
@@ -80,23 +74,8 @@ def init_app(app: Flask) -> None:
             "money_words": {"held": HELD_LABELS, "direct": DIRECT_LABELS},
         }
 
-    sandbox_url = app.config.get("PAYMENTS_SANDBOX_URL")
-    if sandbox_url and "sandbox" in app.config.get("PAYMENTS_METHODS", ()):
-        # the pay button's POST is answered with a redirect to the gateway's checkout page,
-        # which the browser checks against form-action
-        parts = urlsplit(sandbox_url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in app.config.setdefault("CSP_FORM_ACTION", []):
-            app.config["CSP_FORM_ACTION"].append(origin)
-
-    if app.config.get("PAYMENTS_SANDBOX_MOUNT"):
-        from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
-        from produce_match.payments.providers import MOUNT_PATH
-        from produce_match.payments.sandbox import create_gateway
-
-        gateway = create_gateway(
-            app.config["PAYMENTS_SANDBOX_SECRET"], app.config["PAYMENTS_SANDBOX_DB"]
-        )
-        app.extensions["sandbox_gateway"] = gateway
-        app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {MOUNT_PATH: gateway})  # type: ignore[method-assign]
+    for name in app.config.get("PAYMENTS_METHODS", ()):
+        # a provider whose pay button leads the browser to its own page (CSP form-action)
+        for origin in REGISTRY[name].form_action_origins(app.config) if name in REGISTRY else ():
+            if origin not in app.config.setdefault("CSP_FORM_ACTION", []):
+                app.config["CSP_FORM_ACTION"].append(origin)

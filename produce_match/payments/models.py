@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from produce_match.accounts.models import Organisation, User
 from produce_match.database import utcnow
 from produce_match.extensions import db
+from produce_match.lifecycle import Lifecycle
 from produce_match.orders.models import Order
 
 #: the only currency the platform trades in
@@ -72,6 +73,37 @@ _PAYMENT_LABELS = {
     PaymentState.succeeded: _l("payment received"),
     PaymentState.failed: _l("payment failed"),
 }
+
+
+class PaymentAction(enum.StrEnum):
+    record_transfer = "record_transfer"  #: the buyer says its bank transfer was sent
+    succeed = "succeed"  #: the provider (or the cooperative, for a transfer) confirmed the money
+    fail = "fail"  #: closed at the provider, refused by the cooperative, or its order ended
+
+
+#: THE transition table of payments: (from, action) -> to. Money that arrives after a payment
+#: was given up still counts (a failed payment may succeed: it is then refunded if late).
+PAYMENT_TRANSITIONS: dict[tuple[PaymentState, PaymentAction], PaymentState] = {
+    (PaymentState.pending, PaymentAction.record_transfer): PaymentState.recorded,
+    (PaymentState.pending, PaymentAction.succeed): PaymentState.succeeded,
+    (PaymentState.recorded, PaymentAction.succeed): PaymentState.succeeded,
+    (PaymentState.failed, PaymentAction.succeed): PaymentState.succeeded,
+    (PaymentState.pending, PaymentAction.fail): PaymentState.failed,
+    (PaymentState.recorded, PaymentAction.fail): PaymentState.failed,
+}
+PAYMENTS: Lifecycle[PaymentState, PaymentAction] = Lifecycle(
+    "payments",
+    PaymentState,
+    PaymentAction,
+    PAYMENT_TRANSITIONS,
+    verbs={
+        PaymentAction.record_transfer: "transfer_recorded",
+        PaymentAction.succeed: "succeeded",
+        PaymentAction.fail: "failed",
+    },
+)
+#: payments still open: they may yet pay (or be given up); one is reused rather than doubled
+OPEN_PAYMENTS = PAYMENTS.sources(PaymentAction.fail)
 
 
 def new_reference() -> str:
@@ -222,6 +254,34 @@ _INSTRUCTION_LABELS = {
     InstructionState.succeeded: _l("done"),
     InstructionState.failed: _l("refused by the payment side"),
 }
+
+
+class InstructionAction(enum.StrEnum):
+    hand_over = "hand_over"  #: a person has to move the money (a transfer refund) and say so
+    give_up = "give_up"  #: the provider refused it for good
+    complete = "complete"  #: the provider, or the person, made it: the ledger has its entry
+
+
+#: THE transition table of refunds and payouts: (from, action) -> to
+INSTRUCTION_TRANSITIONS: dict[tuple[InstructionState, InstructionAction], InstructionState] = {
+    (InstructionState.queued, InstructionAction.hand_over): InstructionState.manual,
+    (InstructionState.queued, InstructionAction.give_up): InstructionState.failed,
+    (InstructionState.queued, InstructionAction.complete): InstructionState.succeeded,
+    (InstructionState.manual, InstructionAction.complete): InstructionState.succeeded,
+}
+INSTRUCTIONS: Lifecycle[InstructionState, InstructionAction] = Lifecycle(
+    "payment_instructions",
+    InstructionState,
+    InstructionAction,
+    INSTRUCTION_TRANSITIONS,
+    verbs={
+        InstructionAction.hand_over: "manual",
+        InstructionAction.give_up: "failed",
+        InstructionAction.complete: "succeeded",
+    },
+)
+#: instructions still to be carried out (sent, or done by hand)
+OUTSTANDING = INSTRUCTIONS.live
 
 
 class PaymentInstruction(db.Model):

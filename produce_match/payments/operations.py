@@ -22,30 +22,47 @@ from produce_match.audit.operations import record
 from produce_match.database import utcnow
 from produce_match.errors import Conflict, DomainError, ValidationFailed
 from produce_match.extensions import db
+from produce_match.lifecycle import Moved
 from produce_match.orders import operations as orders
-from produce_match.orders.events import order_changed
 from produce_match.orders.models import (
+    ORDERS,
     IllegalTransition,
     Order,
+    OrderAction,
     OrderStatus,
     PaymentStatus,
 )
 from produce_match.payments import notices
 from produce_match.payments.models import (
     CURRENCY,
+    INSTRUCTIONS,
+    OPEN_PAYMENTS,
+    PAYMENTS,
     EntryKind,
+    InstructionAction,
     InstructionKind,
     InstructionState,
     LedgerEntry,
     Method,
     Payment,
+    PaymentAction,
     PaymentEvent,
     PaymentInstruction,
     PaymentState,
     PayoutAccount,
     Reason,
 )
-from produce_match.payments.providers import PAID_DIRECT, RemotePayment, methods
+from produce_match.payments.providers import (
+    CLOSED,
+    PAYMENT,
+    PAYOUT,
+    REFUND,
+    SUCCEEDED,
+    Notification,
+    RemotePayment,
+    methods,
+    paid_direct,
+)
 from produce_match.policy import can
 from produce_match.queue import after_commit
 from produce_match.units import cost_fen
@@ -131,10 +148,11 @@ def ledger_sums(order_id: int) -> dict[str, int]:
     ).all()
     sums = {kind.value: 0 for kind in EntryKind}
     sums["held"] = sums["direct"] = 0
+    direct = paid_direct()
     for kind, provider, total in rows:
         kind = EntryKind(kind)
         sums[kind.value] += int(total)
-        where = "direct" if provider in PAID_DIRECT else "held"
+        where = "direct" if provider in direct else "held"
         sums[where] += int(total) if kind is EntryKind.charge else -int(total)
     return sums
 
@@ -194,7 +212,7 @@ def payment_status_of(order_id: int) -> PaymentStatus:
     still_open = db.session.scalar(
         select(func.count(Payment.id)).where(
             Payment.order_id == order_id,
-            Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
+            Payment.status.in_(sorted(OPEN_PAYMENTS)),
         )
     )
     return PaymentStatus.pending if still_open else PaymentStatus.unpaid
@@ -287,7 +305,7 @@ def start_payment(
         .where(
             Payment.order_id == order.id,
             Payment.method == method,
-            Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
+            Payment.status.in_(sorted(OPEN_PAYMENTS)),
         )
         .order_by(Payment.id.desc())
     )
@@ -367,28 +385,17 @@ def succeed(
     now = utcnow()
     order = payment.order
     _lock_order(order.id)
-    before = db.session.scalar(select(_payments.c.status).where(_payments.c.id == payment.id))
-    moved = db.session.execute(
-        update(_payments)
-        .where(
-            _payments.c.id == payment.id,
-            _payments.c.status.in_(
-                [PaymentState.pending, PaymentState.recorded, PaymentState.failed]
-            ),
-        )
-        .values(status=PaymentState.succeeded, succeeded_at=now, updated_at=now)
-    ).rowcount
-    if not moved:
+    moved = PAYMENTS.move(
+        payment,
+        PaymentAction.succeed,
+        actor=actor,
+        values={"succeeded_at": now, "updated_at": now},
+        facts={"amount_fen": payment.amount_fen, "provider_ref": provider_ref},
+        strict=False,  # settled already (a notification seen twice): nothing more to do
+    )
+    if moved is None:
         return False
     db.session.refresh(payment)
-    record(
-        actor,
-        payment,
-        "succeeded",
-        from_state=str(before),
-        to_state=PaymentState.succeeded.value,
-        changes={"amount_fen": payment.amount_fen, "provider_ref": provider_ref},
-    )
     took = False
     if payment.amount_fen == order.amount_fen:
         try:
@@ -425,19 +432,12 @@ def succeed(
 
 def fail(payment: Payment, *, actor: User | None = None) -> bool:
     """The payment will not be made (closed at the gateway, or the transfer never came)."""
-    moved = db.session.execute(
-        update(_payments)
-        .where(
-            _payments.c.id == payment.id,
-            _payments.c.status.in_([PaymentState.pending, PaymentState.recorded]),
-        )
-        .values(status=PaymentState.failed, updated_at=utcnow())
-    ).rowcount
-    if not moved:
+    moved = PAYMENTS.move(
+        payment, PaymentAction.fail, actor=actor, values={"updated_at": utcnow()}, strict=False
+    )
+    if moved is None:
         return False
-    before = payment.status
     db.session.refresh(payment)
-    record(actor, payment, "failed", from_state=str(before), to_state=PaymentState.failed.value)
     _sync_payment_status(payment.order, actor)
     return True
 
@@ -456,32 +456,24 @@ def record_transfer(actor: User, payment: Payment, payer_account: str, note: str
     if len(payer_account) > 120 or len(note or "") > 300:
         message = _("At most %(max)d characters.", max=300)
         raise ValidationFailed(message, fields={"payer_note": [message]})
-    moved = db.session.execute(
-        update(_payments)
-        .where(
-            _payments.c.id == payment.id,
-            _payments.c.method == Method.transfer,
-            _payments.c.status == PaymentState.pending,
-        )
-        .values(
-            status=PaymentState.recorded,
-            payer_account=payer_account,
-            payer_note=(note or "").strip() or None,
-            recorded_at=utcnow(),
-            updated_at=utcnow(),
-        )
-    ).rowcount
-    if not moved:
+    moved = PAYMENTS.move(
+        payment,
+        PaymentAction.record_transfer,
+        actor=actor,
+        expected=PaymentState.pending,
+        where=[_payments.c.method == Method.transfer],
+        values={
+            "payer_account": payer_account,
+            "payer_note": (note or "").strip() or None,
+            "recorded_at": utcnow(),
+            "updated_at": utcnow(),
+        },
+        facts={"payer_account": payer_account},
+        strict=False,
+    )
+    if moved is None:
         raise Conflict(_("This transfer cannot be recorded any more."), code="payment_changed")
     db.session.refresh(payment)
-    record(
-        actor,
-        payment,
-        "transfer_recorded",
-        from_state=PaymentState.pending.value,
-        to_state=PaymentState.recorded.value,
-        changes={"payer_account": payer_account},
-    )
     notices.transfer_recorded(payment, actor)
 
 
@@ -581,38 +573,33 @@ def _settle(order: Order) -> None:
     )
 
 
-@order_changed.connect
-def _follow_order(order: Order, *, event: str, actor: User | None) -> None:
-    """Refunds and payouts follow the order's steps (rows only; sent after the commit)."""
-    if event not in (
-        "cancelled",
-        "expired",
-        "delivery_confirmed",
-        "delivery_auto_confirmed",
-        "resolved",
-        "completed",
-    ):
-        return
+_A = OrderAction
+
+
+@ORDERS.on(_A.cancel, _A.expire, _A.confirm_delivery, _A.auto_confirm, _A.resolve, _A.complete)
+def _follow_order(moved: Moved) -> None:
+    """Refunds and payouts follow the order's moves (rows only; sent after the commit)."""
+    order: Order = moved.subject
     _lock_order(order.id)
-    if event in ("cancelled", "expired"):
-        reason = Reason.cancelled if event == "cancelled" else Reason.expired
+    if moved.action in (_A.cancel, _A.expire):
+        reason = Reason.cancelled if moved.action is _A.cancel else Reason.expired
         _refund(order, reason, charged_fen(order.id))
         # payments still open can no longer pay it: if one is paid after all, it goes back
         for payment in db.session.scalars(
             select(Payment).where(
                 Payment.order_id == order.id,
-                Payment.status.in_([PaymentState.pending, PaymentState.recorded]),
+                Payment.status.in_(sorted(OPEN_PAYMENTS)),
             )
         ).all():
             fail(payment)
-    elif event in ("delivery_confirmed", "delivery_auto_confirmed"):
+    elif moved.action in (_A.confirm_delivery, _A.auto_confirm):
         short_g = order.quantity_g - (order.accepted_g or 0)
         if short_g > 0:
             _refund(order, Reason.short_delivery, cost_fen(short_g, order.price_fen_per_t))
-    elif event == "resolved":
+    elif moved.action is _A.resolve:
         _refund(order, Reason.dispute, order.resolution_refund_fen or 0)
         _settle(order)  # a resolved order is finished: the rest is the cooperative's
-    elif event == "completed":
+    elif moved.action is _A.complete:
         _settle(order)
 
 
@@ -630,25 +617,29 @@ def instruction_sent(
     }
     if provider_ref:
         values["provider_ref"] = provider_ref
-    if status in ("manual", "failed"):
-        values["status"] = InstructionState(status)
-    moved = db.session.execute(
+    if status in _GIVEN_UP:
+        INSTRUCTIONS.move(
+            instruction,
+            _GIVEN_UP[status],
+            expected=InstructionState.queued,
+            values=values,
+            facts={"error": error},
+            strict=False,
+        )
+        return False
+    # not done yet: counted, and tried again later (still queued: no move)
+    db.session.execute(
         update(_instructions)
         .where(
             _instructions.c.id == instruction.id, _instructions.c.status == InstructionState.queued
         )
         .values(**values)
-    ).rowcount
-    if moved and status in ("manual", "failed"):
-        record(
-            None,
-            instruction,
-            status,
-            from_state="queued",
-            to_state=status,
-            changes={"error": error},
-        )
+    )
     return False
+
+
+#: the provider's answers that end an instruction without money moving, and their moves
+_GIVEN_UP = {"manual": InstructionAction.hand_over, "failed": InstructionAction.give_up}
 
 
 def complete_instruction(
@@ -656,35 +647,23 @@ def complete_instruction(
 ) -> bool:
     """The refund or payout was made: its ledger entry, once."""
     _lock_order(instruction.order_id)
-    before = db.session.scalar(
-        select(_instructions.c.status).where(_instructions.c.id == instruction.id)
-    )
     now = utcnow()
-    moved = db.session.execute(
-        update(_instructions)
-        .where(
-            _instructions.c.id == instruction.id,
-            _instructions.c.status.in_([InstructionState.queued, InstructionState.manual]),
-        )
-        .values(
-            status=InstructionState.succeeded,
-            provider_ref=provider_ref,
-            done_at=now,
-            done_by_id=actor.id if actor else None,
-            updated_at=now,
-        )
-    ).rowcount
-    if not moved:
+    moved = INSTRUCTIONS.move(
+        instruction,
+        InstructionAction.complete,
+        actor=actor,
+        values={
+            "provider_ref": provider_ref,
+            "done_at": now,
+            "done_by_id": actor.id if actor else None,
+            "updated_at": now,
+        },
+        facts={"provider_ref": provider_ref, "amount_fen": instruction.amount_fen},
+        strict=False,  # done already (the answer came twice): nothing more to do
+    )
+    if moved is None:
         return False
     db.session.refresh(instruction)
-    record(
-        actor,
-        instruction,
-        "succeeded",
-        from_state=str(before),
-        to_state=InstructionState.succeeded.value,
-        changes={"provider_ref": provider_ref, "amount_fen": instruction.amount_fen},
-    )
     kind = EntryKind.refund if instruction.kind is InstructionKind.refund else EntryKind.payout
     _entry(
         instruction.order_id,
@@ -713,9 +692,9 @@ def confirm_manual_refund(actor: User, instruction: PaymentInstruction) -> None:
 # --- notifications ---------------------------------------------------------------------------
 
 
-def remember_event(provider: str, event_id: str, kind: str, payload: dict[str, Any]) -> bool:
+def remember_event(note: Notification) -> bool:
     """Record a notification's event id; False if it was seen before (a duplicate)."""
-    if not event_id or len(event_id) > 64:
+    if not note.event_id or len(note.event_id) > 64:
         raise Mismatch(_("The payment side's message does not match this payment."))
     dialect = db.session.connection().dialect.name
     if dialect == "postgresql":
@@ -725,10 +704,10 @@ def remember_event(provider: str, event_id: str, kind: str, payload: dict[str, A
     statement = (
         dialect_insert(PaymentEvent.__table__)
         .values(
-            provider=provider,
-            event_id=event_id,
-            kind=kind[:40],
-            payload=payload,
+            provider=note.provider,
+            event_id=note.event_id,
+            kind=note.kind[:40],
+            payload=dict(note.payload),
             received_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
@@ -738,59 +717,53 @@ def remember_event(provider: str, event_id: str, kind: str, payload: dict[str, A
     return db.session.execute(statement).scalar_one_or_none() is not None
 
 
-def apply_notification(provider: str, event: dict[str, Any]) -> str:
+def apply_notification(note: Notification) -> str:
     """Apply a verified notification in the caller's transaction: 'applied', 'duplicate' or
     'ignored'. Mismatch (the caller rolls back, so the event id is not kept) if it does not fit.
     """
-    kind = str(event.get("type", ""))
-    data = event.get("data")
-    if not isinstance(data, dict):
-        raise Mismatch(_("The payment side's message does not match this payment."))
-    if kind.startswith("payment."):
+    if note.subject == PAYMENT:
         payment = db.session.scalar(
             select(Payment).where(
-                Payment.provider == provider, Payment.reference == str(data.get("reference"))
+                Payment.provider == note.provider, Payment.reference == note.reference
             )
         )
         if payment is None:
             raise Mismatch(_("The payment side's message does not match this payment."))
         remote = RemotePayment(
-            provider_ref=str(data.get("payment_id")),
-            reference=str(data.get("reference")),
-            status=str(data.get("status")),
-            amount_fen=data.get("amount_fen"),  # type: ignore[arg-type]
-            currency=str(data.get("currency")),
-            paid_at=data.get("paid_at"),
+            provider_ref=note.provider_ref or "",
+            reference=note.reference,
+            status={SUCCEEDED: "succeeded", CLOSED: "closed"}.get(note.outcome, "pending"),
+            amount_fen=note.amount_fen,  # type: ignore[arg-type]
+            currency=note.currency or "",
+            paid_at=note.paid_at,
         )
         # checked before the event is kept: a message that does not fit changes nothing
-        if kind == "payment.succeeded" and remote.status != "succeeded":
-            raise Mismatch(_("The payment side's message does not match this payment."))
         _check(payment, remote)
-        if not remember_event(provider, str(event.get("id")), kind, event):
+        if not remember_event(note):
             return "duplicate"
-        if kind in ("payment.succeeded", "payment.closed"):
+        if note.outcome in (SUCCEEDED, CLOSED):
             apply_remote(payment, remote)
         return "applied"
-    if kind in ("refund.succeeded", "payout.succeeded"):
+    if note.subject in (REFUND, PAYOUT) and note.outcome == SUCCEEDED:
         instruction = db.session.scalar(
             select(PaymentInstruction).where(
-                PaymentInstruction.provider == provider,
-                PaymentInstruction.idempotency_key == str(data.get("reference")),
+                PaymentInstruction.provider == note.provider,
+                PaymentInstruction.idempotency_key == note.reference,
             )
         )
-        wanted = InstructionKind.refund if kind.startswith("refund") else InstructionKind.payout
+        wanted = InstructionKind.refund if note.subject == REFUND else InstructionKind.payout
         if (
             instruction is None
             or instruction.kind is not wanted
-            or data.get("amount_fen") != instruction.amount_fen
-            or data.get("currency") != CURRENCY
+            or note.amount_fen != instruction.amount_fen
+            or note.currency != CURRENCY
         ):
             raise Mismatch(_("The payment side's message does not match this payment."))
-        if not remember_event(provider, str(event.get("id")), kind, event):
+        if not remember_event(note):
             return "duplicate"
-        complete_instruction(instruction, str(data.get("id")))
+        complete_instruction(instruction, note.provider_ref)
         return "applied"
-    if not remember_event(provider, str(event.get("id")), kind, event):
+    if not remember_event(note):
         return "duplicate"
     return "ignored"
 

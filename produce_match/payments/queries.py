@@ -12,15 +12,15 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.orders.models import Order, OrderStatus, Party
 from produce_match.payments.models import (
+    OPEN_PAYMENTS,
     EntryKind,
     InstructionState,
     LedgerEntry,
     Payment,
     PaymentInstruction,
-    PaymentState,
 )
 from produce_match.payments.operations import ledger_sums, payout_account
-from produce_match.payments.providers import PAID_DIRECT, methods
+from produce_match.payments.providers import methods, paid_direct
 from produce_match.policy import can, order_party
 
 
@@ -65,7 +65,7 @@ def order_money(user: User | None, order: Order) -> OrderMoney | None:
         )
     )
     open_payment = next(
-        (p for p in reversed(pays) if p.status in (PaymentState.pending, PaymentState.recorded)),
+        (p for p in reversed(pays) if p.status in OPEN_PAYMENTS),
         None,
     )
     return OrderMoney(
@@ -82,9 +82,11 @@ def order_money(user: User | None, order: Order) -> OrderMoney | None:
         has_bank_account=payout_account(order.cooperative_org_id) is not None,
         side=side_of(user, order),
         paid_online=any(
-            e.kind is EntryKind.charge and e.provider not in PAID_DIRECT for e in entries
+            e.kind is EntryKind.charge and e.provider not in paid_direct() for e in entries
         ),
-        paid_direct=any(e.kind is EntryKind.charge and e.provider in PAID_DIRECT for e in entries),
+        paid_direct=any(
+            e.kind is EntryKind.charge and e.provider in paid_direct() for e in entries
+        ),
     )
 
 
@@ -140,7 +142,7 @@ def overview(user: User) -> Overview | None:
     # account already, never held by the platform
     signed = case((LedgerEntry.kind == EntryKind.charge, 1), else_=-1) * LedgerEntry.amount_fen
     direct = func.coalesce(
-        func.sum(case((LedgerEntry.provider.in_(sorted(PAID_DIRECT)), signed), else_=0)), 0
+        func.sum(case((LedgerEntry.provider.in_(sorted(paid_direct())), signed), else_=0)), 0
     )
     rows = db.session.execute(
         select(

@@ -11,9 +11,7 @@ Views, the API and the CLI call these.
 
 from __future__ import annotations
 
-import contextvars
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -24,7 +22,6 @@ from flask_babel import gettext as _
 from produce_match.accounts.models import User
 from produce_match.errors import Conflict, DomainError
 from produce_match.extensions import db
-from produce_match.inputs import load_json
 from produce_match.orders.models import Order
 from produce_match.payments import operations as payments
 from produce_match.payments.models import (
@@ -36,11 +33,11 @@ from produce_match.payments.models import (
     PaymentState,
 )
 from produce_match.payments.providers import (
+    BadNotification,
     ProviderRefused,
     ProviderUnavailable,
     get_provider,
 )
-from produce_match.payments.signing import BadSignature
 from produce_match.policy import load
 
 log = logging.getLogger("produce_match.payments")
@@ -50,27 +47,6 @@ T = TypeVar("T")
 class Unavailable(DomainError):
     status = 503
     code = "payment_provider_unavailable"
-
-
-def in_own_transaction(fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn` in a fresh app context (its own session), committed, and return its result.
-
-    Used where the surrounding transaction must not write (a GET request): outside the
-    request's context, the transaction begins IMMEDIATE on SQLite, as every writer must.
-    """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    def run() -> T:
-        with app.app_context():
-            try:
-                result = fn(*args)
-                db.session.commit()
-                return result
-            except BaseException:
-                db.session.rollback()
-                raise
-
-    return contextvars.Context().run(run)
 
 
 # --- starting ------------------------------------------------------------------------------
@@ -243,34 +219,6 @@ def run_outbox(ids: list[int] | None = None) -> int:
     return done
 
 
-def _quick_reconcile(payment_id: int) -> bool:
-    return reconcile_payment(payment_id, quick=True)
-
-
-def reconcile_order(order_id: int, min_age: int | None = None) -> bool:
-    """Reconcile the order's online payments pending longer than PAYMENTS_VIEW_RECONCILE_AFTER.
-
-    For read-only requests: the provider is asked outside any transaction and the answer is
-    applied in a separate short write transaction (`in_own_transaction`).
-    """
-    from produce_match.database import utcnow
-
-    if min_age is None:
-        min_age = current_app.config["PAYMENTS_VIEW_RECONCILE_AFTER"]
-    after = timedelta(seconds=min_age)
-    ids = payments.pending_payment_ids(utcnow() - after, order_id=order_id)
-    db.session.rollback()  # end the read transaction: what follows must see fresh rows
-    changed = False
-    for payment_id in ids:
-        try:
-            changed = in_own_transaction(_quick_reconcile, payment_id) or changed
-        except (ProviderUnavailable, ProviderRefused) as exc:
-            log.info("payment %s not reconciled on view: %s", payment_id, exc)
-        except DomainError as exc:
-            log.warning("payment %s not reconciled on view: %s", payment_id, exc.message)
-    return changed
-
-
 # --- notifications ---------------------------------------------------------------------------
 
 
@@ -280,23 +228,20 @@ class Refused(DomainError):
 
 
 def receive_notification(provider_name: str, headers: Any, body: bytes) -> str:
-    """Verify and apply one notification; commits. 'applied', 'duplicate' or 'ignored'."""
+    """Verify and apply one notification; commits. 'applied', 'duplicate' or 'ignored'.
+
+    The provider reads its own wire format (`parse_notification`); the ledger sees only the
+    verified event."""
     try:
         provider = get_provider(provider_name)
     except LookupError:
         raise Refused("unknown provider") from None
     try:
-        provider.verify(headers, body)
-    except BadSignature as exc:
+        note = provider.parse_notification(headers, body)
+    except BadNotification as exc:
         log.warning("notification refused (%s): %s", provider_name, exc)
         raise Refused(str(exc)) from None
-    try:
-        event_data = load_json(body)
-    except ValueError:
-        raise Refused("not JSON") from None
-    if not isinstance(event_data, dict):
-        raise Refused("not an event")
-    outcome = payments.apply_notification(provider_name, event_data)
+    outcome = payments.apply_notification(note)
     db.session.commit()
     return outcome
 

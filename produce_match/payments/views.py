@@ -24,13 +24,14 @@ from wtforms import StringField
 
 from produce_match import policy
 from produce_match.errors import DomainError
-from produce_match.extensions import csrf, db
+from produce_match.extensions import csrf
 from produce_match.forms import ActionForm, length, optional, required, show_errors
 from produce_match.inputs import local_target
 from produce_match.orders.models import Order
 from produce_match.payments import operations as payments
 from produce_match.payments import queries, service
-from produce_match.payments.models import Method, Payment, PaymentInstruction, PaymentState
+from produce_match.payments.models import Method, PaymentInstruction, PaymentState
+from produce_match.web import transaction
 
 bp = Blueprint("payments", __name__)
 
@@ -72,17 +73,17 @@ def pay(order_id: int) -> Any:
     try:
         started = service.create_payment(current_user, order, request.form.get("method", ""))
     except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-        return redirect(url_for("payments.order_money", order_id=order_id))
+        return transaction.refused(exc.message, url_for("payments.order_money", order_id=order_id))
     return redirect(started.pay_url or url_for("payments.receipt", payment_id=started.id))
 
 
 @bp.route("/payments/<int:payment_id>/return")
 @login_required
 def returned(payment_id: int) -> Any:
-    """Where the gateway sends the buyer back. The browser's return proves nothing: the
-    payment is asked about at the provider (see `reconcile_on_view`) and shown as it is."""
+    """Where the gateway sends the buyer back. The browser's return proves nothing, and a page
+    never writes: the payment is shown as known. The provider's notification (or the periodic
+    reconciliation, or the buyer's "check now" button) records the answer; while it is pending
+    the receipt refreshes itself."""
     payment = service.load_payment(current_user, payment_id)
     if payment.status is PaymentState.succeeded:
         flash(_("Payment received. Thank you."), "success")
@@ -118,7 +119,7 @@ def check(payment_id: int) -> Any:
     try:
         service.reconcile_payment(payment_id)
     except Exception as exc:  # noqa: BLE001 - the provider is down: say so, change nothing
-        db.session.rollback()
+        transaction.doom()
         current_app.logger.info("check of payment %s failed: %s", payment_id, exc)
         flash(_("The payment service did not answer. Please try again in a minute."), "error")
     return redirect(
@@ -141,13 +142,11 @@ def transfer(payment_id: int) -> Any:
                 payments.record_transfer(
                     current_user, payment, form.payer_account.data, form.payer_note.data or ""
                 )
-                db.session.commit()
                 flash(
                     _("Recorded. The cooperative will confirm when the money arrives."), "success"
                 )
                 return redirect(url_for("payments.transfer", payment_id=payment_id))
             except DomainError as exc:
-                db.session.rollback()
                 show_errors(form, exc)
     return render_template(
         "payments/transfer.html",
@@ -173,11 +172,9 @@ def confirm_transfer(payment_id: int) -> Any:
         else:
             payments.confirm_transfer(current_user, payment)
             message = _("Confirmed: the order is paid.")
-        db.session.commit()
-        flash(message, "success")
     except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
+        return transaction.refused(exc.message, url_for("payments.transfer", payment_id=payment_id))
+    flash(message, "success")
     return redirect(url_for("payments.transfer", payment_id=payment_id))
 
 
@@ -188,14 +185,13 @@ def refund_sent(instruction_id: int) -> Any:
     instruction = policy.load(current_user, "confirm_refund", PaymentInstruction, instruction_id)
     if not ActionForm().validate_on_submit():
         abort(400)
+    target = url_for("payments.order_money", order_id=instruction.order_id)
     try:
         payments.confirm_manual_refund(current_user, instruction)
-        db.session.commit()
-        flash(_("Recorded: the refund was sent."), "success")
     except DomainError as exc:
-        db.session.rollback()
-        flash(str(exc.message), "error")
-    return redirect(url_for("payments.order_money", order_id=instruction.order_id))
+        return transaction.refused(exc.message, target)
+    flash(_("Recorded: the refund was sent."), "success")
+    return redirect(target)
 
 
 @bp.route("/payments/money")
@@ -225,11 +221,9 @@ def account() -> Any:
                 form.bank_name.data,
                 form.account_number.data,
             )
-            db.session.commit()
             flash(_("Bank account saved."), "success")
             return redirect(url_for("payments.account"))
         except DomainError as exc:
-            db.session.rollback()
             show_errors(form, exc)
     return render_template("payments/account.html", form=form, existing=existing)
 
@@ -242,32 +236,9 @@ def notify(provider: str) -> Any:
     try:
         outcome = service.receive_notification(provider, request.headers, body)
     except service.Refused as exc:
-        db.session.rollback()
         return jsonify({"ok": False, "error": str(exc.message)}), 400
     except payments.Mismatch:
-        db.session.rollback()
         current_app.logger.warning("notification from %s does not match: %r", provider, body[:500])
         return jsonify({"ok": False, "error": "mismatch"}), 422
     current_app.logger.info("notification from %s: %s", provider, outcome)
     return jsonify({"ok": True, "outcome": outcome})
-
-
-def reconcile_on_view() -> None:
-    """Before an order's page (or a payment's) is shown, ask the provider about its payments
-    pending for a while and apply the answer in a separate short write transaction: the GET's
-    own transaction never writes. Only for users who may see the order."""
-    endpoint = request.endpoint or ""
-    args = request.view_args or {}
-    order_id: int | None = None
-    if endpoint in ("orders.detail", "payments.order_money") and "order_id" in args:
-        order_id = args["order_id"]
-    elif endpoint in ("payments.receipt", "payments.returned") and "payment_id" in args:
-        payment = db.session.get(Payment, args["payment_id"])
-        order_id = payment.order_id if payment is not None else None
-    if order_id is None or not current_user.is_authenticated:
-        return
-    order = db.session.get(Order, order_id)
-    if order is None or not policy.can(current_user, "view_payments", order):
-        return
-    # the buyer is just back from the checkout: ask at once, whatever the payment's age
-    service.reconcile_order(order_id, min_age=0 if endpoint == "payments.returned" else None)

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from produce_match.api.messages import translate
 from produce_match.errors import DomainError, TooManyAttempts
 from produce_match.extensions import db
+from produce_match.web import transaction
 
 #: stable codes for the API's error format, by HTTP status
 HTTP_CODES = {
@@ -136,7 +137,10 @@ def _flatten_webargs(messages: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def _handle_domain(exc: DomainError) -> Any:
-    db.session.rollback()
+    if not transaction.kept():
+        # the error status rolls the request back; now already, so that the page renders
+        # on a clean session
+        db.session.rollback()
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
     return error_response(
         exc.status, exc.message, code=exc.code, fields=exc.fields, headers=headers
@@ -147,7 +151,7 @@ def _handle_unexpected(exc: Exception) -> Any:
     if current_app.testing and not current_app.config.get("RENDER_UNEXPECTED_ERRORS"):
         raise exc
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-    db.session.rollback()
+    db.session.rollback()  # now: the session may be unusable after a failed statement
     return error_response(500)
 
 

@@ -103,7 +103,8 @@ def apply_headers(response: Any, form_action: Sequence[str] = ()) -> Any:
     """Put the headers every response of the project carries on `response`.
 
     The one path for the site and for the sandbox gateway's pages (a WSGI app of its own,
-    mounted beside the site or run alone), so that no page the project serves misses one.
+    devtools/sandbox_gateway, run as its own process), so that no page the project serves
+    misses one.
     """
     headers = response.headers
     # files we serve set a stricter policy of their own (default-src 'none'): keep it

@@ -37,7 +37,6 @@ def set_language() -> Any:
     if lang in current_app.config["LANGUAGES"]:
         if current_user.is_authenticated:
             accounts.set_locale(current_user, lang)
-            db.session.commit()
         response.set_cookie(
             LANG_COOKIE,
             lang,

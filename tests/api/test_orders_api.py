@@ -280,5 +280,11 @@ def test_expiry_shows_on_read(client, tokens, lot, monkeypatch):
     body = client.get(f"/api/v1/orders/{order_id}", headers=tokens["buyer"]).json
     assert body["status"] == "expired"
     db.session.expire_all()
-    assert db.session.get(Order, order_id).status.value == "expired"  # recorded, not only shown
+    # shown, not recorded: a GET never writes; the timer records it
+    assert db.session.get(Order, order_id).status.value == "reserved"
+    assert db.session.get(Lot, lot.id).remaining_g == 30_000_000
+    orders.expire_due()
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Order, order_id).status.value == "expired"
     assert db.session.get(Lot, lot.id).remaining_g == 40_000_000

@@ -34,7 +34,8 @@ from produce_match.orders.models import (
 from tests.conftest import make_app
 from tests.factories import make_lot
 
-pytestmark = pytest.mark.slow
+# many processes at once, counting on the machine: never beside another such test (xdist)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
 
 WORKERS = 8
 ORDERS_EACH = 50

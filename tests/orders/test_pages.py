@@ -285,7 +285,9 @@ def test_lists_have_tabs_per_role(app, lot, users):
     assert f"/orders/{order.id}" in browser(app, "official").get("/orders?tab=closed").text
 
 
-def test_a_lapsed_reservation_goes_back_when_the_lot_is_read(app, client, lot, users, monkeypatch):
+def test_a_lapsed_reservation_is_shown_back_on_the_lot_and_recorded_by_the_timer(
+    app, client, lot, users, monkeypatch
+):
     from datetime import timedelta
 
     from produce_match.database import utcnow
@@ -298,6 +300,11 @@ def test_a_lapsed_reservation_goes_back_when_the_lot_is_read(app, client, lot, u
     page = client.get(f"/lots/{lot.id}", headers={"Accept-Language": "en"}).text
     # all of it on offer again, seen by a visitor who is not logged in ("30 t of 40 t" before)
     assert '<p class="lot-left">40 t left' in page and "of 40 t" not in page
+    db.session.expire_all()  # the page wrote nothing
+    assert db.session.get(Order, order.id).status is OrderStatus.reserved
+    assert db.session.get(Lot, lot.id).remaining_g == 30_000_000
+    orders.expire_due()  # the timer records it
+    db.session.commit()
     db.session.expire_all()
     assert db.session.get(Order, order.id).status is OrderStatus.expired
     assert db.session.get(Lot, lot.id).remaining_g == 40_000_000
@@ -306,3 +313,26 @@ def test_a_lapsed_reservation_goes_back_when_the_lot_is_read(app, client, lot, u
 def test_no_empty_order_box_for_those_who_do_not_buy(app, lot):
     for who in ("coop", "official"):
         assert 'class="card order-box"' not in browser(app, who).get(f"/lots/{lot.id}").text
+
+
+def test_a_lot_sold_out_by_a_lapsed_reservation_is_offered_again_without_writing(
+    app, lot, users, monkeypatch
+):
+    from datetime import timedelta
+
+    from produce_match.database import utcnow
+    from produce_match.lots.models import LotStatus
+    from produce_match.orders.models import RESERVATION_HOLD
+
+    order = reserved(users, lot, "40")  # all of it
+    assert db.session.get(Lot, lot.id).status is LotStatus.sold_out
+    buyer = browser(app, "buyer")
+    assert 'class="card order-box"' not in buyer.get(f"/lots/{lot.id}").text
+    later = utcnow() + RESERVATION_HOLD + timedelta(seconds=1)
+    for module in ("queries", "operations", "models"):
+        monkeypatch.setattr(f"produce_match.orders.{module}.utcnow", lambda: later)
+    page = buyer.get(f"/lots/{lot.id}", headers={"Accept-Language": "en"}).text
+    assert 'class="card order-box"' in page and '<p class="lot-left">40 t left' in page
+    db.session.expire_all()  # shown, not written
+    assert db.session.get(Lot, lot.id).status is LotStatus.sold_out
+    assert db.session.get(Order, order.id).status is OrderStatus.reserved

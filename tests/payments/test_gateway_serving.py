@@ -1,8 +1,11 @@
-"""The sandbox gateway as the site serves it: the same security headers as every other page,
-no thread started before a fork, and never in production."""
+"""The sandbox gateway, a development tool of its own (devtools/sandbox_gateway) run as its own
+process: the same security headers as the site's pages, no thread before it serves, what an
+earlier run left undelivered sent after a restart, and never in production: the product does
+not import it, a production configuration refuses it, and the process refuses to start."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -17,6 +20,7 @@ import pytest
 import requests
 
 from produce_match.web.security import content_security_policy
+from tests.gateway import Gateway, gateway_command, gateway_environment, running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-sandbox-secret-serving"
@@ -30,38 +34,28 @@ SAME_HEADERS = (
 )
 
 
-def _mounted(app_factory: Any, database_url: str, tmp_path: Path) -> Any:
-    return app_factory(
-        database_url,
-        "mounted",
-        PAYMENTS_SANDBOX_MOUNT=True,
-        PAYMENTS_SANDBOX_SECRET=SECRET,
-        PAYMENTS_SANDBOX_DB=str(tmp_path / "gateway.sqlite3"),
-    )
-
-
-def _create(client: Any, return_url: str | None) -> dict[str, Any]:
-    response = client.post(
-        "/sandbox-gateway/api/payments",
+def _create(gateway: Gateway, return_url: str | None) -> dict[str, Any]:
+    response = requests.post(
+        f"{gateway.url}/api/payments",
         json={
             "reference": "PMTESTHEADERS",
             "amount_fen": 680_00,
             "currency": "CNY",
             "return_url": return_url,
         },
-        headers={"Authorization": f"Bearer {SECRET}", "Idempotency-Key": os.urandom(8).hex()},
+        headers={**gateway.auth, "Idempotency-Key": os.urandom(8).hex()},
+        timeout=10,
     )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return response.json
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
-def test_the_gateways_pages_carry_the_sites_headers(app_factory, database_url, tmp_path):
-    app = _mounted(app_factory, database_url, tmp_path)
-    client = app.test_client()
-    site = client.get("/login")
-    payment = _create(client, "https://shop.example/payments/1/return")
-    checkout = client.get(f"/sandbox-gateway/checkout/{payment['id']}")
+def test_the_gateways_pages_carry_the_sites_headers(app_factory, database_url, gateway):
+    site = app_factory(database_url, "site").test_client().get("/login")
+    payment = _create(gateway, "https://shop.example/payments/1/return")
+    checkout = requests.get(f"{gateway.url}/checkout/{payment['id']}", timeout=10)
     assert checkout.status_code == 200
+    assert payment["checkout_url"] == f"{gateway.url}/checkout/{payment['id']}"
     # the checkout's form posts to the gateway, which sends the buyer back to the shop
     assert checkout.headers["Content-Security-Policy"] == content_security_policy(
         ["https://shop.example"]
@@ -69,50 +63,63 @@ def test_the_gateways_pages_carry_the_sites_headers(app_factory, database_url, t
     assert "base-uri 'none'" in checkout.headers["Content-Security-Policy"]
     others = [
         checkout,
-        client.get("/sandbox-gateway/checkout.css"),
-        client.get("/sandbox-gateway/"),
-        client.get("/sandbox-gateway/checkout/pay_nothing"),  # 404
-        client.post(f"/sandbox-gateway/checkout/{payment['id']}", data={"action": "x"}),  # 400
+        requests.get(f"{gateway.url}/checkout.css", timeout=10),
+        requests.get(f"{gateway.url}/", timeout=10),
+        requests.get(f"{gateway.url}/checkout/pay_nothing", timeout=10),  # 404
+        requests.post(
+            f"{gateway.url}/checkout/{payment['id']}", data={"action": "x"}, timeout=10
+        ),  # 400
     ]
+    assert [r.status_code for r in others] == [200, 200, 200, 404, 400]
     for response in others:
         for name in SAME_HEADERS:
-            assert response.headers.get(name) == site.headers[name], (response.request.path, name)
+            assert response.headers.get(name) == site.headers[name], (response.url, name)
         policy = response.headers["Content-Security-Policy"]
         assert "form-action 'self'" in policy and "base-uri 'none'" in policy, policy
-        response.close()  # the stylesheet is a file being streamed
-    plain = client.get("/sandbox-gateway/")
+    plain = requests.get(f"{gateway.url}/", timeout=10)
     assert plain.headers["Content-Security-Policy"] == content_security_policy([])
 
 
-def test_the_gateway_sets_hsts_over_https(app_factory, database_url, tmp_path):
-    app = _mounted(app_factory, database_url, tmp_path)
-    response = app.test_client().get("/sandbox-gateway/", base_url="https://localhost")
+def test_the_gateway_sets_hsts_over_https(tmp_path):
+    from devtools.sandbox_gateway import create_gateway
+
+    gateway = create_gateway(SECRET, str(tmp_path / "gateway.sqlite3"))
+    response = gateway.test_client().get("/", base_url="https://localhost")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
-# --- no thread before the fork ---------------------------------------------------------------
+def test_the_site_sends_the_buyer_to_the_gateways_own_address(app_factory, database_url):
+    """The pay button's redirect leads to the gateway's origin: the site's form-action allows it;
+    nothing of the site answers under the old mount."""
+    app = app_factory(database_url, "site", PAYMENTS_SANDBOX_URL="http://127.0.0.1:5999")
+    assert "http://127.0.0.1:5999" in app.config["CSP_FORM_ACTION"]
+    client = app.test_client()
+    assert (
+        "form-action 'self' http://127.0.0.1:5999"
+        in client.get("/login").headers["Content-Security-Policy"]
+    )
+    assert client.get("/sandbox-gateway/").status_code == 404
 
 
-def _undelivered(db_path: Path) -> None:
-    """A gateway database with a notification still to send (to nobody: it stays undelivered)."""
-    from produce_match.payments.sandbox import Store, _event
+# --- no thread before it serves; what was left is sent after a restart ------------------------
+
+
+def _undelivered(db_path: Path, url: str = "http://127.0.0.1:9/nobody") -> None:
+    """A gateway database with a notification still to send."""
+    from devtools.sandbox_gateway import Store, _event
 
     store = Store(str(db_path))
     with store.write() as db:
-        _event(db, store, "http://127.0.0.1:9/nobody", "payment.succeeded", {"payment_id": "x"})
+        _event(db, store, url, "payment.succeeded", {"reference": "PMLEFTOVER"})
 
 
-def test_creating_the_app_starts_no_thread(database_url, tmp_path):
-    """Not even with a notification left over from the last run (gunicorn forks after this)."""
+def test_creating_the_gateway_starts_no_thread(tmp_path):
+    """Not even with a notification left over from the last run: only serving sends."""
     _undelivered(tmp_path / "gateway.sqlite3")
     script = (
-        "import threading, time\n"
-        "from tests.conftest import make_app\n"
-        "from pathlib import Path\n"
-        f"app = make_app({database_url!r}, Path({str(tmp_path / 'instance')!r}),\n"
-        f"    PAYMENTS_SANDBOX_MOUNT=True, PAYMENTS_SANDBOX_SECRET={SECRET!r},\n"
-        f"    PAYMENTS_SANDBOX_DB={str(tmp_path / 'gateway.sqlite3')!r})\n"
-        "assert 'sandbox_gateway' in app.extensions\n"
+        "import threading\n"
+        "from devtools.sandbox_gateway import create_gateway\n"
+        f"create_gateway({SECRET!r}, {str(tmp_path / 'gateway.sqlite3')!r})\n"
         "print([t.name for t in threading.enumerate()])\n"
     )
     result = subprocess.run(  # noqa: S603 - our own interpreter and script
@@ -135,62 +142,48 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.slow
-def test_notifications_flow_under_gunicorn_with_preload(database_url, tmp_path):
-    """The gateway mounted in the site under gunicorn (preload, as gunicorn.conf.py runs it),
-    restarted with a notification left undelivered: new payments are still notified."""
-    from bench.server import Gunicorn, app_config
-
-    db_path = tmp_path / "gateway.sqlite3"
-    _undelivered(db_path)
+def test_a_restarted_gateway_sends_what_an_earlier_run_left(tmp_path):
+    """A notification left undelivered is sent when the process starts again, signed with the
+    site's secret, without any request to the gateway first."""
     _Receiver.received = []
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    (tmp_path / "served").mkdir()
-    config = {
-        **app_config(database_url, tmp_path / "served"),
-        "PAYMENTS_SANDBOX_MOUNT": "1",
-        "PAYMENTS_SANDBOX_SECRET": SECRET,
-        "PAYMENTS_SANDBOX_DB": str(db_path),
-        # gunicorn's own control socket answers from a thread in the master, started after the
-        # first workers: not ours, and it would hide ours from the count below
-        "GUNICORN_CMD_ARGS": "--no-control-socket",
-    }
+    db_path = tmp_path / "gateway.sqlite3"
+    _undelivered(db_path, f"http://127.0.0.1:{receiver.server_port}/notify")
     try:
-        with Gunicorn(config, workers=1, log=tmp_path / "gunicorn.log") as server:
-            assert server.process is not None
-            # the master only forks workers: a thread of its own would be copied without running
-            master_threads = os.listdir(f"/proc/{server.process.pid}/task")
-            assert len(master_threads) == 1, master_threads
-            auth = {"Authorization": f"Bearer {SECRET}", "Idempotency-Key": "k1"}
-            created = requests.post(
-                f"{server.url}/sandbox-gateway/api/payments",
-                json={
-                    "reference": "PMAFTERFORK",
-                    "amount_fen": 100,
-                    "currency": "CNY",
-                    "notify_url": f"http://127.0.0.1:{receiver.server_port}/notify",
-                },
-                headers=auth,
-                timeout=30,
-            )
-            assert created.status_code == 201, created.text
-            paid = requests.post(
-                f"{server.url}/sandbox-gateway/checkout/{created.json()['id']}",
-                data={"action": "pay"},
-                allow_redirects=False,
-                timeout=30,
-            )
-            assert paid.status_code == 302
+        with running_gateway(tmp_path / "gw", SECRET, db_path):
             deadline = time.monotonic() + 60
             while not _Receiver.received and time.monotonic() < deadline:
                 time.sleep(0.1)
     finally:
         receiver.shutdown()
         receiver.server_close()
-    assert [e["data"]["reference"] for e in _Receiver.received] == ["PMAFTERFORK"], (
-        tmp_path / "gunicorn.log"
-    ).read_text()[-2000:]
+    assert [e["data"]["reference"] for e in _Receiver.received] == ["PMLEFTOVER"]
+
+
+def test_the_site_and_the_gateway_starting_together_share_one_secret(tmp_path):
+    """`make run` starts both at once on a fresh instance folder: each derives the shared
+    PAYMENTS_SANDBOX_SECRET from the one SECRET_KEY the first of them wrote."""
+    script = (
+        "import sys\n"
+        "from produce_match.config import build_config\n"
+        "print(build_config(sys.argv[1], environ={})['PAYMENTS_SANDBOX_SECRET'])\n"
+    )
+    started = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", script, str(tmp_path / "instance")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    answers = [process.communicate(timeout=120) for process in started]
+    assert [process.returncode for process in started] == [0] * 4, answers
+    secrets = {out.strip() for out, _ in answers}
+    assert len(secrets) == 1 and "" not in secrets, secrets
+    assert [p.name for p in (tmp_path / "instance").iterdir()] == ["secret_key"]
 
 
 # --- never in production ---------------------------------------------------------------------
@@ -213,7 +206,6 @@ def _production(tmp_path: Path, database_url: str) -> dict[str, Any]:
     ("setting", "value", "named"),
     [
         ("PAYMENTS_METHODS", ("sandbox", "transfer"), "PAYMENTS_METHODS"),
-        ("PAYMENTS_SANDBOX_MOUNT", True, "PAYMENTS_SANDBOX_MOUNT"),
         ("PAYMENTS_SANDBOX_URL", "http://127.0.0.1:5001", "PAYMENTS_SANDBOX_URL"),
     ],
 )
@@ -269,7 +261,70 @@ def test_check_deploy_refuses_the_sandbox(tmp_path, database_url, app_factory):
     assert any("PAYMENTS_SANDBOX_URL is set in production" in p for p in found), found
 
 
-def test_the_sandbox_command_refuses_to_run_in_production(tmp_path, database_url):
-    result = _flask(_environment(tmp_path, database_url), "payments", "sandbox", "--port", "9")
-    assert result.returncode != 0
-    assert "does not run in production" in result.stderr + result.stdout
+def test_the_gateway_process_refuses_to_run_in_production(tmp_path, database_url):
+    env = gateway_environment(
+        tmp_path, **{k: str(v) for k, v in _production(tmp_path, database_url).items()}
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and module
+        gateway_command(9, tmp_path / "gateway.sqlite3"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "does not run in production" in result.stderr
+    assert not (tmp_path / "gateway.sqlite3").exists()
+
+
+def test_the_mount_setting_is_refused_naming_it(tmp_path):
+    """The gateway is never mounted in the site any more: a configuration that still asks for
+    it stops start-up with one line that says what to do."""
+    from produce_match import ConfigError, create_app
+
+    with pytest.raises(ConfigError, match="PAYMENTS_SANDBOX_MOUNT") as refused:
+        create_app({"INSTANCE_PATH": str(tmp_path), "PAYMENTS_SANDBOX_MOUNT": "1"})
+    assert "devtools.sandbox_gateway" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_product_never_imports_the_development_tools():
+    """Not one module of produce_match names devtools: a production install cannot load it."""
+    found = []
+    for path in (ROOT / "produce_match").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            found += [f"{path}: {n}" for n in names if n.split(".")[0] == "devtools"]
+    assert found == []
+    assert not list((ROOT / "produce_match").rglob("sandbox/*.py"))  # the gateway moved out
+
+
+def test_a_production_app_loads_no_development_tool(tmp_path, database_url):
+    """Created and answering a request with a production configuration, the app has loaded
+    nothing of devtools (run in a fresh interpreter: this one's tests import it)."""
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in _production(tmp_path, database_url).items()},
+    }
+    script = (
+        "import sys\n"
+        "from produce_match import create_app\n"
+        "app = create_app()\n"
+        "app.test_client().get('/payments/notify/sandbox')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'devtools'))\n"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

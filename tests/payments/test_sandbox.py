@@ -17,7 +17,7 @@ from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.orders import operations as orders
 from produce_match.orders.models import DISPUTE_WINDOW, Order, OrderStatus, PaymentStatus
-from produce_match.payments import service, signing
+from produce_match.payments import service
 from produce_match.payments.models import (
     EntryKind,
     LedgerEntry,
@@ -26,10 +26,12 @@ from produce_match.payments.models import (
     PaymentInstruction,
 )
 from produce_match.payments.operations import ledger_sums
+from produce_match.payments.providers.sandbox import signed_headers
 from produce_match.queue import get_queue
 from produce_match.units import cost_fen
 from tests.factories import make_lot
-from tests.payments.conftest import SECRET, Gateway, eventually
+from tests.gateway import SECRET, Gateway
+from tests.payments.conftest import eventually
 
 pytestmark = pytest.mark.slow
 KG = 1000
@@ -171,11 +173,11 @@ def test_forged_tampered_stale_and_wrong_amount_notifications_change_nothing(
     db.session.rollback()
 
     attempts = {
-        "forged": (good, signing.headers("not-the-secret", good)),
-        "tampered": (tampered, signing.headers(SECRET, good)),
-        "stale": (good, signing.headers(SECRET, good, int(time.time()) - 6 * 60)),
+        "forged": (good, signed_headers("not-the-secret", good)),
+        "tampered": (tampered, signed_headers(SECRET, good)),
+        "stale": (good, signed_headers(SECRET, good, int(time.time()) - 6 * 60)),
         "unsigned": (good, {}),
-        "wrong amount": (wrong_amount, signing.headers(SECRET, wrong_amount)),
+        "wrong amount": (wrong_amount, signed_headers(SECRET, wrong_amount)),
     }
     for name, (body, headers) in attempts.items():
         response = _post(app, body, headers)
@@ -188,7 +190,7 @@ def test_forged_tampered_stale_and_wrong_amount_notifications_change_nothing(
 
     # the same message, signed with the secret and fresh, is believed (and only once)
     for _ in range(2):
-        assert _post(app, good, signing.headers(SECRET, good)).status_code == 200
+        assert _post(app, good, signed_headers(SECRET, good)).status_code == 200
     assert paid(order_id)
     assert len(entries(order_id, EntryKind.charge)) == 1
     assert db.session.scalar(select(func.count(PaymentEvent.id))) == 1
@@ -384,7 +386,7 @@ def test_the_same_payment_confirmed_many_times_at_once_counts_once(app, users, o
     url = app.config["PAYMENTS_PUBLIC_URL"] + "/payments/notify/sandbox"
 
     def send(body: bytes) -> int:
-        headers = {"Content-Type": "application/json", **signing.headers(SECRET, body)}
+        headers = {"Content-Type": "application/json", **signed_headers(SECRET, body)}
         return requests.post(url, data=body, headers=headers, timeout=60).status_code
 
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:

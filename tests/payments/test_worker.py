@@ -38,7 +38,8 @@ from produce_match.search.service import service as search_service
 from tests.conftest import make_app
 from tests.e2e.conftest import LiveServer
 from tests.factories import PASSWORD, make_lot
-from tests.payments.conftest import SECRET, Gateway, eventually
+from tests.gateway import SECRET, Gateway
+from tests.payments.conftest import eventually
 from tests.payments.test_sandbox import ledger_matches_gateway
 
 pytestmark = pytest.mark.slow
@@ -58,7 +59,6 @@ def app(database_url: str, tmp_path: Path, gateway: Gateway) -> Iterator[Flask]:
         tmp_path / "instance",
         PAYMENTS_SANDBOX_URL=gateway.url,
         PAYMENTS_SANDBOX_SECRET=SECRET,
-        PAYMENTS_SANDBOX_MOUNT=False,
         QUEUE_IMMEDIATE=False,
         QUEUE_PATH=str(tmp_path / "queue.sqlite3"),
     )
@@ -95,7 +95,6 @@ class Worker:
             "LOAD_DEMO": "0",
             "PAYMENTS_SANDBOX_URL": app.config["PAYMENTS_SANDBOX_URL"],
             "PAYMENTS_SANDBOX_SECRET": SECRET,
-            "PAYMENTS_SANDBOX_MOUNT": "0",
             "PAYMENTS_PUBLIC_URL": app.config["PAYMENTS_PUBLIC_URL"],
             "LOG_FORMAT": "text",
             "LOG_LEVEL": "INFO",
@@ -280,7 +279,6 @@ def test_after_the_payments_journey_under_gunicorn_each_worker_has_one_thread(
         "QUEUE_PATH": app.config["QUEUE_PATH"],
         "PAYMENTS_SANDBOX_URL": gateway.url,
         "PAYMENTS_SANDBOX_SECRET": SECRET,
-        "PAYMENTS_SANDBOX_MOUNT": "0",
         # gunicorn's own control socket answers from a thread in the master: not ours
         "GUNICORN_CMD_ARGS": "--no-control-socket",
     }

@@ -38,7 +38,6 @@ NOT_JOBS = {
     "openapi list-config-prefixes",
     "openapi print",
     "openapi write",
-    "payments sandbox",
     "search check",
     "search rebuild",
     "search sync",

@@ -1,18 +1,21 @@
 """The sandbox gateway: a small payment provider of our own that behaves like a real one.
 
-It is its own WSGI app (`create_gateway`), with its own database (a SQLite file) and nothing
-shared with produce_match but the secret: run it as a separate process
-(`flask payments sandbox --port 5001`), or, in the embedded default, mounted under
-`/sandbox-gateway/` of the site's own server.
+A development tool, not part of the product: it lives outside the `produce_match` package, which
+never imports it, and it refuses to run under a production configuration. It is its own WSGI
+app (`create_gateway`), with its own database (a SQLite file) and nothing shared with
+produce_match but the secret, run as a separate process on its own port
+(`python -m devtools.sandbox_gateway`, which `make run` starts next to the site).
 
 What it does, like a real gateway:
 - an HTTP API (bearer secret): create a payment (with an `Idempotency-Key`: the same key always
   answers with the same payment), query it, refund all or part of it, pay out to an account;
 - a hosted checkout page where the buyer pays, fails (a declined attempt; the payment stays
   open) or abandons (the payment is closed);
-- server-to-server notifications of every change, signed (see payments/signing.py), sent from
+- server-to-server notifications of every change, signed, sent from
   a background thread and retried with back-off until acknowledged with a 2xx. The thread
-  starts in the process serving requests, never when the app is created (see Deliverer).
+  starts in the process serving requests, never when the app is created (see Deliverer). The
+  signature is the one the product's sandbox provider checks
+  (produce_match/payments/providers/sandbox.py): one definition for both ends.
 
 Switches for tests (POST /control, bearer secret): `copies` (send each notification n times),
 `hold` (keep notifications until POST /control/flush, which sends them newest first), `drop`
@@ -40,12 +43,14 @@ import requests
 from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
 from flask_babel import Babel, get_locale
 
-from produce_match.payments import signing
+from produce_match.payments.providers.sandbox import signed_headers
 from produce_match.web.security import apply_headers
 
-log = logging.getLogger("produce_match.payments.sandbox")
+log = logging.getLogger("devtools.sandbox_gateway")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parents[1]
+#: the site's catalogue holds the checkout page's texts too (babel.cfg extracts them)
 TRANSLATIONS = PROJECT_ROOT / "produce_match" / "translations"
 
 _SCHEMA = """
@@ -230,7 +235,7 @@ class Deliverer:
                     data=body,
                     headers={
                         "Content-Type": "application/json",
-                        **signing.headers(self.secret, body),
+                        **signed_headers(self.secret, body),
                     },
                     timeout=(2, 10),
                 )
@@ -300,7 +305,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
     """The sandbox gateway as a WSGI app."""
     app = Flask(
         __name__,
-        template_folder=str(PROJECT_ROOT / "templates"),
+        template_folder=str(HERE / "templates"),
         static_folder=None,
     )
     app.config.update(
@@ -581,7 +586,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
             parts = urlsplit(row["return_url"])
             g.form_action = [f"{parts.scheme}://{parts.netloc}"]
         return render_template(
-            "payments/sandbox/checkout.html",
+            "checkout.html",
             payment=row,
             amount=f"{row['amount_fen'] // 100:,}.{row['amount_fen'] % 100:02d}",
             failed=request.args.get("failed") == "1",
