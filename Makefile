@@ -1,4 +1,5 @@
-# The two commands a newcomer needs:   make run   (the site at http://127.0.0.1:5000)
+# The two commands a newcomer needs:   make run   (the site at http://127.0.0.1:5000, with its
+#                                                 worker and the sandbox gateway: the Procfile)
 #                                      make test  (the whole test suite)
 # Both create the virtual environment on first use: `make run` installs the runtime set
 # (requirements.txt), `make test` and `make lint` add the development set (requirements-dev.txt).
@@ -48,13 +49,13 @@ requirements:
 translations: $(BIN)/.installed-runtime
 	$(BIN)/pybabel -q compile -d produce_match/translations
 
-# The site and, beside it, the sandbox payment gateway (a development tool of its own, on
-# GATEWAY_PORT, which the site reaches at PAYMENTS_SANDBOX_URL); stopping one stops both.
+# The Procfile's processes together through honcho: the site, its worker and the sandbox
+# payment gateway (a development tool of its own, on GATEWAY_PORT, which the site and the
+# worker reach at PAYMENTS_SANDBOX_URL); Ctrl-C stops them all.
 run: translations
-	$(BIN)/python -m devtools.sandbox_gateway --host 127.0.0.1 --port $(GATEWAY_PORT) & gateway=$$!; \
-	trap 'kill $$gateway 2>/dev/null' EXIT INT TERM; \
+	HOST=$(HOST) WEB_PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) \
 	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
-		$(BIN)/flask run --host $(HOST) --port $(PORT)
+		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).
 test: $(BIN)/.installed-dev translations

@@ -47,7 +47,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedIntConverter
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
 
-    from produce_match import api, backup, demo, deploy, i18n, models, setup, transaction  # noqa: F401
+    # tasks: every domain's tasks and timers, declared for the queue
+    from produce_match import (  # noqa: F401
+        api,
+        backup,
+        demo,
+        deploy,
+        i18n,
+        models,
+        queue,
+        setup,
+        tasks,
+        transaction,
+        worker,
+    )
     from produce_match.accounts import cli as accounts_cli
     from produce_match.catalog import cli as catalog_cli
     from produce_match.demands import cli as demands_cli
@@ -90,7 +103,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     logs.init_app(app)
     security.init_app(app)
-    search.init_app(app)  # after db: its teardown runs before the session is removed
+    queue.init_app(app)  # before anything commits: the tasks enqueued after commits
+    search.init_app(app)
 
     app.register_blueprint(web_views.bp)
     app.register_blueprint(accounts_views.bp)
@@ -121,6 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     setup.init_app(app)
     deploy.init_app(app)
     backup.init_app(app)
+    worker.init_app(app)
 
     if app.config["AUTO_SETUP"]:
         with app.app_context():

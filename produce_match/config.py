@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import math
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -33,7 +34,7 @@ PAYMENT_METHODS = ("sandbox", "transfer")
 #: where the sandbox gateway process listens by default (development and tests only)
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:5001"
 #: the channels notifications/channels.py knows (its AVAILABLE)
-NOTIFICATION_CHANNEL_NAMES = ("log",)
+NOTIFICATION_CHANNEL_NAMES = ("log", "spool")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -331,7 +332,32 @@ def build_config(
             NOTIFICATION_CHANNEL_NAMES,
             empty=True,
         ),
+        # the "spool" channel's folder: one JSON file per notification, named by its id
+        "NOTIFICATION_SPOOL_DIR": str(
+            setting("NOTIFICATION_SPOOL_DIR", instance / "notification_spool")
+        ),
     }
+    # The task queue (see queue.py): Redis when QUEUE_URL is set (several nodes), else a SQLite
+    # file beside the database; immediate (tasks run at once, no worker) in the tests
+    queue_url = setting("QUEUE_URL")
+    if queue_url is not None and not str(queue_url).startswith(("redis://", "rediss://")):
+        raise _refuse("QUEUE_URL", "a Redis address (redis://host:6379/0)", queue_url)
+    queue_name = str(setting("QUEUE_NAME", "produce_match")).strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", queue_name):
+        raise _refuse("QUEUE_NAME", "letters, digits, '.', '-' or '_' (at most 64)", queue_name)
+    cfg.update(
+        {
+            "QUEUE_URL": queue_url,
+            "QUEUE_PATH": str(setting("QUEUE_PATH", instance / "queue.sqlite3")),
+            "QUEUE_NAME": queue_name,
+            "QUEUE_IMMEDIATE": flag("QUEUE_IMMEDIATE", testing),
+            # threads of `flask worker` running tasks
+            "QUEUE_WORKERS": whole("QUEUE_WORKERS", 2),
+            # seconds: a task that claimed a notification and did not finish it within this
+            # long was lost (its worker was killed); the sweep sends the notification again
+            "QUEUE_CLAIM_TIMEOUT": whole("QUEUE_CLAIM_TIMEOUT", 300),
+        }
+    )
     # Payments (see payments/providers.py and the README's "Payments" section)
     sandbox_url = parse_http_url("PAYMENTS_SANDBOX_URL", raw("PAYMENTS_SANDBOX_URL"))
     if not _unset(raw("PAYMENTS_SANDBOX_MOUNT")):
@@ -361,6 +387,9 @@ def build_config(
             "PAYMENTS_SANDBOX_DB": str(
                 setting("PAYMENTS_SANDBOX_DB", instance / "sandbox_gateway.sqlite3")
             ),
+            # this site's own loopback address for work outside a request (the worker), where
+            # it reaches the mounted sandbox gateway; unset: http://127.0.0.1:5000
+            "PAYMENTS_LOCAL_URL": parse_http_url("PAYMENTS_LOCAL_URL", raw("PAYMENTS_LOCAL_URL")),
             # how the gateway reaches this site (notifications) when no request says it
             "PAYMENTS_PUBLIC_URL": parse_http_url(
                 "PAYMENTS_PUBLIC_URL", raw("PAYMENTS_PUBLIC_URL")

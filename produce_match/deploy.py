@@ -47,6 +47,15 @@ def problems(*, workers: int, nodes: int, tls_in_gunicorn: bool) -> list[str]:
         found.append(
             "The Whoosh index is local to one node: with several nodes set SEARCH_BACKEND=postgres."
         )
+    if nodes > 1 and not cfg.get("QUEUE_URL"):
+        found.append(
+            "The task queue is a SQLite file local to one node: with several nodes set "
+            "QUEUE_URL=redis://… so that every node's web and worker share one queue."
+        )
+    if cfg.get("QUEUE_IMMEDIATE"):
+        found.append(
+            "QUEUE_IMMEDIATE is on: every task would run inside the request that enqueued it."
+        )
     if not cfg["SESSION_COOKIE_SECURE"]:
         found.append("SESSION_COOKIE_SECURE is off: cookies would also travel over plain HTTP.")
     if cfg["PREFERRED_URL_SCHEME"] != "https":

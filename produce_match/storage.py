@@ -24,6 +24,8 @@ from flask import Response, abort, current_app, send_file
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from produce_match.queue import after_commit, task
+
 #: the permissions of a saved file, as a plain open() would give them under the usual umask 022
 FILE_MODE = 0o644
 
@@ -157,15 +159,16 @@ def send_photo(key: str, *, private: bool, max_age: int = 3600) -> Response:
 
 # --- deleting files only once the database change is committed ---------------------------
 
-_PENDING = "storage_pending_deletes"
-
 
 def delete_after_commit(key: str) -> None:
-    """Delete a stored file when the current transaction commits (never if it rolls back)."""
-    from produce_match.extensions import db
+    """Delete a stored file once the current transaction commits (never if it rolls back): a
+    task of the queue, enqueued by the commit."""
+    after_commit("storage.delete", key)
 
-    session = db.session()
-    session.info.setdefault(_PENDING, []).append(key)
+
+@task("storage.delete")
+def _delete(key: str) -> None:
+    get_storage().delete(key)
 
 
 _SAVED = "storage_saved_in_transaction"
@@ -180,18 +183,12 @@ def save_in_transaction(key: str, data: bytes) -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _delete_pending(session: Session) -> None:
-    session.info.pop(_SAVED, None)
-    keys = session.info.pop(_PENDING, [])
-    if keys:
-        storage = get_storage()
-        for key in keys:
-            storage.delete(key)
+def _keep_saved(session: Session) -> None:
+    session.info.pop(_SAVED, None)  # committed: a later rollback must not remove them
 
 
 @event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _remove_saved(session: Session) -> None:
     saved = session.info.pop(_SAVED, [])
     if saved:
         storage = get_storage()

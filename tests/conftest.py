@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, g, has_app_context
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from xdist.scheduler import LoadGroupScheduling
 
@@ -118,11 +118,6 @@ class IsolatedClient(FlaskClient):
         # (and so no SQLite lock) while the request runs.
         if has_app_context():
             db.session.commit()
-            # as a request's teardown would: the test's own changes reach the index first
-            if g.pop("search_pending", False):
-                from produce_match.search.service import service
-
-                service().process_queue()
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

@@ -15,7 +15,10 @@ class Notification(db.Model):
     """One message to one person; rendered in their language when shown (see messages.py)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_user_unread", "user_id", "read_at", "id"),
+        Index("ix_notifications_channels_sent_at", "channels_sent_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -27,5 +30,9 @@ class Notification(db.Model):
     url: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
+    #: the outbox of the other channels (see tasks.py): when a task took the notification to
+    #: send, and when it was handed to every configured channel (None: still to send)
+    channels_claimed_at: Mapped[datetime | None]
+    channels_sent_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()

@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import event, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
 
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.database import utcnow
 from produce_match.extensions import db
-from produce_match.notifications import channels
 from produce_match.notifications.models import Notification
-
-_PENDING = "notifications_pending"
+from produce_match.queue import after_commit
 
 
 def notify(
@@ -27,7 +24,8 @@ def notify(
 ) -> list[Notification]:
     """Tell each recipient (once each, never the actor, never a disabled account) about `kind`.
 
-    The rows are part of the caller's transaction; other channels get them after it commits.
+    The rows are part of the caller's transaction; other channels get them from a task
+    enqueued when it commits (`notifications.tasks`), never if it rolls back.
     """
     seen: set[int] = set()
     rows = []
@@ -38,10 +36,8 @@ def notify(
         row = Notification(user=user, kind=kind, params=dict(params or {}), url=url)
         db.session.add(row)
         rows.append(row)
-    if rows:  # plain facts: no SQL may run once the transaction has committed
-        db.session().info.setdefault(_PENDING, []).extend(
-            channels.Outgoing(r.user.id, r.user.locale, kind, r.params, url) for r in rows
-        )
+    if rows:
+        after_commit("notifications.deliver")
     return rows
 
 
@@ -88,18 +84,6 @@ def mark_read(user: User, ids: Iterable[int] | None = None) -> int:
     if ids is not None:
         statement = statement.where(Notification.id.in_(list(ids)))
     return db.session.execute(statement).rowcount
-
-
-@event.listens_for(Session, "after_commit")
-def _deliver(session: Session) -> None:
-    rows = session.info.pop(_PENDING, [])
-    if rows:
-        channels.deliver(rows)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 def overseers(province_code: str | None, county_code: str | None) -> list[User]:

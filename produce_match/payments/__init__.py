@@ -1,18 +1,17 @@
 """Payments: providers, notifications from them, the ledger, refunds and payouts.
 
-`init_app` registers the commands, the hook that sends refunds and payouts after the commit,
-and lets the pay button lead to the offered providers' own pages. The providers are in
-`providers/`; the sandbox gateway is a development tool outside the package
-(devtools/sandbox_gateway). The pages are the web layer's: produce_match.web.payments.
+`init_app` registers the commands (refunds and payouts are tasks of the queue, tasks.py), and
+lets the pay button lead to the offered providers' own pages. The providers are in `providers/`;
+the sandbox gateway is a development tool outside the package (devtools/sandbox_gateway). The
+pages are the web layer's: produce_match.web.payments.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -58,23 +57,10 @@ HISTORY_LABELS = {
 
 
 def init_app(app: Flask) -> None:
-    from produce_match.payments import cli, operations, queries, service  # noqa: F401
+    from produce_match.payments import cli, operations, queries, service, tasks  # noqa: F401
     from produce_match.payments.providers import REGISTRY
 
     cli.init_app(app)
-
-    @app.after_request
-    def _send_after_commit(response: Any) -> Any:
-        # refunds and payouts the request committed go to the provider now, from a thread of
-        # their own: the response does not wait for the provider, and if the thread is lost
-        # with the process, `flask payments reconcile` sends them
-        ids = service.take_ready()
-        if ids:
-            real_app = current_app._get_current_object()  # type: ignore[attr-defined]
-            threading.Thread(
-                target=service.send_later, args=(real_app, ids), name="payments-outbox", daemon=True
-            ).start()
-        return response
 
     @app.context_processor
     def _payments_globals() -> dict[str, Any]:

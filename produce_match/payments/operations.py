@@ -64,15 +64,13 @@ from produce_match.payments.providers import (
     paid_direct,
 )
 from produce_match.policy import can
+from produce_match.queue import after_commit
 from produce_match.units import cost_fen
 
 _payments = Payment.__table__
 _instructions = PaymentInstruction.__table__
 _orders = Order.__table__
 _ledger = LedgerEntry.__table__
-
-#: session.info key: instructions written in this transaction, to send after the commit
-OUTBOX = "payments_outbox"
 
 
 class NotAllowed(DomainError):
@@ -548,7 +546,8 @@ def _queue(
         to_state=InstructionState.queued.value,
         changes={"kind": kind.value, "reason": reason.value, "amount_fen": amount_fen},
     )
-    db.session().info.setdefault(OUTBOX, []).append(instruction.id)
+    # sent to the provider by a task once this transaction commits (payments/tasks.py)
+    after_commit("payments.send_instruction", instruction.id)
     return instruction
 
 

@@ -3,22 +3,21 @@
 An operation never calls the network and the network is never called inside a transaction:
 a workflow writes what it is about to do and commits, calls the provider (with an idempotency
 key, so that a repeat is the same call), then applies the answer in a second short transaction.
-If the process dies in between, `flask payments reconcile` finds the half-done work (a pending
-payment, a queued instruction) and finishes it. Views, the API and the CLI call these.
+If the process dies in between, reconciliation (a periodic task, or `flask payments reconcile`)
+finds the half-done work (a pending payment, a queued instruction) and finishes it. Refunds and
+payouts are sent by a task enqueued when the transaction that queued them commits (tasks.py).
+Views, the API and the CLI call these.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, current_app
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from produce_match.accounts.models import User
 from produce_match.errors import Conflict, DomainError
@@ -43,9 +42,6 @@ from produce_match.policy import load
 
 log = logging.getLogger("produce_match.payments")
 T = TypeVar("T")
-
-#: session.info key: instructions whose transaction committed, to be sent now
-READY = "payments_ready"
 
 
 class Unavailable(DomainError):
@@ -248,39 +244,6 @@ def receive_notification(provider_name: str, headers: Any, body: bytes) -> str:
     outcome = payments.apply_notification(note)
     db.session.commit()
     return outcome
-
-
-# --- after the commit ------------------------------------------------------------------------
-
-
-@event.listens_for(Session, "after_commit")
-def _ready(session: Session) -> None:
-    queued = session.info.pop(payments.OUTBOX, None)
-    if queued:
-        session.info.setdefault(READY, []).extend(queued)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop(payments.OUTBOX, None)
-
-
-def take_ready() -> list[int]:
-    """Instructions committed in this context and not yet sent (and forget them here)."""
-    return db.session().info.pop(READY, [])
-
-
-def send_later(app: Flask, ids: list[int]) -> None:
-    """Send instructions from a fresh context (a thread started after the commit)."""
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                run_outbox(ids)
-            except Exception:  # reconcile sends whatever this could not
-                log.exception("sending instructions %s failed", ids)
-
-    contextvars.Context().run(run)
 
 
 def load_payment(user: User | None, payment_id: int, action: str = "view") -> Payment:

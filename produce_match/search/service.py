@@ -7,24 +7,22 @@ and just before the commit their documents are written through the same connecti
 (`_write_documents_before_commit`), so that they commit or roll back together; no queue.
 
 With Whoosh: the database is the truth. Every flush that touches a lot queues the lot's id in
-`search_outbox` in the same transaction; after the commit the queue is applied to the index by
-whichever process gets the index's one writer first (without waiting: a process that finds it
-busy leaves the queue to the holder, to its next commit, or to the next search). A crash between
-commit and index write loses nothing: the queue is in the database, and the next search of any
-process applies it.
+`search_outbox` in the same transaction, and asks for the task `search.apply` once it commits
+(see tasks.py): the worker applies the queue to the index in batches, through the index's one
+writer. A crash between commit and index write loses nothing: the queue is in the database, and
+the worker's periodic sweep applies it. Searches only read.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from typing import Any
 
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import delete, event, func, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session, selectinload
 
@@ -32,6 +30,7 @@ from produce_match.extensions import db
 from produce_match.lots.events import lots_written
 from produce_match.lots.models import Lot
 from produce_match.lots.updates import QUEUED_OPTION
+from produce_match.queue import after_commit
 from produce_match.search.analysis import Analyzer, Vocabulary
 from produce_match.search.backend import (
     CheckReport,
@@ -45,8 +44,6 @@ from produce_match.search.models import SearchOutbox
 
 log = logging.getLogger(__name__)
 
-#: how long a queued change may wait before a search applies it itself
-STALE_SECONDS = 1.0
 BATCH = 2000
 
 
@@ -199,18 +196,13 @@ class SearchService:
             db.session.rollback()
         return done
 
-    def process_if_stale(self) -> None:
-        """Apply changes some other process committed but did not get into the index."""
+    def pending(self) -> bool:
+        """Are changes queued for the index (read in a transaction of its own)?"""
         if self.in_transaction:  # nothing is queued (`flask search sync` drains what was)
-            return
-        oldest = db.session.scalar(select(func.min(SearchOutbox.queued_at)))
+            return False
+        found = db.session.scalar(select(SearchOutbox.id).limit(1)) is not None
         db.session.rollback()
-        if oldest is None:
-            return
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        if (datetime.now(UTC) - oldest).total_seconds() >= STALE_SECONDS:
-            self.process_queue()
+        return found
 
     def queue(self, lot_ids: list[int]) -> None:
         """Queue lots for the index explicitly (`update_lots` does, for its statements)."""
@@ -220,7 +212,7 @@ class SearchService:
             db.session.info.setdefault("search_lots", set()).update(lot_ids)
             return
         db.session.execute(insert(SearchOutbox), [{"lot_id": i} for i in lot_ids])
-        db.session.info["search_pending"] = True
+        after_commit("search.apply")
 
     def write_documents(self, session: Session, lot_ids: list[int]) -> None:
         """Write the lots' documents in the session's transaction (backends that do so)."""
@@ -232,10 +224,6 @@ class SearchService:
     # --- searching ------------------------------------------------------------------------
 
     def search(self, request: SearchRequest) -> SearchResult:
-        try:
-            self.process_if_stale()
-        except Exception:  # a search must answer even if the index could not catch up
-            log.exception("could not apply the search queue")
         result = self.backend.search(request)
         if request.text.strip() and (not result.total or result.relaxed):
             self._suggest(request, result)
@@ -364,7 +352,7 @@ def _queue_flushed_lots(session: Session, _context: Any) -> None:
         session.info.setdefault("search_lots", set()).update(ids)
         return
     session.connection().execute(insert(SearchOutbox), [{"lot_id": i} for i in sorted(ids)])
-    session.info["search_pending"] = True
+    after_commit("search.apply", session=session)
 
 
 @event.listens_for(Session, "before_commit")
@@ -380,30 +368,10 @@ def _write_documents_before_commit(session: Session) -> None:
         session.flush()
 
 
-@event.listens_for(Session, "after_commit")
-def _note_commit(session: Session) -> None:
-    if session.info.pop("search_pending", False) and has_app_context():
-        g.search_pending = True
-
-
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    session.info.pop("search_pending", None)
     session.info.pop("search_lots", None)
 
 
 def init_app(app: Flask) -> None:
     app.extensions["search"] = SearchService(app)
-
-    @app.teardown_appcontext
-    def _apply_queue(_exc: BaseException | None) -> None:
-        # after the request's (or command's) commit: put its changes into the index now
-        if not g.pop("search_pending", False):
-            return
-        started = time.monotonic()
-        try:
-            service().process_queue()
-        except Exception:  # the change is committed and queued: never fail the request
-            log.exception("could not apply the search queue")
-            db.session.rollback()
-        log.debug("search queue applied in %.1f ms", (time.monotonic() - started) * 1000)

@@ -86,12 +86,6 @@ class LiveServer:
         self.server.shutdown()
         self.thread.join(timeout=10)
         self.server.server_close()
-        # work that a request handed to a thread of its own after its response (the payments
-        # outbox) ends before the test disposes of the engine and empties the database: else its
-        # connection outlives the engine and is collected still open
-        for thread in threading.enumerate():
-            if thread.name == "payments-outbox":
-                thread.join(timeout=30)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from produce_match.payments.models import (
 )
 from produce_match.payments.operations import ledger_sums
 from produce_match.payments.providers.sandbox import signed_headers
+from produce_match.queue import get_queue
 from produce_match.units import cost_fen
 from tests.factories import make_lot
 from tests.gateway import SECRET, Gateway
@@ -281,15 +282,20 @@ def test_partial_delivery_refunds_the_difference(users, order, gateway):
     ledger_matches_gateway(gateway, order_id)
 
 
-def test_cancelling_a_paid_order_refunds_it(users, order, gateway):
+def test_cancelling_a_paid_order_refunds_it(users, order, gateway, monkeypatch):
     order_id = order.id
     payment = start(users, order)
     gateway.checkout(payment.pay_url, "pay")
     assert eventually(lambda: paid(order_id))
+    queue = get_queue()
+    run, asked = queue.enqueue, []
+    monkeypatch.setattr(queue, "enqueue", lambda name, *args: asked.append((name, args)))
     orders.cancel(users["buyer"], fresh(order_id), "no trucks this week")
     db.session.commit()
+    (instruction_id,) = [args[0] for name, args in asked if name == "payments.send_instruction"]
     assert fresh(order_id).payment_status is PaymentStatus.paid  # not before the gateway says
-    service.run_outbox()
+    db.session.rollback()
+    run("payments.send_instruction", instruction_id)  # the task the commit enqueued
     order = fresh(order_id)
     assert order.payment_status is PaymentStatus.refunded
     assert [r.amount_fen for r in entries(order_id, EntryKind.refund)] == [680_00]

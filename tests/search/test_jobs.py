@@ -42,6 +42,8 @@ NOT_JOBS = {
     "search check",
     "search rebuild",
     "search sync",
+    # runs the queue's consumer until stopped; the tasks it runs are the jobs above
+    "worker",
 }
 
 

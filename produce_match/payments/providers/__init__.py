@@ -215,7 +215,9 @@ def local_base() -> str:
         port = str(request.environ.get("SERVER_PORT", ""))
         if port.isdigit() and port != "80":
             current_app.extensions["payments_local_base"] = f"http://127.0.0.1:{port}"
-    return current_app.extensions.get("payments_local_base", "http://127.0.0.1:5000")
+    # the worker serves nothing: PAYMENTS_LOCAL_URL tells it (make run sets it)
+    default = current_app.config.get("PAYMENTS_LOCAL_URL") or "http://127.0.0.1:5000"
+    return current_app.extensions.get("payments_local_base", default)
 
 
 def site_url(path: str) -> str:

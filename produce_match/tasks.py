@@ -1,0 +1,17 @@
+"""Every domain's tasks and timers, imported so that the queue knows them (see queue.py)."""
+
+from produce_match.lots import tasks as lots_tasks
+from produce_match.matching import tasks as matching_tasks
+from produce_match.notifications import tasks as notifications_tasks
+from produce_match.orders import tasks as orders_tasks
+from produce_match.payments import tasks as payments_tasks
+from produce_match.search import tasks as search_tasks
+
+__all__ = [
+    "lots_tasks",
+    "matching_tasks",
+    "notifications_tasks",
+    "orders_tasks",
+    "payments_tasks",
+    "search_tasks",
+]
