@@ -199,6 +199,7 @@ def test_check_deploy_passes_a_safe_configuration(database_url, tmp_path, monkey
         SEARCH_INDEX_DIR=str(tmp_path / "ix"),
         AUTO_SETUP=False,
         LOAD_DEMO=False,
+        QUEUE_IMMEDIATE=False,  # the tests' immediate queue is refused in production
     )
     with app.app_context():
         setup.initialise()
