@@ -240,7 +240,7 @@ _EXPORT_STATUS_LABELS = {
     ExportStatus.queued: _l("waiting to be built"),
     ExportStatus.running: _l("being built"),
     ExportStatus.ready: _l("ready"),
-    ExportStatus.failed: _l("failed"),
+    ExportStatus.failed: _lp("export status", "failed"),
     ExportStatus.expired: _l("removed (too old)"),
 }
 
