@@ -273,8 +273,8 @@ EXPORTS: Lifecycle[ExportStatus, ExportAction] = Lifecycle(
         ExportAction.expire: "expired",
     },
 )
-#: jobs the page keeps refreshing for (the worker still has something to do)
-UNFINISHED = frozenset({ExportStatus.queued, ExportStatus.running})
+#: jobs the page keeps refreshing for (the worker still has something to do: they may fail)
+UNFINISHED = EXPORTS.sources(ExportAction.fail)
 
 
 class ExportJob(db.Model):
