@@ -214,3 +214,25 @@ def test_the_sweep_removes_files_older_than_a_week(app, users, world):
     assert client.get(f"/monitor/exports/{old.id}/download").status_code == 404
     page = client.get(f"/monitor/exports/{old.id}").get_data(as_text=True)
     assert re.search("已删除|removed", page)
+
+
+def test_the_sweep_finds_lost_and_stalled_jobs(app, users, world):
+    def job(status, age):
+        row = ExportJob(
+            requested_by_id=users["official"].id, kind="lots", fmt="csv", filters={},
+            status=status, total=1, created_at=utcnow() - age,
+        )  # fmt: skip
+        db.session.add(row)
+        return row
+
+    lost = job(ExportStatus.queued, export_jobs.REQUEUE_AFTER + timedelta(minutes=1))
+    waiting = job(ExportStatus.queued, timedelta(seconds=10))
+    stalled = job(ExportStatus.running, export_jobs.STALLED_AFTER + timedelta(minutes=1))
+    db.session.commit()  # written directly: no task was enqueued for them
+    assert export_jobs.sweep() == {"expired": 0, "requeued": 1, "stalled": 1}
+    db.session.commit()  # the lost job's task is enqueued (and, here, run) by this commit
+    for row in (lost, waiting, stalled):
+        db.session.refresh(row)
+    assert lost.status is ExportStatus.ready and lost.file_key
+    assert waiting.status is ExportStatus.queued  # its task may still come
+    assert stalled.status is ExportStatus.failed and "请重新申请" in stalled.error
