@@ -2,6 +2,7 @@
 
 from produce_match.lots import tasks as lots_tasks
 from produce_match.matching import tasks as matching_tasks
+from produce_match.monitor import tasks as monitor_tasks
 from produce_match.notifications import tasks as notifications_tasks
 from produce_match.orders import tasks as orders_tasks
 from produce_match.payments import tasks as payments_tasks
@@ -10,6 +11,7 @@ from produce_match.search import tasks as search_tasks
 __all__ = [
     "lots_tasks",
     "matching_tasks",
+    "monitor_tasks",
     "notifications_tasks",
     "orders_tasks",
     "payments_tasks",

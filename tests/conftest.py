@@ -303,6 +303,25 @@ def post_form(
     return client.post(url, data={**data, "csrf_token": csrf_token(client, page)}, **kwargs)
 
 
+def export_file(client: FlaskClient, path: str, **kwargs: Any) -> Any:
+    """Ask for an export as the pages' export buttons do, e.g. ``deals.csv?status=rejected``
+    (the kind, the format and the page's filters), then open the job's page and download its
+    file: the response of the download, or of the first step that was refused. The job is
+    built at once (the tests' queue is immediate)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(path)
+    kind, fmt = parts.path.rsplit(".", 1)
+    data = {"kind": kind, "fmt": fmt, **dict(parse_qsl(parts.query))}
+    asked = post_form(client, "/monitor/exports", data, page="/", **kwargs)
+    if asked.status_code != 302:
+        return asked
+    job_page = client.get(asked.headers["Location"], **kwargs)
+    assert job_page.status_code == 200, job_page.status_code
+    assert "/download" in job_page.get_data(as_text=True)  # built: the page offers the file
+    return client.get(asked.headers["Location"] + "/download", **kwargs)
+
+
 def login(client: FlaskClient, login_name: str, password: str) -> Any:
     response = post_form(client, "/login", {"login": login_name, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]

@@ -19,6 +19,7 @@ from produce_match.demands.models import Demand
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
 from produce_match.lots.models import Lot
+from produce_match.monitor.models import ExportJob
 from produce_match.orders import operations as orders
 from produce_match.orders.models import Order
 from produce_match.search.service import service
@@ -184,6 +185,7 @@ def _api_urls(app: Any, world: dict[str, Any]) -> list[str]:
         "lot_id": db.session.scalars(sa.select(Lot.id)).first(),
         "order_id": db.session.scalars(sa.select(Order.id)).first(),
         "demand_id": db.session.scalars(sa.select(Demand.id)).first(),
+        "job_id": db.session.scalars(sa.select(ExportJob.id)).first(),
     }
     urls = []
     for rule in app.url_map.iter_rules():
@@ -197,8 +199,9 @@ def _api_urls(app: Any, world: dict[str, Any]) -> list[str]:
 @pytest.fixture
 def fuller_world(world: dict[str, Any]) -> dict[str, Any]:
     """The crawl's world, and what its links do not reach: a payment by bank transfer, a
-    proposal and a problem in the ledger, with their pages."""
+    proposal and a problem in the ledger, a built export, with their pages."""
     from produce_match.matching import proposals
+    from produce_match.monitor import export_jobs
     from produce_match.monitor import operations as monitor
     from produce_match.payments import operations as payments
     from produce_match.payments import service
@@ -215,6 +218,9 @@ def fuller_world(world: dict[str, Any]) -> dict[str, Any]:
         world["coop"], world["coop"].organisation, "no_buyer", "黑豆没人要", lot=lot
     )
     db.session.commit()
+    # the official's report, built by the (immediate) worker once this commits
+    job = export_jobs.request_export(world["official"], "report", "xlsx", {}, "zh")
+    db.session.commit()
     adapter = current_app.url_map.bind("localhost")
     world["extra_urls"] = [
         adapter.build(endpoint, values)
@@ -226,6 +232,9 @@ def fuller_world(world: dict[str, Any]) -> dict[str, Any]:
             ("payments.transfer", {"payment_id": payment.id}),
             ("matching.proposal", {"proposal_id": proposal.id}),
             ("monitor.problem", {"problem_id": problem.id}),
+            ("monitor.export_jobs_page", {}),
+            ("monitor.export_job", {"job_id": job.id}),
+            ("monitor.export_download", {"job_id": job.id}),
             ("lots.media", {"key": lot.photos[0].thumb_key}),
         ]
     ]

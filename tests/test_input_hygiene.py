@@ -4,13 +4,15 @@ never a redirect to another site (items 13, 16, 19 and 24 of the hardening issue
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from flask import g
 
 from produce_match.extensions import db
 from produce_match.inputs import MAX_JSON_DEPTH, local_target
 from produce_match.lots.models import Lot
+from produce_match.monitor.models import ExportJob
 from produce_match.payments.providers.sandbox import signed_headers
-from tests.conftest import login, post_form
+from tests.conftest import export_file, login, post_form
 from tests.factories import PASSWORD, make_lot
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -184,10 +186,13 @@ def test_a_deeply_nested_notification_is_refused(app, client):
 @pytest.mark.parametrize("name", ["from", "to"])
 def test_dates_out_of_range_on_the_officials_pages(client, users, day, name):
     login(client, "official", PASSWORD)
-    for path in ("/monitor/", "/monitor/deals", "/monitor/export/deals.csv"):
+    for path in ("/monitor/", "/monitor/deals"):
         response = client.get(f"{path}?{name}={day}", headers=ZH)
         assert response.status_code == 422, (path, response.status_code)
         assert "2000-01-01" in response.get_data(as_text=True)
+    response = export_file(client, f"deals.csv?{name}={day}", headers=ZH)  # no job is made
+    assert response.status_code == 422 and "2000-01-01" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ExportJob)) == 0
     response = client.get(
         f"/api/v1/stats?{name}={day}", headers=token_headers(client, "official", **EN)
     )

@@ -18,7 +18,7 @@ from produce_match.lifecycle import IllegalMove, Lifecycle, Moved, StaleMove
 from produce_match.lots.models import LOTS, SELLABLE, LotStatus, can_sell, sellable
 from produce_match.lots.rules import meets_minimum
 from produce_match.matching.models import AWAITING_ANSWERS, PROPOSALS
-from produce_match.monitor.models import PROBLEMS, SOLVED, UNSOLVED
+from produce_match.monitor.models import EXPORTS, PROBLEMS, SOLVED, UNFINISHED, UNSOLVED
 from produce_match.orders import models as order_models
 from produce_match.payments.models import INSTRUCTIONS, OPEN_PAYMENTS, OUTSTANDING, PAYMENTS
 from tests import factories
@@ -31,6 +31,7 @@ LIFECYCLES = [
     DEMANDS,
     PROPOSALS,
     PROBLEMS,
+    EXPORTS,
 ]
 
 #: the sets each model's queries use, derived beside its table
@@ -47,6 +48,7 @@ DERIVED = {
     "payment_instructions": [OUTSTANDING],
     "demands": [],
     "match_proposals": [AWAITING_ANSWERS],
+    "export_jobs": [UNFINISHED],
     "problems": [UNSOLVED, SOLVED],
 }
 

@@ -61,13 +61,15 @@ def test_the_timers_are_periodic_tasks_declared_in_code(app):
     queue = get_queue(app)
     every_minute = ["notifications.sweep", "orders.expire", "payments.reconcile"]
     every_minute += ["payments.sweep", "search.sweep"]
-    assert set(queue.periodic_tasks()) == {*every_minute, "lots.expire", "demands.digest"}
+    hourly = "monitor.sweep_exports"
+    assert set(queue.periodic_tasks()) == {*every_minute, "lots.expire", "demands.digest", hourly}
     # what huey's consumer starts at a given minute (UTC)
     assert queue.due(datetime(2026, 12, 7, 5, 13)) == sorted(every_minute)
     assert queue.due(datetime(2026, 12, 7, 5, 10)) == sorted([*every_minute, "lots.expire"])
     assert queue.due(datetime(2026, 12, 7, 6, 0)) == sorted(
         [*every_minute, "demands.digest", "lots.expire"]
     )
+    assert queue.due(datetime(2026, 12, 7, 6, 23)) == sorted([*every_minute, hourly])
 
 
 def test_the_settings_choose_the_queue(tmp_path):

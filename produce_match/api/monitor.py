@@ -1,4 +1,5 @@
-"""API: the officials' figures (/stats) and the problem ledger (/problems).
+"""API: the officials' figures (/stats), the problem ledger (/problems) and exports
+(/monitor/exports: asked for, built by the worker, downloaded when ready).
 
 Officials and administrators only, within the office's jurisdiction (404 outside it, as for
 the pages); a cooperative may raise and read its own ledger entries.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask import Response, url_for
 from flask_smorest import Blueprint
 
 from produce_match import policy
@@ -17,8 +19,8 @@ from produce_match.api.auth import require_user, token_required
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
-from produce_match.monitor import operations, queries
-from produce_match.monitor.models import Problem, ProblemCategory, ProblemStatus
+from produce_match.monitor import export_jobs, operations, queries
+from produce_match.monitor.models import ExportJob, Problem, ProblemCategory, ProblemStatus
 
 blp = Blueprint("api_monitor", __name__, description="Officials: figures and the problem ledger")
 
@@ -242,3 +244,88 @@ def reopen(body: dict[str, Any], problem_id: int) -> Any:
     user, problem = _step(problem_id, "reopen")
     operations.reopen(user, problem, body["reason"])
     return problem
+
+
+# --- exports: a job built by the worker -------------------------------------------------------
+
+
+class ExportRequestSchema(ma.Schema):
+    kind = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(export_jobs.KINDS),
+        metadata={"description": "lots, deals, payments, problems, or report (every sheet)"},
+    )  # fmt: skip
+    fmt = ma.fields.String(load_default="xlsx", validate=ma.validate.OneOf(export_jobs.FORMATS))
+    province = ma.fields.String(load_default=None, metadata={"description": "code or name"})
+    county = ma.fields.String(load_default=None, metadata={"description": "code or name"})
+    from_ = ma.fields.String(
+        data_key="from", load_default=None, metadata={"description": "ISO date"}
+    )
+    to = ma.fields.String(load_default=None, metadata={"description": "ISO date"})
+    status = ma.fields.String(load_default=None, metadata={"description": "deals or ledger"})
+    commodity = ma.fields.Integer(load_default=None, metadata={"description": "deals"})
+    place = ma.fields.String(load_default=None, metadata={"description": "deals: township"})
+    category = ma.fields.String(load_default=None, metadata={"description": "ledger"})
+    language = ma.fields.String(
+        load_default="zh", validate=ma.validate.OneOf(["zh", "en"]),
+        metadata={"description": "the language of the file's headings"},
+    )  # fmt: skip
+
+
+class ExportJobSchema(ma.Schema):
+    id = ma.fields.Integer()
+    kind = ma.fields.String()
+    fmt = ma.fields.String()
+    filters = ma.fields.Dict()
+    status = ma.fields.Function(lambda j: j.status.value)
+    done = ma.fields.Integer(metadata={"description": "sheets built so far"})
+    total = ma.fields.Integer(metadata={"description": "sheets to build"})
+    error = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+    finished_at = ma.fields.DateTime(allow_none=True)
+    url = ma.fields.Function(
+        lambda j: url_for("api_monitor.get_export", job_id=j.id, _external=True)
+    )
+    download_url = ma.fields.Function(
+        lambda j: (
+            url_for("api_monitor.download_export", job_id=j.id, _external=True)
+            if j.status.value == "ready"
+            else None
+        )
+    )
+
+
+@blp.route("/monitor/exports", methods=["POST"])
+@token_required(blp)
+@blp.arguments(ExportRequestSchema)
+@blp.response(202, ExportJobSchema)
+def request_export(body: dict[str, Any]) -> Any:
+    """Ask for an export: 202 with the job (`url`), which the worker builds; poll it until its
+    status is `ready` (then `download_url`) or `failed` (then `error`)."""
+    user = require_user()
+    filters = {("from" if k == "from_" else k): v for k, v in body.items()}
+    kind, fmt, language = filters.pop("kind"), filters.pop("fmt"), filters.pop("language")
+    job = export_jobs.request_export(user, kind, fmt, filters, language)
+    return job, 202, {"Location": url_for("api_monitor.get_export", job_id=job.id)}
+
+
+@blp.route("/monitor/exports/<int:job_id>")
+@token_required(blp)
+@blp.response(200, ExportJobSchema)
+def get_export(job_id: int) -> ExportJob:
+    """An export job: its status and progress (the asker's, or an administrator's)."""
+    return export_jobs.visible_job(require_user(), job_id)
+
+
+@blp.route("/monitor/exports/<int:job_id>/download")
+@token_required(blp)
+def download_export(job_id: int) -> Response:
+    """The built file (404 until the job is ready, and for anyone but the asker or an admin)."""
+    job = export_jobs.visible_job(require_user(), job_id)
+    return Response(
+        export_jobs.file_of(job),
+        mimetype=export_jobs.MIMETYPES[job.fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{job.filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -226,14 +226,15 @@ def _summary(figures: queries.Figures) -> Sheet:
 KINDS = ("lots", "deals", "payments", "problems")
 
 
-def sheets(
+def steps(
     kind: str,
     scope: queries.Scope,
     period: queries.Period,
     filters: queries.DealFilters | None = None,
     problem_filters: tuple[str | None, str | None] = (None, None),
-) -> list[Sheet]:
-    """The sheets of one export (`kind` in KINDS), or of the whole report (`report`).
+) -> list[Callable[[], Sheet]]:
+    """The sheets of one export (`kind` in KINDS), or of the whole report (`report`), as steps
+    that each build one sheet (the export job reports its progress between them).
 
     `filters` are the deals page's; `problem_filters` the ledger page's (status, category).
     """
@@ -245,8 +246,19 @@ def sheets(
         "problems": lambda: _problems(scope, *problem_filters),
     }
     if kind == "report":
-        return [_summary(queries.figures(scope, period))] + [makers[k]() for k in KINDS]
-    return [makers[kind]()]
+        return [lambda: _summary(queries.figures(scope, period))] + [makers[k] for k in KINDS]
+    return [makers[kind]]
+
+
+def sheets(
+    kind: str,
+    scope: queries.Scope,
+    period: queries.Period,
+    filters: queries.DealFilters | None = None,
+    problem_filters: tuple[str | None, str | None] = (None, None),
+) -> list[Sheet]:
+    """The sheets of one export, built at once (see `steps`)."""
+    return [step() for step in steps(kind, scope, period, filters, problem_filters)]
 
 
 def report_steps(scope: queries.Scope, period: queries.Period) -> Iterable[Callable[[], Sheet]]:

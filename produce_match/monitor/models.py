@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Enum,
@@ -218,3 +219,92 @@ class ReferencePrice(db.Model):
 
     commodity: Mapped[Commodity] = relationship()
     county: Mapped[Region] = relationship(foreign_keys=[county_code])
+
+
+# --- export jobs: a large export is built by the worker and downloaded when ready ----------------
+
+
+class ExportStatus(enum.StrEnum):
+    queued = "queued"  #: asked for, waiting for the worker
+    running = "running"  #: the worker is building the file
+    ready = "ready"  #: the file is stored: it can be downloaded
+    failed = "failed"  #: the build failed (the job says why)
+    expired = "expired"  #: the file was removed after `EXPORT_KEEP_DAYS`
+
+    @property
+    def label(self) -> Any:
+        return _EXPORT_STATUS_LABELS[self]
+
+
+_EXPORT_STATUS_LABELS = {
+    ExportStatus.queued: _l("waiting to be built"),
+    ExportStatus.running: _l("being built"),
+    ExportStatus.ready: _l("ready"),
+    ExportStatus.failed: _lp("export status", "failed"),
+    ExportStatus.expired: _l("removed (too old)"),
+}
+
+
+class ExportAction(enum.StrEnum):
+    start = "start"  #: the worker takes the job
+    finish = "finish"  #: the file is stored
+    fail = "fail"  #: the build raised, or the job could not be started
+    expire = "expire"  #: the periodic clean-up removed the file
+
+
+#: THE transition table of export jobs: (from, action) -> to
+EXPORT_TRANSITIONS: dict[tuple[ExportStatus, ExportAction], ExportStatus] = {
+    (ExportStatus.queued, ExportAction.start): ExportStatus.running,
+    (ExportStatus.queued, ExportAction.fail): ExportStatus.failed,
+    (ExportStatus.running, ExportAction.finish): ExportStatus.ready,
+    (ExportStatus.running, ExportAction.fail): ExportStatus.failed,
+    (ExportStatus.ready, ExportAction.expire): ExportStatus.expired,
+}
+
+EXPORTS: Lifecycle[ExportStatus, ExportAction] = Lifecycle(
+    "export_jobs",
+    ExportStatus,
+    ExportAction,
+    EXPORT_TRANSITIONS,
+    verbs={
+        ExportAction.start: "started",
+        ExportAction.finish: "finished",
+        ExportAction.fail: "failed",
+        ExportAction.expire: "expired",
+    },
+)
+#: jobs the page keeps refreshing for (the worker still has something to do: they may fail)
+UNFINISHED = EXPORTS.sources(ExportAction.fail)
+
+
+class ExportJob(db.Model):
+    """One export an official asked for: its filters, its progress and, once built, its file."""
+
+    __tablename__ = "export_jobs"
+    __table_args__ = (CheckConstraint("done >= 0 AND done <= total", name="progress_within_total"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: lots, deals, payments, problems or report (see `exports.KINDS`)
+    kind: Mapped[str] = mapped_column(String(20))
+    #: xlsx or csv
+    fmt: Mapped[str] = mapped_column(String(8))
+    #: the page's filters as asked (province, county, from, to, status, commodity, place, ...)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: the language the file's headings are written in (the asker's)
+    language: Mapped[str] = mapped_column(String(10), default="zh")
+    status: Mapped[ExportStatus] = mapped_column(
+        _enum(ExportStatus, "export_status", 10), default=ExportStatus.queued
+    )
+    #: progress: sheets built so far, of how many
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+    #: the stored file (storage.py), while it is kept
+    file_key: Mapped[str | None] = mapped_column(String(200))
+    filename: Mapped[str | None] = mapped_column(String(200))
+    #: why the build failed (shown to the official)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+
+    requested_by: Mapped[User] = relationship()

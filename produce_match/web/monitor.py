@@ -28,7 +28,7 @@ from produce_match.dates import local_today
 from produce_match.errors import DomainError
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
-from produce_match.monitor import charts, exports, operations, queries
+from produce_match.monitor import charts, export_jobs, operations, queries
 from produce_match.monitor.models import (
     Problem,
     ProblemCategory,
@@ -416,29 +416,57 @@ def prices() -> Any:
 # --- exports ----------------------------------------------------------------------------------
 
 
-@bp.route("/export/<any(lots, deals, payments, problems, report):kind>.<any(xlsx, csv):fmt>")
+@bp.post("/exports")
 @login_required
-def export(kind: str, fmt: str) -> Any:
+def request_export() -> Any:
+    """Ask for an export (the pages' export buttons): a job, built by the worker."""
     _overseer()
-    scope = _scope()
-    period = _period()
-    filters = _deal_filters(_deal_period() if kind == "deals" else period)
-    ledger = (request.args.get("status"), request.args.get("category"))
-    items = exports.sheets(
-        kind, scope, period, filters, ledger if kind == "problems" else (None, None)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    # bad filters (a date out of range, a place outside the jurisdiction) answer as the pages
+    # do: the error page in the user's language, nothing written
+    job = export_jobs.request_export(
+        current_user,
+        request.form.get("kind", ""),
+        request.form.get("fmt", ""),
+        request.form,
+        _lang(),
     )
-    name = f"{kind}-{scope.county_code or scope.province_code or 'all'}-{period.start}-{period.end}"
-    if fmt == "csv":
-        if kind == "report":
-            abort(404)
-        body, mimetype = exports.to_csv(items[0]), "text/csv; charset=utf-8"
-    else:
-        body = exports.to_xlsx(items)
-        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return redirect(url_for(".export_job", job_id=job.id))
+
+
+@bp.route("/exports")
+@login_required
+def export_jobs_page() -> Any:
+    """The official's latest exports."""
+    _overseer()
+    jobs = export_jobs.recent_jobs(current_user)
+    return render_template(
+        "monitor/exports.html",
+        jobs=jobs,
+        refresh=any(export_jobs.is_unfinished(j) for j in jobs),
+    )
+
+
+@bp.route("/exports/<int:job_id>")
+@login_required
+def export_job(job_id: int) -> Any:
+    """One export: its progress (the page refreshes itself until it is built), then its file."""
+    job = export_jobs.visible_job(current_user, job_id)
+    return render_template("monitor/export.html", job=job, refresh=export_jobs.is_unfinished(job))
+
+
+@bp.route("/exports/<int:job_id>/download")
+@login_required
+def export_download(job_id: int) -> Any:
+    job = export_jobs.visible_job(current_user, job_id)
     return Response(
-        body,
-        mimetype=mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+        export_jobs.file_of(job),
+        mimetype=export_jobs.MIMETYPES[job.fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{job.filename}"',
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

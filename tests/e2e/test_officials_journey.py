@@ -2,11 +2,13 @@
 among the lots at risk, proposes the Nanchang buyer, both parties accept, the buyer pays at the
 sandbox gateway, the village ships and the buyer confirms; when the order completes (the
 system's timer, run here as cron would) the official sees the tonnes and the yuan paid to
-Daoting village on the dashboard and in the exported report."""
+Daoting village on the dashboard and in the exported report (asked for, built by the
+worker, downloaded from its page)."""
 
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -117,8 +119,13 @@ def test_zhangwu_official_brokers_the_beans_and_sees_daoting_paid(
     assert fits_the_screen(page)
     screenshot(page, "officials-02-dashboard-paid")
 
+    # the report is a job: the button asks for it, its page shows it built, then the file
+    page.get_by_role("button", name="完整报表（XLSX）").click()
+    assert "/monitor/exports/" in page.url
+    assert "已完成 5 / 5 张工作表" in page.locator(".export-job").inner_text()
+    screenshot(page, "officials-02b-export-ready")
     with page.expect_download() as download:
-        page.get_by_role("link", name="完整报表（XLSX）").click()
+        page.get_by_role("link", name=re.compile(r"^下载 report-")).click()
     book = load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
     summary = {r[0].value: r[1].value for r in book["汇总"].iter_rows(min_row=2)}
     assert summary["向村里结算（分）"] == 27_200_000

@@ -21,7 +21,7 @@ from produce_match.monitor import operations as monitor
 from produce_match.monitor.models import FollowUp, Problem
 from produce_match.orders.models import Order
 from produce_match.payments.models import LedgerEntry
-from tests.conftest import login
+from tests.conftest import export_file, login
 from tests.factories import PASSWORD, make_lot
 
 NASTY = ['=HYPERLINK("http://evil.example","点我")', "+1+2", "-3", "@SUM(A1)", "\t=1", "\r=1"]
@@ -44,42 +44,40 @@ def test_a_formula_in_a_lot_title_stays_text_in_xlsx_and_csv(app, users):
     for title in NASTY[:4]:
         make_lot(users["coop"], title=title)
     client = _client(app)
-    response = client.get("/monitor/export/lots.xlsx")
+    response = export_file(client, "lots.xlsx")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment;")
     sheet = load_workbook(io.BytesIO(response.data)).worksheets[0]
     cells = [sheet.cell(row=r, column=2) for r in range(2, sheet.max_row + 1)]
     assert sorted(c.value for c in cells) == sorted("'" + t for t in NASTY[:4])
     assert all(c.data_type == "s" for c in cells)  # text, never a formula
-    rows = list(
-        csv.reader(io.StringIO(client.get("/monitor/export/lots.csv").data.decode("utf-8-sig")))
-    )  # noqa: E501
+    rows = list(csv.reader(io.StringIO(export_file(client, "lots.csv").data.decode("utf-8-sig"))))  # noqa: E501
     assert sorted(r[1] for r in rows[1:]) == sorted("'" + t for t in NASTY[:4])
 
 
 def test_deal_export_applies_the_filters(app, users, world):
     client = _client(app)
-    everything = client.get("/monitor/export/deals.csv").data.decode("utf-8-sig")
+    everything = export_file(client, "deals.csv").data.decode("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(everything)))) == 1 + 3
-    rejected = client.get("/monitor/export/deals.csv?status=rejected").data.decode("utf-8-sig")
+    rejected = export_file(client, "deals.csv?status=rejected").data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(rejected)))
     assert [int(r[0]) for r in rows[1:]] == [world["rejected"].id]
-    nowhere = client.get("/monitor/export/deals.csv?place=新村").data.decode("utf-8-sig")
+    nowhere = export_file(client, "deals.csv?place=新村").data.decode("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(nowhere)))) == 1
 
 
 def test_payments_and_ledger_exports(app, users, world):
     client = _client(app)
     rows = list(
-        csv.reader(io.StringIO(client.get("/monitor/export/payments.csv").data.decode("utf-8-sig")))
+        csv.reader(io.StringIO(export_file(client, "payments.csv").data.decode("utf-8-sig")))
     )
     payouts = [r for r in rows[1:] if r[8] == "720000"]
     assert len(payouts) == 1 and payouts[0][6] == "道亭村"
     rows = list(
-        csv.reader(io.StringIO(client.get("/monitor/export/problems.csv").data.decode("utf-8-sig")))
+        csv.reader(io.StringIO(export_file(client, "problems.csv").data.decode("utf-8-sig")))
     )
     assert len(rows) == 1 + 2  # Zhangwu's two entries, not Jinzhou's
-    closed = client.get("/monitor/export/problems.csv?status=closed").data.decode("utf-8-sig")
+    closed = export_file(client, "problems.csv?status=closed").data.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(closed)))
     assert [int(r[0]) for r in rows[1:]] == [world["problems"][0].id]
 
@@ -181,13 +179,17 @@ def test_a_cell_too_long_for_a_workbook_is_cut_and_says_so():
 
 
 def _csv(client, url, **headers):
-    response = client.get(url, headers=headers)
+    """An export's rows (`deals.csv?...`, asked for as a job), or a page's CSV (`/lots/...`)."""
+    if url.startswith("/"):
+        response = client.get(url, headers=headers)
+    else:
+        response = export_file(client, url, headers=headers)
     assert response.status_code == 200, url
     return list(csv.DictReader(io.StringIO(response.data.decode("utf-8-sig"))))
 
 
 def _xlsx(client, url, **headers):
-    response = client.get(url, headers=headers)
+    response = export_file(client, url, headers=headers)
     assert response.status_code == 200, url
     book = load_workbook(io.BytesIO(response.data))
     out = {}
@@ -201,14 +203,14 @@ def test_a_look_alike_formula_in_a_lot_title_stays_text(app, users):
     for title in LOOK_ALIKES[:5]:
         make_lot(users["coop"], title=title)
     client = _client(app)
-    titles = sorted(r["标题"] for r in _csv(client, "/monitor/export/lots.csv"))
+    titles = sorted(r["标题"] for r in _csv(client, "lots.csv"))
     assert titles == sorted("'" + t for t in LOOK_ALIKES[:5])
-    (rows,) = _xlsx(client, "/monitor/export/lots.xlsx").values()
+    (rows,) = _xlsx(client, "lots.xlsx").values()
     assert sorted(r["标题"] for r in rows) == titles
 
 
 EXPORTS = [
-    f"/monitor/export/{kind}.{fmt}"
+    f"{kind}.{fmt}"
     for kind in ("lots", "deals", "payments", "problems", "report")
     for fmt in ("xlsx", "csv")
     if (kind, fmt) != ("report", "csv")
@@ -265,31 +267,31 @@ def test_exports_say_china_time_and_show_it(app, users, world):
     client = _client(app)
     shown = china.isoformat(sep=" ")
 
-    deals = {int(r["订单"]): r for r in _csv(client, "/monitor/export/deals.csv")}
+    deals = {int(r["订单"]): r for r in _csv(client, "deals.csv")}
     assert deals[paid.id]["下单时间（北京时间）"] == shown
-    entries = _csv(client, "/monitor/export/payments.csv")
+    entries = _csv(client, "payments.csv")
     assert {r["时间（北京时间）"] for r in entries if int(r["订单"]) == paid.id} == {shown}
-    problems = {int(r["编号"]): r for r in _csv(client, "/monitor/export/problems.csv")}
+    problems = {int(r["编号"]): r for r in _csv(client, "problems.csv")}
     assert problems[p1.id]["登记时间（北京时间）"] == shown
     assert problems[p1.id]["销号时间（北京时间）"] == shown
 
-    book = _xlsx(client, "/monitor/export/report.xlsx")
+    book = _xlsx(client, "report.xlsx")
     assert {r["下单时间（北京时间）"] for r in book["订单"] if r["订单"] == paid.id} == {china}
     assert {r["时间（北京时间）"] for r in book["付款记录"] if r["订单"] == paid.id} == {china}
     (entry,) = [r for r in book["问题台账"] if r["编号"] == p1.id]
     assert entry["登记时间（北京时间）"] == entry["销号时间（北京时间）"] == china
 
-    english = _csv(client, "/monitor/export/payments.csv", **{"Accept-Language": "en"})
+    english = _csv(client, "payments.csv", **{"Accept-Language": "en"})
     assert {r["When (China time)"] for r in english if int(r["Order"]) == paid.id} == {shown}
 
 
 def test_payment_channels_are_in_words(app, users, world):
     client = _client(app)
-    entries = _csv(client, "/monitor/export/payments.csv")
+    entries = _csv(client, "payments.csv")
     assert entries and {r["支付渠道"] for r in entries} == {"银行转账"}
-    english = _csv(client, "/monitor/export/payments.csv", **{"Accept-Language": "en"})
+    english = _csv(client, "payments.csv", **{"Accept-Language": "en"})
     assert {r["Payment channel"] for r in english} == {"Bank transfer"}
-    (rows,) = _xlsx(client, "/monitor/export/payments.xlsx").values()
+    (rows,) = _xlsx(client, "payments.xlsx").values()
     assert {r["支付渠道"] for r in rows} == {"银行转账"}
 
 
@@ -306,7 +308,7 @@ def test_the_problems_export_has_the_lot_title_and_the_follow_ups(app, users, wo
     )
     db.session.commit()
     client = _client(app)
-    rows = {int(r["编号"]): r for r in _csv(client, "/monitor/export/problems.csv")}
+    rows = {int(r["编号"]): r for r in _csv(client, "problems.csv")}
     assert rows[p1.id]["货源标题"] == "道亭村黑豆"
     assert rows[p2.id]["货源标题"] == ""  # not about a lot
     who = official.name or official.login
@@ -314,11 +316,11 @@ def test_the_problems_export_has_the_lot_title_and_the_follow_ups(app, users, wo
     assert notes[0] == f"2026-03-02 01:30 {who}：已联系交通局"
     assert notes[1].endswith(f" {who}：通行证已办好") and notes[2] == "明天发车"
     assert rows[p2.id]["跟进记录"] == "2" and rows[p1.id]["跟进内容"] == ""
-    english = _csv(client, "/monitor/export/problems.csv", **{"Accept-Language": "en"})
+    english = _csv(client, "problems.csv", **{"Accept-Language": "en"})
     (entry,) = [r for r in english if int(r["Entry"]) == p2.id]
     assert entry["Follow-up notes"].startswith(f"2026-03-02 01:30 {who}: 已联系交通局\n")
     assert entry["Lot title"] == ""
-    book = _xlsx(client, "/monitor/export/problems.xlsx")
+    book = _xlsx(client, "problems.xlsx")
     (entry,) = [r for r in next(iter(book.values())) if r["编号"] == p2.id]
     assert entry["跟进内容"] == rows[p2.id]["跟进内容"]
 

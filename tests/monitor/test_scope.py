@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import login
+from tests.conftest import export_file, login
 from tests.factories import PASSWORD
 
 PAGES = [
@@ -14,11 +14,11 @@ PAGES = [
     "/monitor/deals",
     "/monitor/problems",
     "/monitor/prices",
-    "/monitor/export/lots.xlsx",
-    "/monitor/export/deals.csv",
-    "/monitor/export/payments.csv",
-    "/monitor/export/problems.csv",
-    "/monitor/export/report.xlsx",
+    "export:lots.xlsx",
+    "export:deals.csv",
+    "export:payments.csv",
+    "export:problems.csv",
+    "export:report.xlsx",
 ]
 
 
@@ -54,7 +54,11 @@ def test_every_page_by_role_and_place(app, users, world, page):
         ("coop", ""): 200 if page == "/monitor/problems" else 404,
     }
     for (who, query), status in expected.items():
-        response = _as(app, who).get(page + (sep + query if query else ""))
+        client, url = _as(app, who), page + (sep + query if query else "")
+        if url.startswith("export:"):  # asked for with the export button, then downloaded
+            response = export_file(client, url.removeprefix("export:"))
+        else:
+            response = client.get(url)
         assert response.status_code == status, (who, query, response.status_code)
 
 

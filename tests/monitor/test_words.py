@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import login
+from tests.conftest import export_file, login
 from tests.factories import PASSWORD
 
 ZH_NAMES = ("黑豆", "玉米", "花生")
@@ -35,7 +35,7 @@ def test_dashboard_and_charts_name_commodities_in_the_page_language(client, user
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_exports_name_commodities_in_the_reader_language(client, users, world, lang):
     login(client, "official", PASSWORD)
-    text = client.get("/monitor/export/lots.csv", headers={"Accept-Language": lang}).data
+    text = export_file(client, "lots.csv", headers={"Accept-Language": lang}).data
     text = text.decode("utf-8-sig")
     if lang == "en":
         assert "Black bean" in text and ",黑豆," not in text

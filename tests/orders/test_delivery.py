@@ -21,7 +21,7 @@ from produce_match.orders import operations as orders
 from produce_match.orders import queries
 from produce_match.orders.models import Order
 from produce_match.orders.operations import DeliveryInput, NotAllowed
-from tests.conftest import login, post_form
+from tests.conftest import export_file, login, post_form
 from tests.factories import PASSWORD, make_demand
 
 pytestmark = pytest.mark.usefixtures("index_left_to_its_queue")
@@ -266,7 +266,7 @@ def test_the_deals_export_has_the_delivery_columns(app, users, lot):
     place(users, lot, delivery=HOME)
     official = browser(app, "official")
     rows = list(
-        csv.reader(io.StringIO(official.get("/monitor/export/deals.csv").data.decode("utf-8-sig")))
+        csv.reader(io.StringIO(export_file(official, "deals.csv").data.decode("utf-8-sig")))
     )
     assert rows[0][-5:] == ["收货省份", "收货县区", "收货地址", "收货人", "收货人电话"]
     assert rows[1][-5:] == ["江西省", "东湖区", "八一大道 1 号 3 号仓库", "李收货", "13907910001"]
