@@ -39,6 +39,7 @@ from produce_match.orders.models import Order, OrderStatus
 from produce_match.storage import send_photo
 from produce_match.units import format_mass, format_money
 from produce_match.web.forms import ActionForm
+from produce_match.web.templating import commodity_name
 
 bp = Blueprint("monitor", __name__, url_prefix="/monitor")
 
@@ -448,12 +449,47 @@ def export_jobs_page() -> Any:
     )
 
 
+def _filter_words(job: Any) -> list[tuple[str, str]]:
+    """An export's filters as an official reads them: names of places, of states, of produce."""
+    f = job.filters or {}
+    words: list[tuple[str, str]] = []
+    place = [
+        region.name
+        for code in (f.get("province"), f.get("county"))
+        if code and (region := db.session.get(Region, code)) is not None
+    ]
+    if place:
+        words.append((_("Place"), " ".join(place)))
+    if f.get("from") or f.get("to"):
+        words.append(
+            (_("Dates"), _("%(start)s to %(end)s", start=f.get("from", "…"), end=f.get("to", "…")))
+        )
+    if status := f.get("status"):
+        states = ProblemStatus if job.kind == "problems" else OrderStatus
+        words.append((_("Status"), str(states(status).label) if status in set(states) else status))
+    if (commodity_id := f.get("commodity")) and str(commodity_id).isdigit():
+        commodity = db.session.get(Commodity, int(commodity_id))
+        if commodity is not None:
+            words.append((_("Commodity"), commodity_name(commodity)))
+    if category := f.get("category"):
+        label = ProblemCategory(category).label if category in set(ProblemCategory) else category
+        words.append((_("Category"), str(label)))
+    if place_text := f.get("place"):
+        words.append((_("Township or village"), place_text))
+    return words
+
+
 @bp.route("/exports/<int:job_id>")
 @login_required
 def export_job(job_id: int) -> Any:
     """One export: its progress (the page refreshes itself until it is built), then its file."""
     job = export_jobs.visible_job(current_user, job_id)
-    return render_template("monitor/export.html", job=job, refresh=export_jobs.is_unfinished(job))
+    return render_template(
+        "monitor/export.html",
+        job=job,
+        filters=_filter_words(job),
+        refresh=export_jobs.is_unfinished(job),
+    )
 
 
 @bp.route("/exports/<int:job_id>/download")

@@ -50,6 +50,8 @@ def test_the_report_job_builds_the_same_workbook_as_before(app, users, world):
     assert job.requested_by_id == users["official"].id and job.filters == {"county": "210922"}
     page = client.get(f"/monitor/exports/{job.id}").get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page  # built: the page no longer refreshes itself
+    # the filters in words: the county's name, never a query string
+    assert "彰武县" in page and "county=" not in page
     download = client.get(f"/monitor/exports/{job.id}/download")
     assert download.status_code == 200
     assert download.headers["Content-Disposition"].startswith('attachment; filename="report-')
