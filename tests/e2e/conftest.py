@@ -132,6 +132,17 @@ def watch_csp(page: Any) -> list[str]:
     return seen
 
 
+def submit(button: Any) -> None:
+    """Click a form's button and wait until the page it leads to (after any redirect) has loaded.
+
+    A click returns once the browser has sent the form; reading the page then can catch the old
+    document or the new one before it has any content (an empty string), so every check that
+    follows a submit starts from here.
+    """
+    with button.page.expect_navigation(wait_until="load"):
+        button.click()
+
+
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import fits_the_screen, screenshot
+from tests.e2e.conftest import fits_the_screen, screenshot, submit
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +31,14 @@ def test_register_logout_login_in_chinese_on_a_phone(phone_page):
     page.locator("#township").fill("梁家子镇")
     page.locator("#village").fill("道亭村")
     screenshot(page, "accounts-02-register-filled")
-    page.locator("form button[type=submit]", has_text="注册").click()
+    submit(page.locator("form button[type=submit]", has_text="注册"))
 
     page.wait_for_url("**/")
     assert "欢迎" in page.locator(".flashes").inner_text()
     assert fits_the_screen(page)
     screenshot(page, "accounts-03-registered")
 
-    page.get_by_role("button", name="退出登录").click()
+    submit(page.get_by_role("button", name="退出登录"))
     page.get_by_role("link", name="登录").first.click()
     page.get_by_label("手机号或登录名").fill("139 0418 0001")
     page.get_by_label("密码", exact=True).fill("heidou-2020")
@@ -55,7 +55,7 @@ def test_wrong_password_is_explained_in_chinese(phone_page):
     page.goto("/login")
     page.get_by_label("手机号或登录名").fill("13900000000")
     page.get_by_label("密码", exact=True).fill("wrong-password")
-    page.locator("form button[type=submit]", has_text="登录").click()
+    submit(page.locator("form button[type=submit]", has_text="登录"))
     assert "登录名或密码错误" in page.locator(".error").inner_text()
     screenshot(page, "accounts-05-login-error")
 
@@ -76,6 +76,6 @@ def test_pages_work_without_javascript(browser, live_server):
     page.get_by_label("再次输入密码").fill("password-1")
     page.get_by_label("省份").select_option(value="210000")
     page.get_by_label("县（区）").fill("彰武")
-    page.locator("form button[type=submit]", has_text="注册").click()
+    submit(page.locator("form button[type=submit]", has_text="注册"))
     assert "欢迎" in page.locator(".flashes").inner_text()
     context.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from produce_match.accounts.models import Role
-from tests.e2e.conftest import fits_the_screen, screenshot
+from tests.e2e.conftest import fits_the_screen, screenshot, submit
 from tests.factories import PASSWORD, jpeg_bytes, make_user
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ def test_post_a_lot_with_a_photo_on_a_phone(phone_page, live_server, tmp_path):
     page.goto("/login")
     page.locator("#login").fill("13904180001")
     page.locator("#password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
+    submit(page.locator("main form button[type=submit]"))
     page.get_by_role("link", name="发布货源").first.click()
     assert fits_the_screen(page)
     screenshot(page, "lots-01-post-empty")
@@ -40,7 +40,7 @@ def test_post_a_lot_with_a_photo_on_a_phone(phone_page, live_server, tmp_path):
     page.locator("#price_unit").select_option("kg")
     page.locator("#photos").set_input_files(str(photo))
     screenshot(page, "lots-02-post-filled")
-    page.locator("main form button[type=submit]").click()
+    submit(page.locator("main form button[type=submit]"))
 
     page.wait_for_url("**/lots/*")
     assert "彰武黑豆 40 吨" in page.locator("h1").inner_text()
@@ -50,7 +50,7 @@ def test_post_a_lot_with_a_photo_on_a_phone(phone_page, live_server, tmp_path):
     screenshot(page, "lots-03-posted")
 
     # a visitor finds it among the stranded lots by its other name
-    page.get_by_role("button", name="退出登录").click()
+    submit(page.get_by_role("button", name="退出登录"))
     page.goto("/lots?commodity=乌豆")
     assert "彰武黑豆 40 吨" in page.locator(".lot-list").inner_text()
     screenshot(page, "lots-04-list")
@@ -82,7 +82,7 @@ def test_edit_a_lot_with_two_photos_on_a_phone(phone_page, live_server, tmp_path
     page.goto("/login")
     page.locator("#login").fill("13904180002")
     page.locator("#password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
+    submit(page.locator("main form button[type=submit]"))
     page.goto(f"/lots/{lot_id}/edit")
     assert page.locator(".photo-admin img").count() == 2
     assert fits_the_screen(page)
@@ -131,7 +131,7 @@ def test_post_produce_not_in_the_catalogue_on_a_phone(phone_page, live_server):
     page.goto("/login")
     page.locator("#login").fill("13904180003")
     page.locator("#password").fill(PASSWORD)
-    page.locator("main form button[type=submit]").click()
+    submit(page.locator("main form button[type=submit]"))
     page.get_by_role("link", name="发布货源").first.click()
     assert page.locator("#photos").get_attribute("accept") == "image/*"  # the camera is offered
 
@@ -140,14 +140,14 @@ def test_post_produce_not_in_the_catalogue_on_a_phone(phone_page, live_server):
     page.locator("#unit").select_option("t")
     page.locator("#price").fill("38")
     page.locator("#price_unit").select_option("kg")
-    page.locator("main form button[type=submit]").click()
+    submit(page.locator("main form button[type=submit]"))
     # not in the catalogue: asked for its kind, with nothing lost
     assert "目录中没有榴莲干" in page.locator("main").inner_text()
     assert page.locator("#quantity").input_value() == "2"
     assert fits_the_screen(page)
     screenshot(page, "lots-08-unknown-commodity")
     page.locator("#category").select_option(label="水果")
-    page.locator("main form button[type=submit]").click()
+    submit(page.locator("main form button[type=submit]"))
 
     page.wait_for_url("**/lots/*")
     assert "彰武榴莲干 2 吨" in page.locator("h1").inner_text()

@@ -11,7 +11,7 @@ from produce_match import demo
 from produce_match.demands.models import Demand
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
-from tests.e2e.conftest import fits_the_screen, screenshot
+from tests.e2e.conftest import fits_the_screen, screenshot, submit
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ def _log_in(page, name):
 
 
 def _log_out(page):
-    page.get_by_role("button", name="退出登录").click()
+    submit(page.get_by_role("button", name="退出登录"))
 
 
 def test_beans_meet_their_buyers_and_the_plan(phone_page, live_server):
@@ -86,7 +86,7 @@ def test_beans_meet_their_buyers_and_the_plan(phone_page, live_server):
     for name in ("daoting", "buyer"):
         _log_in(page, name)
         page.goto(proposal_url)
-        page.get_by_role("button", name="接受").click()
+        submit(page.get_by_role("button", name="接受"))
         assert "您的答复已记录" in page.locator(".flashes").inner_text()
         _log_out(page)
     _log_in(page, "zhangwu")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from tests.e2e.conftest import fits_the_screen, screenshot
+from tests.e2e.conftest import fits_the_screen, screenshot, submit
 from tests.e2e.test_orders_journey import demo_world, log_in, log_out  # noqa: F401 (fixture)
 from tests.e2e.test_payments_journey import wait_until_received
 from tests.gateway import Gateway, gateway, gateway_live_server  # noqa: F401 (fixtures)
@@ -59,7 +59,7 @@ def test_zhangwu_official_brokers_the_beans_and_sees_daoting_paid(
     for name in ("daoting", "buyer"):
         log_in(page, name)
         page.goto(proposal_url)
-        page.get_by_role("button", name="接受").click()
+        submit(page.get_by_role("button", name="接受"))
         assert "您的答复已记录" in page.locator(".flashes").inner_text()
         log_out(page)
 
@@ -81,7 +81,7 @@ def test_zhangwu_official_brokers_the_beans_and_sees_daoting_paid(
     page.goto(order_url)
     page.locator("#dispatch-vehicle_plate").fill("辽J 35721")
     page.locator("#dispatch-driver_phone").fill("13941800123")
-    page.get_by_role("button", name="登记发货").click()
+    submit(page.get_by_role("button", name="登记发货"))
     assert "发货已登记" in page.content()
     log_out(page)
 
@@ -89,7 +89,7 @@ def test_zhangwu_official_brokers_the_beans_and_sees_daoting_paid(
     page.goto(order_url)
     page.locator("#confirm-delivery-accepted_quantity").fill("40")
     page.locator("#confirm-delivery-unit").select_option("t")
-    page.get_by_role("button", name="确认收货").click()
+    submit(page.get_by_role("button", name="确认收货"))
     assert "已确认收货" in page.content()
     log_out(page)
 
@@ -120,7 +120,7 @@ def test_zhangwu_official_brokers_the_beans_and_sees_daoting_paid(
     screenshot(page, "officials-02-dashboard-paid")
 
     # the report is a job: the button asks for it, its page shows it built, then the file
-    page.get_by_role("button", name="完整报表（XLSX）").click()
+    submit(page.get_by_role("button", name="完整报表（XLSX）"))
     assert "/monitor/exports/" in page.url
     assert "已完成 5 / 5 张工作表" in page.locator(".export-job").inner_text()
     screenshot(page, "officials-02b-export-ready")
@@ -151,15 +151,15 @@ def test_the_ledger_from_a_lot_at_risk_to_its_closing_seen_by_the_village(
     beans.get_by_role("link", name="登记台账问题").click()
     page.locator("#category").select_option("transport")
     page.locator("#description").fill("外省货车进不了村，需要办理通行证。")
-    page.get_by_role("button", name="登记入台账").click()
+    submit(page.get_by_role("button", name="登记入台账"))
     assert "问题已登记入台账" in page.locator(".flashes").inner_text()
     entry_url = page.url
-    page.get_by_role("button", name="交办").click()
+    submit(page.get_by_role("button", name="交办"))
     assert page.locator(".problem-status").inner_text() == "已交办"
     page.locator("#note").fill("已联系交通局，通行证网上办理中。")
     page.get_by_role("button", name="记录跟进").click()
     page.locator("#outcome").fill("通行证已办好，货车已进村装车。")
-    page.get_by_role("button", name="销号").click()
+    submit(page.get_by_role("button", name="销号"))
     assert page.locator(".problem-status").inner_text() == "已销号"
     assert fits_the_screen(page)
     screenshot(page, "officials-03-ledger-closed")

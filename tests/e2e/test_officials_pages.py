@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, submit
 from tests.e2e.test_orders_journey import DEMO_PASSWORD, demo_world  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.e2e
@@ -148,7 +148,7 @@ def test_every_officials_page_fits_the_screen(browser, live_server, officials_wo
                     problems.append(f"{where}: may wrap the unit of {text!r}")
                 name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-")
                 screenshot(page, f"officials-pages-{lang}-{screen}-{login}-{name or 'home'}")
-            page.get_by_role("button", name="退出登录" if lang == "zh" else "Log out").click()
+            submit(page.get_by_role("button", name="退出登录" if lang == "zh" else "Log out"))
     finally:
         context.close()
     assert labels_seen >= 6  # the dashboard's three charts, for both offices

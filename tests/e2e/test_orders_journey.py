@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from tests.e2e.conftest import fits_the_screen, screenshot
+from tests.e2e.conftest import fits_the_screen, screenshot, submit
 from tests.e2e.test_delivery_note import decode_qr
 from tests.factories import jpeg_bytes
 
@@ -39,7 +39,7 @@ def log_in(page, login: str) -> None:
 
 
 def log_out(page) -> None:
-    page.get_by_role("button", name="退出登录").click()
+    submit(page.get_by_role("button", name="退出登录"))
 
 
 def test_order_accept_dispatch_and_confirm_the_daoting_beans(
@@ -69,7 +69,7 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     page.locator("#receiver_phone").fill("139 0791 0001")
     assert fits_the_screen(page)
     screenshot(page, "orders-02b-delivery-form")
-    page.get_by_role("button", name="保存收货信息").click()
+    submit(page.get_by_role("button", name="保存收货信息"))
     assert "收货信息已保存" in page.content()
     delivery = page.locator("section.delivery").inner_text()
     assert "江西省 东湖区 八一大道 1 号 3 号仓库" in delivery and "13907910001" in delivery
@@ -86,7 +86,7 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     delivery = page.locator("section.delivery").inner_text()
     assert "江西省 东湖区" in delivery and "八一大道" not in delivery
     assert "接受订单后显示" in delivery
-    page.get_by_role("button", name="接受订单").click()
+    submit(page.get_by_role("button", name="接受订单"))
     assert "已接受订单" in page.content()
     delivery = page.locator("section.delivery").inner_text()
     assert "八一大道 1 号 3 号仓库" in delivery and "李收货" in delivery
@@ -116,7 +116,7 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     assert page.locator("#dispatch-shipped_quantity").input_value() == "10"
     page.locator("#dispatch-place").fill("道亭村村部仓库")
     screenshot(page, "orders-04-dispatch-form")
-    page.get_by_role("button", name="登记发货").click()
+    submit(page.get_by_role("button", name="登记发货"))
     assert "发货已登记" in page.content()
     assert "辽J35721" in page.locator(".order-detail .facts").first.inner_text()
     # a photo of the loading, sent once the truck has left
@@ -125,7 +125,7 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     page.locator("#photos-photos").set_input_files(str(photo))
     page.locator("#photos-place").fill("道亭村村部仓库")
     screenshot(page, "orders-04b-add-photos")
-    page.get_by_role("button", name="上传照片").click()
+    submit(page.get_by_role("button", name="上传照片"))
     assert "照片已添加" in page.content()
     assert page.locator(".photos img").count() == 1
     assert "道亭村村部仓库" in page.locator(".photos").inner_text()
@@ -150,7 +150,7 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     page.goto(order_url)
     page.locator("#confirm-delivery-accepted_quantity").fill("9.8")
     page.locator("#confirm-delivery-unit").select_option("t")
-    page.get_by_role("button", name="确认收货").click()
+    submit(page.get_by_role("button", name="确认收货"))
     assert "已确认收货" in page.content()
     facts = page.locator(".order-detail .facts").first.inner_text()
     assert "9.8 吨" in facts

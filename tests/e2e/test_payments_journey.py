@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import fits_the_screen, screenshot, watch_csp
+from tests.e2e.conftest import fits_the_screen, screenshot, submit, watch_csp
 from tests.e2e.test_orders_journey import demo_world, log_in, log_out  # noqa: F401 (fixture)
 from tests.gateway import Gateway, gateway, gateway_live_server  # noqa: F401 (fixtures)
 
@@ -57,7 +57,7 @@ def test_daoting_beans_from_reservation_through_checkout_to_payout(
 
     log_in(page, "daoting")
     page.goto(order_url)
-    page.get_by_role("button", name="接受订单").click()
+    submit(page.get_by_role("button", name="接受订单"))
     assert "已接受订单" in page.content()
     log_out(page)
 
@@ -86,7 +86,7 @@ def test_daoting_beans_from_reservation_through_checkout_to_payout(
     page.goto(order_url)
     page.locator("#dispatch-vehicle_plate").fill("辽J 35721")
     page.locator("#dispatch-driver_phone").fill("13941800123")
-    page.get_by_role("button", name="登记发货").click()
+    submit(page.get_by_role("button", name="登记发货"))
     assert "发货已登记" in page.content()
     log_out(page)
 
@@ -95,7 +95,7 @@ def test_daoting_beans_from_reservation_through_checkout_to_payout(
     page.goto(order_url)
     page.locator("#confirm-delivery-accepted_quantity").fill("9.8")
     page.locator("#confirm-delivery-unit").select_option("t")
-    page.get_by_role("button", name="确认收货").click()
+    submit(page.get_by_role("button", name="确认收货"))
     assert "已确认收货" in page.content()
     # the refund is sent to the gateway just after the commit: look again until it is done
     deadline = time.monotonic() + 30
