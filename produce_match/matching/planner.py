@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 from ortools.graph.python import max_flow, min_cost_flow
@@ -88,6 +90,9 @@ class Plan:
     #: demands the flow served and the plan does not (the repair step released them: their
     #: minimum could not be met, or their only pairs were below their lots' minimums)
     released: list[int] = field(default_factory=list)
+    #: seconds spent in each phase: "arrays" (the instance as arrays), "flow" (the network and
+    #: the solver), "repair", "results" (totals)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def gap(self) -> float:
@@ -95,14 +100,81 @@ class Plan:
         return 0.0 if not self.bound_kg else (self.bound_kg - self.total_kg) / self.bound_kg
 
 
-def _value_fen(allocations: dict[tuple[int, int], int], prices: dict[tuple[int, int], int]) -> int:
-    return round(sum(kg * prices[key] for key, kg in allocations.items()) / 1000)
+@dataclass
+class _Arrays:
+    """The instance as arrays, built once per plan: lots and demands by position, and each
+    pair's lot and demand positions and price."""
+
+    lot_ids: np.ndarray
+    lot_cap: np.ndarray
+    arc_min: np.ndarray
+    demand_ids: np.ndarray
+    demand_min: np.ndarray
+    demand_max: np.ndarray
+    tail: np.ndarray
+    head: np.ndarray
+    price: np.ndarray
+
+    @classmethod
+    def of(cls, instance: Instance) -> _Arrays:
+        n_lots, n_demands, n = len(instance.lots), len(instance.demands), len(instance.edges)
+        lot_ids = np.fromiter(instance.lots, dtype=np.int64, count=n_lots)
+        lot_cap = np.fromiter(instance.lots.values(), dtype=np.int64, count=n_lots)
+        lot_min = np.fromiter(
+            (instance.lot_min.get(lot, 0) for lot in instance.lots), dtype=np.int64, count=n_lots
+        )
+        demand_ids = np.fromiter(instance.demands, dtype=np.int64, count=n_demands)
+        bounds = np.fromiter(
+            (kg for lo_hi in instance.demands.values() for kg in lo_hi),
+            dtype=np.int64,
+            count=2 * n_demands,
+        ).reshape(n_demands, 2)
+        edge_lots = np.fromiter(map(attrgetter("lot"), instance.edges), dtype=np.int64, count=n)
+        edge_demands = np.fromiter(
+            map(attrgetter("demand"), instance.edges), dtype=np.int64, count=n
+        )
+        return cls(
+            lot_ids=lot_ids,
+            lot_cap=lot_cap,
+            arc_min=np.minimum(lot_min, lot_cap),
+            demand_ids=demand_ids,
+            demand_min=bounds[:, 0],
+            demand_max=bounds[:, 1],
+            tail=_positions(lot_ids, edge_lots),
+            head=_positions(demand_ids, edge_demands),
+            price=np.fromiter(map(attrgetter("price"), instance.edges), dtype=np.int64, count=n),
+        )
+
+    def pair_positions(self, pairs: Iterable[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
+        return _positions(self.lot_ids, keys[:, 0]), _positions(self.demand_ids, keys[:, 1])
+
+    def prices_of(self, pairs: list[tuple[int, int]]) -> list[int]:
+        """The price of each pair (which must be a compatible pair)."""
+        if not pairs:
+            return []
+        lots, demands = self.pair_positions(pairs)
+        codes = self.tail * len(self.demand_ids) + self.head
+        order = np.argsort(codes, kind="stable")
+        found = np.searchsorted(codes[order], lots * len(self.demand_ids) + demands)
+        return self.price[order[found]].tolist()
+
+
+def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """The position in `ids` of each of `wanted` (KeyError for one not there)."""
+    order = np.argsort(ids, kind="stable")
+    found = np.searchsorted(ids[order], wanted)
+    found = np.minimum(found, max(len(ids) - 1, 0))
+    if len(wanted) and (not len(ids) or not np.array_equal(ids[order][found], wanted)):
+        raise KeyError("a pair names a lot or demand that is not in the instance")
+    return order[found] if len(ids) else found
 
 
 @dataclass
 class _Network:
     """The flow network as arrays: node 0 the source, then the lots, the demands, the sink."""
 
+    arrays: _Arrays
     lot_cap: np.ndarray
     demand_cap: np.ndarray
     #: the usable pairs: indexes into instance.edges, their lot and demand nodes, and prices
@@ -122,112 +194,136 @@ class _Network:
         demands = self.heads - 1 - len(self.lot_cap)
         return np.minimum(self.lot_cap[lots], self.demand_cap[demands])
 
-    def result(self, instance: Instance, flows: np.ndarray) -> dict[tuple[int, int], int]:
+    def lot_prices(self) -> np.ndarray | None:
+        """Each lot's price, when every usable pair of a lot has the same one (as in the app,
+        where the price is the lot's); else None."""
+        prices = np.zeros(len(self.lot_cap), dtype=np.int64)
+        prices[self.tails - 1] = self.prices
+        return prices if np.array_equal(prices[self.tails - 1], self.prices) else None
+
+    def result(self, flows: np.ndarray) -> dict[tuple[int, int], int]:
         """(lot, demand) -> kg: what the network carries on each pair, plus the lower bounds."""
         result = dict(self.placed)
-        for i in np.nonzero(flows)[0].tolist():
-            e = instance.edges[int(self.arcs[i])]
-            result[(e.lot, e.demand)] = result.get((e.lot, e.demand), 0) + int(flows[i])
+        carrying = np.nonzero(flows)[0]
+        arcs = self.arcs[carrying]
+        lots = self.arrays.lot_ids[self.arrays.tail[arcs]].tolist()
+        demands = self.arrays.demand_ids[self.arrays.head[arcs]].tolist()
+        for lot, d, kg in zip(lots, demands, flows[carrying].tolist(), strict=True):
+            result[(lot, d)] = result.get((lot, d), 0) + kg
         return result
 
 
-def _network(instance: Instance, keep: dict[tuple[int, int], int] | None) -> _Network:
-    lot_ids = list(instance.lots)
-    demand_ids = list(instance.demands)
-    lot_pos = {lot_id: i for i, lot_id in enumerate(lot_ids)}
-    demand_pos = {d: i for i, d in enumerate(demand_ids)}
-    lot_cap = np.array([instance.lots[i] for i in lot_ids], dtype=np.int64)
-    arc_min = np.array([instance.arc_min(i) for i in lot_ids], dtype=np.int64)
-    demand_cap = np.array([instance.demands[d][1] for d in demand_ids], dtype=np.int64)
-    n = len(instance.edges)
-    tail = np.fromiter((lot_pos[e.lot] for e in instance.edges), dtype=np.int64, count=n)
-    head = np.fromiter((demand_pos[e.demand] for e in instance.edges), dtype=np.int64, count=n)
-    price = np.fromiter((e.price for e in instance.edges), dtype=np.int64, count=n)
-    usable = arc_min[tail] <= demand_cap[head]  # else no plan can use the pair
+def _network(
+    instance: Instance, keep: dict[tuple[int, int], int] | None, arrays: _Arrays | None = None
+) -> _Network:
+    a = arrays if arrays is not None else _Arrays.of(instance)
+    lot_cap = a.lot_cap.copy()
+    demand_cap = a.demand_max.copy()
+    tail, head = a.tail, a.head
+    usable = a.arc_min[tail] <= demand_cap[head]  # else no plan can use the pair
     placed = {k: kg for k, kg in (keep or {}).items() if kg > 0}
     if keep is not None:
-        usable &= arc_min[tail] <= 1  # the free lots (a minimum of 1 kg constrains nothing)
+        usable &= a.arc_min[tail] <= 1  # the free lots (a minimum of 1 kg constrains nothing)
     if placed:
-        kept = np.array([(lot_pos[lot], demand_pos[d], kg) for (lot, d), kg in placed.items()])
-        np.subtract.at(lot_cap, kept[:, 0], kept[:, 2])
-        np.subtract.at(demand_cap, kept[:, 1], kept[:, 2])
-        codes = tail * len(demand_ids) + head
-        usable |= np.isin(codes, kept[:, 0] * len(demand_ids) + kept[:, 1])
+        kept_lots, kept_demands = a.pair_positions(placed)
+        kept_kg = np.fromiter(placed.values(), dtype=np.int64, count=len(placed))
+        np.subtract.at(lot_cap, kept_lots, kept_kg)
+        np.subtract.at(demand_cap, kept_demands, kept_kg)
+        codes = tail * len(demand_cap) + head
+        usable |= np.isin(codes, kept_lots * len(demand_cap) + kept_demands)
     arcs = np.nonzero(usable)[0]
     return _Network(
+        arrays=a,
         lot_cap=lot_cap,
         demand_cap=demand_cap,
         arcs=arcs,
         tails=(1 + tail[arcs]).astype(np.int32),
-        heads=(1 + len(lot_ids) + head[arcs]).astype(np.int32),
-        prices=price[arcs],
+        heads=(1 + len(lot_cap) + head[arcs]).astype(np.int32),
+        prices=a.price[arcs],
         placed=placed,
     )
 
 
-def relax(
-    instance: Instance,
-    objective: str = "tonnage",
-    keep: dict[tuple[int, int], int] | None = None,
-) -> dict[tuple[int, int], int]:
-    """The optimal flow without minimums: (lot, demand) -> kg (only the pairs that carry some).
+def _ranks(prices: np.ndarray) -> np.ndarray:
+    """Small integers in the same order as `prices`, with the same signs: 1, 2, ... for the
+    positive prices from the cheapest, 0 for 0, -1, -2, ... for the negative ones."""
+    values, inverse = np.unique(prices, return_inverse=True)
+    below, zero = int(np.count_nonzero(values < 0)), int(np.count_nonzero(values == 0))
+    ranks = np.arange(len(values), dtype=np.int64) - below
+    ranks[values > 0] += 1 - zero
+    return ranks[inverse.reshape(-1)]
 
-    Pairs that no plan can use (the lot's minimum above the demand's maximum) carry nothing, so
-    the flow stays a bound for plans that respect minimums, and a tighter one.
 
-    With `keep` ((lot, demand) -> kg), the flow is restricted: a lot with a minimum order (of
-    more than 1 kg) gives only to its pairs in `keep`, each at least the kg given there (which
-    must fit in the lot and the demand together); the other lots are free.
-    """
-    if objective not in OBJECTIVES:
-        raise ValueError(objective)
-    if not instance.lots or not instance.demands or not instance.edges:
-        return {}
-    net = _network(instance, keep)
-    n_lots, n_demands, sink = len(net.lot_cap), len(net.demand_cap), net.sink
-    supply_total = int(net.lot_cap.sum())
-    # costs divided by the prices' greatest common divisor (the same optimum, fewer scaling
-    # rounds); the total cost must fit in 64 bits: absurd prices and quantities are compared
-    # more coarsely
-    scale = max(1, int(np.gcd.reduce(net.prices))) if len(net.prices) else 1
-    top = int(net.prices.max()) if len(net.prices) else 0
+def _cost_scale(costs: np.ndarray, supply_total: int) -> int:
+    """The divisor of the costs that keeps the total cost in 64 bits: the costs' greatest
+    common divisor (the same optimum, fewer scaling rounds), times 10 as long as needed (absurd
+    prices and quantities are then compared more coarsely)."""
+    if not len(costs):
+        return 1
+    scale = max(1, int(np.gcd.reduce(np.abs(costs))))
+    top = int(np.abs(costs).max())
     while (top // scale) * max(supply_total, 1) > 2**60:
         scale *= 10
+    return scale
+
+
+def _min_cost_flow(
+    net: _Network,
+    objective: str,
+    lot_costs: np.ndarray | None,
+    lot_cap: np.ndarray | None = None,
+    arcs: np.ndarray | None = None,
+    supply: int | None = None,
+) -> np.ndarray:
+    """The flow on each of `arcs` (default: all the network's pairs) of the min-cost flow on
+    those pairs, with `lot_cap` (default: the network's); costs on the lots' arcs (`lot_costs`,
+    per lot) or else on the pairs (minus their prices). `supply`: exactly this much flow (it
+    must be feasible); else the largest flow ("tonnage") or the cheapest ("value")."""
+    n_lots, n_demands, sink = len(net.lot_cap), len(net.demand_cap), net.sink
+    lot_cap = net.lot_cap if lot_cap is None else lot_cap
+    tails, heads = (net.tails, net.heads) if arcs is None else (net.tails[arcs], net.heads[arcs])
+    supply_total = int(lot_cap.sum())
+    costs = lot_costs if lot_costs is not None else net.prices
+    scale = _cost_scale(costs, supply_total)
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(
         np.zeros(n_lots, dtype=np.int32),
         np.arange(1, 1 + n_lots, dtype=np.int32),
-        net.lot_cap,
-        np.zeros(n_lots, dtype=np.int64),
+        lot_cap,
+        np.zeros(n_lots, dtype=np.int64) if lot_costs is None else -(lot_costs // scale),
     )
     first = flow.num_arcs()
-    flow.add_arcs_with_capacity_and_unit_cost(
-        net.tails, net.heads, net.pair_caps(), -(net.prices // scale)
-    )
+    caps = np.minimum(lot_cap[tails - 1], net.demand_cap[heads - 1 - n_lots])
+    if lot_costs is None:
+        pair_costs = -(net.prices // scale) if arcs is None else -(net.prices[arcs] // scale)
+    else:
+        pair_costs = np.zeros(len(tails), dtype=np.int64)
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, pair_costs)
     flow.add_arcs_with_capacity_and_unit_cost(
         np.arange(1 + n_lots, sink, dtype=np.int32),
         np.full(n_demands, sink, dtype=np.int32),
         net.demand_cap,
         np.zeros(n_demands, dtype=np.int64),
     )
-    flow.set_node_supply(0, supply_total)
-    flow.set_node_supply(sink, -supply_total)
-    if objective == "value":
-        flow.add_arc_with_capacity_and_unit_cost(0, sink, supply_total, 0)
+    if supply is not None:
+        flow.set_node_supply(0, supply)
+        flow.set_node_supply(sink, -supply)
         status = flow.solve()
     else:
-        status = flow.solve_max_flow_with_min_cost()
+        flow.set_node_supply(0, supply_total)
+        flow.set_node_supply(sink, -supply_total)
+        if objective == "value":
+            flow.add_arc_with_capacity_and_unit_cost(0, sink, supply_total, 0)
+            status = flow.solve()
+        else:
+            status = flow.solve_max_flow_with_min_cost()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed: {status}")
-    return net.result(instance, flow.flows(np.arange(first, first + len(net.arcs), dtype=np.int32)))
+    return flow.flows(np.arange(first, first + len(tails), dtype=np.int32))
 
 
-def largest_flow(instance: Instance) -> dict[tuple[int, int], int]:
-    """A largest flow, whatever its money (OR-Tools' SimpleMaxFlow: much faster than a min-cost
-    flow): as many kilograms as `relax(instance, "tonnage")`, so the same bound."""
-    if not instance.lots or not instance.demands or not instance.edges:
-        return {}
-    net = _network(instance, None)
+def _max_flow(net: _Network) -> tuple[max_flow.SimpleMaxFlow, np.ndarray]:
+    """A largest flow of the network (OR-Tools' SimpleMaxFlow) and its flow on each pair."""
     n_lots, n_demands, sink = len(net.lot_cap), len(net.demand_cap), net.sink
     flow = max_flow.SimpleMaxFlow()
     flow.add_arcs_with_capacity(
@@ -243,7 +339,83 @@ def largest_flow(instance: Instance) -> dict[tuple[int, int], int]:
     status = flow.solve(0, sink)
     if status != flow.OPTIMAL:
         raise RuntimeError(f"max flow failed: {status}")
-    return net.result(instance, flow.flows(np.arange(first, first + len(net.arcs), dtype=np.int32)))
+    return flow, flow.flows(np.arange(first, first + len(net.arcs), dtype=np.int32))
+
+
+def _largest_cheapest(net: _Network, lot_costs: np.ndarray) -> np.ndarray:
+    """The largest flow with the least cost when the costs are the lots' own: a max flow
+    first, then a min-cost flow only where the max flows differ.
+
+    In the max flow's residual network, the nodes the source still reaches (R) are the same
+    for every max flow: lots outside R give all they have in every max flow, pairs from R to
+    the rest are full and pairs into R from the rest empty, and the demands in R are full.
+    With costs on the lots alone, how the lots outside R share their kilograms costs nothing;
+    so the max flow stands there, and only R's lots and demands, with the kilograms they
+    must carry, go to the min-cost flow (nothing at all when demand is scarce)."""
+    flow, flows = _max_flow(net)
+    reached = np.zeros(net.sink + 1, dtype=bool)
+    reached[np.asarray(flow.get_source_side_min_cut(), dtype=np.int64)] = True
+    inside = np.nonzero(reached[net.tails] & reached[net.heads])[0]
+    if not len(inside):
+        return flows
+    lots = net.tails - 1
+    crossing = np.zeros(len(net.lot_cap), dtype=np.int64)
+    np.add.at(crossing, lots, np.where(reached[net.heads], 0, flows))
+    lot_cap = np.where(reached[1 : 1 + len(net.lot_cap)], net.lot_cap - crossing, 0)
+    supply = int(flows[inside].sum())
+    flows = flows.copy()
+    flows[inside] = _min_cost_flow(net, "tonnage", lot_costs, lot_cap, inside, supply)
+    return flows
+
+
+def relax(
+    instance: Instance,
+    objective: str = "tonnage",
+    keep: dict[tuple[int, int], int] | None = None,
+    *,
+    arrays: _Arrays | None = None,
+) -> dict[tuple[int, int], int]:
+    """The optimal flow without minimums: (lot, demand) -> kg (only the pairs that carry some).
+
+    Pairs that no plan can use (the lot's minimum above the demand's maximum) carry nothing, so
+    the flow stays a bound for plans that respect minimums, and a tighter one.
+
+    With `keep` ((lot, demand) -> kg), the flow is restricted: a lot with a minimum order (of
+    more than 1 kg) gives only to its pairs in `keep`, each at least the kg given there (which
+    must fit in the lot and the demand together); the other lots are free.
+
+    When each lot has one price for all its pairs (as in the app), the money depends only on
+    how much each lot gives, and the flows that maximise it are those of any costs in the same
+    order (the kilograms each lot gives form a polymatroid: the greedy rule, the dearest lots
+    first, is optimal, and it sees only the order). So the costs go on the lots' arcs as ranks
+    (1, 2, ... from the cheapest: fewer scaling rounds for the solver than the prices), and for
+    "tonnage" a max flow first leaves the min-cost flow only the part where max flows differ
+    (`_largest_cheapest`). Otherwise every pair costs minus its price.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(objective)
+    if not instance.lots or not instance.demands or not instance.edges:
+        return {}
+    net = _network(instance, keep, arrays)
+    lot_prices = net.lot_prices()
+    if lot_prices is None:
+        flows = _min_cost_flow(net, objective, None)
+    elif objective == "tonnage":
+        flows = _largest_cheapest(net, _ranks(lot_prices))
+    else:
+        flows = _min_cost_flow(net, objective, _ranks(lot_prices))
+    return net.result(flows)
+
+
+def largest_flow(
+    instance: Instance, *, arrays: _Arrays | None = None
+) -> dict[tuple[int, int], int]:
+    """A largest flow, whatever its money (OR-Tools' SimpleMaxFlow: much faster than a min-cost
+    flow): as many kilograms as `relax(instance, "tonnage")`, so the same bound."""
+    if not instance.lots or not instance.demands or not instance.edges:
+        return {}
+    net = _network(instance, None, arrays)
+    return net.result(_max_flow(net)[1])
 
 
 def plan(instance: Instance, objective: str = "tonnage") -> Plan:
@@ -256,27 +428,60 @@ def plan(instance: Instance, objective: str = "tonnage") -> Plan:
     the second one has the money.
     """
     started = time.perf_counter()
-    has_minimums = any(instance.arc_min(lot) > 1 for lot in instance.lots)
+    phases: dict[str, float] = {}
+
+    def lap(phase: str) -> None:
+        phases[phase] = time.perf_counter() - started - sum(phases.values())
+
+    arrays = _Arrays.of(instance)
+    has_minimums = bool((arrays.arc_min > 1).any())
+    lap("arrays")
     if has_minimums and objective == "tonnage" and len(instance.edges) > LARGEST_FLOW_ABOVE:
         # the second flow gives the money: on big instances the first is only a largest one
-        flow = largest_flow(instance)
+        flow = largest_flow(instance, arrays=arrays)
     else:
-        flow = relax(instance, objective)
+        flow = relax(instance, objective, arrays=arrays)
     bound = sum(flow.values())
     if has_minimums:
-        flow = relax(instance, objective, keep=kept_pairs(instance, flow))
-    allocations = repair(instance, flow)
-    prices = {(e.lot, e.demand): e.price for e in instance.edges}
+        flow = relax(instance, objective, keep=kept_pairs(instance, flow), arrays=arrays)
+    lap("flow")
+    allocations = dict(flow) if _repair_changes_nothing(arrays, flow) else repair(instance, flow)
+    lap("repair")
+    pairs = list(allocations)
+    kgs = list(allocations.values())
+    value = sum(kg * price for kg, price in zip(kgs, arrays.prices_of(pairs), strict=True))
     released = sorted({d for (_, d) in flow} - {d for (_, d) in allocations})
-    total = sum(allocations.values())
+    lap("results")
     return Plan(
         allocations=allocations,
-        total_kg=total,
-        total_value_fen=_value_fen(allocations, prices),
+        total_kg=sum(kgs),
+        total_value_fen=round(value / 1000),
         bound_kg=bound,
         seconds=time.perf_counter() - started,
         released=released,
+        phases=phases,
     )
+
+
+def _repair_changes_nothing(a: _Arrays, flow: dict[tuple[int, int], int]) -> bool:
+    """Would `repair` return the flow as it is? Yes when no allocation is below its lot's
+    minimum, no demand is below its own, and no compatible pair has both kilograms left in its
+    lot and room in its demand (as after any largest flow without minimums): then none of its
+    steps finds anything to do."""
+    if not flow:
+        return not ((a.lot_cap[a.tail] > 0) & (a.demand_max[a.head] > 0)).any()
+    lots, demands = a.pair_positions(flow)
+    kg = np.fromiter(flow.values(), dtype=np.int64, count=len(flow))
+    if (kg <= 0).any() or (kg < a.arc_min[lots]).any():
+        return False
+    used = np.zeros(len(a.lot_ids), dtype=np.int64)
+    got = np.zeros(len(a.demand_ids), dtype=np.int64)
+    np.add.at(used, lots, kg)
+    np.add.at(got, demands, kg)
+    if ((got > 0) & (got < a.demand_min)).any():
+        return False
+    left, room = a.lot_cap - used, a.demand_max - got
+    return not ((left[a.tail] > 0) & (room[a.head] > 0)).any()
 
 
 def kept_pairs(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
