@@ -445,7 +445,11 @@ def plan(instance: Instance, objective: str = "tonnage") -> Plan:
     if has_minimums:
         flow = relax(instance, objective, keep=kept_pairs(instance, flow), arrays=arrays)
     lap("flow")
-    allocations = dict(flow) if _repair_changes_nothing(arrays, flow) else repair(instance, flow)
+    allocations = (
+        dict(flow)
+        if _repair_changes_nothing(arrays, flow)
+        else repair(instance, flow, arrays=arrays)
+    )
     lap("repair")
     pairs = list(allocations)
     kgs = list(allocations.values())
@@ -502,7 +506,20 @@ def kept_pairs(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tup
     return kept
 
 
-def repair(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+def _groups(keys: np.ndarray, values: np.ndarray, order: np.ndarray) -> dict[int, list[int]]:
+    """key -> its values, in `order` (a permutation of the pairs)."""
+    if not len(keys):
+        return {}
+    by_key = np.argsort(keys[order], kind="stable")
+    ranked = order[by_key]
+    firsts = np.flatnonzero(np.diff(keys[ranked], prepend=keys[ranked[:1]] - 1))
+    chunks = np.split(values[ranked], firsts[1:])
+    return dict(zip(keys[ranked[firsts]].tolist(), (c.tolist() for c in chunks), strict=True))
+
+
+def repair(
+    instance: Instance, flow: dict[tuple[int, int], int], *, arrays: _Arrays | None = None
+) -> dict[tuple[int, int], int]:
     """Make a flow respect the minimums (the lots' and the demands'), keeping every other
     constraint.
 
@@ -524,11 +541,12 @@ def repair(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tuple[i
     for (lot, d), kg in alloc.items():
         got[d] += kg
         used[lot] += kg
-    by_demand: dict[int, list[Edge]] = defaultdict(list)  # highest price first
-    by_lot: dict[int, list[Edge]] = defaultdict(list)  # highest price first
-    for e in sorted(instance.edges, key=lambda e: (-e.price, e.lot, e.demand)):
-        by_demand[e.demand].append(e)
-        by_lot[e.lot].append(e)
+    a = arrays if arrays is not None else _Arrays.of(instance)
+    # each demand's lots and each lot's demands, highest price first (then lot, then demand)
+    edge_lots, edge_demands = a.lot_ids[a.tail], a.demand_ids[a.head]
+    order = np.lexsort((edge_demands, edge_lots, -a.price))
+    by_demand: dict[int, list[int]] = defaultdict(list, _groups(edge_demands, edge_lots, order))
+    by_lot: dict[int, list[int]] = defaultdict(list, _groups(edge_lots, edge_demands, order))
     arc_min = {lot: instance.arc_min(lot) for lot in instance.lots}
 
     def left(lot: int) -> int:
@@ -559,12 +577,12 @@ def repair(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tuple[i
     def fill(d: int, target: int) -> bool:
         """Bring demand d up to `target` kg from leftovers, or change nothing and say no."""
         given: list[tuple[int, int]] = []
-        for e in by_demand[d]:
+        for lot in by_demand[d]:
             if got[d] >= target:
                 break
-            kg = offer(e.lot, d, target - got[d])
-            give(e.lot, d, kg)
-            given.append((e.lot, kg))
+            kg = offer(lot, d, target - got[d])
+            give(lot, d, kg)
+            given.append((lot, kg))
         if got[d] >= target:
             return True
         for lot, kg in given:
@@ -590,22 +608,22 @@ def repair(instance: Instance, flow: dict[tuple[int, int], int]) -> dict[tuple[i
     for d in low:
         if fill(d, instance.demands[d][0]):
             continue
-        for e in by_demand[d]:  # release it: its kilograms go back to the lots
-            take(e.lot, d, alloc.get((e.lot, d), 0))
+        for lot in by_demand[d]:  # release it: its kilograms go back to the lots
+            take(lot, d, alloc.get((lot, d), 0))
     # 3. leftovers: first to demands already served, within their maximum
     for lot in instance.lots:
-        for e in by_lot[lot]:
+        for d in by_lot[lot]:
             if left(lot) <= 0:
                 break
-            lo, hi = instance.demands[e.demand]
-            if got[e.demand] >= max(lo, 1):
-                give(lot, e.demand, offer(lot, e.demand, hi))
+            lo, hi = instance.demands[d]
+            if got[d] >= max(lo, 1):
+                give(lot, d, offer(lot, d, hi))
     # then to demands with nothing, if their minimum can be met
     for d in sorted(instance.demands, key=lambda d: (instance.demands[d][0], d)):
         lo, hi = instance.demands[d]
         if got[d] == 0 and by_demand[d] and fill(d, max(lo, 1)):
-            for e in by_demand[d]:
-                give(e.lot, d, offer(e.lot, d, hi))
+            for lot in by_demand[d]:
+                give(lot, d, offer(lot, d, hi))
     return dict(alloc)
 
 

@@ -168,3 +168,31 @@ def test_the_repair_is_skipped_only_where_it_changes_nothing(seed):
     assert feasible(instance, plan(instance).allocations)
     if not instance.lot_min and all(lo <= 1 for lo, _ in instance.demands.values()):
         assert planner._repair_changes_nothing(arrays, flow)  # a largest flow: nothing to do
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_repairs_lists_are_in_the_order_of_the_rule(seed):
+    # each demand's lots and each lot's demands, the highest price first, then lot, then demand
+    rng = random.Random(seed)
+    instance = Instance(
+        lots={rng.randint(-50, 50): 5 for _ in range(12)},
+        demands={rng.randint(100, 200): (0, 5) for _ in range(15)},
+        edges=[],
+    )
+    instance.edges = [
+        Edge(lot, d, rng.choice([0, 7, 300, 300, 10**12]))
+        for lot in instance.lots
+        for d in instance.demands
+        if rng.random() < 0.4
+    ]
+    a = planner._Arrays.of(instance)
+    order = np.lexsort((a.demand_ids[a.head], a.lot_ids[a.tail], -a.price))
+    by_demand: dict[int, list[int]] = {}
+    by_lot: dict[int, list[int]] = {}
+    for e in sorted(instance.edges, key=lambda e: (-e.price, e.lot, e.demand)):
+        by_demand.setdefault(e.demand, []).append(e.lot)
+        by_lot.setdefault(e.lot, []).append(e.demand)
+    lots, demands = a.lot_ids[a.tail], a.demand_ids[a.head]
+    assert planner._groups(demands, lots, order) == by_demand
+    assert planner._groups(lots, demands, order) == by_lot
+    assert planner._groups(lots[:0], demands[:0], order[:0]) == {}
