@@ -5,6 +5,7 @@
     .venv/bin/python bench/allocation.py --per-lot 50 --seed 7
     .venv/bin/python bench/allocation.py --demand scarce   # more demand than produce
     .venv/bin/python bench/allocation.py --lot-minimums 0.8  # 80% of lots with a minimum order
+    .venv/bin/python bench/allocation.py --sizes large --lot-minimums 0  # the issue's row
 
 Each instance has lots of 1-60 t at 2-20 元/kg with a spoil-by day, and demands of 2-22 t (about
 as much in all as the lots hold; `--demand scarce`: 2-40 t); every lot is compatible with about
@@ -18,7 +19,11 @@ The baselines: value-sorted greedy (the dearest pairs first) and urgency-first g
 soonest-spoiling lots first, each to its dearest demands), each skipping a pair that would get
 less than its lot's minimum, both followed by releasing the demands left below their minimum.
 Times are the planner's own (building the instance is not counted); kilograms are compared with
-the flow bound.
+the flow bound. Each planner line is followed by its phases (the instance as arrays; the network
+and the solver; the repair; the totals) and its CPU time. Without minimums the formulation the
+planner had before (a cost on every pair, one min-cost flow, the repair run in full) solves the
+same instance too, and the ratio of the times is printed, with a check that both give the same
+kilograms and money (`--no-old`: skip it).
 """
 
 from __future__ import annotations
@@ -33,11 +38,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from ortools.graph.python import min_cost_flow
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout, without installing the package
 
-from produce_match.matching.planner import Edge, Instance, feasible, plan  # noqa: E402
+from produce_match.matching.planner import (  # noqa: E402
+    Edge,
+    Instance,
+    feasible,
+    plan,
+    repair,
+)
 
 SIZES = {"small": (2_000, 5_000), "large": (20_000, 50_000)}
 
@@ -112,6 +124,67 @@ def greedy_by_urgency(instance: Instance, spoil: dict[int, int]) -> dict[tuple[i
     return _greedy(instance, sorted(instance.edges, key=lambda e: (spoil[e.lot], -e.price)))
 
 
+def old_plan(instance: Instance) -> tuple[dict[tuple[int, int], int], int, dict[str, float]]:
+    """The planner as it was, without minimums: the network built pair by pair, every pair
+    costing minus its price, `solve_max_flow_with_min_cost`, then the repair in full.
+    (allocations, money in fen, seconds by phase)."""
+    phases: dict[str, float] = {}
+    t0 = time.perf_counter()
+    lot_ids, demand_ids = list(instance.lots), list(instance.demands)
+    lot_pos = {lot: i for i, lot in enumerate(lot_ids)}
+    demand_pos = {d: i for i, d in enumerate(demand_ids)}
+    lot_cap = np.array([instance.lots[i] for i in lot_ids], dtype=np.int64)
+    demand_cap = np.array([instance.demands[d][1] for d in demand_ids], dtype=np.int64)
+    n = len(instance.edges)
+    tail = np.fromiter((lot_pos[e.lot] for e in instance.edges), dtype=np.int64, count=n)
+    head = np.fromiter((demand_pos[e.demand] for e in instance.edges), dtype=np.int64, count=n)
+    price = np.fromiter((e.price for e in instance.edges), dtype=np.int64, count=n)
+    n_lots, n_demands = len(lot_ids), len(demand_ids)
+    sink, supply = 1 + n_lots + n_demands, int(lot_cap.sum())
+    scale = max(1, int(np.gcd.reduce(price)))
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.zeros(n_lots, dtype=np.int32),
+        np.arange(1, 1 + n_lots, dtype=np.int32),
+        lot_cap,
+        np.zeros(n_lots, dtype=np.int64),
+    )
+    first = flow.num_arcs()
+    flow.add_arcs_with_capacity_and_unit_cost(
+        (1 + tail).astype(np.int32),
+        (1 + n_lots + head).astype(np.int32),
+        np.minimum(lot_cap[tail], demand_cap[head]),
+        -(price // scale),
+    )
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.arange(1 + n_lots, sink, dtype=np.int32),
+        np.full(n_demands, sink, dtype=np.int32),
+        demand_cap,
+        np.zeros(n_demands, dtype=np.int64),
+    )
+    flow.set_node_supply(0, supply)
+    flow.set_node_supply(sink, -supply)
+    phases["arrays"] = time.perf_counter() - t0
+    assert flow.solve_max_flow_with_min_cost() == flow.OPTIMAL
+    phases["solver"] = time.perf_counter() - t0 - sum(phases.values())
+    flows = flow.flows(np.arange(first, first + n, dtype=np.int32))
+    result: dict[tuple[int, int], int] = {}
+    for i in np.nonzero(flows)[0].tolist():
+        e = instance.edges[i]
+        result[(e.lot, e.demand)] = result.get((e.lot, e.demand), 0) + int(flows[i])
+    phases["arrays"] += time.perf_counter() - t0 - sum(phases.values())
+    allocations = repair(instance, result)
+    phases["repair"] = time.perf_counter() - t0 - sum(phases.values())
+    prices = {(e.lot, e.demand): e.price for e in instance.edges}
+    value = round(sum(kg * prices[key] for key, kg in allocations.items()) / 1000)
+    phases["results"] = time.perf_counter() - t0 - sum(phases.values())
+    return allocations, value, phases
+
+
+def _phases(phases: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
+
+
 def run(
     name: str,
     n_lots: int,
@@ -120,6 +193,7 @@ def run(
     seed: int,
     max_demand_kg: int,
     lot_minimums: float,
+    old: bool = True,
 ) -> None:
     variants = [(False, 0.0), (True, 0.0)] + ([(True, lot_minimums)] if lot_minimums else [])
     for minimums, lot_share in variants:
@@ -134,7 +208,9 @@ def run(
             lot_minimums=lot_share,
         )
         built = time.perf_counter() - started
+        cpu = time.process_time()
         result = plan(instance, "tonnage")
+        cpu = time.process_time() - cpu
         assert feasible(instance, result.allocations)
         bound = result.bound_kg
         label = f"{name} {n_lots:,} x {n_demands:,} ({len(instance.edges):,} pairs)"
@@ -147,6 +223,20 @@ def run(
             f"{100 * result.total_kg / bound:7.3f}% of bound  (bound {bound:,} kg, "
             f"{len(result.released)} demands released)"
         )
+        print(f"    phases: {_phases(result.phases)}; CPU {cpu:.2f} s")
+        if old and not minimums:
+            cpu_old = time.process_time()
+            t0 = time.perf_counter()
+            allocations, value, phases = old_plan(instance)
+            seconds, cpu_old = time.perf_counter() - t0, time.process_time() - cpu_old
+            same = (sum(allocations.values()), value) == (result.total_kg, result.total_value_fen)
+            assert same, "the planner and the formulation before differ"
+            print(
+                f"  planner before {seconds:7.2f} s  {sum(allocations.values()):>14,} kg  "
+                f"(same kilograms and money)  new/old: {result.seconds / seconds:.2f} "
+                f"(CPU {cpu:.2f} / {cpu_old:.2f} s = {cpu / cpu_old:.2f})"
+            )
+            print(f"    phases: {_phases(phases)}")
         for title, fn, fn_args in (
             ("greedy value", greedy_by_value, (instance,)),
             ("greedy urgency", greedy_by_urgency, (instance, spoil)),
@@ -180,6 +270,11 @@ def main() -> None:
         metavar="SHARE",
         help="the share of lots with a minimum order of 2-10 t in the third run (0: no third run)",
     )
+    parser.add_argument(
+        "--no-old",
+        action="store_true",
+        help="do not run the formulation before (without minimums) for the ratio",
+    )
     args = parser.parse_args()
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}")
     print("load average (1, 5, 15 min):", " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -187,7 +282,15 @@ def main() -> None:
     random.seed(args.seed)
     for name in names:
         max_demand_kg = 22_000 if args.demand == "balanced" else 40_000
-        run(name, *SIZES[name], args.per_lot, args.seed, max_demand_kg, args.lot_minimums)
+        run(
+            name,
+            *SIZES[name],
+            args.per_lot,
+            args.seed,
+            max_demand_kg,
+            args.lot_minimums,
+            old=not args.no_old,
+        )
 
 
 if __name__ == "__main__":

@@ -161,7 +161,16 @@ class _Arrays:
 
 
 def _positions(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """The position in `ids` of each of `wanted` (KeyError for one not there)."""
+    """The position in `ids` (distinct) of each of `wanted` (KeyError for one not there)."""
+    if len(ids) and len(wanted) and ids.min() >= 0 and ids.max() < 4 * len(ids) + 1024:
+        # small ids (database keys): a table, as fast as indexing
+        table = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+        table[ids] = np.arange(len(ids))
+        inside = (wanted >= 0) & (wanted < len(table))
+        found = table[np.where(inside, wanted, 0)]
+        if not inside.all() or (found < 0).any():
+            raise KeyError("a pair names a lot or demand that is not in the instance")
+        return found
     order = np.argsort(ids, kind="stable")
     found = np.searchsorted(ids[order], wanted)
     found = np.minimum(found, max(len(ids) - 1, 0))
@@ -374,6 +383,7 @@ def relax(
     keep: dict[tuple[int, int], int] | None = None,
     *,
     arrays: _Arrays | None = None,
+    lot_costs: bool = True,
 ) -> dict[tuple[int, int], int]:
     """The optimal flow without minimums: (lot, demand) -> kg (only the pairs that carry some).
 
@@ -390,14 +400,17 @@ def relax(
     first, is optimal, and it sees only the order). So the costs go on the lots' arcs as ranks
     (1, 2, ... from the cheapest: fewer scaling rounds for the solver than the prices), and for
     "tonnage" a max flow first leaves the min-cost flow only the part where max flows differ
-    (`_largest_cheapest`). Otherwise every pair costs minus its price.
+    (`_largest_cheapest`). Otherwise, or with `lot_costs=False`, every pair costs minus its
+    price: the same kilograms and money, but where several flows have them, the one this
+    formulation picks (`plan` keeps it when there are minimums, so that the flow it repairs,
+    and so the plan, stay what they were).
     """
     if objective not in OBJECTIVES:
         raise ValueError(objective)
     if not instance.lots or not instance.demands or not instance.edges:
         return {}
     net = _network(instance, keep, arrays)
-    lot_prices = net.lot_prices()
+    lot_prices = net.lot_prices() if lot_costs else None
     if lot_prices is None:
         flows = _min_cost_flow(net, objective, None)
     elif objective == "tonnage":
@@ -435,15 +448,20 @@ def plan(instance: Instance, objective: str = "tonnage") -> Plan:
 
     arrays = _Arrays.of(instance)
     has_minimums = bool((arrays.arc_min > 1).any())
+    # without minimums the fastest exact formulation; with them the flow is repaired, and the
+    # one it repairs stays the one it was (any optimal flow is exact, not every one repairs
+    # as well)
+    fast = not has_minimums and not (arrays.demand_min > 1).any()
     lap("arrays")
     if has_minimums and objective == "tonnage" and len(instance.edges) > LARGEST_FLOW_ABOVE:
         # the second flow gives the money: on big instances the first is only a largest one
         flow = largest_flow(instance, arrays=arrays)
     else:
-        flow = relax(instance, objective, arrays=arrays)
+        flow = relax(instance, objective, arrays=arrays, lot_costs=fast)
     bound = sum(flow.values())
     if has_minimums:
-        flow = relax(instance, objective, keep=kept_pairs(instance, flow), arrays=arrays)
+        keep = kept_pairs(instance, flow)
+        flow = relax(instance, objective, keep=keep, arrays=arrays, lot_costs=False)
     lap("flow")
     allocations = (
         dict(flow)

@@ -196,3 +196,14 @@ def test_the_repairs_lists_are_in_the_order_of_the_rule(seed):
     assert planner._groups(demands, lots, order) == by_demand
     assert planner._groups(lots, demands, order) == by_lot
     assert planner._groups(lots[:0], demands[:0], order[:0]) == {}
+
+
+@pytest.mark.parametrize("ids", [[5, 2, 9, 0], [10**12, -3, 7, 4]])  # a table; a search
+def test_positions_of_ids(ids):
+    ids = np.array(ids, dtype=np.int64)
+    wanted = np.array([9, 2, 5, 2, 0] if ids[0] == 5 else [7, 10**12, -3], dtype=np.int64)
+    assert ids[planner._positions(ids, wanted)].tolist() == wanted.tolist()
+    with pytest.raises(KeyError):
+        planner._positions(ids, np.array([3], dtype=np.int64))
+    with pytest.raises(KeyError):
+        planner._positions(ids, np.array([-1, 10**13], dtype=np.int64))
