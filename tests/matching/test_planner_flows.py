@@ -207,3 +207,43 @@ def test_positions_of_ids(ids):
         planner._positions(ids, np.array([3], dtype=np.int64))
     with pytest.raises(KeyError):
         planner._positions(ids, np.array([-1, 10**13], dtype=np.int64))
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3, 50])
+def test_the_dearest_lots_first_by_max_flows_is_the_optimum(steps, monkeypatch):
+    # the greedy rule by max flows where it is short, the min-cost flow otherwise: both exact
+    monkeypatch.setattr(planner, "DEAREST_FIRST_STEPS", steps)
+    outcomes = []
+    dearest_first = planner._dearest_first
+
+    def spy(*args):
+        flows = dearest_first(*args)
+        outcomes.append(flows is not None)
+        return flows
+
+    monkeypatch.setattr(planner, "_dearest_first", spy)
+    for seed in range(40):
+        rng = random.Random(seed)
+        instance = lot_priced_instance(
+            seed, n_lots=rng.randint(5, 60), n_demands=rng.randint(5, 40), density=0.4
+        )
+        flow = relax(instance)
+        assert (sum(flow.values()), _money(instance, flow)) == per_pair_optimum(instance)
+        assert feasible(instance, flow)
+    assert False in outcomes and (True in outcomes or steps == 0)
+
+
+def test_an_augmented_flow_keeps_what_each_lot_gives():
+    # lot 1 gives demand 10 all it has; lot 2 can reach demand 10 only if lot 1 moves to 11
+    instance = Instance(
+        lots={1: 4, 2: 4},
+        demands={10: (0, 4), 11: (0, 4)},
+        edges=[Edge(1, 10, 1), Edge(1, 11, 1), Edge(2, 10, 1)],
+    )
+    net = planner._network(instance, None)
+    arcs = np.arange(len(net.arcs))
+    base = np.array([4, 0, 0], dtype=np.int64)  # (1, 10), (1, 11), (2, 10)
+    flows = planner._augmented(net, net.lot_cap, arcs, base, np.array([0, 4], dtype=np.int64))
+    assert flows.tolist() == [0, 4, 4]
+    nothing = planner._augmented(net, net.lot_cap, arcs, base, np.zeros(2, dtype=np.int64))
+    assert nothing.tolist() == [4, 0, 0]
