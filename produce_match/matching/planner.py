@@ -15,6 +15,15 @@ demand's maximum), unit cost minus the price. "tonnage" uses `solve_max_flow_wit
 arc so that flow goes only where it pays. Its kilograms are `bound_kg`: no plan with minimums
 can do better (for "tonnage").
 
+When every lot has one price (as in the app) and there are no minimums, the same optimum is
+found much faster (`relax`): the money then depends only on how much each lot gives, and those
+amounts form a polymatroid, on which giving from the dearest lots first is optimal. So a max
+flow comes first; where every max flow agrees (outside the part of the network its source still
+reaches) it stands; in the rest, the lots that can all give everything at once do, and the
+cheapest give one by one, by augmenting max flows (`_dearest_first`), or, where that would take
+more than a few, a min-cost flow with the lots' price ranks as costs decides. With minimums the
+plan keeps the per-pair formulation, whose flow it repairs.
+
 "Nothing or at least the minimum" makes the problem a mixed-integer one. The flow splits lots
 freely, often below their minimum; so when lots have one, a second flow first reshapes it
 (`kept_pairs`): each lot with a minimum keeps the first flow's pairs, the largest first, as many
