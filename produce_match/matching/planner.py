@@ -500,7 +500,8 @@ def relax(
     lot_prices = net.lot_prices() if lot_costs else None
     if lot_prices is None:
         flows = _min_cost_flow(net, objective, None)
-    elif objective == "tonnage":
+    elif objective == "tonnage" or (net.prices > 0).all():
+        # (with every price above 0, the most money is also the most kilograms)
         flows = _largest_cheapest(net, _ranks(lot_prices))
     else:
         flows = _min_cost_flow(net, objective, _ranks(lot_prices))

@@ -247,3 +247,13 @@ def test_an_augmented_flow_keeps_what_each_lot_gives():
     assert flows.tolist() == [0, 4, 4]
     nothing = planner._augmented(net, net.lot_cap, arcs, base, np.zeros(2, dtype=np.int64))
     assert nothing.tolist() == [4, 0, 0]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_with_every_price_above_zero_the_most_money_is_the_largest_flow(seed):
+    instance = lot_priced_instance(seed, n_lots=12, n_demands=10, density=0.35)
+    instance.edges = [Edge(e.lot, e.demand, e.price + 50) for e in instance.edges]
+    flow = relax(instance, "value")
+    kg, money = per_pair_optimum(instance, "value")
+    assert (sum(flow.values()), _money(instance, flow)) == (kg, money)
+    assert kg == sum(largest_flow(instance).values())
