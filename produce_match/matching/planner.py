@@ -487,10 +487,10 @@ def relax(
     first, is optimal, and it sees only the order). So the costs go on the lots' arcs as ranks
     (1, 2, ... from the cheapest: fewer scaling rounds for the solver than the prices), and for
     "tonnage" (and "value" when every price is above 0) max flows find it, or leave the
-    min-cost flow only the part where max flows differ (`_largest_cheapest`). Otherwise, or with `lot_costs=False`, every pair costs minus its
-    price: the same kilograms and money, but where several flows have them, the one this
-    formulation picks (`plan` keeps it when there are minimums, so that the flow it repairs,
-    and so the plan, stay what they were).
+    min-cost flow only the part where max flows differ (`_largest_cheapest`). Otherwise, or
+    with `lot_costs=False`, every pair costs minus its price: the same kilograms and money, but
+    where several flows have them, the one this formulation picks (`plan` keeps it when there
+    are minimums, so that the flow it repairs, and so the plan, stay what they were).
     """
     if objective not in OBJECTIVES:
         raise ValueError(objective)
