@@ -22,8 +22,8 @@ Times are the planner's own (building the instance is not counted); kilograms ar
 the flow bound. Each planner line is followed by its phases (the instance as arrays; the network
 and the solver; the repair; the totals) and its CPU time. Without minimums the formulation the
 planner had before (a cost on every pair, one min-cost flow, the repair run in full, though
-today's repair, a little faster) solves the same instance too, and the ratio of the times is printed, with a check that both give the same
-kilograms and money (`--no-old`: skip it).
+today's repair, a little faster) solves the same instance too, and the ratio of the times is
+printed, with a check that both give the same kilograms and money (`--no-old`: skip it).
 """
 
 from __future__ import annotations
