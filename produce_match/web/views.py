@@ -15,6 +15,7 @@ from produce_match.i18n import LANG_COOKIE
 from produce_match.inputs import local_target
 from produce_match.lots import queries
 from produce_match.search.service import service
+from produce_match.web.pagecache import kept_for_visitors
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ bp = Blueprint("web", __name__)
 
 
 @bp.route("/")
+@kept_for_visitors
 def index() -> Any:
     count, grams = queries.stranded_totals()
     return render_template(
