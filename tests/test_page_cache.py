@@ -237,3 +237,14 @@ def test_redis_is_used_when_configured(tmp_path):
     assert kind() == "SimpleCache"
     with pytest.raises(ConfigError):
         kind(CACHE_REDIS_URL="memcached://127.0.0.1")
+
+
+def test_the_home_pages_shared_list_follows_an_order_for_logged_in_users_too(app, lot, users):
+    buyer = app.test_client()
+    login(buyer, "buyer", PASSWORD)
+    assert "40 t left" in buyer.get("/", headers=EN).text
+    assert "40 t left" in app.test_client().get("/", headers=EN).text
+    orders.place_order(users["buyer"], lot, "10", "t")
+    db.session.commit()
+    html = buyer.get("/", headers=EN).text
+    assert "30 t left" in html and "40 t left" not in html and "Log out" in html

@@ -92,6 +92,12 @@ def kept_for_visitors(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def shared(name: str, make: Callable[[], Any]) -> Any:
+    """A part of a page that every visitor sees alike (logged in or not), in the page's
+    language, kept like the pages (its lots' days left change with the quarter of an hour)."""
+    return cache.kept(f"shared:{current_language()}:{_quarter()}:{name}", make)
+
+
 def catalogue(name: str, make: Callable[[], Any]) -> Any:
     """A list of the catalogue (provinces, commodities ...) in the page's language, kept."""
     return cache.kept(f"catalogue:{current_language()}:{name}", make)
