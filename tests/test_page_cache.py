@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from produce_match import cache
+from produce_match.accounts.models import User
 from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
@@ -248,3 +249,44 @@ def test_the_home_pages_shared_list_follows_an_order_for_logged_in_users_too(app
     db.session.commit()
     html = buyer.get("/", headers=EN).text
     assert "30 t left" in html and "40 t left" not in html and "Log out" in html
+
+
+def test_on_redis_two_nodes_share_the_generation(app, lot, users, app_factory, database_url):
+    """Several nodes: the pages and the generation in Redis (CACHE_REDIS_URL); a commit on one
+    node shows at once on another."""
+    import os
+
+    lot_id, buyer_id = lot.id, users["buyer"].id
+    db.session.commit()  # this test's own session holds no lock while the nodes work
+    prefix = f"pm-test-{os.getpid()}-{os.urandom(4).hex()}"
+    nodes = [
+        app_factory(
+            database_url,
+            name,
+            CACHE_REDIS_URL="redis://127.0.0.1:6379/11",
+            QUEUE_NAME=prefix,
+            SEARCH_BACKEND=app.config["SEARCH_BACKEND"],
+        )
+        for name in ("node1", "node2")
+    ]
+    assert nodes[0].config["CACHE_TYPE"] == "RedisCache"
+    backend = nodes[0].extensions["cache"][cache.cache].__class__.__name__
+    assert backend == "RedisCache"
+    try:
+        one, two = (node.test_client() for node in nodes)
+        assert "40 t left" in one.get(f"/lots/{lot_id}", headers=EN).text
+        assert "40 t left" in two.get(f"/lots/{lot_id}", headers=EN).text
+        with nodes[0].app_context():
+            before = cache.generation()
+            buyer = db.session.get(User, buyer_id)
+            orders.place_order(buyer, db.session.get(Lot, lot_id), "10", "t")
+            db.session.commit()
+        with nodes[1].app_context():
+            assert cache.generation() != before
+        html = two.get(f"/lots/{lot_id}", headers=EN).text
+        assert "30 t left" in html and "40 t left" not in html
+    finally:
+        with nodes[0].app_context():
+            client = nodes[0].extensions["cache"][cache.cache]._write_client
+            for key in client.scan_iter(f"{prefix}:cache:*"):
+                client.delete(key)
