@@ -86,7 +86,10 @@ def _price_unit_choice(lot: Lot) -> MassUnit:
 @bp.route("/lots/<int:lot_id>")
 @kept_for_visitors
 def detail(lot_id: int) -> Any:
+    # loaded with what the page shows, held here: `load` finds it in the session
+    loaded = queries.for_page(lot_id)
     lot = order_queries.as_of_now(policy.load(current_user, policy.VIEW, Lot, lot_id))
+    del loaded
     user = current_user if current_user.is_authenticated else None
     if user is None:  # what is left changes when a reservation lapses: kept until then
         keep_until(order_queries.next_lapse(lot))
