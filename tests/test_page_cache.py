@@ -290,3 +290,16 @@ def test_on_redis_two_nodes_share_the_generation(app, lot, users, app_factory, d
             client = nodes[0].extensions["cache"][cache.cache]._write_client
             for key in client.scan_iter(f"{prefix}:cache:*"):
                 client.delete(key)
+
+
+def test_the_search_index_catching_up_moves_the_generation_on(app, lot):
+    """A lot is in the database before it is in the index: kept results pages are made again
+    once the worker has written it there (it empties the search outbox)."""
+    from produce_match.search.models import SearchOutbox
+    from produce_match.search.service import service
+
+    db.session.add(SearchOutbox(lot_id=lot.id))
+    db.session.commit()
+    queued = cache.generation()
+    assert service().process_queue() >= 1
+    assert cache.generation() != queued

@@ -36,6 +36,10 @@ cache.watch(
     "commodity_names",
     "regions",
     "organisations",
+    # the search index caught up with the lots (the worker empties the outbox after writing it;
+    # the PostgreSQL backend writes its documents in the lots' own transaction)
+    "search_outbox",
+    "search_documents",
 )
 
 #: stands for the visitor's CSRF token in a kept page
