@@ -303,3 +303,16 @@ def test_the_search_index_catching_up_moves_the_generation_on(app, lot):
     queued = cache.generation()
     assert service().process_queue() >= 1
     assert cache.generation() != queued
+
+
+def test_warming_compiles_every_page_template_and_loads_each_language(app):
+    from produce_match.web.templating import warm
+
+    compiled = warm(app)
+    assert compiled >= 50
+    assert app.jinja_env.cache is not None
+    cached = {name for (_loader, name) in app.jinja_env.cache}
+    assert {"base.html", "web/index.html", "lots/detail.html", "lots/list.html"} <= cached
+    from flask_babel import get_domain
+
+    assert {locale for locale, _domain in get_domain().cache} >= {"zh", "en"}
