@@ -52,7 +52,9 @@ def without_tokens(html: str) -> str:
     return _TOKEN.sub("", html)
 
 
-def test_a_second_visitor_gets_the_kept_page_without_a_query(app, lot, queries):
+def test_a_second_visitor_gets_the_kept_page_without_a_query(app, lot, queries, monkeypatch):
+    now = utcnow()  # one quarter of an hour throughout (a new one makes the pages again)
+    monkeypatch.setattr("produce_match.web.pagecache.utcnow", lambda: now)
     for path in pages(lot):
         first = app.test_client().get(path, headers=EN)
         assert first.status_code == 200
