@@ -9,8 +9,11 @@ in every process.
 
 Where things live:
 
-* the values: Flask-Caching's SimpleCache inside each process on one node (the embedded
-  default), or Redis (`CACHE_REDIS_URL`, else the queue's `QUEUE_URL`) shared by the nodes;
+* the values: on one node (the embedded default) Flask-Caching's FileSystemCache in the
+  instance folder (`CACHE_DIR`), shared by the node's web workers and kept when gunicorn
+  recycles one (a SimpleCache in each process made every worker render every page again: with 4
+  workers the lot pages stayed at a fifth of /healthz); on several nodes Redis (`CACHE_REDIS_URL`,
+  else the queue's `QUEUE_URL`);
 * the generation: beside it, so that every process of every node sees a commit at once: a small
   file in the instance folder on one node (its size, inode and time change with each commit;
   reading it is a `stat`), or a counter in Redis.

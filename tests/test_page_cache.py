@@ -197,8 +197,8 @@ def test_a_lapsing_reservation_ends_the_kept_lot_page(app, lot, users, monkeypat
 
 
 def test_an_order_in_another_process_shows_at_once(app, lot, users, database_url, app_factory):
-    """Two apps on one node (two gunicorn workers): each keeps its own pages, and a commit in
-    one moves the generation on for both (the file in the shared instance folder)."""
+    """Two apps on one node (two gunicorn workers) share the kept pages and the generation
+    (files in the instance folder): a commit in one moves the generation on for both."""
     other = app_factory(database_url, "instance", SEARCH_BACKEND=app.config["SEARCH_BACKEND"])
     assert other.instance_path == app.instance_path  # one node
     visitor = other.test_client()
@@ -237,7 +237,7 @@ def test_redis_is_used_when_configured(tmp_path):
 
     assert kind(CACHE_REDIS_URL="redis://127.0.0.1:6379/11") == "RedisCache"
     assert kind(QUEUE_URL="redis://127.0.0.1:6379/11") == "RedisCache"
-    assert kind() == "SimpleCache"
+    assert kind() == "FileSystemCache"
     with pytest.raises(ConfigError):
         kind(CACHE_REDIS_URL="memcached://127.0.0.1")
 
