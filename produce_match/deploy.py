@@ -55,7 +55,8 @@ def problems(*, workers: int, nodes: int, tls_in_gunicorn: bool) -> list[str]:
     if nodes > 1 and cfg.get("CACHE_TYPE") != "RedisCache":
         found.append(
             "The pages' cache and its generation are local to one node: with several nodes set "
-            "CACHE_REDIS_URL=redis://… (or QUEUE_URL) so that an order on one node shows on all."
+            "CACHE_REDIS_URL=redis://… (the queue's Redis serves if it is not set) so that an "
+            "order on one node shows on all."
         )
     if cfg.get("QUEUE_IMMEDIATE"):
         found.append(
