@@ -1,8 +1,9 @@
 """gunicorn settings for produce_match: `gunicorn -c gunicorn.conf.py wsgi:app`.
 
 Every value can be overridden from the environment (names below) or on the command line.
-The app is loaded once in the master (preload) so that the Chinese segmentation dictionaries
-and the catalogue's vocabulary are loaded once and shared by the workers; each worker then opens
+The app is loaded once in the master (preload) so that the Chinese segmentation dictionaries,
+the catalogue's vocabulary, the compiled templates and the translations are loaded once and
+shared by the workers; each worker then opens
 its own database connections and search index files.
 """
 
@@ -70,10 +71,14 @@ access_log_format = (
 def when_ready(server):
     """In the master, before the workers fork: load what every worker shares read-only."""
     from produce_match.search.service import service
+    from produce_match.web.templating import warm
     from wsgi import app
 
     with app.app_context():
         service().analyzer  # noqa: B018 - loads jieba's dictionary and the vocabulary once
+    # the templates compiled and the catalogues loaded once, for every worker to come (a
+    # recycled worker's replacement too: with max_requests, one every few minutes under load)
+    warm(app)
 
 
 def post_fork(server, worker):

@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match import (  # noqa: F401
         api,
         backup,
+        cache,
         demo,
         deploy,
         i18n,
@@ -78,7 +79,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import accounts as accounts_views
     from produce_match.web import catalog as catalog_views
     from produce_match.web import demands as demands_views
-    from produce_match.web import errors, logs, security, templating
+    from produce_match.web import (
+        errors,
+        logs,
+        pagecache,  # noqa: F401 (what the kept pages are made of)
+        security,
+        templating,
+    )
     from produce_match.web import lot_imports as import_views
     from produce_match.web import lots as lots_views
     from produce_match.web import matching as matching_views
@@ -89,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import views as web_views
 
     db.init_app(app)
+    cache.init_app(app)  # its generation is read before anything else reads the database
     migrate.init_app(
         app,
         db,

@@ -358,6 +358,24 @@ def build_config(
             "QUEUE_CLAIM_TIMEOUT": whole("QUEUE_CLAIM_TIMEOUT", 300),
         }
     )
+    # The pages' cache (see cache.py): files in the instance folder shared by the workers of
+    # one node, Redis for several nodes (CACHE_REDIS_URL, else the queue's Redis)
+    cache_url = setting("CACHE_REDIS_URL")
+    if cache_url is not None and not str(cache_url).startswith(("redis://", "rediss://")):
+        raise _refuse("CACHE_REDIS_URL", "a Redis address (redis://host:6379/1)", cache_url)
+    cache_url = cache_url or queue_url
+    cfg.update(
+        {
+            "CACHE_TYPE": "RedisCache" if cache_url else "FileSystemCache",
+            "CACHE_DIR": str(setting("CACHE_DIR", instance / "cache")),
+            "CACHE_REDIS_URL": cache_url,
+            "CACHE_KEY_PREFIX": f"{queue_name}:cache:",
+            # seconds a kept value lives at most (a commit makes it unreachable at once)
+            "CACHE_DEFAULT_TIMEOUT": whole("CACHE_TIMEOUT", 600),
+            # files: values kept on the node at most (the oldest go first beyond it)
+            "CACHE_THRESHOLD": 2000,
+        }
+    )
     # Payments (see payments/providers.py and the README's "Payments" section)
     sandbox_url = parse_http_url("PAYMENTS_SANDBOX_URL", raw("PAYMENTS_SANDBOX_URL"))
     if not _unset(raw("PAYMENTS_SANDBOX_MOUNT")):

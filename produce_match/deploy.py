@@ -52,6 +52,12 @@ def problems(*, workers: int, nodes: int, tls_in_gunicorn: bool) -> list[str]:
             "The task queue is a SQLite file local to one node: with several nodes set "
             "QUEUE_URL=redis://… so that every node's web and worker share one queue."
         )
+    if nodes > 1 and cfg.get("CACHE_TYPE") != "RedisCache":
+        found.append(
+            "The pages' cache and its generation are local to one node: with several nodes set "
+            "CACHE_REDIS_URL=redis://… (the queue's Redis serves if it is not set) so that an "
+            "order on one node shows on all."
+        )
     if cfg.get("QUEUE_IMMEDIATE"):
         found.append(
             "QUEUE_IMMEDIATE is on: every task would run inside the request that enqueued it."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from produce_match.catalog import commodities
 from produce_match.catalog.models import Commodity
@@ -30,6 +30,22 @@ def with_details(query: Select[tuple[Lot]]) -> Select[tuple[Lot]]:
 def most_urgent(limit: int = 8) -> list[Lot]:
     return list(
         db.session.scalars(with_details(on_offer().order_by(Lot.spoil_by, Lot.id)).limit(limit))
+    )
+
+
+def for_page(lot_id: int) -> Lot | None:
+    """A lot with what its page shows of it (its produce, cooperative, place, photos), in two
+    queries instead of one for each."""
+    return db.session.scalar(
+        select(Lot)
+        .where(Lot.id == lot_id)
+        .options(
+            joinedload(Lot.commodity),
+            joinedload(Lot.cooperative),
+            joinedload(Lot.province),
+            joinedload(Lot.county),
+            selectinload(Lot.photos),
+        )
     )
 
 

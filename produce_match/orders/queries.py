@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -126,6 +126,30 @@ def as_of_now(lot: Lot, now: datetime | None = None) -> Lot:
             shown = LotStatus.expired if lot.spoil_by < lot.today() else LotStatus.open
             set_committed_value(lot, "status", shown)
     return lot
+
+
+def next_lapse(lot: Lot, now: datetime | None = None) -> datetime | None:
+    """The next instant at which `as_of_now(lot)` counts an order's hold back (a reservation
+    or a payment deadline passes), None if no order holds any of it with a deadline."""
+    now = now or utcnow()
+    o = Order.__table__
+    return db.session.scalar(
+        select(
+            func.min(
+                case(
+                    (o.c.status == S.reserved, o.c.reserved_until),
+                    else_=o.c.pay_by,
+                )
+            )
+        ).where(
+            o.c.lot_id == lot.id,
+            o.c.released_at.is_(None),
+            or_(
+                and_(o.c.status == S.reserved, o.c.reserved_until > now),
+                and_(o.c.status.in_([S.accepted, S.awaiting_payment]), o.c.pay_by > now),
+            ),
+        )
+    )
 
 
 def timeline(order: Order) -> list[tuple[OrderStatus, datetime]]:

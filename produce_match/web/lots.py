@@ -34,11 +34,13 @@ from produce_match.web.forms import province_choices, show_errors
 from produce_match.web.forms.catalog import category_choices
 from produce_match.web.forms.lots import LotForm
 from produce_match.web.forms.orders import OrderForm
+from produce_match.web.pagecache import catalogue, keep_until, kept_for_visitors
 
 bp = Blueprint("lots", __name__)
 
 
 @bp.route("/lots")
+@kept_for_visitors
 def browse() -> Any:
     """The stranded lots: full-text search with filters, facets and sorting (no JavaScript)."""
     org = current_user.organisation if current_user.is_authenticated else None
@@ -51,7 +53,7 @@ def browse() -> Any:
             page=None,
             errors=exc.fields,
             echo=request.args,
-            provinces=regions.provinces(),
+            provinces=catalogue("provinces", regions.provinces),
             price_in=_card_price_unit(),
         ), 400
     parsed.request.page = max(1, min(request.args.get("page", 1, type=int), 10000))
@@ -61,7 +63,7 @@ def browse() -> Any:
         page=page,
         errors={},
         echo=parsed.echo,
-        provinces=regions.provinces(),
+        provinces=catalogue("provinces", regions.provinces),
         price_in=_card_price_unit(),
     )
 
@@ -82,9 +84,15 @@ def _price_unit_choice(lot: Lot) -> MassUnit:
 
 
 @bp.route("/lots/<int:lot_id>")
+@kept_for_visitors
 def detail(lot_id: int) -> Any:
+    # loaded with what the page shows, held here: `load` finds it in the session
+    loaded = queries.for_page(lot_id)
     lot = order_queries.as_of_now(policy.load(current_user, policy.VIEW, Lot, lot_id))
+    del loaded
     user = current_user if current_user.is_authenticated else None
+    if user is None:  # what is left changes when a reservation lapses: kept until then
+        keep_until(order_queries.next_lapse(lot))
     return render_template(
         "lots/detail.html",
         lot=lot,

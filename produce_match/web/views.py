@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import text
 
 from produce_match.accounts import operations as accounts
@@ -15,6 +16,7 @@ from produce_match.i18n import LANG_COOKIE
 from produce_match.inputs import local_target
 from produce_match.lots import queries
 from produce_match.search.service import service
+from produce_match.web.pagecache import kept_for_visitors, shared
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +24,20 @@ bp = Blueprint("web", __name__)
 
 
 @bp.route("/")
+@kept_for_visitors
 def index() -> Any:
-    count, grams = queries.stranded_totals()
+    count, grams, urgent_list = shared("home", _home_lots)
+    # our own template's output, escaped when it was rendered
+    urgent_list = Markup(urgent_list)  # noqa: S704
     return render_template(
-        "web/index.html", urgent=queries.most_urgent(8), lots_open=count, grams_open=grams
+        "web/index.html", urgent_list=urgent_list, lots_open=count, grams_open=grams
     )
+
+
+def _home_lots() -> tuple[int, int, str]:
+    """What the home page shows every visitor alike: the totals and the most urgent lots."""
+    count, grams = queries.stranded_totals()
+    return count, grams, render_template("web/_urgent.html", urgent=queries.most_urgent(8))
 
 
 @bp.route("/language", methods=["POST"])
