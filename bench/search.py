@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import math
+import os
 import pstats
+import resource
 import sys
 import tempfile
 import time
@@ -280,12 +282,27 @@ def _build(n: int, index_dir: Path) -> None:
 def _rebuild(lots: int, index_dir: Path) -> None:
     """Rebuild the index, reporting how long it took and its size."""
     started = time.perf_counter()
+    cpu = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     service().rebuild()
     build = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    forked = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
     print(
         f"index     rebuilt in {build:.2f} s ({lots / build:,.0f} lots/s), "
-        f"{_index_size(index_dir) / 1e6:,.1f} MB on disk"
+        f"{_index_size(index_dir) / 1e6:,.1f} MB on disk; CPU {cpu:.1f} s in this process, "
+        f"{forked:.1f} s in {_processes(lots)} forked ({os.getloadavg()[0]:.2f} load after)"
     )
+
+
+def _processes(lots: int) -> int:
+    """How many processes a rebuild of `lots` forks (0: none, it runs in this one)."""
+    from produce_match.search.parallel import PROCESSES
+    from produce_match.search.service import REBUILD_PART_MIN
+
+    count = min(PROCESSES, lots // REBUILD_PART_MIN)
+    return count if count >= 2 else 0
 
 
 def _table(all_cases: list[Case], repeat: int) -> None:

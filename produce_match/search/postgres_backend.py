@@ -66,6 +66,7 @@ from produce_match.search.backend import (
     FACETS,
     URGENCY_DAYS,
     URGENCY_WEIGHT,
+    DocumentPart,
     Hit,
     LotDocument,
     SearchRequest,
@@ -73,6 +74,7 @@ from produce_match.search.backend import (
     today_of,
 )
 from produce_match.search.models import SearchDocument, SearchWord
+from produce_match.search.parallel import Counter, run_parts
 
 DOCS = SearchDocument.__table__
 WORDS = SearchWord.__table__
@@ -337,17 +339,43 @@ class PostgresBackend:
         documents: Iterable[LotDocument],
         total: int,
         progress: Callable[[int], None] | None = None,
+        parts: Sequence[DocumentPart] = (),
     ) -> None:
         """Upsert every lot's document, a batch per transaction, then delete the documents of
         lots that are gone. Lots written meanwhile keep their newer documents (the version
-        guard); documents of lots created meanwhile are kept."""
+        guard); documents of lots created meanwhile are kept. Given `parts`, each part's
+        documents are written by a process of its own, on connections of its own."""
         with self._begin() as connection:
             before = set(connection.scalars(sa.select(DOCS.c.lot_id)))
         seen: set[int] = set()
+        if parts:
+
+            def write(part: DocumentPart, done: Counter) -> list[int]:
+                return self._write_batches(part(), done.add)
+
+            for ids in run_parts(parts, write, progress):
+                seen.update(ids)
+        else:
+            seen.update(self._write_batches(documents, progress))
+        gone = sorted(before - seen)
+        for start in range(0, len(gone), 10_000):
+            with self._begin() as connection:
+                self.write(connection, [], gone[start : start + 10_000])
+        # the planner's statistics for the new documents, and the visibility map that lets a
+        # search without words read the covering index alone (VACUUM: outside a transaction)
+        with self._autocommit() as connection:
+            connection.execute(sa.text("VACUUM (ANALYZE) search_documents"))
+            connection.execute(sa.text("ANALYZE search_words"))
+
+    def _write_batches(
+        self, documents: Iterable[LotDocument], progress: Callable[[int], None] | None
+    ) -> list[int]:
+        """Upsert documents a batch per transaction; the lots written."""
+        seen: list[int] = []
         batch: list[LotDocument] = []
         for doc in documents:
             batch.append(doc)
-            seen.add(doc.lot_id)
+            seen.append(doc.lot_id)
             if len(batch) >= BATCH:
                 with self._begin() as connection:
                     self.write(connection, batch)
@@ -359,15 +387,7 @@ class PostgresBackend:
                 self.write(connection, batch)
             if progress:
                 progress(len(batch))
-        gone = sorted(before - seen)
-        for start in range(0, len(gone), 10_000):
-            with self._begin() as connection:
-                self.write(connection, [], gone[start : start + 10_000])
-        # the planner's statistics for the new documents, and the visibility map that lets a
-        # search without words read the covering index alone (VACUUM: outside a transaction)
-        with self._autocommit() as connection:
-            connection.execute(sa.text("VACUUM (ANALYZE) search_documents"))
-            connection.execute(sa.text("ANALYZE search_words"))
+        return seen
 
     # --- searching ------------------------------------------------------------------------------
 
@@ -510,6 +530,9 @@ class PostgresBackend:
     ) -> tuple[list[Hit], int]:
         """The page's hits in the request's order, ordered and cut by PostgreSQL, and how many
         match in all (counted by the same query)."""
+        if request.per_page <= 0:  # only how many ("did you mean" asks so of each name)
+            count = sa.select(sa.func.count()).select_from(DOCS).where(matched)
+            return [], connection.scalar(count) or 0
         start = max(0, (request.page - 1) * request.per_page)
         c = DOCS.c
         score: sa.ColumnElement[Any] = sa.literal(0.0)

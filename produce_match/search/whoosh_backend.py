@@ -50,7 +50,7 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,13 +64,14 @@ from whoosh.fields import COLUMN, ID, KEYWORD, STORED, Schema
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.scoring import BM25FScorer, WeightScorer
 from whoosh.util.numeric import byte_to_length
-from whoosh.writing import LockError
+from whoosh.writing import LockError, SegmentWriter
 
 from produce_match.catalog.regions import great_circle_km
 from produce_match.search.analysis import AnalysedQuery, Analyzer, Place, QueryTerm
 from produce_match.search.backend import (
     BOOST,
     FACETS,
+    DocumentPart,
     Hit,
     IndexBusy,
     LotDocument,
@@ -79,6 +80,7 @@ from produce_match.search.backend import (
     today_of,
     urgency_factor,
 )
+from produce_match.search.parallel import Counter, run_parts
 
 REFRESH_SECONDS = 1.0
 #: memory for a rebuild's postings before Whoosh sorts them out to disk: 100,000 lots fit
@@ -179,6 +181,27 @@ def _fast_lengths(writer: Any) -> None:
 
 def _current_layout(schema: Any) -> bool:
     return "prefecture" in schema and isinstance(schema["lat"], COLUMN)
+
+
+def _write_segment(
+    target: Path, documents: Iterable[LotDocument], limitmb: int, add: Callable[[int], None]
+) -> Any:
+    """Write documents as one new segment of the index in `target`, without its lock (the
+    process that commits the segments holds it); the segment, None if there were none."""
+    ix = whoosh_index.open_dir(str(target))
+    writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)
+    _fast_lengths(writer)
+    done = 0
+    for doc in documents:
+        writer.add_document(**_fields(doc))
+        done += 1
+        if done % 500 == 0:
+            add(500)
+    add(done % 500)
+    if not done:
+        writer.cancel()
+        return None
+    return writer._finalize_segment()
 
 
 class _Writer:
@@ -493,21 +516,37 @@ class WhooshBackend:
         documents: Iterable[LotDocument],
         total: int,
         progress: Callable[[int], None] | None = None,
+        parts: Sequence[DocumentPart] = (),
     ) -> None:
+        """Build a new index generation and swap it in. Given `parts`, each part writes a
+        segment of its own in a process of its own, and the segments are committed together
+        (no merge: a search reads a few segments as fast as one)."""
         self.root.mkdir(parents=True, exist_ok=True)
         target = self._new_generation()
         ix = whoosh_index.create_in(target, _schema())
-        writer = ix.writer(limitmb=REBUILD_MB)
-        _fast_lengths(writer)
-        done = 0
-        for doc in documents:
-            writer.add_document(**_fields(doc))
-            done += 1
-            if progress and done % 500 == 0:
-                progress(500)
-        writer.commit()  # one writer, one segment: nothing to merge
-        if progress:
-            progress(done % 500)
+        if parts:
+            limitmb = max(256, REBUILD_MB // len(parts))
+
+            def write(part: DocumentPart, done: Counter) -> Any:
+                return _write_segment(target, part(), limitmb, done.add)
+
+            segments = [s for s in run_parts(parts, write, progress) if s is not None]
+            writer = SegmentWriter(ix)  # takes the new index's lock
+            writer._close_segment()  # its own (empty) segment: nothing to keep
+            writer._commit_toc(segments)
+            writer._finish()
+        else:
+            writer = ix.writer(limitmb=REBUILD_MB)
+            _fast_lengths(writer)
+            done = 0
+            for doc in documents:
+                writer.add_document(**_fields(doc))
+                done += 1
+                if progress and done % 500 == 0:
+                    progress(500)
+            writer.commit()  # one writer, one segment: nothing to merge
+            if progress:
+                progress(done % 500)
         self._point_to(target)
         self._checked = 0.0
 
