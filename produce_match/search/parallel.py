@@ -27,7 +27,7 @@ P = TypeVar("P")
 R = TypeVar("R")
 
 
-class Counter:
+class Progress:
     """A count shared between the processes of one rebuild."""
 
     def __init__(self, value: Any) -> None:
@@ -48,12 +48,12 @@ class PartFailed(RuntimeError):
 
 def run_parts(
     parts: Sequence[P],
-    work: Callable[[P, Counter], R],
+    work: Callable[[P, Progress], R],
     progress: Callable[[int], None] | None = None,
 ) -> list[R]:
     """`work(part, done)` for every part, each in a forked process; the results in order."""
     context = multiprocessing.get_context("fork")
-    done = Counter(context.Value("q", 0))
+    done = Progress(context.Value("q", 0))
     results: Any = context.Queue()
 
     def child(index: int, part: P) -> None:

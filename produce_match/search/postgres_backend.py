@@ -74,7 +74,7 @@ from produce_match.search.backend import (
     today_of,
 )
 from produce_match.search.models import SearchDocument, SearchWord
-from produce_match.search.parallel import Counter, run_parts
+from produce_match.search.parallel import Progress, run_parts
 
 DOCS = SearchDocument.__table__
 WORDS = SearchWord.__table__
@@ -162,6 +162,14 @@ _UPSERT = sa.text(
         ]
     )
 )
+#: a rebuild's upsert: the same, leaving a document as it is when it is already what the
+#: rebuild would write (no new row version, no index entries: a rebuild of documents that are
+#: in step writes almost nothing)
+_REBUILD_UPSERT = sa.text(
+    _UPSERT.text
+    + " AND (search_documents.version < excluded.version"
+    + " OR search_documents IS DISTINCT FROM excluded)"
+)
 #: new pinyin words, in one order everywhere (two transactions adding the same new words wait
 #: for each other instead of deadlocking)
 _ADD_WORDS = sa.text(
@@ -171,16 +179,21 @@ _ADD_WORDS = sa.text(
 
 
 def write_documents(
-    connection: Connection, upserts: Sequence[LotDocument], deletes: Iterable[int] = ()
+    connection: Connection,
+    upserts: Sequence[LotDocument],
+    deletes: Iterable[int] = (),
+    *,
+    rebuilding: bool = False,
 ) -> None:
-    """Write documents (and delete others) through a connection, in its transaction."""
+    """Write documents (and delete others) through a connection, in its transaction (for a
+    rebuild: leaving those that are already as written)."""
     deleted = sorted(set(deletes))
     if deleted:
         connection.execute(sa.delete(DOCS).where(DOCS.c.lot_id.in_(deleted)))
     if not upserts:
         return
     docs = sorted(upserts, key=lambda d: d.lot_id)
-    connection.execute(_UPSERT, [_row(d) for d in docs])
+    connection.execute(_REBUILD_UPSERT if rebuilding else _UPSERT, [_row(d) for d in docs])
     # (no cache of the words known: a word noted by a transaction that then rolled back would
     # be missing for good; a conflict that does nothing costs an index probe)
     words = {w for d in docs for w in d.tokens.get("py", []) if w and len(w) <= 80}
@@ -350,7 +363,7 @@ class PostgresBackend:
         seen: set[int] = set()
         if parts:
 
-            def write(part: DocumentPart, done: Counter) -> list[int]:
+            def write(part: DocumentPart, done: Progress) -> list[int]:
                 return self._write_batches(part(), done.add)
 
             for ids in run_parts(parts, write, progress):
@@ -378,13 +391,13 @@ class PostgresBackend:
             seen.append(doc.lot_id)
             if len(batch) >= BATCH:
                 with self._begin() as connection:
-                    self.write(connection, batch)
+                    write_documents(connection, batch, rebuilding=True)
                 if progress:
                     progress(len(batch))
                 batch = []
         if batch:
             with self._begin() as connection:
-                self.write(connection, batch)
+                write_documents(connection, batch, rebuilding=True)
             if progress:
                 progress(len(batch))
         return seen

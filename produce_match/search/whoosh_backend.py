@@ -41,15 +41,18 @@ otherwise. An index built before this layout is refused with "run flask search r
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import os
+import re
 import shutil
 import sys
 import threading
 import time
+import types
 from array import array
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,11 +61,14 @@ from typing import Any
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import query as Q  # noqa: N812 - Whoosh's own convention
+from whoosh.analysis import RegexTokenizer
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader
 from whoosh.columns import NumericColumn, RefBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, Schema
+from whoosh.formats import Frequency
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.scoring import BM25FScorer, WeightScorer
+from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import LockError, SegmentWriter
 
@@ -80,7 +86,7 @@ from produce_match.search.backend import (
     today_of,
     urgency_factor,
 )
-from produce_match.search.parallel import Counter, run_parts
+from produce_match.search.parallel import Progress, run_parts
 
 REFRESH_SECONDS = 1.0
 #: memory for a rebuild's postings before Whoosh sorts them out to disk: 100,000 lots fit
@@ -183,6 +189,37 @@ def _current_layout(schema: Any) -> bool:
     return "prefecture" in schema and isinstance(schema["lat"], COLUMN)
 
 
+_WORD = re.compile(r"[^ \t\r\n]+")  # Whoosh's SpaceSeparatedTokenizer
+
+
+def _count_words(field: Any, value: str, **_kwargs: Any) -> list[tuple[bytes, int, float, bytes]]:
+    """A KEYWORD field's `index()` for words already split by spaces, counted at once: the same
+    (word, frequency, weight, encoded frequency) items as Whoosh's analysis chain makes one
+    token object at a time (a fifth of a rebuild)."""
+    boost = field.format.field_boost
+    return [
+        (word.encode("utf-8"), n, float(n) * boost, pack_uint(n))
+        for word, n in Counter(_WORD.findall(value)).items()
+    ]
+
+
+def _counting_schema(schema: Schema) -> Schema:
+    """A copy of the schema whose space-separated KEYWORD fields count their words at once
+    (for writing segments only: the index's own schema stays Whoosh's)."""
+    schema = copy.deepcopy(schema)
+    for name in schema.names():
+        field = schema[name]
+        analyzer = getattr(field, "analyzer", None)
+        if (
+            isinstance(field, KEYWORD)
+            and isinstance(field.format, Frequency)
+            and isinstance(analyzer, RegexTokenizer)
+            and analyzer.expression.pattern == _WORD.pattern
+        ):
+            field.index = types.MethodType(_count_words, field)
+    return schema
+
+
 def _write_segment(
     target: Path, documents: Iterable[LotDocument], limitmb: int, add: Callable[[int], None]
 ) -> Any:
@@ -191,6 +228,7 @@ def _write_segment(
     ix = whoosh_index.open_dir(str(target))
     writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)
     _fast_lengths(writer)
+    writer.schema = _counting_schema(writer.schema)  # a segment only: no schema is saved
     done = 0
     for doc in documents:
         writer.add_document(**_fields(doc))
@@ -232,8 +270,16 @@ class _Table:
     as of a day. Kept as long as its searcher; read-only once built (callers never mutate
     the sets it hands out)."""
 
-    def __init__(self, columns: dict[str, list[Any]], live: set[int]) -> None:
+    def __init__(
+        self,
+        columns: dict[str, list[Any]],
+        live: set[int],
+        segments: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.columns = columns
+        #: each segment's own values (in document order), where what is worked out per
+        #: segment is kept for the next searcher: a write adds a segment, the others stay
+        self._segments = segments if segments is not None else [columns]
         self.size = len(columns["lot"])
         self.live = live
         self._sets: dict[str, dict[Any, set[int]]] = {}
@@ -250,7 +296,13 @@ class _Table:
         """A numeric column as a numpy array."""
         found = self._arrays.get(name)
         if found is None:
-            found = self._arrays[name] = np.asarray(self.columns[name], dtype=np.int64)
+            parts = [np.zeros(0, dtype=np.int64)]
+            for arrays in self._segments:
+                key = f"_array_{name}"
+                if key not in arrays:
+                    arrays[key] = np.asarray(arrays[name], dtype=np.int64)
+                parts.append(arrays[key])
+            found = self._arrays[name] = np.concatenate(parts)
         return found
 
     def codes(self, name: str) -> tuple[np.ndarray, list[Any]]:
@@ -258,12 +310,16 @@ class _Table:
         found = self._codes.get(name)
         if found is None:
             numbers: dict[Any, int] = {}
-            codes = np.fromiter(
-                (numbers.setdefault(v, len(numbers)) for v in self.columns[name]),
-                dtype=np.int32,
-                count=self.size,
-            )
-            found = self._codes[name] = (codes, list(numbers))
+            parts = [np.zeros(0, dtype=np.int32)]
+            for arrays in self._segments:
+                key = f"_codes_{name}"
+                if key not in arrays:
+                    arrays[key] = _codes(arrays[name])
+                local, values = arrays[key]
+                # the segment's codes -> the table's
+                remap = np.array([numbers.setdefault(v, len(numbers)) for v in values], np.int32)
+                parts.append(remap[local] if len(local) else local)
+            found = self._codes[name] = (np.concatenate(parts), list(numbers))
         return found
 
     def urgency(self, today: int) -> np.ndarray:
@@ -348,6 +404,15 @@ class _Table:
                 where[d] = i
             self._locations = (where, list(ids), groups)
         return self._locations
+
+
+def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Values as small integers (the index of each one's value) and the values."""
+    numbers: dict[Any, int] = {}
+    codes = np.fromiter(
+        (numbers.setdefault(v, len(numbers)) for v in values), dtype=np.int32, count=len(values)
+    )
+    return codes, list(numbers)
 
 
 def _numbers(column: Any) -> list[int] | None:
@@ -527,7 +592,7 @@ class WhooshBackend:
         if parts:
             limitmb = max(256, REBUILD_MB // len(parts))
 
-            def write(part: DocumentPart, done: Counter) -> Any:
+            def write(part: DocumentPart, done: Progress) -> Any:
                 return _write_segment(target, part(), limitmb, done.add)
 
             segments = [s for s in run_parts(parts, write, progress) if s is not None]
@@ -589,6 +654,7 @@ class WhooshBackend:
         columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
         live: set[int] = set()
         seen = {}
+        parts = []
         for leaf, offset in searcher.leaf_searchers():
             reader = leaf.reader()
             size = reader.doc_count_all()
@@ -599,6 +665,7 @@ class WhooshBackend:
             if arrays is None:
                 arrays = {c: _read_column(reader, c) for c in _COLUMNS}
             seen[name] = arrays
+            parts.append(arrays)
             for c in _COLUMNS:
                 columns[c].extend(arrays[c])
             if reader.has_deletions():
@@ -606,7 +673,7 @@ class WhooshBackend:
             else:
                 live.update(range(offset, offset + size))
         self._segments = seen
-        table = _Table(columns, live)
+        table = _Table(columns, live, parts)
         self._table = (searcher, table)
         return table
 

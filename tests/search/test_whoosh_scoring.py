@@ -141,3 +141,19 @@ def test_bulk_scores_pages_and_facets_equal_the_rules_they_replaced(tmp_path, se
             counts = Counter(table.columns[name][d] for d in docs_wanted)
             counts.pop("-", None)
             assert counted[name] == sorted(counts.items(), key=lambda vn: (-vn[1], vn[0]))[:30]
+
+
+def test_counted_words_equal_whooshs_own_analysis():
+    from produce_match.search.whoosh_backend import _counting_schema, _schema
+
+    rng = random.Random(7)
+    whooshs, counting = _schema(), _counting_schema(_schema())
+    for name in ("zh", "py", "ini", "en"):
+        assert counting[name].index.__func__ is not type(counting[name]).index
+        for _ in range(200):
+            words = rng.choices([*ZH, *WORDS, "black", "bean"], k=rng.randint(0, 12))
+            value = " ".join(words)
+            assert sorted(counting[name].index(value)) == sorted(whooshs[name].index(value))
+    assert not hasattr(counting["id"].index, "__func__") or (
+        counting["id"].index.__func__ is type(counting["id"]).index
+    )
