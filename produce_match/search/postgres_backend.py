@@ -44,8 +44,10 @@ from a covering index on (status, spoil_by). `rebuild` ends with VACUUM (ANALYZE
 
 Writing never waits for an index lock: `writing()` never raises IndexBusy (row locks are
 PostgreSQL's). A rebuild upserts every lot's document in batches of its own transactions (a
-search sees each lot throughout, old document or new), then deletes the documents of lots that
-no longer exist; `versions()` is one query, so `flask search check` works as for Whoosh.
+search sees each lot throughout, old document or new), from a process per core when there are
+many, leaving a document that is already right as it is (no new row version, no GIN entries),
+then deletes the documents of lots that no longer exist; `versions()` is one query, so
+`flask search check` works as for Whoosh.
 """
 
 from __future__ import annotations

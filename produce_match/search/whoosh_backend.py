@@ -11,7 +11,10 @@ figures in `bench/search.py`):
   query ever searched (60% of the postings). Whoosh's commit looked up the field length of
   every posting's document one at a time in the column file; `_Lengths` reads them in bulk.
   With all postings of a rebuild sorted in memory (`REBUILD_MB`), a rebuild went from 327 s to
-  72 s.
+  72 s. A rebuild of many lots runs in a process per core (`parallel.run_parts`): each loads
+  and analyses its share and writes a segment of its own, counting the pre-split words at once
+  (`_counting_schema`: Whoosh's analysis chain made a token object per word, a fifth of the
+  time); the segments are committed together, unmerged.
 - Filters, facets and non-relevance sorts do not go through Whoosh's query and facet machinery.
   Every document's values are kept in plain lists, read once per index segment (numbers straight
   from the column's bytes) and reused until the segment changes; per searcher, `_Table` derives
@@ -20,10 +23,15 @@ figures in `bench/search.py`):
   compared only over what is left), facets a count over the matches, a sort walks its order
   keeping the matches until the page is full, and distance is worked out once per place (a
   county's centre), not per lot.
-- Matching is unscored: each term's documents straight from its posting lists, as sets. Only
-  the page is ranked: `_scores` computes Whoosh's own BM25F (the same sums, equal to 1e-14)
-  a block of postings at a time for the matches the ranking query has, and only the scores
-  that can make the page are sorted. Whoosh's collectors score one posting at a time through a
+- Matching is unscored: each term's documents straight from its posting lists, as sets. A
+  segment's postings never change: they are decoded once into numpy arrays and kept between
+  searches (`POSTINGS_CACHED`), and a query word's matches are kept with the searcher
+  (`MATCHES_CACHED`). Only the page is ranked: `_scores` computes Whoosh's own BM25F (the same
+  operations in the same order, so the same numbers as a posting at a time; the tests compare
+  them) over a whole posting list at once in numpy, for the matches the ranking query has, and
+  only the scores that can make the page are sorted. Facets are counts of the columns' codes
+  (`numpy.bincount`). Before this, the broad word below took 66-116 ms, mostly decoding postings
+  and scoring them one by one in Python. Whoosh's collectors score one posting at a time through a
   tree of matchers, and their top-N optimisation skips almost nothing for a broad word whose
   lots all score alike (急售: 27,000 lots, 400-600 ms before, under 100 ms now).
 - The ranking query is smaller than the matching one: a commodity's lots carry all its names,
