@@ -273,6 +273,9 @@ class Analyzer:
         # words repeat endlessly across lots: each is converted once per process
         self._pinyin = functools.lru_cache(maxsize=200_000)(self._pinyin_uncached)
         self._initials = functools.lru_cache(maxsize=200_000)(self._initials_uncached)
+        # and so do texts (place names above all: every lot names its province and county)
+        self._chinese_words = functools.lru_cache(maxsize=100_000)(self._chinese_words_uncached)
+        self._english = functools.lru_cache(maxsize=100_000)(self._english_uncached)
 
     # --- words ------------------------------------------------------------------------
 
@@ -302,6 +305,13 @@ class Analyzer:
                 out.append(chunk)
         return out
 
+    def _chinese_words_uncached(self, text: str) -> tuple[str, ...]:
+        return tuple(w for w in self.search_words(text) if is_cjk(w))
+
+    def chinese_words(self, text: str | None) -> tuple[str, ...]:
+        """The Chinese words of `search_words` (each text analysed once per process)."""
+        return self._chinese_words(text) if text else ()
+
     def _pinyin_uncached(self, word: str) -> str:
         known = self.vocabulary.words.get(word)
         if known:
@@ -327,7 +337,10 @@ class Analyzer:
 
     def english(self, text: str | None) -> list[str]:
         """Stemmed English words (Black beans -> black bean)."""
-        return [stem(w) for w in _ASCII_WORD.findall(self.clean(text)) if w not in _STOP]
+        return list(self._english(text)) if text else []
+
+    def _english_uncached(self, text: str) -> tuple[str, ...]:
+        return tuple(stem(w) for w in _ASCII_WORD.findall(self.clean(text)) if w not in _STOP)
 
     # --- documents --------------------------------------------------------------------
 
@@ -352,13 +365,13 @@ class Analyzer:
         names = list(vocab.zh_names.get(commodity_code, []))
         if typed_name and is_cjk(typed_name):
             names.append(typed_name)
-        titled = [w for w in self.search_words(title) if is_cjk(w)]
+        titled = list(self.chinese_words(title))
         if typed_name:
-            titled += [w for w in self.search_words(typed_name) if is_cjk(w)]
-        placed = [w for text in places if text for w in self.search_words(text) if is_cjk(w)]
+            titled += self.chinese_words(typed_name)
+        placed = [w for text in places if text for w in self.chinese_words(text)]
         zh = [*names, *titled, *placed]
         for text in texts:
-            zh.extend(w for w in self.search_words(text) if is_cjk(w))
+            zh.extend(self.chinese_words(text))
         py = [self.pinyin(w) for w in [*names, *titled, *placed]]
         # no initials of place names: "td" is 土豆 far more often than 田东, "hd" 黑豆 than 衡东
         ini = [self.initials(w) for w in [*names, *titled] if w not in vocab.places]

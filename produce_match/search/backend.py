@@ -8,7 +8,7 @@ implementing `SearchBackend` and passing the same tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
@@ -135,6 +135,10 @@ class CheckReport:
         return not (self.missing or self.stale or self.extra)
 
 
+#: a share of a rebuild's documents: called in a process of its own, it yields them
+DocumentPart = Callable[[], Iterable["LotDocument"]]
+
+
 class IndexBusy(Exception):
     """Another process holds the index writer; the change stays queued."""
 
@@ -172,5 +176,8 @@ class SearchBackend(Protocol):
         documents: Iterable[LotDocument],
         total: int,
         progress: Callable[[int], None] | None = None,
+        parts: Sequence[DocumentPart] = (),
     ) -> None:
-        """Build a fresh index beside the live one and swap it in atomically."""
+        """Build a fresh index beside the live one and swap it in atomically: of `documents`,
+        or, given `parts`, of the documents of every part, each part in a process of its own
+        (`parallel.run_parts`)."""

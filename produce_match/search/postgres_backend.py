@@ -44,8 +44,10 @@ from a covering index on (status, spoil_by). `rebuild` ends with VACUUM (ANALYZE
 
 Writing never waits for an index lock: `writing()` never raises IndexBusy (row locks are
 PostgreSQL's). A rebuild upserts every lot's document in batches of its own transactions (a
-search sees each lot throughout, old document or new), then deletes the documents of lots that
-no longer exist; `versions()` is one query, so `flask search check` works as for Whoosh.
+search sees each lot throughout, old document or new), from a process per core when there are
+many, leaving a document that is already right as it is (no new row version, no GIN entries),
+then deletes the documents of lots that no longer exist; `versions()` is one query, so
+`flask search check` works as for Whoosh.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from produce_match.search.backend import (
     FACETS,
     URGENCY_DAYS,
     URGENCY_WEIGHT,
+    DocumentPart,
     Hit,
     LotDocument,
     SearchRequest,
@@ -73,6 +76,7 @@ from produce_match.search.backend import (
     today_of,
 )
 from produce_match.search.models import SearchDocument, SearchWord
+from produce_match.search.parallel import Progress, run_parts
 
 DOCS = SearchDocument.__table__
 WORDS = SearchWord.__table__
@@ -160,6 +164,14 @@ _UPSERT = sa.text(
         ]
     )
 )
+#: a rebuild's upsert: the same, leaving a document as it is when it is already what the
+#: rebuild would write (no new row version, no index entries: a rebuild of documents that are
+#: in step writes almost nothing)
+_REBUILD_UPSERT = sa.text(
+    _UPSERT.text
+    + " AND (search_documents.version < excluded.version"
+    + " OR search_documents IS DISTINCT FROM excluded)"
+)
 #: new pinyin words, in one order everywhere (two transactions adding the same new words wait
 #: for each other instead of deadlocking)
 _ADD_WORDS = sa.text(
@@ -169,16 +181,21 @@ _ADD_WORDS = sa.text(
 
 
 def write_documents(
-    connection: Connection, upserts: Sequence[LotDocument], deletes: Iterable[int] = ()
+    connection: Connection,
+    upserts: Sequence[LotDocument],
+    deletes: Iterable[int] = (),
+    *,
+    rebuilding: bool = False,
 ) -> None:
-    """Write documents (and delete others) through a connection, in its transaction."""
+    """Write documents (and delete others) through a connection, in its transaction (for a
+    rebuild: leaving those that are already as written)."""
     deleted = sorted(set(deletes))
     if deleted:
         connection.execute(sa.delete(DOCS).where(DOCS.c.lot_id.in_(deleted)))
     if not upserts:
         return
     docs = sorted(upserts, key=lambda d: d.lot_id)
-    connection.execute(_UPSERT, [_row(d) for d in docs])
+    connection.execute(_REBUILD_UPSERT if rebuilding else _UPSERT, [_row(d) for d in docs])
     # (no cache of the words known: a word noted by a transaction that then rolled back would
     # be missing for good; a conflict that does nothing costs an index probe)
     words = {w for d in docs for w in d.tokens.get("py", []) if w and len(w) <= 80}
@@ -337,28 +354,24 @@ class PostgresBackend:
         documents: Iterable[LotDocument],
         total: int,
         progress: Callable[[int], None] | None = None,
+        parts: Sequence[DocumentPart] = (),
     ) -> None:
         """Upsert every lot's document, a batch per transaction, then delete the documents of
         lots that are gone. Lots written meanwhile keep their newer documents (the version
-        guard); documents of lots created meanwhile are kept."""
+        guard); documents of lots created meanwhile are kept. Given `parts`, each part's
+        documents are written by a process of its own, on connections of its own."""
         with self._begin() as connection:
             before = set(connection.scalars(sa.select(DOCS.c.lot_id)))
         seen: set[int] = set()
-        batch: list[LotDocument] = []
-        for doc in documents:
-            batch.append(doc)
-            seen.add(doc.lot_id)
-            if len(batch) >= BATCH:
-                with self._begin() as connection:
-                    self.write(connection, batch)
-                if progress:
-                    progress(len(batch))
-                batch = []
-        if batch:
-            with self._begin() as connection:
-                self.write(connection, batch)
-            if progress:
-                progress(len(batch))
+        if parts:
+
+            def write(part: DocumentPart, done: Progress) -> list[int]:
+                return self._write_batches(part(), done.add)
+
+            for ids in run_parts(parts, write, progress):
+                seen.update(ids)
+        else:
+            seen.update(self._write_batches(documents, progress))
         gone = sorted(before - seen)
         for start in range(0, len(gone), 10_000):
             with self._begin() as connection:
@@ -368,6 +381,28 @@ class PostgresBackend:
         with self._autocommit() as connection:
             connection.execute(sa.text("VACUUM (ANALYZE) search_documents"))
             connection.execute(sa.text("ANALYZE search_words"))
+
+    def _write_batches(
+        self, documents: Iterable[LotDocument], progress: Callable[[int], None] | None
+    ) -> list[int]:
+        """Upsert documents a batch per transaction; the lots written."""
+        seen: list[int] = []
+        batch: list[LotDocument] = []
+        for doc in documents:
+            batch.append(doc)
+            seen.append(doc.lot_id)
+            if len(batch) >= BATCH:
+                with self._begin() as connection:
+                    write_documents(connection, batch, rebuilding=True)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            with self._begin() as connection:
+                write_documents(connection, batch, rebuilding=True)
+            if progress:
+                progress(len(batch))
+        return seen
 
     # --- searching ------------------------------------------------------------------------------
 
@@ -510,6 +545,9 @@ class PostgresBackend:
     ) -> tuple[list[Hit], int]:
         """The page's hits in the request's order, ordered and cut by PostgreSQL, and how many
         match in all (counted by the same query)."""
+        if request.per_page <= 0:  # only how many ("did you mean" asks so of each name)
+            count = sa.select(sa.func.count()).select_from(DOCS).where(matched)
+            return [], connection.scalar(count) or 0
         start = max(0, (request.page - 1) * request.per_page)
         c = DOCS.c
         score: sa.ColumnElement[Any] = sa.literal(0.0)

@@ -11,7 +11,10 @@ figures in `bench/search.py`):
   query ever searched (60% of the postings). Whoosh's commit looked up the field length of
   every posting's document one at a time in the column file; `_Lengths` reads them in bulk.
   With all postings of a rebuild sorted in memory (`REBUILD_MB`), a rebuild went from 327 s to
-  72 s.
+  72 s. A rebuild of many lots runs in a process per core (`parallel.run_parts`): each loads
+  and analyses its share and writes a segment of its own, counting the pre-split words at once
+  (`_counting_schema`: Whoosh's analysis chain made a token object per word, a fifth of the
+  time); the segments are committed together, unmerged.
 - Filters, facets and non-relevance sorts do not go through Whoosh's query and facet machinery.
   Every document's values are kept in plain lists, read once per index segment (numbers straight
   from the column's bytes) and reused until the segment changes; per searcher, `_Table` derives
@@ -20,10 +23,15 @@ figures in `bench/search.py`):
   compared only over what is left), facets a count over the matches, a sort walks its order
   keeping the matches until the page is full, and distance is worked out once per place (a
   county's centre), not per lot.
-- Matching is unscored: each term's documents straight from its posting lists, as sets. Only
-  the page is ranked: `_scores` computes Whoosh's own BM25F (the same sums, equal to 1e-14)
-  a block of postings at a time for the matches the ranking query has, and only the scores
-  that can make the page are sorted. Whoosh's collectors score one posting at a time through a
+- Matching is unscored: each term's documents straight from its posting lists, as sets. A
+  segment's postings never change: they are decoded once into numpy arrays and kept between
+  searches (`POSTINGS_CACHED`), and a query word's matches are kept with the searcher
+  (`MATCHES_CACHED`). Only the page is ranked: `_scores` computes Whoosh's own BM25F (the same
+  operations in the same order, so the same numbers as a posting at a time; the tests compare
+  them) over a whole posting list at once in numpy, for the matches the ranking query has, and
+  only the scores that can make the page are sorted. Facets are counts of the columns' codes
+  (`numpy.bincount`). Before this, the broad word below took 66-116 ms, mostly decoding postings
+  and scoring them one by one in Python. Whoosh's collectors score one posting at a time through a
   tree of matchers, and their top-N optimisation skips almost nothing for a broad word whose
   lots all score alike (急售: 27,000 lots, 400-600 ms before, under 100 ms now).
 - The ranking query is smaller than the matching one: a commodity's lots carry all its names,
@@ -41,35 +49,43 @@ otherwise. An index built before this layout is refused with "run flask search r
 
 from __future__ import annotations
 
+import copy
 import heapq
 import itertools
 import os
+import re
 import shutil
 import sys
 import threading
 import time
+import types
 from array import array
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import query as Q  # noqa: N812 - Whoosh's own convention
+from whoosh.analysis import RegexTokenizer
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader
 from whoosh.columns import NumericColumn, RefBytesColumn
 from whoosh.fields import COLUMN, ID, KEYWORD, STORED, Schema
+from whoosh.formats import Frequency
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.scoring import BM25FScorer, WeightScorer
+from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
-from whoosh.writing import LockError
+from whoosh.writing import LockError, SegmentWriter
 
 from produce_match.catalog.regions import great_circle_km
 from produce_match.search.analysis import AnalysedQuery, Analyzer, Place, QueryTerm
 from produce_match.search.backend import (
     BOOST,
     FACETS,
+    DocumentPart,
     Hit,
     IndexBusy,
     LotDocument,
@@ -78,6 +94,7 @@ from produce_match.search.backend import (
     today_of,
     urgency_factor,
 )
+from produce_match.search.parallel import Progress, run_parts
 
 REFRESH_SECONDS = 1.0
 #: memory for a rebuild's postings before Whoosh sorts them out to disk: 100,000 lots fit
@@ -99,6 +116,11 @@ _CODES = ("commodity", "province", "county", "prefecture", "grade", "status")
 _COLUMNS = (*_NUMBERS, *_CODES)
 #: the places a place word may name, and the column that holds each
 _PLACE_COLUMNS = {"county": "county", "prefecture": "prefecture", "province": "province"}
+#: decoded postings kept between searches (a segment's postings never change): at most this
+#: many postings in all, about 12 bytes each
+POSTINGS_CACHED = 4_000_000
+#: query words whose matches each searcher keeps
+MATCHES_CACHED = 256
 
 
 def _schema() -> Schema:
@@ -175,6 +197,59 @@ def _current_layout(schema: Any) -> bool:
     return "prefecture" in schema and isinstance(schema["lat"], COLUMN)
 
 
+_WORD = re.compile(r"[^ \t\r\n]+")  # Whoosh's SpaceSeparatedTokenizer
+
+
+def _count_words(field: Any, value: str, **_kwargs: Any) -> list[tuple[bytes, int, float, bytes]]:
+    """A KEYWORD field's `index()` for words already split by spaces, counted at once: the same
+    (word, frequency, weight, encoded frequency) items as Whoosh's analysis chain makes one
+    token object at a time (a fifth of a rebuild)."""
+    boost = field.format.field_boost
+    return [
+        (word.encode("utf-8"), n, float(n) * boost, pack_uint(n))
+        for word, n in Counter(_WORD.findall(value)).items()
+    ]
+
+
+def _counting_schema(schema: Schema) -> Schema:
+    """A copy of the schema whose space-separated KEYWORD fields count their words at once
+    (for writing segments only: the index's own schema stays Whoosh's)."""
+    schema = copy.deepcopy(schema)
+    for name in schema.names():
+        field = schema[name]
+        analyzer = getattr(field, "analyzer", None)
+        if (
+            isinstance(field, KEYWORD)
+            and isinstance(field.format, Frequency)
+            and isinstance(analyzer, RegexTokenizer)
+            and analyzer.expression.pattern == _WORD.pattern
+        ):
+            field.index = types.MethodType(_count_words, field)
+    return schema
+
+
+def _write_segment(
+    target: Path, documents: Iterable[LotDocument], limitmb: int, add: Callable[[int], None]
+) -> Any:
+    """Write documents as one new segment of the index in `target`, without its lock (the
+    process that commits the segments holds it); the segment, None if there were none."""
+    ix = whoosh_index.open_dir(str(target))
+    writer = SegmentWriter(ix, _lk=False, limitmb=limitmb)
+    _fast_lengths(writer)
+    writer.schema = _counting_schema(writer.schema)  # a segment only: no schema is saved
+    done = 0
+    for doc in documents:
+        writer.add_document(**_fields(doc))
+        done += 1
+        if done % 500 == 0:
+            add(500)
+    add(done % 500)
+    if not done:
+        writer.cancel()
+        return None
+    return writer._finalize_segment()
+
+
 class _Writer:
     def __init__(self, writer: Any, generation: Path) -> None:
         self._writer = writer
@@ -203,14 +278,66 @@ class _Table:
     as of a day. Kept as long as its searcher; read-only once built (callers never mutate
     the sets it hands out)."""
 
-    def __init__(self, columns: dict[str, list[Any]], live: set[int]) -> None:
+    def __init__(
+        self,
+        columns: dict[str, list[Any]],
+        live: set[int],
+        segments: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.columns = columns
+        #: each segment's own values (in document order), where what is worked out per
+        #: segment is kept for the next searcher: a write adds a segment, the others stay
+        self._segments = segments if segments is not None else [columns]
         self.size = len(columns["lot"])
         self.live = live
         self._sets: dict[str, dict[Any, set[int]]] = {}
         self._orders: dict[str, tuple[list[int], list[int]]] = {}
         self._open: tuple[int, set[int]] | None = None
         self._locations: tuple[list[int], list[tuple[int, int]], list[list[int]]] | None = None
+        self._codes: dict[str, tuple[np.ndarray, list[Any]]] = {}
+        self._arrays: dict[str, np.ndarray] = {}
+        self._urgency: tuple[int, np.ndarray] | None = None
+        #: a query word's matches (`WhooshBackend._term_docs`), for the words asked most
+        self.matches: OrderedDict[Any, tuple[set[int], set[int]]] = OrderedDict()
+
+    def array(self, name: str) -> np.ndarray:
+        """A numeric column as a numpy array."""
+        found = self._arrays.get(name)
+        if found is None:
+            parts = [np.zeros(0, dtype=np.int64)]
+            for arrays in self._segments:
+                key = f"_array_{name}"
+                if key not in arrays:
+                    arrays[key] = np.asarray(arrays[name], dtype=np.int64)
+                parts.append(arrays[key])
+            found = self._arrays[name] = np.concatenate(parts)
+        return found
+
+    def codes(self, name: str) -> tuple[np.ndarray, list[Any]]:
+        """A column as small integers (the index of each document's value) and the values."""
+        found = self._codes.get(name)
+        if found is None:
+            numbers: dict[Any, int] = {}
+            parts = [np.zeros(0, dtype=np.int32)]
+            for arrays in self._segments:
+                key = f"_codes_{name}"
+                if key not in arrays:
+                    arrays[key] = _codes(arrays[name])
+                local, values = arrays[key]
+                # the segment's codes -> the table's
+                remap = np.array([numbers.setdefault(v, len(numbers)) for v in values], np.int32)
+                parts.append(remap[local] if len(local) else local)
+            found = self._codes[name] = (np.concatenate(parts), list(numbers))
+        return found
+
+    def urgency(self, today: int) -> np.ndarray:
+        """`urgency_factor` of every document's days left on day `today` (worked out once per
+        spoil-by day: lots share a few hundred days)."""
+        if self._urgency is None or self._urgency[0] != today:
+            days, where = np.unique(self.array("spoil_by"), return_inverse=True)
+            factors = np.array([urgency_factor(int(day) - today) for day in days], dtype=float)
+            self._urgency = (today, factors[where.reshape(-1)])
+        return self._urgency[1]
 
     def docs_with(self, name: str, value: Any) -> set[int] | frozenset[int]:
         """The live documents whose `name` is `value`."""
@@ -285,6 +412,15 @@ class _Table:
                 where[d] = i
             self._locations = (where, list(ids), groups)
         return self._locations
+
+
+def _codes(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Values as small integers (the index of each one's value) and the values."""
+    numbers: dict[Any, int] = {}
+    codes = np.fromiter(
+        (numbers.setdefault(v, len(numbers)) for v in values), dtype=np.int32, count=len(values)
+    )
+    return codes, list(numbers)
 
 
 def _numbers(column: Any) -> list[int] | None:
@@ -372,8 +508,14 @@ class WhooshBackend:
         self._checked = 0.0
         self._segments: dict[str, dict[str, list[Any]]] = {}
         self._table: tuple[Any, _Table] | None = None
-        #: postings read during one search, by (segment reader, field, word)
-        self._memo: dict[tuple[int, str, Any], list[tuple[Any, Any]]] = {}
+        #: decoded postings by (segment, field, word): (document numbers in the segment,
+        #: weights), kept between searches, least recently used dropped past POSTINGS_CACHED
+        self._postings: OrderedDict[tuple[str, str, Any], tuple[np.ndarray, np.ndarray]] = (
+            OrderedDict()
+        )
+        self._postings_size = 0
+        #: a fuzzy term's words in a segment, by (segment, field, text, distance, prefix)
+        self._fuzzy: dict[tuple[Any, ...], list[Any]] = {}
 
     # --- the index on disk: root/current -> root/gen-<n> ---------------------------------
 
@@ -447,21 +589,37 @@ class WhooshBackend:
         documents: Iterable[LotDocument],
         total: int,
         progress: Callable[[int], None] | None = None,
+        parts: Sequence[DocumentPart] = (),
     ) -> None:
+        """Build a new index generation and swap it in. Given `parts`, each part writes a
+        segment of its own in a process of its own, and the segments are committed together
+        (no merge: a search reads a few segments as fast as one)."""
         self.root.mkdir(parents=True, exist_ok=True)
         target = self._new_generation()
         ix = whoosh_index.create_in(target, _schema())
-        writer = ix.writer(limitmb=REBUILD_MB)
-        _fast_lengths(writer)
-        done = 0
-        for doc in documents:
-            writer.add_document(**_fields(doc))
-            done += 1
-            if progress and done % 500 == 0:
-                progress(500)
-        writer.commit()  # one writer, one segment: nothing to merge
-        if progress:
-            progress(done % 500)
+        if parts:
+            limitmb = max(256, REBUILD_MB // len(parts))
+
+            def write(part: DocumentPart, done: Progress) -> Any:
+                return _write_segment(target, part(), limitmb, done.add)
+
+            segments = [s for s in run_parts(parts, write, progress) if s is not None]
+            writer = SegmentWriter(ix)  # takes the new index's lock
+            writer._close_segment()  # its own (empty) segment: nothing to keep
+            writer._commit_toc(segments)
+            writer._finish()
+        else:
+            writer = ix.writer(limitmb=REBUILD_MB)
+            _fast_lengths(writer)
+            done = 0
+            for doc in documents:
+                writer.add_document(**_fields(doc))
+                done += 1
+                if progress and done % 500 == 0:
+                    progress(500)
+            writer.commit()  # one writer, one segment: nothing to merge
+            if progress:
+                progress(done % 500)
         self._point_to(target)
         self._checked = 0.0
 
@@ -504,6 +662,7 @@ class WhooshBackend:
         columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
         live: set[int] = set()
         seen = {}
+        parts = []
         for leaf, offset in searcher.leaf_searchers():
             reader = leaf.reader()
             size = reader.doc_count_all()
@@ -514,6 +673,7 @@ class WhooshBackend:
             if arrays is None:
                 arrays = {c: _read_column(reader, c) for c in _COLUMNS}
             seen[name] = arrays
+            parts.append(arrays)
             for c in _COLUMNS:
                 columns[c].extend(arrays[c])
             if reader.has_deletions():
@@ -521,7 +681,7 @@ class WhooshBackend:
             else:
                 live.update(range(offset, offset + size))
         self._segments = seen
-        table = _Table(columns, live)
+        table = _Table(columns, live, parts)
         self._table = (searcher, table)
         return table
 
@@ -531,11 +691,7 @@ class WhooshBackend:
             return self._search(request, analysed)
 
     def _search(self, request: SearchRequest, analysed: AnalysedQuery) -> SearchResult:
-        self._memo.clear()
-        try:
-            return self._search_with(request, analysed)
-        finally:
-            self._memo.clear()
+        return self._search_with(request, analysed)
 
     def _search_with(self, request: SearchRequest, analysed: AnalysedQuery) -> SearchResult:
         searcher = self.searcher()
@@ -544,7 +700,7 @@ class WhooshBackend:
         terms = analysed.content_terms
         # every term must match; `ranked` are the matches the ranking query scores (the rest
         # only mention a commodity's other name or a category word, and come after them)
-        found = [self._term_docs(searcher, t) for t in terms]
+        found = [self._term_docs(searcher, table, t) for t in terms]
         query = self._ranking_query(terms, every_term=True)
         if terms:
             matched = self._filter(table, request, _intersect([f[0] for f in found]))
@@ -607,16 +763,44 @@ class WhooshBackend:
             return parts[0]
         return Q.And(parts) if every_term else Q.Or(parts)
 
-    def _term_docs(self, searcher: Any, term: QueryTerm) -> tuple[set[int], set[int]]:
-        """The documents a term matches, and those of them its ranking alternatives match."""
-        every: set[int] = set()
-        ranked: set[int] = set()
-        for query, ranks in self._alternatives(term):
-            docs = self._docs(searcher, query)
-            every |= docs
+    def _term_docs(
+        self, searcher: Any, table: _Table, term: QueryTerm
+    ) -> tuple[set[int], set[int]]:
+        """The documents a term matches, and those of them its ranking alternatives match.
+
+        Kept with the searcher for the words asked most (the index is the same until the
+        searcher changes): a broad word's sets take longer to build than to use. Callers never
+        change the sets."""
+        alternatives = self._alternatives(term)
+        key = tuple((repr(query), ranks) for query, ranks in alternatives)
+        found = table.matches.get(key)
+        if found is not None:
+            table.matches.move_to_end(key)
+            return found
+        every = np.zeros(table.size, dtype=bool)
+        ranked = np.zeros(table.size, dtype=bool)
+        for query, ranks in alternatives:
+            docs = self._doc_numbers(searcher, query)
+            every[docs] = True
             if ranks:
-                ranked |= docs
-        return every, ranked
+                ranked[docs] = True
+        found = (set(np.flatnonzero(every).tolist()), set(np.flatnonzero(ranked).tolist()))
+        table.matches[key] = found
+        if len(table.matches) > MATCHES_CACHED:
+            table.matches.popitem(last=False)
+        return found
+
+    def _doc_numbers(self, searcher: Any, query: Q.Query) -> np.ndarray:
+        """The documents a query matches, as an array of global document numbers."""
+        if isinstance(query, Q.Term | Q.MultiTerm):
+            parts = [np.zeros(0, dtype=np.int64)]
+            for leaf, offset in searcher.leaf_searchers():
+                for word, _boost in self._words(leaf, query):
+                    ids, _weights = self._blocks(leaf, query.field(), word)
+                    parts.append(ids + offset if offset else ids)
+            return np.concatenate(parts)
+        docs = self._docs(searcher, query)
+        return np.fromiter(docs, dtype=np.int64, count=len(docs))
 
     def _docs(self, searcher: Any, query: Q.Query) -> set[int]:
         """The documents a query matches, unscored, straight from the postings (deleted ones
@@ -625,31 +809,55 @@ class WhooshBackend:
             out: set[int] = set()
             for leaf, offset in searcher.leaf_searchers():
                 for word, _boost in self._words(leaf, query):
-                    for ids, _weights in self._blocks(leaf, query.field(), word):
-                        out.update(ids if not offset else (d + offset for d in ids))
+                    ids, _weights = self._blocks(leaf, query.field(), word)
+                    out.update((ids + offset if offset else ids).tolist())
             return out
         if isinstance(query, Q.And):
             return _intersect([self._docs(searcher, q) for q in query.subqueries])
         return set(searcher.docs_for_query(query))
 
-    @staticmethod
-    def _words(leaf: Any, query: Q.Term | Q.MultiTerm) -> list[tuple[Any, float]]:
-        """(word, boost) a term stands for in a segment: itself, or a fuzzy term's words."""
+    def _words(self, leaf: Any, query: Q.Term | Q.MultiTerm) -> list[tuple[Any, float]]:
+        """(word, boost) a term stands for in a segment: itself, or a fuzzy term's words (the
+        segment's word list never changes: looked up once)."""
         if isinstance(query, Q.Term):
             return [(query.text, query.boost)]
-        words = [w for w in query._btexts(leaf.reader()) if w]
+        reader = leaf.reader()
+        key: tuple[Any, ...] = (_segment_name(reader), query.field(), query.text)
+        key += (getattr(query, "maxdist", None), getattr(query, "prefixlength", None))
+        words = self._fuzzy.get(key)
+        if words is None:
+            words = [w for w in query._btexts(reader) if w]
+            if len(self._fuzzy) > 10_000:
+                self._fuzzy.clear()
+            self._fuzzy[key] = words
         boost = query.boost if len(words) > 1 else 1.0  # Whoosh: one word is a plain Term
         return [(w, boost) for w in words]
 
-    def _blocks(self, leaf: Any, fieldname: str, text: Any) -> list[tuple[Any, Any]]:
-        """A term's postings in a segment, read once per search (matching and scoring both
-        read them)."""
+    def _blocks(self, leaf: Any, fieldname: str, text: Any) -> tuple[np.ndarray, np.ndarray]:
+        """A term's postings in a segment: (document numbers in the segment, weights), decoded
+        once and kept between searches (a segment's postings never change; deleted documents
+        are among them, as the filters cut every set of matches down to live documents)."""
         reader = leaf.reader()
-        key = (id(reader), fieldname, text)
-        found = self._memo.get(key)
-        if found is None:
-            found = list(_postings(reader, fieldname, text)) if (fieldname, text) in reader else []
-            self._memo[key] = found
+        key = (_segment_name(reader), fieldname, text)
+        found = self._postings.get(key)
+        if found is not None:
+            self._postings.move_to_end(key)
+            return found
+        ids: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        if (fieldname, text) in reader:
+            for block_ids, block_weights in _postings(reader, fieldname, text):
+                ids.append(np.asarray(block_ids, dtype=np.int64))
+                weights.append(np.asarray(block_weights, dtype=float))
+        found = (
+            np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64),
+            np.concatenate(weights) if weights else np.zeros(0, dtype=float),
+        )
+        self._postings[key] = found
+        self._postings_size += len(found[0])
+        while self._postings_size > POSTINGS_CACHED and len(self._postings) > 1:
+            _key, (old, _w) = self._postings.popitem(last=False)
+            self._postings_size -= len(old)
         return found
 
     @staticmethod
@@ -710,11 +918,16 @@ class WhooshBackend:
 
     @staticmethod
     def _facets(table: _Table, matched: set[int]) -> dict[str, list[tuple[str, int]]]:
+        """The 30 most frequent values of each facet among the matches (equal counts: by
+        value, as the PostgreSQL backend orders them), counted over the columns' codes."""
+        docs = np.fromiter(matched, dtype=np.int64, count=len(matched))
         out = {}
         for name in FACETS:
-            counts = Counter(map(table.columns[name].__getitem__, matched))
-            counts.pop("-", None)
-            out[name] = counts.most_common(30)
+            codes, values = table.codes(name)
+            counts = np.bincount(codes[docs], minlength=len(values))
+            found = [(values[i], int(counts[i])) for i in np.flatnonzero(counts)]
+            found = [(v, n) for v, n in found if v != "-"]
+            out[name] = sorted(found, key=lambda vn: (-vn[1], vn[0]))[:30]
         return out
 
     # --- ordering: only as far as the page asked for -----------------------------------------
@@ -757,24 +970,25 @@ class WhooshBackend:
         """The `end` best matches, urgency weighing in (`urgency_factor`; equal scores: the
         more urgent first), then the matches the ranking query does not score, the more urgent
         first."""
-        scores = self._scores(searcher, query, ranked) if ranked else {}
         best: list[tuple[int, float]] = []
-        if scores:
+        scored: np.ndarray = np.zeros(0, dtype=np.int64)
+        if ranked:
+            values, present = self._scores(searcher, table, query, ranked)
+            scored = np.flatnonzero(present)
+        if scored.size:
             spoil = table.columns["spoil_by"]
-            factors: dict[int, float] = {}  # per spoil-by day: lots share a few hundred days
-            for d, score in scores.items():
-                day = spoil[d]
-                factor = factors.get(day)
-                if factor is None:
-                    factor = factors[day] = urgency_factor(day - today)
-                scores[d] = score * factor
+            scores = values[scored] * table.urgency(today)[scored]
             # only what can make the page is sorted: scores down to the end-th best
-            floor = heapq.nlargest(end, scores.values())[-1] - 1e-6
-            candidates = [d for d, score in scores.items() if score >= floor]
-            candidates.sort(key=lambda d: (-round(scores[d], 6), spoil[d], d))
-            best = [(d, scores[d]) for d in candidates[:end]]
+            if scores.size > end:
+                floor = np.partition(scores, scores.size - end)[scores.size - end] - 1e-6
+            else:
+                floor = scores.min() - 1e-6
+            keep = scores >= floor
+            candidates = list(zip(scored[keep].tolist(), scores[keep].tolist(), strict=True))
+            candidates.sort(key=lambda ds: (-round(ds[1], 6), spoil[ds[0]], ds[0]))
+            best = candidates[:end]
         if len(best) < end:
-            rest = table.first("urgency", matched - scores.keys(), end - len(best))
+            rest = table.first("urgency", matched - set(scored.tolist()), end - len(best))
             best += [(d, 0.0) for d in rest]
         return [(d, score, None) for d, score in best]
 
@@ -794,46 +1008,81 @@ class WhooshBackend:
             return []
         last = spoil[first[-1]]
         days = {d for d in matched if spoil[d] <= last}  # the whole of the last day
-        scores = self._scores(searcher, query, days & ranked)
+        scores: dict[int, float] = {}
+        if days & ranked:
+            values, present = self._scores(searcher, table, query, days & ranked)
+            where = np.flatnonzero(present)
+            scores = dict(zip(where.tolist(), values[where].tolist(), strict=True))
         chosen = sorted(days, key=lambda d: (spoil[d], -scores.get(d, 0.0), d))[:end]
         return [(d, scores.get(d, 0.0), None) for d in chosen]
 
-    # --- scoring: Whoosh's BM25F, a block of postings at a time -------------------------------
+    # --- scoring: Whoosh's BM25F, a term's postings at a time, in numpy ----------------------
 
-    def _scores(self, searcher: Any, query: Q.Query, docs: set[int]) -> dict[int, float]:
-        """Whoosh's BM25F score of each of `docs` the query matches.
+    def _scores(
+        self, searcher: Any, table: _Table, query: Q.Query, docs: set[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Whoosh's BM25F score of each of `docs` the query matches: (score per document,
+        which documents the query matched).
 
-        The same sums Whoosh's matchers make, but worked out a block of postings at a time:
-        Whoosh scores one posting at a time through a tree of matchers, and its top-N cannot
-        skip much when every lot that says 急售 scores about alike (a broad word: 27,000 lots,
-        400 ms). Terms, And, Or and the fuzzy (multi-word) terms are what the queries hold."""
-        out: dict[int, float] = {}
-        if docs:
-            self._add_scores(searcher, query, docs, 1.0, out)
-        return out
+        The same sums Whoosh's matchers make, in the same order (so the same floating point
+        numbers), but worked out over a term's whole posting list at once: Whoosh scores one
+        posting at a time through a tree of matchers, and its top-N cannot skip much when every
+        lot that says 急售 scores about alike (a broad word: 27,000 lots, 400 ms). Terms, And,
+        Or and the fuzzy (multi-word) terms are what the queries hold."""
+        wanted = np.zeros(table.size, dtype=bool)
+        wanted[np.fromiter(docs, dtype=np.int64, count=len(docs))] = True
+        return self._query_scores(searcher, table, query, wanted, 1.0)
+
+    def _query_scores(
+        self, searcher: Any, table: _Table, query: Q.Query, wanted: np.ndarray, boost: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        out = np.zeros(table.size, dtype=float)
+        present = np.zeros(table.size, dtype=bool)
+        self._add_scores(searcher, table, query, wanted, boost, out, present)
+        return out, present
 
     def _add_scores(
-        self, searcher: Any, query: Q.Query, docs: set[int], boost: float, out: dict[int, float]
+        self,
+        searcher: Any,
+        table: _Table,
+        query: Q.Query,
+        wanted: np.ndarray,
+        boost: float,
+        out: np.ndarray,
+        present: np.ndarray,
     ) -> None:
-        """Add the query's scores (times `boost`) into `out`."""
+        """Add the query's scores (times `boost`) into `out`, marking the documents in
+        `present`."""
         if isinstance(query, Q.Term | Q.MultiTerm):
             for leaf, offset in searcher.leaf_searchers():
                 for word, own in self._words(leaf, query):
                     factor = boost * own
                     self._add_term_scores(
-                        searcher, leaf, offset, query.field(), word, factor, docs, out
+                        searcher, leaf, offset, query.field(), word, factor, wanted, out, present
                     )
         elif isinstance(query, Q.Or):  # a sum of what matches
             for sub in query.subqueries:
-                self._add_scores(searcher, sub, docs, boost * query.boost, out)
+                self._add_scores(searcher, table, sub, wanted, boost * query.boost, out, present)
         elif isinstance(query, Q.And):  # a sum, where all match
-            parts = [self._scores(searcher, sub, docs) for sub in query.subqueries]
-            factor = boost * query.boost
-            for d in _intersect([set(p) for p in parts]) if parts else ():
-                out[d] = out.get(d, 0.0) + sum(p[d] for p in parts) * factor
+            parts = [
+                self._query_scores(searcher, table, sub, wanted, 1.0) for sub in query.subqueries
+            ]
+            if not parts:
+                return
+            every = parts[0][1].copy()
+            for _values, found in parts[1:]:
+                every &= found
+            where = np.flatnonzero(every)
+            total = np.zeros(where.size, dtype=float)
+            for values, _found in parts:
+                total = total + values[where]
+            out[where] = out[where] + total * (boost * query.boost)
+            present[where] = True
         else:  # nothing the queries hold: Whoosh's own scoring
+            docs = set(np.flatnonzero(wanted).tolist())
             for hit in searcher.search(query, limit=None, filter=docs, terms=False):
-                out[hit.docnum] = out.get(hit.docnum, 0.0) + hit.score * boost
+                out[hit.docnum] = out[hit.docnum] + hit.score * boost
+                present[hit.docnum] = True
 
     def _add_term_scores(
         self,
@@ -843,47 +1092,50 @@ class WhooshBackend:
         fieldname: str,
         text: Any,
         boost: float,
-        docs: set[int],
-        out: dict[int, float],
+        wanted: np.ndarray,
+        out: np.ndarray,
+        present: np.ndarray,
     ) -> None:
-        blocks = self._blocks(leaf, fieldname, text)
-        if not blocks:
+        ids, weights = self._blocks(leaf, fieldname, text)
+        if not ids.size:
             return
         reader = leaf.reader()
         scorer = searcher.weighting.scorer(leaf, fieldname, text)
-        get = out.get
+        keep = wanted[ids + offset]
+        local = ids[keep]
+        tf = weights[keep]
+        where = local + offset
         if isinstance(scorer, WeightScorer):  # an unscored field (commodity): the weight
-            for ids, weights in blocks:
-                for d, weight in zip(ids, weights, strict=True):
-                    d += offset
-                    if d in docs:
-                        out[d] = get(d, 0.0) + weight * boost
+            out[where] = out[where] + tf * boost
+            present[where] = True
             return
         if not isinstance(scorer, BM25FScorer):
             raise TypeError(f"no bulk scoring for {scorer!r}")
         lengths = self._lengths(reader, fieldname)
         if lengths is None:
-            lengths = [
-                leaf.doc_field_length(d, fieldname, 1) for d in range(reader.doc_count_all())
-            ]
+            lengths = np.asarray(
+                [leaf.doc_field_length(d, fieldname, 1) for d in range(reader.doc_count_all())],
+                dtype=np.int64,
+            )
         # whoosh.scoring.bm25 (idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgfl)))
-        # times the term's boost, as Whoosh's wrapping matcher multiplies it
+        # times the term's boost, as Whoosh's wrapping matcher multiplies it: the same
+        # operations in the same order as Whoosh's, element by element
         idf, avgfl, b, k1 = scorer.idf, scorer.avgfl, scorer.B, scorer.K1
-        for ids, weights in blocks:
-            for d, tf in zip(ids, weights, strict=True):
-                g = d + offset
-                if g in docs:
-                    score = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * lengths[d] / avgfl)))
-                    out[g] = get(g, 0.0) + score * boost
+        length = lengths[local]
+        score = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * length / avgfl)))
+        out[where] = out[where] + score * boost
+        present[where] = True
 
-    def _lengths(self, reader: Any, fieldname: str) -> list[int] | None:
+    def _lengths(self, reader: Any, fieldname: str) -> np.ndarray | None:
         """A segment's field lengths, read once per segment."""
         arrays = self._segments.get(_segment_name(reader))
         if arrays is None:  # a segment the table has not seen (cannot happen): no cache
-            return _read_lengths(reader, fieldname)
+            found = _read_lengths(reader, fieldname)
+            return None if found is None else np.asarray(found, dtype=np.int64)
         key = f"_len_{fieldname}"
         if key not in arrays:
-            arrays[key] = _read_lengths(reader, fieldname)
+            found = _read_lengths(reader, fieldname)
+            arrays[key] = None if found is None else np.asarray(found, dtype=np.int64)
         return arrays[key]
 
     @staticmethod
