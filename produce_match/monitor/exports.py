@@ -45,7 +45,7 @@ class Sheet:
 
 def _lots(scope: queries.Scope) -> Sheet:
     rows = []
-    for item in queries.at_risk(scope):
+    for item in queries.at_risk(scope, best=0):  # the number of buyers, not who they are
         lot = item.lot
         rows.append(
             [
@@ -246,7 +246,9 @@ def steps(
         "problems": lambda: _problems(scope, *problem_filters),
     }
     if kind == "report":
-        return [lambda: _summary(queries.figures(scope, period))] + [makers[k] for k in KINDS]
+        return [lambda: _summary(queries.figures(scope, period, at_risk_limit=0))] + [
+            makers[k] for k in KINDS
+        ]
     return [makers[kind]]
 
 
@@ -265,7 +267,7 @@ def report_steps(scope: queries.Scope, period: queries.Period) -> Iterable[Calla
     """The report's sheets as steps (for the command line's progress bar)."""
     filters = queries.DealFilters(period=period)
     return [
-        lambda: _summary(queries.figures(scope, period)),
+        lambda: _summary(queries.figures(scope, period, at_risk_limit=0)),
         lambda: _lots(scope),
         lambda: _deals(scope, filters),
         lambda: _payments(scope, period),
