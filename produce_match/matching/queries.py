@@ -87,7 +87,8 @@ def buyer_records(org_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     return {org: (int(done or 0), int(total)) for org, done, total in rows}
 
 
-def lot_facts(lot: Lot) -> LotFacts:
+def lot_facts(lot: Lot, today: date | None = None) -> LotFacts:
+    """What the rule needs of `lot` (`today`: the lot's `today()`, if the caller has it)."""
     return LotFacts(
         id=lot.id,
         commodity_id=lot.commodity_id,
@@ -98,7 +99,7 @@ def lot_facts(lot: Lot) -> LotFacts:
         available_from=lot.available_from,
         lat=lot.county.lat,
         lng=lot.county.lng,
-        open=can_sell(lot),
+        open=can_sell(lot, today=today),
         min_order_g=lot.min_order_g,
         verified=lot.cooperative.verified,
         org_id=lot.cooperative_id,
@@ -245,9 +246,8 @@ def compatible_with(lots: list[Lot], *, best: int | None = 20) -> Compatible:
     the score over all pairs in arrays), keeping each lot's `best` matches (None: all) and its
     number of compatible buyers. The same matches, in the same order, as `matches_for_lot`."""
     demands = active_demand_facts(lot.commodity_id for lot in lots)
-    facts = [lot_facts(lot) for lot in lots]
-    todays: dict[str | None, date] = {}
-    days = [todays.setdefault(lot.timezone, lot.today()) for lot in lots]
+    days = lot_days(lots)
+    facts = [lot_facts(lot, day) for lot, day in zip(lots, days, strict=True)]
     ranked = vector.rank(vector.evaluate(facts, demands, days))
     org_ids = np.fromiter((d.org_id or 0 for d in demands), np.int64, len(demands))
     buyers = ranked.distinct(org_ids)
@@ -262,6 +262,15 @@ def compatible_with(lots: list[Lot], *, best: int | None = 20) -> Compatible:
     }
     found = {lot.id: [Found(m, lot, by_id[m.demand.id]) for m in chosen[lot.id]] for lot in lots}
     return Compatible(found, {lot.id: int(buyers[i]) for i, lot in enumerate(lots)})
+
+
+def lot_days(lots: list[Lot]) -> list[date]:
+    """Each lot's `today()`, reckoned once for each time zone."""
+    days: dict[str, date] = {}
+    return [
+        days[lot.timezone] if lot.timezone in days else days.setdefault(lot.timezone, lot.today())
+        for lot in lots
+    ]
 
 
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:

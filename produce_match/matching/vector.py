@@ -98,7 +98,7 @@ def candidates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(lot index, demand index) of the pairs worth asking the rule about: the same commodity,
     the demand's maximum price at least the lot's price and its minimum at most what is left
-    (the rule refuses every other pair). In lot order, then demand order."""
+    (the rule refuses every other pair). Commodity by commodity."""
     if not lots or not demands:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
@@ -129,9 +129,7 @@ def candidates(
     if not lot_parts:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    li, di = np.concatenate(lot_parts), np.concatenate(demand_parts)
-    order = np.lexsort((di, li))
-    return li[order], di[order]
+    return np.concatenate(lot_parts), np.concatenate(demand_parts)
 
 
 def every_pair(lots: Sequence[LotFacts], demands: Sequence[DemandFacts]) -> tuple[np.ndarray, ...]:
@@ -314,8 +312,9 @@ class Ranked:
             return np.zeros(n_lots, dtype=np.int64)
         lots = self.pairs.lot[self.order]
         values = np.asarray(key, dtype=np.int64)[self.pairs.demand[self.order]]
-        unique = np.unique(np.stack([lots, values], axis=1), axis=0)
-        return np.bincount(unique[:, 0], minlength=n_lots)
+        values = np.unique(values, return_inverse=True)[1].ravel()  # 0 .. distinct - 1
+        unique = np.unique(lots * (int(values.max()) + 1) + values)
+        return np.bincount(unique // (int(values.max()) + 1), minlength=n_lots)
 
 
 def rank(pairs: Pairs) -> Ranked:

@@ -346,10 +346,12 @@ def at_risk_of(lots: list[Lot], *, best: int = 3) -> list[AtRisk]:
     """These open lots, each with whether it is taken and its compatible buyers."""
     taken = _taken_lot_ids([lot.id for lot in lots])
     found = matching.compatible_with(lots, best=best)
+    days = matching.lot_days(lots)  # lot.days_left, its today reckoned once for each zone
     return [
-        AtRisk(lot, lot.days_left, lot.id in taken, found.found[lot.id], found.buyers[lot.id])
-        for lot in lots
-    ]
+        AtRisk(lot, (lot.spoil_by - day).days, lot.id in taken, found.found[lot.id],
+               found.buyers[lot.id])
+        for lot, day in zip(lots, days, strict=True)
+    ]  # fmt: skip
 
 
 # --- the dashboard ---------------------------------------------------------------------------
