@@ -93,6 +93,58 @@ def _column(items: Sequence[object], name: str, dtype: type) -> np.ndarray:
     return np.fromiter((getattr(x, name) for x in items), dtype=dtype, count=len(items))
 
 
+#: the integer columns of lots and of demands, read in one pass over each (dates as ordinals,
+#: booleans as 0/1, no minimum order as 0, no maximum distance as -1)
+LOT_COLUMNS = ("commodity", "price", "left", "spoil", "from", "min", "open", "verified")
+DEMAND_COLUMNS = (
+    "commodity", "price", "min", "max", "needed", "far", "active", "verified", "finished",
+    "completed", "id",
+)  # fmt: skip
+
+
+def _lot_columns(lots: Sequence[LotFacts]) -> dict[str, np.ndarray]:
+    table = np.array(
+        [
+            (
+                x.commodity_id,
+                x.price_fen_per_t,
+                x.remaining_g,
+                x.spoil_by.toordinal(),
+                x.available_from.toordinal(),
+                x.min_order_g or 0,
+                x.open,
+                x.verified,
+            )  # fmt: skip
+            for x in lots
+        ],
+        dtype=np.int64,
+    ).reshape(len(lots), len(LOT_COLUMNS))
+    return {name: table[:, i] for i, name in enumerate(LOT_COLUMNS)}
+
+
+def _demand_columns(demands: Sequence[DemandFacts]) -> dict[str, np.ndarray]:
+    table = np.array(
+        [
+            (
+                x.commodity_id,
+                x.max_price_fen_per_t,
+                x.min_g,
+                x.max_g,
+                x.needed_by.toordinal(),
+                -1 if x.max_distance_km is None else x.max_distance_km,
+                x.active,
+                x.verified,
+                x.orders_finished,
+                x.orders_completed,
+                x.id,
+            )  # fmt: skip
+            for x in demands
+        ],
+        dtype=np.int64,
+    ).reshape(len(demands), len(DEMAND_COLUMNS))
+    return {name: table[:, i] for i, name in enumerate(DEMAND_COLUMNS)}
+
+
 def candidates(
     lots: Sequence[LotFacts], demands: Sequence[DemandFacts]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -102,12 +154,14 @@ def candidates(
     if not lots or not demands:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    l_commodity = _column(lots, "commodity_id", np.int64)
-    l_price = _column(lots, "price_fen_per_t", np.int64)
-    l_left = _column(lots, "remaining_g", np.int64)
-    d_commodity = _column(demands, "commodity_id", np.int64)
-    d_price = _column(demands, "max_price_fen_per_t", np.int64)
-    d_min = _column(demands, "min_g", np.int64)
+    return _candidates(_lot_columns(lots), _demand_columns(demands))
+
+
+def _candidates(
+    lot: dict[str, np.ndarray], demand: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    l_commodity, l_price, l_left = lot["commodity"], lot["price"], lot["left"]
+    d_commodity, d_price, d_min = demand["commodity"], demand["price"], demand["min"]
     d_order = np.argsort(d_commodity, kind="stable")
     d_sorted = d_commodity[d_order]
     starts = np.searchsorted(d_sorted, l_commodity, side="left")
@@ -193,35 +247,26 @@ def evaluate(
     `today` is one day for every lot, or each lot's own day (lots in several time zones).
     """
     todays = [today] * len(lots) if isinstance(today, date) else list(today)
-    li, di = candidates(lots, demands) if pairs is None else pairs
+    if not lots or not demands:
+        pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    lot = _lot_columns(lots) if lots else {}
+    demand = _demand_columns(demands) if demands else {}
+    li, di = _candidates(lot, demand) if pairs is None else pairs
     li, di = np.asarray(li, dtype=np.int64), np.asarray(di, dtype=np.int64)
     n = len(li)
     if n == 0:
         z_int, z_float = np.zeros(0, np.int64), np.zeros(0, np.float64)
         return Pairs(lots, demands, todays, li, di, z_int, z_float, z_int, z_int, z_int, z_float)
 
-    # the lots' and demands' columns, then each pair's
-    def lc(name: str, dtype: type = np.int64) -> np.ndarray:
-        return _column(lots, name, dtype)[li]
-
-    def dc(name: str, dtype: type = np.int64) -> np.ndarray:
-        return _column(demands, name, dtype)[di]
-
+    # each pair's columns
     l_today = np.fromiter((d.toordinal() for d in todays), np.int64, len(lots))[li]
-    l_spoil = np.fromiter((x.spoil_by.toordinal() for x in lots), np.int64, len(lots))[li]
-    l_from = np.fromiter((x.available_from.toordinal() for x in lots), np.int64, len(lots))[li]
-    l_min = np.fromiter((x.min_order_g or 0 for x in lots), np.int64, len(lots))[li]
-    l_price, l_left = lc("price_fen_per_t"), lc("remaining_g")
-    l_open, l_verified = lc("open", bool), lc("verified", bool)
-    d_price, d_min_g, d_max_g = dc("max_price_fen_per_t"), dc("min_g"), dc("max_g")
-    d_needed = np.fromiter((x.needed_by.toordinal() for x in demands), np.int64, len(demands))[di]
-    d_far = np.fromiter(
-        (-1 if x.max_distance_km is None else x.max_distance_km for x in demands),
-        np.int64,
-        len(demands),
-    )[di]
-    d_active, d_verified = dc("active", bool), dc("verified", bool)
-    d_finished, d_completed = dc("orders_finished"), dc("orders_completed")
+    l_spoil, l_from, l_min = lot["spoil"][li], lot["from"][li], lot["min"][li]
+    l_price, l_left = lot["price"][li], lot["left"][li]
+    l_open, l_verified = lot["open"][li] != 0, lot["verified"][li]
+    d_price, d_min_g, d_max_g = demand["price"][di], demand["min"][di], demand["max"][di]
+    d_needed, d_far = demand["needed"][di], demand["far"][di]
+    d_active, d_verified = demand["active"][di] != 0, demand["verified"][di]
+    d_finished, d_completed = demand["finished"][di], demand["completed"][di]
 
     # --- check ---
     fails = np.zeros(n, dtype=np.int64)
@@ -229,7 +274,7 @@ def evaluate(
     def fail(failure: Failure, where: np.ndarray) -> None:
         fails[where] |= BITS[failure]
 
-    fail(Failure.commodity, lc("commodity_id") != dc("commodity_id"))
+    fail(Failure.commodity, lot["commodity"][li] != demand["commodity"][di])
     fail(Failure.grade, ~_grades_ok(lots, demands, li, di))
     fail(Failure.price, l_price > d_price)
     distance = _distances(lots, demands, li, di)
@@ -258,7 +303,7 @@ def evaluate(
         total = total + (w["urgency"] * URGENCY_HALF_DAYS) / (URGENCY_HALF_DAYS + days_left)
         share = (d_completed + PRIOR_COMPLETED) / (d_finished + PRIOR_ORDERS)
         total = total + w["reliability"] * share
-        verified = l_verified.astype(np.int64) + d_verified.astype(np.int64)
+        verified = l_verified + d_verified
         total = total + (w["verified"] * verified) / 2
     return Pairs(lots, demands, todays, li, di, fails, distance, days, arrives, supply, total)
 

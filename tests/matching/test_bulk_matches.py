@@ -57,14 +57,14 @@ def test_the_rule_is_asked_only_about_demands_the_one_lot_query_gives(users, mon
     make_demand(users["buyer"], max_price="6.00")  # pays less than the lot asks
     make_demand(users["buyer"], min_quantity="50", max_quantity="60")  # more than it holds
     asked = []
-    real = vector.candidates
+    real = vector.evaluate
 
-    def spy(lots, demands):
-        li, di = real(lots, demands)
-        asked.extend(demands[j].id for j in di.tolist())
-        return li, di
+    def spy(lots, demands, today, pairs=None):
+        found = real(lots, demands, today, pairs)
+        asked.extend(demands[j].id for j in found.demand.tolist())  # the pairs evaluated
+        return found
 
-    monkeypatch.setattr(vector, "candidates", spy)
+    monkeypatch.setattr(vector, "evaluate", spy)
     found = queries.matches_for_lots([lot], limit=None)[lot.id]
     assert [f.demand.id for f in found] == [fits.id]
     assert asked == [fits.id] == [d.id for d in queries.candidate_demands(lot)]
