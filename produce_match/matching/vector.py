@@ -6,8 +6,8 @@ match thousands of lots at a time (the officials' lots at risk). It gives exactl
 per-pair rule gives, pair by pair (tests/matching/test_vector.py compares them on random data):
 
 - the same failures (a bit per `Failure`, in the order `check` lists them), the same distance
-  (computed by `geo.great_circle_km` itself, once per pair of places), days on the road,
-  arrival and supply;
+  (`geo.great_circle_km` itself, once per pair of places, remembered for the process), days
+  on the road, arrival and supply;
 - the same score: each part is the same IEEE operation on the same operands as in `score`,
   added in the same order, so the total is the same float, and `round(total, 1)` is Python's.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 
@@ -87,6 +88,11 @@ class Pairs:
         lot, demand = self.lots[int(self.lot[k])], self.demands[int(self.demand[k])]
         fit = self.check_at(k)
         return Match(lot, demand, fit, score(lot, demand, fit, self.todays[int(self.lot[k])]))
+
+
+#: `great_circle_km` itself, remembered for each pair of places for the life of the process
+#: (places are county seats: a few thousand pairs at most are ever asked)
+_km = lru_cache(maxsize=1 << 16)(great_circle_km)
 
 
 def _column(items: Sequence[object], name: str, dtype: type) -> np.ndarray:
@@ -211,7 +217,7 @@ def _distances(
     l_at, d_at = list(l_places), list(d_places)
     width = max(1, len(d_places))
     km = np.fromiter(
-        (great_circle_km(*l_at[k // width], *d_at[k % width]) for k in unique.tolist()),
+        (_km(*l_at[k // width], *d_at[k % width]) for k in unique.tolist()),
         np.float64,
         len(unique),
     )
