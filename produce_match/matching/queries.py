@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import case, func, select
@@ -17,7 +17,7 @@ from produce_match.catalog.models import Region
 from produce_match.dates import local_today
 from produce_match.demands.models import MATCHED, Demand
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, can_sell, sellable
+from produce_match.lots.models import SELLABLE, Lot, can_sell, sellable
 from produce_match.matching import vector
 from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank, undisclosed
 from produce_match.orders.models import (
@@ -241,27 +241,130 @@ def active_demand_facts(commodity_ids: Iterable[int]) -> list[DemandFacts]:
     return out
 
 
-def compatible_with(lots: list[Lot], *, best: int | None = 20) -> Compatible:
-    """Every lot against every active demand of its commodity at once (`vector`: the rule and
-    the score over all pairs in arrays), keeping each lot's `best` matches (None: all) and its
-    number of compatible buyers. The same matches, in the same order, as `matches_for_lot`."""
-    demands = active_demand_facts(lot.commodity_id for lot in lots)
-    days = lot_days(lots)
-    facts = [lot_facts(lot, day) for lot, day in zip(lots, days, strict=True)]
+@dataclass
+class Matched:
+    """Many lots' facts against every active demand of their commodities, in arrays: each
+    lot's fitting pairs ranked (`vector.Ranked`) and its number of compatible buyers. Nothing
+    here is an ORM object; `matches` words the few a page shows as `Match` objects."""
+
+    facts: list[LotFacts]
+    ranked: vector.Ranked
+    #: distinct buyers with a demand each lot fits, in the order of `facts`
+    buyers: np.ndarray
+
+    def matches(self, index: int, best: int | None) -> list[Match]:
+        """The best `best` matches (None: all) of lot `index`, best first."""
+        return self.ranked.matches(index, best) if best != 0 else []
+
+    def best(self, index: int, best: int | None) -> tuple[tuple[int, float], ...]:
+        """(demand id, shown score) of the same matches, as plain tuples (no `Match` built)."""
+        if best == 0:
+            return ()
+        ranked, pairs = self.ranked, self.ranked.pairs
+        a, b = int(ranked.start[index]), int(ranked.end[index])
+        if best is not None:
+            b = min(b, a + best)
+        demands = pairs.demands
+        return tuple(
+            (demands[int(pairs.demand[k])].id, float(shown))
+            for k, shown in zip(ranked.order[a:b].tolist(), ranked.shown[a:b].tolist(),
+                                strict=True)
+        )  # fmt: skip
+
+
+def match_all(facts: list[LotFacts], days: list[date]) -> Matched:
+    """Every lot (`facts`, each with its own today in `days`) against every active demand of
+    its commodity at once (`vector`: the rule and the score over all pairs in arrays)."""
+    demands = active_demand_facts(f.commodity_id for f in facts)
     ranked = vector.rank(vector.evaluate(facts, demands, days))
     org_ids = np.fromiter((d.org_id or 0 for d in demands), np.int64, len(demands))
-    buyers = ranked.distinct(org_ids)
-    chosen = {lot.id: ranked.matches(i, best) if best != 0 else [] for i, lot in enumerate(lots)}
-    wanted = {m.demand.id for ms in chosen.values() for m in ms}
+    return Matched(facts, ranked, ranked.distinct(org_ids))
+
+
+def found(lots: list[Lot], matches: list[list[Match]]) -> list[list[Found]]:
+    """The matches of each of `lots` with their demands (loaded in a few queries)."""
+    wanted = sorted({m.demand.id for ms in matches for m in ms})
     by_id = {
         d.id: d
-        for part in _chunks(sorted(wanted), 2000)
+        for part in _chunks(wanted, 2000)
         for d in db.session.scalars(
             select(Demand).where(Demand.id.in_(part)).options(*DEMAND_LOADS)
         )
     }
-    found = {lot.id: [Found(m, lot, by_id[m.demand.id]) for m in chosen[lot.id]] for lot in lots}
-    return Compatible(found, {lot.id: int(buyers[i]) for i, lot in enumerate(lots)})
+    return [
+        [Found(m, lot, by_id[m.demand.id]) for m in ms]
+        for lot, ms in zip(lots, matches, strict=True)
+    ]
+
+
+def compatible_with(lots: list[Lot], *, best: int | None = 20) -> Compatible:
+    """Every lot against every active demand of its commodity at once (`match_all`), keeping
+    each lot's `best` matches (None: all) and its number of compatible buyers. The same
+    matches, in the same order, as `matches_for_lot`."""
+    days = lot_days(lots)
+    facts = [lot_facts(lot, day) for lot, day in zip(lots, days, strict=True)]
+    matched = match_all(facts, days)
+    chosen = found(lots, [matched.matches(i, best) for i in range(len(lots))])
+    return Compatible(
+        {lot.id: chosen[i] for i, lot in enumerate(lots)},
+        {lot.id: int(matched.buyers[i]) for i, lot in enumerate(lots)},
+    )
+
+
+def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
+    """The facts of the lots meeting `conditions`, soonest to spoil first (spoil-by, id), read
+    as plain columns (no objects), with each lot's `today()` (reckoned once for each time
+    zone): what the rule needs, for matching many lots at once. `open` is `can_sell`'s."""
+    coop = aliased(Organisation)
+    place = aliased(Region)
+    rows = db.session.execute(
+        select(
+            Lot.id,
+            Lot.commodity_id,
+            Lot.grade,
+            Lot.price_fen_per_t,
+            Lot.remaining_g,
+            Lot.spoil_by,
+            Lot.available_from,
+            place.lat,
+            place.lng,
+            Lot.status,
+            Lot.min_order_g,
+            coop.verified_at,
+            Lot.cooperative_id,
+            Lot.timezone,
+        )
+        .join(place, place.code == Lot.county_code)
+        .join(coop, coop.id == Lot.cooperative_id)
+        .where(*conditions)
+        .order_by(Lot.spoil_by, Lot.id)
+    ).all()
+    zones: dict[str | None, date] = {}
+    days, facts = [], []
+    for r in rows:
+        if r.timezone not in zones:
+            zones[r.timezone] = local_today(r.timezone)
+        day = zones[r.timezone]
+        days.append(day)
+        facts.append(
+            LotFacts(
+                id=r.id,
+                commodity_id=r.commodity_id,
+                grade=r.grade,
+                price_fen_per_t=r.price_fen_per_t,
+                remaining_g=r.remaining_g,
+                spoil_by=r.spoil_by,
+                available_from=r.available_from,
+                lat=r.lat,
+                lng=r.lng,
+                # can_sell, from the columns
+                open=r.status in SELLABLE and r.spoil_by >= day and r.remaining_g > 0,
+                min_order_g=r.min_order_g,
+                verified=r.verified_at is not None,
+                org_id=r.cooperative_id,
+            )
+        )
+    return facts, days
 
 
 def lot_days(lots: list[Lot]) -> list[date]:

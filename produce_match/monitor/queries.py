@@ -8,10 +8,11 @@ definitions are in `Figures` and in the README ("The officials' area").
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, false, func, or_, select
@@ -28,6 +29,7 @@ from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, sellable
 from produce_match.matching import queries as matching
+from produce_match.matching.rules import LotFacts
 from produce_match.monitor.models import (
     SOLVED,
     FollowUp,
@@ -337,9 +339,102 @@ def _taken_lot_ids(lot_ids: list[int]) -> set[int]:
     )
 
 
-def at_risk(scope: Scope, *, best: int = 3) -> list[AtRisk]:
-    """Every open lot of the scope by days left, with its compatible buyers (the matching rule)."""
-    return at_risk_of(open_lots(scope), best=best)
+def at_risk(scope: Scope, *, best: int = 3) -> AtRiskLots:
+    """Every open lot of the scope by days left, with its compatible buyers (the matching rule).
+
+    The rule runs over every lot at once from plain columns; the lots, and their best
+    `best` matches, become objects only when read (`AtRiskLots`)."""
+    lots = OpenLots(scope)
+    facts, days = matching.lot_facts_where(*lots.where)
+    taken = set(
+        db.session.scalars(
+            select(Order.lot_id)
+            .where(Order.status.in_(TAKEN), Order.lot_id.in_(select(Lot.id).where(*lots.where)))
+            .distinct()
+        )
+    )
+    return AtRiskLots(facts, days, taken, matching.match_all(facts, days), best)
+
+
+class AtRiskLots(Sequence[AtRisk]):
+    """The lots at risk of a scope, soonest to spoil first, as a sequence of `AtRisk`.
+
+    What every lot's line says without its objects is in plain arrays (`rows`); reading an item
+    or a slice loads those lots (with their cooperative, county and commodity) and their best
+    matches' demands in a few queries, `CHUNK` lots at a time when iterated (the export)."""
+
+    CHUNK = 500
+
+    def __init__(
+        self,
+        facts: list[LotFacts],
+        days: list[date],
+        taken: set[int],
+        matched: matching.Matched,
+        best: int | None,
+    ) -> None:
+        self.ids = [f.id for f in facts]
+        self.days_left = [(f.spoil_by - day).days for f, day in zip(facts, days, strict=True)]
+        self.taken = [i in taken for i in self.ids]
+        self.buyers = [int(n) for n in matched.buyers.tolist()]
+        self._matched = matched
+        self._best = best
+        self._built: dict[int, AtRisk] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> AtRisk: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[AtRisk]: ...
+
+    def __getitem__(self, index: int | slice) -> AtRisk | list[AtRisk]:
+        if isinstance(index, slice):
+            return self._build(range(len(self))[index])
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._build(range(index, index + 1))[0]
+
+    def __iter__(self) -> Iterator[AtRisk]:
+        for start in range(0, len(self), self.CHUNK):
+            yield from self._build(range(start, min(len(self), start + self.CHUNK)))
+
+    def rows(self) -> list[tuple[int, int, bool, int, tuple[tuple[int, float], ...]]]:
+        """(lot id, days left, taken, compatible buyers, (demand id, shown score) of its best
+        matches) of every lot, as plain tuples: no lot, demand or match object is built."""
+        return [
+            (lot_id, days, taken, buyers, self._matched.best(i, self._best))
+            for i, (lot_id, days, taken, buyers) in enumerate(
+                zip(self.ids, self.days_left, self.taken, self.buyers, strict=True)
+            )
+        ]
+
+    def _build(self, indices: range) -> list[AtRisk]:
+        missing = [i for i in indices if i not in self._built]
+        if missing:
+            by_id = {
+                lot.id: lot
+                for lot in db.session.scalars(
+                    select(Lot)
+                    .where(Lot.id.in_([self.ids[i] for i in missing]))
+                    .options(
+                        selectinload(Lot.cooperative),
+                        selectinload(Lot.county),
+                        selectinload(Lot.commodity),
+                    )
+                )
+            }
+            lots = [by_id[self.ids[i]] for i in missing]
+            found = matching.found(lots, [self._matched.matches(i, self._best) for i in missing])
+            for i, lot, matches in zip(missing, lots, found, strict=True):
+                self._built[i] = AtRisk(
+                    lot, self.days_left[i], self.taken[i], matches, self.buyers[i]
+                )
+        return [self._built[i] for i in indices]
 
 
 def at_risk_of(lots: list[Lot], *, best: int = 3) -> list[AtRisk]:

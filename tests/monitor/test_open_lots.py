@@ -88,3 +88,60 @@ def test_the_dashboard_lists_the_soonest_and_links_to_the_rest(app, users, world
     monkeypatch.setattr(views, "DASHBOARD_AT_RISK", 50)
     page = client.get("/monitor/").get_data(as_text=True)
     assert "樱桃" in page and 'id="more-at-risk"' not in page
+
+
+def test_lots_at_risk_from_columns_are_those_of_the_lot_objects(users, world, monkeypatch):
+    """at_risk() reads the lots as plain columns and builds objects only for what is read: the
+    same facts, days, takings, buyers and best matches as the lots' objects give, item by
+    item, in slices, in chunks and as plain tuples."""
+    import random
+
+    from produce_match.matching import queries as matching
+    from tests.factories import make_demand
+
+    _lots_everywhere_in_time(users)
+    rng = random.Random(15)
+    for _ in range(12):
+        make_demand(
+            users["buyer"],
+            max_price=f"{rng.choice([5, 6, 7, 8])}.{rng.randrange(100):02d}",
+            min_quantity=str(rng.choice([1, 10, 30])),
+            max_quantity=str(rng.choice([35, 40, 80])),
+        )
+    db.session.expire_all()
+    scope = queries.resolve_scope(users["province_official"])
+    lots = queries.open_lots(scope)
+    days = matching.lot_days(lots)
+    facts, facts_days = matching.lot_facts_where(*queries.OpenLots(scope).where)
+    assert facts == [matching.lot_facts(lot, day) for lot, day in zip(lots, days, strict=True)]
+    assert facts_days == days
+
+    def key(items):
+        return [
+            (
+                r.lot.id,
+                r.days_left,
+                r.taken,
+                r.buyers,
+                [(f.demand.id, f.match) for f in r.matches],
+            )
+            for r in items
+        ]
+
+    monkeypatch.setattr(queries.AtRiskLots, "CHUNK", 5)
+    for best in (0, 3, None):
+        expected = queries.at_risk_of(lots, best=best)
+        assert any(r.matches for r in expected) or best == 0
+        assert any(r.taken for r in expected)
+        rows = queries.at_risk(scope, best=best)
+        assert len(rows) == len(expected)
+        plain = [
+            (r.lot.id, r.days_left, r.taken, r.buyers,
+             tuple((f.demand.id, f.match.score.total) for f in r.matches))
+            for r in expected
+        ]  # fmt: skip
+        assert rows.rows() == plain  # before any object is built
+        assert key(rows[7:12]) == key(expected[7:12])
+        assert key([rows[-1], rows[0]]) == key([expected[-1], expected[0]])
+        assert key(rows) == key(expected)
+        assert key(queries.at_risk(scope, best=best)) == key(expected)  # iterated in chunks
