@@ -115,14 +115,6 @@ def test_lots_at_risk_from_columns_are_those_of_the_lot_objects(users, world, mo
     facts, facts_days = matching.lot_facts_where(*queries.OpenLots(scope).where)
     assert facts == [matching.lot_facts(lot, day) for lot, day in zip(lots, days, strict=True)]
     assert facts_days == days
-    # the demands read are narrowed by the lots' prices and quantities, the matches are not
-    where = queries.OpenLots(scope).where
-    narrowed, every = matching.match_all(facts, days, where), matching.match_all(facts, days)
-    assert len(narrowed.ranked.pairs.demands) < len(every.ranked.pairs.demands)
-    assert [narrowed.best(i, None) for i in range(len(facts))] == [
-        every.best(i, None) for i in range(len(facts))
-    ]
-    assert narrowed.buyers.tolist() == every.buyers.tolist()
 
     def key(items):
         return [
