@@ -187,41 +187,14 @@ class Compatible:
     buyers: dict[int, int]
 
 
-def active_demand_facts(
-    commodity_ids: Iterable[int], lots_where: list[Any] | None = None
-) -> list[DemandFacts]:
+def active_demand_facts(commodity_ids: Iterable[int]) -> list[DemandFacts]:
     """The facts of the active demands of these commodities, by id, read as plain columns (no
-    objects): what the rule needs, for matching many lots at once.
-
-    Given `lots_where` (the SQL conditions of the lots to match), only the demands that pay at
-    least the cheapest of those lots of their commodity and ask no more than the most any of
-    them has left: the rule refuses every other demand for every one of those lots."""
+    objects): what the rule needs, for matching many lots at once."""
     ids = sorted(set(commodity_ids))
     if not ids:
         return []
     buyer = aliased(Organisation)
     place = aliased(Region)
-    narrow: list[Any] = []
-    if lots_where is not None:
-        bounds = (
-            select(
-                Lot.commodity_id.label("commodity_id"),
-                func.min(Lot.price_fen_per_t).label("price"),
-                func.max(Lot.remaining_g).label("left"),
-            )
-            .where(*lots_where)
-            .group_by(Lot.commodity_id)
-            .subquery()
-        )
-        narrow = [
-            select(bounds.c.commodity_id)
-            .where(
-                bounds.c.commodity_id == Demand.commodity_id,
-                bounds.c.price <= Demand.max_price_fen_per_t,
-                bounds.c.left >= Demand.min_quantity_g,
-            )
-            .exists()
-        ]
     rows = db.session.execute(
         select(
             Demand.id,
@@ -239,7 +212,7 @@ def active_demand_facts(
         )
         .join(place, place.code == Demand.county_code)
         .join(buyer, buyer.id == Demand.buyer_org_id)
-        .where(Demand.status.in_(sorted(MATCHED)), Demand.commodity_id.in_(ids), *narrow)
+        .where(Demand.status.in_(sorted(MATCHED)), Demand.commodity_id.in_(ids))
         .order_by(Demand.id)
     ).all()
     records = buyer_records(r.buyer_org_id for r in rows)
@@ -299,13 +272,10 @@ class Matched:
         )  # fmt: skip
 
 
-def match_all(
-    facts: list[LotFacts], days: list[date], lots_where: list[Any] | None = None
-) -> Matched:
+def match_all(facts: list[LotFacts], days: list[date]) -> Matched:
     """Every lot (`facts`, each with its own today in `days`) against every active demand of
-    its commodity at once (`vector`: the rule and the score over all pairs in arrays).
-    `lots_where`: the SQL conditions `facts` were read with (narrows the demands read)."""
-    demands = active_demand_facts((f.commodity_id for f in facts), lots_where)
+    its commodity at once (`vector`: the rule and the score over all pairs in arrays)."""
+    demands = active_demand_facts(f.commodity_id for f in facts)
     ranked = vector.rank(vector.evaluate(facts, demands, days))
     org_ids = np.fromiter((d.org_id or 0 for d in demands), np.int64, len(demands))
     return Matched(facts, ranked, ranked.distinct(org_ids))

@@ -353,7 +353,7 @@ def at_risk(scope: Scope, *, best: int = 3) -> AtRiskLots:
             .distinct()
         )
     )
-    return AtRiskLots(facts, days, taken, matching.match_all(facts, days, lots.where), best)
+    return AtRiskLots(facts, days, taken, matching.match_all(facts, days), best)
 
 
 class AtRiskLots(Sequence[AtRisk]):
