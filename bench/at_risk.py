@@ -15,11 +15,17 @@ inserts of the same values the operations write; the officials are created by th
 Timed, each --repeat times in a fresh session (the median and the fastest wall-clock time, and
 the median CPU time of this process: steadier on a shared machine, but without the database
 server's own work on PostgreSQL):
-- `monitor.queries.at_risk(scope)` for an administrator (everywhere), the province office of the
-  province with the most lots and the county office of its busiest county;
-- the same rows computed the old way, `matching.queries.matches_for_lot(lot, limit=None)` for
-  each lot (skipped everywhere when it would take more than --old-limit seconds), checked equal;
-- GET /monitor/at-risk and GET /monitor/ through the Flask test client, logged in as each.
+- `monitor.queries.at_risk(scope)` (the rule and the score over arrays, matching/vector.py) for
+  an administrator (everywhere), the province office of the province with the most lots and the
+  county office of its busiest county; and `at_risk(scope, best=0)` (the number of buyers
+  only, as the lots export and the dashboard ask);
+- the same rows computed as before, the per-pair rule (`rules.rank`) lot by lot over the same
+  demands, checked equal, with the ratio;
+- the same rows the older way, `matching.queries.matches_for_lot(lot, limit=None)` for each
+  lot (skipped where it would take more than --old-limit seconds), checked equal;
+- GET /monitor/at-risk and GET /monitor/ through the Flask test client, logged in as each;
+- the lots export (XLSX, everywhere) asked for as the administrator and built as the worker
+  builds it (`export_jobs.build`), now and with the per-pair rule, with the ratio.
 SQL = statements sent to the database during one run (a `before_cursor_execute` listener).
 
 A --database-url database is migrated and written to: give it an empty database of its own.
@@ -65,14 +71,17 @@ from bench.corpus import (  # noqa: E402
     print_header,
 )
 from produce_match.accounts import operations as accounts  # noqa: E402
-from produce_match.accounts.models import Organisation, OrgKind, Role  # noqa: E402
+from produce_match.accounts.models import Organisation, OrgKind, Role, User  # noqa: E402
 from produce_match.catalog.models import Commodity, Region, RegionLevel  # noqa: E402
 from produce_match.dates import local_today  # noqa: E402
-from produce_match.demands.models import Demand, DemandStatus  # noqa: E402
+from produce_match.demands.models import MATCHED, Demand, DemandStatus  # noqa: E402
 from produce_match.extensions import db  # noqa: E402
 from produce_match.lots.models import Lot  # noqa: E402
 from produce_match.matching import queries as matching  # noqa: E402
+from produce_match.matching import rules  # noqa: E402
+from produce_match.monitor import export_jobs, exports  # noqa: E402
 from produce_match.monitor import queries as monitor  # noqa: E402
+from produce_match.monitor.models import ExportJob  # noqa: E402
 from produce_match.units import MassUnit, fen_per_tonne  # noqa: E402
 
 PASSWORD = "bench-password-1"
@@ -317,6 +326,54 @@ def old_at_risk(scope: monitor.Scope, *, best: int = 3) -> list[monitor.AtRisk]:
     return rows
 
 
+def per_pair_at_risk(scope: monitor.Scope, *, best: int = 3) -> list[monitor.AtRisk]:
+    """`monitor.queries.at_risk` as it was before the rule ran over arrays: the same few
+    queries (every active demand of the lots' commodities at once), then `rules.rank`, the
+    per-pair rule, for each lot over its demands narrowed by price and quantity."""
+    lots = monitor.open_lots(scope)
+    taken = monitor._taken_lot_ids([lot.id for lot in lots])
+    commodity_ids = {lot.commodity_id for lot in lots}
+    demands = list(
+        db.session.scalars(
+            select(Demand)
+            .where(Demand.status.in_(sorted(MATCHED)), Demand.commodity_id.in_(commodity_ids))
+            .options(*matching.DEMAND_LOADS)
+            .order_by(Demand.id)
+        )
+    )
+    records = matching.buyer_records(d.buyer_org_id for d in demands)
+    by_id = {d.id: d for d in demands}
+    by_commodity: dict[int, list[Any]] = {}
+    for d in demands:
+        by_commodity.setdefault(d.commodity_id, []).append(matching.demand_facts(d, records))
+    rows = []
+    for lot in lots:
+        facts = matching.lot_facts(lot)
+        pairs = (
+            (facts, d)
+            for d in by_commodity.get(lot.commodity_id, [])
+            if d.max_price_fen_per_t >= facts.price_fen_per_t and d.min_g <= facts.remaining_g
+        )
+        found = [matching.Found(m, lot, by_id[m.demand.id]) for m in rules.rank(pairs, lot.today())]
+        buyers = len({f.demand.buyer_org_id for f in found})
+        rows.append(monitor.AtRisk(lot, lot.days_left, lot.id in taken, found[:best], buyers))
+    return rows
+
+
+def buyers_only(scope: monitor.Scope) -> list[monitor.AtRisk]:
+    """`at_risk(scope, best=0)`: each lot's number of compatible buyers, not who they are (what
+    the lots export and the dashboard use)."""
+    return monitor.at_risk(scope, best=0)
+
+
+def first_page(scope: monitor.Scope) -> list[monitor.AtRisk]:
+    """`at_risk(scope)` and its first 50 lots built as a page shows them (their `Lot`
+    objects, their best matches with their demands); the other lots stay plain columns."""
+    rows = monitor.at_risk(scope)
+    rows[:50]
+    return rows
+
+
 def _same(new: list[monitor.AtRisk], old: list[monitor.AtRisk]) -> bool:
     def key(rows: list[monitor.AtRisk]) -> list[Any]:
         return [
@@ -451,14 +508,36 @@ def run(args: argparse.Namespace) -> None:
 def table(app: Flask, counter: Statements, officials: list[Official], args: Any) -> None:
     """Time everything and print the table."""
     results: list[Timing] = []
-    ratio: float | None = None  # seconds per lot of the old way, to estimate everywhere
+    ratio: float | None = None  # seconds per lot of the one-query-per-lot way
     order = {"county": 0, "province": 1, "everywhere": 2}
     _print_header()
     for o in sorted(officials, key=lambda o: order[o.label]):
         seconds, cpu, statements, new = time_query(
             app, counter, monitor.at_risk, o.scope, args.repeat
         )
-        results.append(Timing("at_risk() bulk", o.label, len(new), seconds, cpu, statements))
+        results.append(Timing("at_risk() arrays", o.label, len(new), seconds, cpu, statements))
+        _print(results[-1])
+        fast = results[-1]
+        seconds, cpu, statements, _rows = time_query(app, counter, first_page, o.scope, args.repeat)
+        results.append(Timing("at_risk(), 50 built", o.label, len(new), seconds, cpu, statements))
+        _print(results[-1])
+        seconds, cpu, statements, _rows = time_query(
+            app, counter, buyers_only, o.scope, args.repeat
+        )
+        results.append(Timing("at_risk(best=0)", o.label, len(new), seconds, cpu, statements))
+        _print(results[-1])
+        seconds, cpu, statements, old = time_query(
+            app, counter, per_pair_at_risk, o.scope, args.repeat
+        )
+        with app.app_context():
+            same = _same(new, old)
+        note = (
+            f"{'same rows' if same else 'DIFFERENT ROWS'}; arrays "
+            f"{statistics.median(seconds) / fast.median:.1f}x faster "
+            f"(CPU {statistics.median(cpu) / statistics.median(fast.cpu):.1f}x)"
+        )
+        results.append(Timing("per-pair rule (before)", o.label, len(old), seconds, cpu,
+                              statements, note))  # fmt: skip
         _print(results[-1])
         estimate = ratio * len(new) if ratio is not None else 0.0
         if estimate > args.old_limit:
@@ -488,8 +567,59 @@ def table(app: Flask, counter: Statements, officials: list[Official], args: Any)
             note = f"{size:,} bytes"
             results.append(Timing(name, o.label, lots, seconds, cpu, statements, note))
             _print(results[-1])
+    everywhere = next(o for o in officials if o.label == "everywhere")
+    lots = next(r.lots for r in results if r.who == "everywhere")
+    fast = time_export(app, counter, everywhere.login, args.repeat, None)
+    results.append(Timing("export lots.xlsx", "everywhere", lots, *fast))
+    _print(results[-1])
+    slow = time_export(app, counter, everywhere.login, 1, per_pair_at_risk)
+    note = (
+        f"{fast[3]}; now {statistics.median(slow[0]) / statistics.median(fast[0]):.1f}x faster"
+        f" (CPU {statistics.median(slow[1]) / statistics.median(fast[1]):.1f}x)"
+    )
+    results.append(Timing("export, per-pair rule", "everywhere", lots, *slow[:3], note))
+    _print(results[-1])
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"\nload average at the end: {load}")
+
+
+def time_export(
+    app: Flask,
+    counter: Statements,
+    login: str,
+    repeat: int,
+    at_risk: Callable[..., list[monitor.AtRisk]] | None,
+) -> tuple[list[float], list[float], int, str]:
+    """Ask for the lots export (XLSX, everywhere) as `login` and build it as the worker does
+    (`export_jobs.build`, the task's body), `repeat` times: seconds, CPU seconds and statements
+    of the build, and the job's progress as its page shows it. `at_risk` stands in for
+    `monitor.queries.at_risk` (the way before) when given."""
+    seconds, cpu, statements, progress = [], [], 0, ""
+    real = exports.queries.at_risk
+    for _ in range(repeat):
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.login == login))
+            job = export_jobs.request_export(user, "lots", "xlsx", {}, "zh")
+            db.session.commit()  # the task goes to the queue (a file here: not consumed)
+            job_id = job.id
+            db.session.remove()
+        with app.app_context():
+            if at_risk is not None:
+                exports.queries.at_risk = lambda scope, best=3: at_risk(scope)  # type: ignore[assignment]
+            try:
+                before = counter.count
+                t0, c0 = time.perf_counter(), time.process_time()
+                export_jobs.build(job_id)
+                seconds.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+                statements = counter.count - before
+            finally:
+                exports.queries.at_risk = real  # type: ignore[assignment]
+            done = db.session.get(ExportJob, job_id)
+            assert done.status.value == "ready", (done.status, done.error)
+            progress = f"{done.status.value}, {done.done}/{done.total} sheets"
+            db.session.remove()
+    return seconds, cpu, statements, progress
 
 
 def _print_header() -> None:

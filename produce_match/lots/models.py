@@ -68,10 +68,13 @@ LOTS: Lifecycle[LotStatus, LotAction] = Lifecycle(
 SELLABLE = LOTS.sources(LotAction.sell_out)
 
 
-def can_sell(lot: Lot, grams: int | None = None) -> bool:
+def can_sell(lot: Lot, grams: int | None = None, *, today: date | None = None) -> bool:
     """THE rule for what a lot can sell: a sellable status, not past its spoil-by date (where
-    the lot is), something left, and (given `grams`) that much left and allowed as an order."""
-    if lot.status not in SELLABLE or lot.spoil_by < lot.today() or lot.remaining_g <= 0:
+    the lot is), something left, and (given `grams`) that much left and allowed as an order.
+
+    `today`: the lot's `today()`, when the caller already has it (many lots at once)."""
+    today = today or lot.today()
+    if lot.status not in SELLABLE or lot.spoil_by < today or lot.remaining_g <= 0:
         return False
     return grams is None or (grams <= lot.remaining_g and meets_minimum(lot, grams))
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import case, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from produce_match import policy
+from produce_match.accounts.models import Organisation
+from produce_match.catalog.models import Region
 from produce_match.dates import local_today
 from produce_match.demands.models import MATCHED, Demand
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, can_sell, sellable
+from produce_match.lots.models import SELLABLE, Lot, can_sell, sellable
+from produce_match.matching import vector
 from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank, undisclosed
 from produce_match.orders.models import (
     BUYER_ACCOUNTABLE,
@@ -84,7 +87,8 @@ def buyer_records(org_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
     return {org: (int(done or 0), int(total)) for org, done, total in rows}
 
 
-def lot_facts(lot: Lot) -> LotFacts:
+def lot_facts(lot: Lot, today: date | None = None) -> LotFacts:
+    """What the rule needs of `lot` (`today`: the lot's `today()`, if the caller has it)."""
     return LotFacts(
         id=lot.id,
         commodity_id=lot.commodity_id,
@@ -95,7 +99,7 @@ def lot_facts(lot: Lot) -> LotFacts:
         available_from=lot.available_from,
         lat=lot.county.lat,
         lng=lot.county.lng,
-        open=can_sell(lot),
+        open=can_sell(lot, today=today),
         min_order_g=lot.min_order_g,
         verified=lot.cooperative.verified,
         org_id=lot.cooperative_id,
@@ -159,52 +163,222 @@ def candidate_lots(demand: Demand, today: date | None = None) -> list[Lot]:
 
 def matches_for_lot(lot: Lot, *, limit: int | None = 20) -> list[Found]:
     """The demands this lot fits, best first."""
-    return _ranked_for_lots([lot], candidate_demands(lot), limit)[lot.id]
+    demands = candidate_demands(lot)
+    records = buyer_records(d.buyer_org_id for d in demands)
+    by_id = {d.id: d for d in demands}
+    facts = lot_facts(lot)
+    ranked = rank(((facts, demand_facts(d, records)) for d in demands), lot.today(), limit=limit)
+    return [Found(m, lot, by_id[m.demand.id]) for m in ranked]
 
 
 def matches_for_lots(lots: list[Lot], *, limit: int | None = 20) -> dict[int, list[Found]]:
-    """The demands each lot fits, best first, by lot id: two queries for any number of lots
+    """The demands each lot fits, best first, by lot id: a few queries for any number of lots
     (pages that list many lots, such as the officials' lots at risk)."""
-    commodity_ids = {lot.commodity_id for lot in lots}
-    demands = (
-        list(
-            db.session.scalars(
-                select(Demand)
-                .where(
-                    Demand.status.in_(sorted(MATCHED)),
-                    Demand.commodity_id.in_(commodity_ids),
-                )
-                .options(*DEMAND_LOADS)
-                .order_by(Demand.id)
+    return compatible_with(lots, best=limit).found
+
+
+@dataclass(frozen=True)
+class Compatible:
+    """What many lots fit: each lot's best matches and its number of compatible buyers."""
+
+    #: {lot id: its best matches, best first}
+    found: dict[int, list[Found]]
+    #: {lot id: distinct buyers with a demand it fits}
+    buyers: dict[int, int]
+
+
+def active_demand_facts(commodity_ids: Iterable[int]) -> list[DemandFacts]:
+    """The facts of the active demands of these commodities, by id, read as plain columns (no
+    objects): what the rule needs, for matching many lots at once."""
+    ids = sorted(set(commodity_ids))
+    if not ids:
+        return []
+    buyer = aliased(Organisation)
+    place = aliased(Region)
+    rows = db.session.execute(
+        select(
+            Demand.id,
+            Demand.commodity_id,
+            Demand.grades,
+            Demand.min_quantity_g,
+            Demand.max_quantity_g,
+            Demand.max_price_fen_per_t,
+            Demand.needed_by,
+            place.lat,
+            place.lng,
+            Demand.max_distance_km,
+            buyer.verified_at,
+            Demand.buyer_org_id,
+        )
+        .join(place, place.code == Demand.county_code)
+        .join(buyer, buyer.id == Demand.buyer_org_id)
+        .where(Demand.status.in_(sorted(MATCHED)), Demand.commodity_id.in_(ids))
+        .order_by(Demand.id)
+    ).all()
+    records = buyer_records(r.buyer_org_id for r in rows)
+    out = []
+    for r in rows:
+        done, finished = records.get(r.buyer_org_id, (0, 0))
+        out.append(
+            DemandFacts(
+                id=r.id,
+                commodity_id=r.commodity_id,
+                grades=tuple(r.grades or ()),
+                min_g=r.min_quantity_g,
+                max_g=r.max_quantity_g,
+                max_price_fen_per_t=r.max_price_fen_per_t,
+                needed_by=r.needed_by,
+                lat=r.lat,
+                lng=r.lng,
+                max_distance_km=r.max_distance_km,
+                active=True,
+                verified=r.verified_at is not None,
+                orders_finished=finished,
+                orders_completed=done,
+                org_id=r.buyer_org_id,
             )
         )
-        if commodity_ids
-        else []
-    )
-    return _ranked_for_lots(lots, demands, limit)
+    return out
 
 
-def _ranked_for_lots(
-    lots: list[Lot], demands: list[Demand], limit: int | None
-) -> dict[int, list[Found]]:
-    records = buyer_records(d.buyer_org_id for d in demands)
-    by_id = {d.id: d for d in demands}
-    facts_by_commodity: dict[int, list[DemandFacts]] = defaultdict(list)
-    for d in demands:
-        facts_by_commodity[d.commodity_id].append(demand_facts(d, records))
-    found = {}
-    for lot in lots:
-        facts = lot_facts(lot)
-        # narrowed as candidate_demands narrows in SQL (the rule refuses these pairs anyway):
-        # most of a commodity's demands pay less than one lot asks or want more than it holds
-        pairs = (
-            (facts, d)
-            for d in facts_by_commodity[lot.commodity_id]
-            if d.max_price_fen_per_t >= facts.price_fen_per_t and d.min_g <= facts.remaining_g
+@dataclass
+class Matched:
+    """Many lots' facts against every active demand of their commodities, in arrays: each
+    lot's fitting pairs ranked (`vector.Ranked`) and its number of compatible buyers. Nothing
+    here is an ORM object; `matches` words the few a page shows as `Match` objects."""
+
+    facts: list[LotFacts]
+    ranked: vector.Ranked
+    #: distinct buyers with a demand each lot fits, in the order of `facts`
+    buyers: np.ndarray
+
+    def matches(self, index: int, best: int | None) -> list[Match]:
+        """The best `best` matches (None: all) of lot `index`, best first."""
+        return self.ranked.matches(index, best) if best != 0 else []
+
+    def best(self, index: int, best: int | None) -> tuple[tuple[int, float], ...]:
+        """(demand id, shown score) of the same matches, as plain tuples (no `Match` built)."""
+        if best == 0:
+            return ()
+        ranked, pairs = self.ranked, self.ranked.pairs
+        a, b = int(ranked.start[index]), int(ranked.end[index])
+        if best is not None:
+            b = min(b, a + best)
+        demands = pairs.demands
+        return tuple(
+            (demands[int(pairs.demand[k])].id, float(shown))
+            for k, shown in zip(ranked.order[a:b].tolist(), ranked.shown[a:b].tolist(),
+                                strict=True)
+        )  # fmt: skip
+
+
+def match_all(facts: list[LotFacts], days: list[date]) -> Matched:
+    """Every lot (`facts`, each with its own today in `days`) against every active demand of
+    its commodity at once (`vector`: the rule and the score over all pairs in arrays)."""
+    demands = active_demand_facts(f.commodity_id for f in facts)
+    ranked = vector.rank(vector.evaluate(facts, demands, days))
+    org_ids = np.fromiter((d.org_id or 0 for d in demands), np.int64, len(demands))
+    return Matched(facts, ranked, ranked.distinct(org_ids))
+
+
+def found(lots: list[Lot], matches: list[list[Match]]) -> list[list[Found]]:
+    """The matches of each of `lots` with their demands (loaded in a few queries)."""
+    wanted = sorted({m.demand.id for ms in matches for m in ms})
+    by_id = {
+        d.id: d
+        for part in _chunks(wanted, 2000)
+        for d in db.session.scalars(
+            select(Demand).where(Demand.id.in_(part)).options(*DEMAND_LOADS)
         )
-        ranked = rank(pairs, lot.today(), limit=limit)
-        found[lot.id] = [Found(m, lot, by_id[m.demand.id]) for m in ranked]
-    return found
+    }
+    return [
+        [Found(m, lot, by_id[m.demand.id]) for m in ms]
+        for lot, ms in zip(lots, matches, strict=True)
+    ]
+
+
+def compatible_with(lots: list[Lot], *, best: int | None = 20) -> Compatible:
+    """Every lot against every active demand of its commodity at once (`match_all`), keeping
+    each lot's `best` matches (None: all) and its number of compatible buyers. The same
+    matches, in the same order, as `matches_for_lot`."""
+    days = lot_days(lots)
+    facts = [lot_facts(lot, day) for lot, day in zip(lots, days, strict=True)]
+    matched = match_all(facts, days)
+    chosen = found(lots, [matched.matches(i, best) for i in range(len(lots))])
+    return Compatible(
+        {lot.id: chosen[i] for i, lot in enumerate(lots)},
+        {lot.id: int(matched.buyers[i]) for i, lot in enumerate(lots)},
+    )
+
+
+def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
+    """The facts of the lots meeting `conditions`, soonest to spoil first (spoil-by, id), read
+    as plain columns (no objects), with each lot's `today()` (reckoned once for each time
+    zone): what the rule needs, for matching many lots at once. `open` is `can_sell`'s."""
+    coop = aliased(Organisation)
+    place = aliased(Region)
+    rows = db.session.execute(
+        select(
+            Lot.id,
+            Lot.commodity_id,
+            Lot.grade,
+            Lot.price_fen_per_t,
+            Lot.remaining_g,
+            Lot.spoil_by,
+            Lot.available_from,
+            place.lat,
+            place.lng,
+            Lot.status,
+            Lot.min_order_g,
+            coop.verified_at,
+            Lot.cooperative_id,
+            Lot.timezone,
+        )
+        .join(place, place.code == Lot.county_code)
+        .join(coop, coop.id == Lot.cooperative_id)
+        .where(*conditions)
+        .order_by(Lot.spoil_by, Lot.id)
+    ).all()
+    zones: dict[str | None, date] = {}
+    days, facts = [], []
+    for r in rows:
+        if r.timezone not in zones:
+            zones[r.timezone] = local_today(r.timezone)
+        day = zones[r.timezone]
+        days.append(day)
+        facts.append(
+            LotFacts(
+                id=r.id,
+                commodity_id=r.commodity_id,
+                grade=r.grade,
+                price_fen_per_t=r.price_fen_per_t,
+                remaining_g=r.remaining_g,
+                spoil_by=r.spoil_by,
+                available_from=r.available_from,
+                lat=r.lat,
+                lng=r.lng,
+                # can_sell, from the columns
+                open=r.status in SELLABLE and r.spoil_by >= day and r.remaining_g > 0,
+                min_order_g=r.min_order_g,
+                verified=r.verified_at is not None,
+                org_id=r.cooperative_id,
+            )
+        )
+    return facts, days
+
+
+def lot_days(lots: list[Lot]) -> list[date]:
+    """Each lot's `today()`, reckoned once for each time zone."""
+    days: dict[str, date] = {}
+    return [
+        days[lot.timezone] if lot.timezone in days else days.setdefault(lot.timezone, lot.today())
+        for lot in lots
+    ]
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def matches_for_demand(demand: Demand, *, limit: int | None = 20) -> list[Found]:

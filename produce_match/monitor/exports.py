@@ -45,7 +45,7 @@ class Sheet:
 
 def _lots(scope: queries.Scope) -> Sheet:
     rows = []
-    for item in queries.at_risk(scope):
+    for item in queries.at_risk(scope, best=0):  # the number of buyers, not who they are
         lot = item.lot
         rows.append(
             [
@@ -246,7 +246,9 @@ def steps(
         "problems": lambda: _problems(scope, *problem_filters),
     }
     if kind == "report":
-        return [lambda: _summary(queries.figures(scope, period))] + [makers[k] for k in KINDS]
+        return [lambda: _summary(queries.figures(scope, period, at_risk_limit=0))] + [
+            makers[k] for k in KINDS
+        ]
     return [makers[kind]]
 
 
@@ -265,7 +267,7 @@ def report_steps(scope: queries.Scope, period: queries.Period) -> Iterable[Calla
     """The report's sheets as steps (for the command line's progress bar)."""
     filters = queries.DealFilters(period=period)
     return [
-        lambda: _summary(queries.figures(scope, period)),
+        lambda: _summary(queries.figures(scope, period, at_risk_limit=0)),
         lambda: _lots(scope),
         lambda: _deals(scope, filters),
         lambda: _payments(scope, period),
@@ -274,25 +276,32 @@ def report_steps(scope: queries.Scope, period: queries.Period) -> Iterable[Calla
 
 
 def to_xlsx(items: list[Sheet]) -> bytes:
-    """A workbook of the sheets, every cell made safe (see `spreadsheets.cell`)."""
+    """A workbook of the sheets, every cell made safe (see `spreadsheets.cell`).
+
+    Written row by row (openpyxl's write-only workbook): no sheet of cells kept in memory, and
+    no second pass over them, for the 10,000 rows of a province's or the country's lots."""
     from openpyxl import Workbook  # only when a workbook is written: it is slow to import
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment
 
     wrapped = Alignment(wrap_text=True, vertical="top")
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)
+
+    def text(ws: Any, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        cell = WriteOnlyCell(ws, value=value)
+        # text that begins with "=" must stay text where openpyxl would guess a formula
+        cell.data_type = "s"
+        if "\n" in value:  # descriptions, follow-ups: show every line
+            cell.alignment = wrapped
+        return cell
+
     for sheet in items:
         ws = book.create_sheet(title=sheet.name[:31])
-        ws.append([spreadsheets.cell(h) for h in sheet.header])
+        ws.append([text(ws, spreadsheets.cell(h)) for h in sheet.header])
         for row in sheet.rows:
-            ws.append([_xlsx_cell(v) for v in row])
-        for cells in ws.iter_rows():
-            for cell in cells:
-                if isinstance(cell.value, str):
-                    # text that begins with "=" must stay text where openpyxl would guess a formula
-                    cell.data_type = "s"
-                    if "\n" in cell.value:  # descriptions, follow-ups: show every line
-                        cell.alignment = wrapped
+            ws.append([text(ws, _xlsx_cell(v)) for v in row])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -8,13 +8,14 @@ definitions are in `Figures` and in the README ("The officials' area").
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
@@ -26,8 +27,9 @@ from produce_match.catalog.models import Commodity, Region
 from produce_match.dates import DEFAULT_TIMEZONE, BadDate, local_today, parse_date
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
-from produce_match.lots.models import Lot, can_sell, sellable
+from produce_match.lots.models import Lot, sellable
 from produce_match.matching import queries as matching
+from produce_match.matching.rules import LotFacts
 from produce_match.monitor.models import (
     SOLVED,
     FollowUp,
@@ -250,22 +252,66 @@ def reference_prices(scope: Scope) -> list[ReferencePrice]:
 # --- lots ------------------------------------------------------------------------------------
 
 
+class OpenLots:
+    """The lots of a scope still on offer (`can_sell`: a sellable status, something left, not
+    past spoil-by where the lot is) as SQL conditions, exact for every time zone the lots are
+    in, so that pages count, sum and paginate them in the database."""
+
+    def __init__(self, scope: Scope) -> None:
+        # a day's margin for the lots' own dates (a lot's day may still be yesterday's); the
+        # zones found decide each lot's day exactly
+        margin = [
+            sellable(local_today() - timedelta(days=1)),
+            *scope.holds(Lot.province_code, Lot.county_code),
+        ]
+        zones = db.session.scalars(select(Lot.timezone).where(*margin).distinct()).all()
+        self.days: dict[date, list[str]] = defaultdict(list)
+        for zone in zones:
+            self.days[local_today(zone)].append(zone)
+        self.where = [*margin, self.within(None)]
+
+    def within(self, days: int | None) -> Any:
+        """SQL: the lot is not past its spoil-by date where it is and, given `days`, spoils at
+        most that many days from its today (its spoil-by date itself counts as 0 days)."""
+        if not self.days:
+            return false()
+        return or_(
+            *(
+                and_(
+                    Lot.timezone.in_(sorted(zones)),
+                    Lot.spoil_by >= day,
+                    *([Lot.spoil_by <= day + timedelta(days=days)] if days is not None else []),
+                )
+                for day, zones in sorted(self.days.items())
+            )
+        )
+
+    def query(self, *conditions: Any) -> Any:
+        """A query of these lots (and `conditions`), soonest to spoil first, with what the
+        pages show of each."""
+        return (
+            select(Lot)
+            .where(*self.where, *conditions)
+            .options(
+                selectinload(Lot.cooperative),
+                selectinload(Lot.county),
+                selectinload(Lot.commodity),
+            )
+            .order_by(Lot.spoil_by, Lot.id)
+        )
+
+    def count(self) -> int:
+        return int(db.session.scalar(select(func.count()).select_from(Lot).where(*self.where)))
+
+    def page(self, number: int, size: int) -> list[Lot]:
+        """Lots `size` to a page (`number` from 1), soonest to spoil first."""
+        query = self.query().limit(size).offset((number - 1) * size)
+        return list(db.session.scalars(query))
+
+
 def open_lots(scope: Scope) -> list[Lot]:
     """Lots still on offer (open, not past spoil-by, something left), soonest to spoil first."""
-    today = local_today()
-    query = (
-        select(Lot)
-        .where(
-            # a day's margin: the lot's own date may still be yesterday's; `can_sell` decides
-            sellable(today - timedelta(days=1)),
-            *scope.holds(Lot.province_code, Lot.county_code),
-        )
-        .options(
-            selectinload(Lot.cooperative), selectinload(Lot.county), selectinload(Lot.commodity)
-        )
-        .order_by(Lot.spoil_by, Lot.id)
-    )
-    return [lot for lot in db.session.scalars(query) if can_sell(lot)]
+    return list(db.session.scalars(OpenLots(scope).query()))
 
 
 @dataclass
@@ -293,21 +339,114 @@ def _taken_lot_ids(lot_ids: list[int]) -> set[int]:
     )
 
 
-def at_risk(scope: Scope, *, best: int = 3) -> list[AtRisk]:
-    """Every open lot of the scope by days left, with its compatible buyers (the matching rule)."""
-    return at_risk_of(open_lots(scope), best=best)
+def at_risk(scope: Scope, *, best: int = 3) -> AtRiskLots:
+    """Every open lot of the scope by days left, with its compatible buyers (the matching rule).
+
+    The rule runs over every lot at once from plain columns; the lots, and their best
+    `best` matches, become objects only when read (`AtRiskLots`)."""
+    lots = OpenLots(scope)
+    facts, days = matching.lot_facts_where(*lots.where)
+    taken = set(
+        db.session.scalars(
+            select(Order.lot_id)
+            .where(Order.status.in_(TAKEN), Order.lot_id.in_(select(Lot.id).where(*lots.where)))
+            .distinct()
+        )
+    )
+    return AtRiskLots(facts, days, taken, matching.match_all(facts, days), best)
+
+
+class AtRiskLots(Sequence[AtRisk]):
+    """The lots at risk of a scope, soonest to spoil first, as a sequence of `AtRisk`.
+
+    What every lot's line says without its objects is in plain arrays (`rows`); reading an item
+    or a slice loads those lots (with their cooperative, county and commodity) and their best
+    matches' demands in a few queries, `CHUNK` lots at a time when iterated (the export)."""
+
+    CHUNK = 500
+
+    def __init__(
+        self,
+        facts: list[LotFacts],
+        days: list[date],
+        taken: set[int],
+        matched: matching.Matched,
+        best: int | None,
+    ) -> None:
+        self.ids = [f.id for f in facts]
+        self.days_left = [(f.spoil_by - day).days for f, day in zip(facts, days, strict=True)]
+        self.taken = [i in taken for i in self.ids]
+        self.buyers = [int(n) for n in matched.buyers.tolist()]
+        self._matched = matched
+        self._best = best
+        self._built: dict[int, AtRisk] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> AtRisk: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[AtRisk]: ...
+
+    def __getitem__(self, index: int | slice) -> AtRisk | list[AtRisk]:
+        if isinstance(index, slice):
+            return self._build(range(len(self))[index])
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._build(range(index, index + 1))[0]
+
+    def __iter__(self) -> Iterator[AtRisk]:
+        for start in range(0, len(self), self.CHUNK):
+            yield from self._build(range(start, min(len(self), start + self.CHUNK)))
+
+    def rows(self) -> list[tuple[int, int, bool, int, tuple[tuple[int, float], ...]]]:
+        """(lot id, days left, taken, compatible buyers, (demand id, shown score) of its best
+        matches) of every lot, as plain tuples: no lot, demand or match object is built."""
+        return [
+            (lot_id, days, taken, buyers, self._matched.best(i, self._best))
+            for i, (lot_id, days, taken, buyers) in enumerate(
+                zip(self.ids, self.days_left, self.taken, self.buyers, strict=True)
+            )
+        ]
+
+    def _build(self, indices: range) -> list[AtRisk]:
+        missing = [i for i in indices if i not in self._built]
+        if missing:
+            by_id = {
+                lot.id: lot
+                for lot in db.session.scalars(
+                    select(Lot)
+                    .where(Lot.id.in_([self.ids[i] for i in missing]))
+                    .options(
+                        selectinload(Lot.cooperative),
+                        selectinload(Lot.county),
+                        selectinload(Lot.commodity),
+                    )
+                )
+            }
+            lots = [by_id[self.ids[i]] for i in missing]
+            found = matching.found(lots, [self._matched.matches(i, self._best) for i in missing])
+            for i, lot, matches in zip(missing, lots, found, strict=True):
+                self._built[i] = AtRisk(
+                    lot, self.days_left[i], self.taken[i], matches, self.buyers[i]
+                )
+        return [self._built[i] for i in indices]
 
 
 def at_risk_of(lots: list[Lot], *, best: int = 3) -> list[AtRisk]:
     """These open lots, each with whether it is taken and its compatible buyers."""
     taken = _taken_lot_ids([lot.id for lot in lots])
-    matches = matching.matches_for_lots(lots, limit=None)
-    rows = []
-    for lot in lots:
-        found = matches[lot.id]
-        buyers = len({f.demand.buyer_org_id for f in found})
-        rows.append(AtRisk(lot, lot.days_left, lot.id in taken, found[:best], buyers))
-    return rows
+    found = matching.compatible_with(lots, best=best)
+    days = matching.lot_days(lots)  # lot.days_left, its today reckoned once for each zone
+    return [
+        AtRisk(lot, (lot.spoil_by - day).days, lot.id in taken, found.found[lot.id],
+               found.buyers[lot.id])
+        for lot, day in zip(lots, days, strict=True)
+    ]  # fmt: skip
 
 
 # --- the dashboard ---------------------------------------------------------------------------
@@ -339,6 +478,8 @@ class Figures:
     g_at_risk_3d: int = 0
     g_at_risk_7d: int = 0
     lots_at_risk_7d: list[AtRisk] = field(default_factory=list)
+    #: how many open lots spoil within 7 days (`lots_at_risk_7d` may list only the soonest)
+    lots_at_risk_7d_count: int = 0
     #: placed in the period and not rejected, cancelled or expired
     g_ordered: int = 0
     #: paid in the period (the ordered quantity of orders whose payment was confirmed then)
@@ -489,8 +630,13 @@ def problems_in(scope: Scope) -> Any:
     return select(Problem).where(*scope.holds(Problem.province_code, Problem.county_code))
 
 
-def figures(scope: Scope, period: Period) -> Figures:
-    """Every figure of the dashboard for `scope` over `period`."""
+def figures(scope: Scope, period: Period, *, at_risk_limit: int | None = None) -> Figures:
+    """Every figure of the dashboard for `scope` over `period`; the open lots' figures are
+    counted and summed in the database.
+
+    `lots_at_risk_7d` lists the lots spoiling within 7 days with their compatible buyers: all
+    of them, or the soonest `at_risk_limit` (0: none; `lots_at_risk_7d_count` says how many).
+    """
     out = Figures(scope=scope, period=period)
     by_commodity: dict[str, Row] = {}
     by_place: dict[str, Row] = {}
@@ -502,21 +648,61 @@ def figures(scope: Scope, period: Period) -> Figures:
         name = place_name(lot)
         return c, by_place.setdefault(name, Row(name))
 
-    soon = []
-    for lot in open_lots(scope):
-        days_left = lot.days_left
-        out.lots_open += 1
-        out.g_open += lot.remaining_g
-        if days_left <= 3:
-            out.g_at_risk_3d += lot.remaining_g
-        if days_left <= 7:
-            out.g_at_risk_7d += lot.remaining_g
-            soon.append(lot)
-        for row in rows_for(lot):
-            row.lots_open += 1
-            row.g_open += lot.remaining_g
-    # the buyers of the lots listed only: matching every open lot is the at-risk page's work
-    out.lots_at_risk_7d = at_risk_of(soon)
+    lots = OpenLots(scope)
+    g = Lot.remaining_g
+    totals = db.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(g), 0),
+            func.coalesce(func.sum(case((lots.within(3), g), else_=0)), 0),
+            func.coalesce(func.sum(case((lots.within(7), g), else_=0)), 0),
+            func.coalesce(func.sum(case((lots.within(7), 1), else_=0)), 0),
+        ).where(*lots.where)
+    ).one()
+    out.lots_open, out.g_open, out.g_at_risk_3d, out.g_at_risk_7d = map(int, totals[:4])
+    out.lots_at_risk_7d_count = int(totals[4])
+    commodity_rows = db.session.execute(
+        select(Lot.commodity_id, func.count(), func.sum(g))
+        .where(*lots.where)
+        .group_by(Lot.commodity_id)
+        .order_by(Lot.commodity_id)
+    ).all()
+    commodities = {
+        c.id: c
+        for c in db.session.scalars(
+            select(Commodity).where(Commodity.id.in_([r[0] for r in commodity_rows]))
+        )
+    }
+    for commodity_id, n, grams in commodity_rows:
+        c = commodities[commodity_id]
+        row = by_commodity.setdefault(c.name_zh, Row(c.name_zh, commodity=c))
+        row.lots_open += int(n)
+        row.g_open += int(grams)
+    place_rows = db.session.execute(
+        select(Lot.township, Lot.village, Lot.county_code, func.count(), func.sum(g))
+        .where(*lots.where)
+        .group_by(Lot.township, Lot.village, Lot.county_code)
+    ).all()
+    county_names = dict(
+        db.session.execute(
+            select(Region.code, Region.name).where(
+                Region.code.in_({r.county_code for r in place_rows if not (r[0] or r[1])})
+            )
+        ).all()
+    )
+    for township, village, county_code, n, grams in place_rows:
+        parts = [p for p in (township, village) if p]
+        name = " ".join(parts) if parts else county_names.get(county_code, "")
+        row = by_place.setdefault(name, Row(name))
+        row.lots_open += int(n)
+        row.g_open += int(grams)
+    # the buyers of the lots listed only (the soonest `at_risk_limit`): matching every open lot
+    # is the at-risk page's work
+    if at_risk_limit != 0:
+        soon = lots.query(lots.within(7))
+        if at_risk_limit is not None:
+            soon = soon.limit(at_risk_limit)
+        out.lots_at_risk_7d = at_risk_of(list(db.session.scalars(soon)), best=0)
 
     refs = References(scope)
     for order in db.session.scalars(orders_in(scope)):

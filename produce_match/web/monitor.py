@@ -80,12 +80,16 @@ def _common(scope: queries.Scope) -> dict[str, Any]:
     }
 
 
+#: lots spoiling within 7 days listed on the dashboard (the soonest; the rest on /at-risk)
+DASHBOARD_AT_RISK = 50
+
+
 @bp.route("/")
 @login_required
 def dashboard() -> Any:
     _overseer()
     scope, period = _scope(), _period()
-    figures = queries.figures(scope, period)
+    figures = queries.figures(scope, period, at_risk_limit=DASHBOARD_AT_RISK)
     lang_mass = lambda g: format_mass(g, None, _lang())  # noqa: E731
     flow = [
         (_("Quantity ordered"), figures.g_ordered, lang_mass(figures.g_ordered)),
@@ -104,6 +108,7 @@ def dashboard() -> Any:
         f=figures,
         period=period,
         args=_place_args(scope, period),
+        args_place=_place_args(scope),
         flow_chart=charts.bar_chart(flow, title=_("Moved in the period")),
         commodity_chart=charts.bar_chart(commodity_rows, title=_("Stranded by commodity")),
         place_chart=charts.bar_chart(place_rows, title=_("Paid out by township and village")),
@@ -127,14 +132,14 @@ AT_RISK_PER_PAGE = 50
 def at_risk() -> Any:
     _overseer()
     scope = _scope()
-    lots = queries.open_lots(scope)  # the soonest to spoil first
-    pages = max(1, -(-len(lots) // AT_RISK_PER_PAGE))
+    lots = queries.OpenLots(scope)  # counted and paged in the database, soonest to spoil first
+    total = lots.count()
+    pages = max(1, -(-total // AT_RISK_PER_PAGE))
     page = min(max(1, request.args.get("page", 1, type=int)), pages)
-    start = (page - 1) * AT_RISK_PER_PAGE
     return render_template(
         "monitor/at_risk.html",
-        items=queries.at_risk_of(lots[start : start + AT_RISK_PER_PAGE]),
-        total=len(lots),
+        items=queries.at_risk_of(lots.page(page, AT_RISK_PER_PAGE)),
+        total=total,
         page=page,
         pages=pages,
         args=_place_args(scope),
@@ -238,7 +243,7 @@ def problems() -> Any:
         args=_place_args(scope),
         categories=list(ProblemCategory),
         statuses=list(ProblemStatus),
-        figures=queries.figures(scope, _period()),
+        figures=queries.figures(scope, _period(), at_risk_limit=0),
         **_common(scope),
     )
 

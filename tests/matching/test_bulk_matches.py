@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, LotStatus
-from produce_match.matching import queries
+from produce_match.matching import queries, vector
 from tests.factories import make_demand, make_lot
 
 
@@ -50,21 +50,21 @@ def test_matches_for_many_lots_are_each_lots_own_in_few_queries(app, runner):
 
 
 def test_the_rule_is_asked_only_about_demands_the_one_lot_query_gives(users, monkeypatch):
-    """Many lots' demands come in one query of the commodities; each lot's are then narrowed
+    """Many lots' demands come in one query of the commodities; the pairs are then narrowed
     as candidate_demands narrows them in SQL, before the rule is asked."""
     lot = make_lot(users["coop"], spoil_by=local_today() + timedelta(days=21))  # 40 t, 6.80/kg
     fits = make_demand(users["buyer"])  # 10-40 t, up to 7.50 yuan/kg
     make_demand(users["buyer"], max_price="6.00")  # pays less than the lot asks
     make_demand(users["buyer"], min_quantity="50", max_quantity="60")  # more than it holds
     asked = []
-    real = queries.rank
+    real = vector.evaluate
 
-    def spy(pairs, today, *, limit=None):
-        pairs = list(pairs)
-        asked.extend(demand.id for _, demand in pairs)
-        return real(pairs, today, limit=limit)
+    def spy(lots, demands, today, pairs=None):
+        found = real(lots, demands, today, pairs)
+        asked.extend(demands[j].id for j in found.demand.tolist())  # the pairs evaluated
+        return found
 
-    monkeypatch.setattr(queries, "rank", spy)
+    monkeypatch.setattr(vector, "evaluate", spy)
     found = queries.matches_for_lots([lot], limit=None)[lot.id]
     assert [f.demand.id for f in found] == [fits.id]
     assert asked == [fits.id] == [d.id for d in queries.candidate_demands(lot)]

@@ -336,3 +336,22 @@ def test_the_lots_import_template_writes_the_cooperative_name_as_every_cell(app,
     db.session.commit()
     rows = _csv(_client(app, "coop"), "/lots/import/template.csv")
     assert {r["合作社"] for r in rows} == {'\'＝HYPERLINK("http://evil.example")\ufffd合作社'}
+
+
+def test_a_workbook_keeps_text_as_text_and_shows_every_line():
+    """Cells are written row by row: text stays text (never a formula), several lines wrap,
+    numbers stay numbers."""
+    body = exports.to_xlsx(
+        [exports.Sheet("表", ["=title", "n"], [["一行\n两行", 5], ["=1+1", 2.5], [None, "x"]])]
+    )
+    ws = load_workbook(io.BytesIO(body)).active
+    rows = [list(row) for row in ws.iter_rows()]
+    assert [[c.value for c in row] for row in rows] == [
+        ["'=title", "n"],
+        ["一行\n两行", 5],
+        ["'=1+1", 2.5],
+        [None, "x"],
+    ]
+    assert rows[1][0].alignment.wrap_text and not rows[2][0].alignment.wrap_text
+    assert [c.data_type for c in rows[2]] == ["s", "n"]
+    assert ws.title == "表"

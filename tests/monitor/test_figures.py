@@ -66,13 +66,13 @@ def test_the_figures_match_only_the_lots_they_list(users, world, monkeypatch):
     """The buyers are counted for the lots spoiling within 7 days, the only ones listed; the
     other open lots are counted, not matched (that is the lots-at-risk page's work)."""
     asked = []
-    real = queries.matching.matches_for_lots
+    real = queries.matching.compatible_with
 
-    def spy(lots, *, limit=20):
+    def spy(lots, *, best=20):
         asked.append([lot.title for lot in lots])
-        return real(lots, limit=limit)
+        return real(lots, best=best)
 
-    monkeypatch.setattr(queries.matching, "matches_for_lots", spy)
+    monkeypatch.setattr(queries.matching, "compatible_with", spy)
     scope = queries.resolve_scope(users["province_official"])
     f = queries.figures(scope, queries.parse_period(None, None))
     assert f.lots_open == 4
@@ -82,11 +82,21 @@ def test_the_figures_match_only_the_lots_they_list(users, world, monkeypatch):
         ("樱桃", 0),
         ("玉米", 0),
     ]
-    # the lots-at-risk page still matches every open lot
+    # the dashboard lists the soonest only, and says how many there are
+    asked.clear()
+    f = queries.figures(scope, queries.parse_period(None, None), at_risk_limit=2)
+    assert asked == [["道亭村黑豆", "樱桃"]]
+    assert [r.lot.title for r in f.lots_at_risk_7d] == ["道亭村黑豆", "樱桃"]
+    assert (f.lots_at_risk_7d_count, f.g_at_risk_7d, f.lots_open) == (3, 52 * T, 4)
+    asked.clear()
+    f = queries.figures(scope, queries.parse_period(None, None), at_risk_limit=0)
+    assert (asked, f.lots_at_risk_7d, f.lots_at_risk_7d_count) == ([], [], 3)
+    # at_risk() matches every open lot, from plain columns (no lot objects handed over)
     asked.clear()
     rows = queries.at_risk(scope)
-    assert asked == [["道亭村黑豆", "樱桃", "玉米", "花生"]]
-    assert [r.lot.title for r in rows] == asked[0]
+    assert asked == []
+    assert [r.lot.title for r in rows] == ["道亭村黑豆", "樱桃", "玉米", "花生"]
+    assert [r.buyers for r in rows] == [1, 0, 0, 0]
 
 
 def test_the_api_gives_the_same_figures(client, users, world):
