@@ -10,6 +10,7 @@ from datetime import datetime
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from produce_match.accounts.models import (
@@ -545,8 +546,12 @@ def revoke_tokens(user: User, actor: User) -> int:
 
 
 def user_for_token(raw: str) -> User | None:
-    """The user a live bearer token belongs to, or None."""
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
+    """The user a live bearer token belongs to, or None (with its organisation: one query)."""
+    token = db.session.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == token_digest(raw))
+        .options(joinedload(ApiToken.user).joinedload(User.organisation))
+    )
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None
     return token.user

@@ -8,6 +8,7 @@ A statement writing lots without it is refused (produce_match.search.service).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Delete, Row, Update
@@ -20,16 +21,30 @@ from produce_match.lots.models import Lot
 QUEUED_OPTION = "search_queued"
 
 
-def update_lots(statement: Update | Delete) -> list[Row[Any]]:
+def update_lots(
+    statement: Update | Delete, *, only: Collection[int] | None = None
+) -> list[Row[Any]]:
     """Run an UPDATE (or DELETE) of lots and tell who listens which lots it wrote.
 
     Returns the statement's rows: its own RETURNING columns first, then the lot's id last.
+
+    `only`: the lots the statement can write at most (its WHERE names them). They are announced
+    before it runs, so that a guarded statement can be the last of its transaction (a hot lot's
+    row is then held from the statement to the commit and no longer); announcing a lot the
+    statement then leaves alone costs the index one needless rewrite. A statement that wrote any
+    other lot is an error.
     """
     lots = Lot.__table__
+    if only is not None:
+        lots_written.send(None, lot_ids=sorted(set(only)))
     rows = list(
         db.session.execute(
             statement.returning(lots.c.id).execution_options(**{QUEUED_OPTION: True})
         ).all()
     )
-    lots_written.send(None, lot_ids=sorted({row[-1] for row in rows}))
+    written = sorted({row[-1] for row in rows})
+    if only is None:
+        lots_written.send(None, lot_ids=written)
+    elif not set(written) <= set(only):
+        raise RuntimeError(f"update_lots(only={sorted(only)}) wrote lots {written}")
     return rows

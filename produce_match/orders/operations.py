@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from produce_match.accounts.models import User
@@ -317,11 +317,32 @@ def _lock_lot(lot_id: int) -> None:
         )
 
 
+def _stamp(now: datetime) -> Any:
+    """A lot's new `updated_at` for a statement that writes it: `now`, or a microsecond after
+    the stamp it has if that is later (PostgreSQL).
+
+    The stamp is the version of the lot's search document, which is never replaced by an older
+    one. Two orders on one lot take `now` before they queue for its row; the one that took the
+    earlier `now` may write the row last, and its stamp would then go back in time and its
+    document be refused as older. Each writer holds the row, so the stamps it leaves are in
+    the order the changes were made. (SQLite's writers take the database in turn before
+    `now` is read.)
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        return now
+    return func.greatest(
+        _lots.c.updated_at + literal_column("interval '1 microsecond'"),
+        bindparam("now_stamp", now, type_=_lots.c.updated_at.type),
+    )
+
+
 def _reserve(lot: Lot, grams: int, now: datetime) -> int | None:
     """Take `grams` from the lot in one guarded statement: the new remaining, or None.
 
     Guarded by the lot's one rule of what it can sell (`sellable`, `minimum_met`), so that the
-    statement refuses whatever a concurrent change made unsellable since the lot was read.
+    statement refuses whatever a concurrent change made unsellable since the lot was read. The
+    lot is queued for the search index before the statement (`only`): from the moment the
+    statement takes the lot's row, nothing but the commit needs to follow.
     """
     rows = update_lots(
         update(_lots)
@@ -335,16 +356,17 @@ def _reserve(lot: Lot, grams: int, now: datetime) -> int | None:
             status=case(
                 (_lots.c.remaining_g == grams, LotStatus.sold_out.value), else_=_lots.c.status
             ),
-            updated_at=now,
+            updated_at=_stamp(now),
         )
-        .returning(_lots.c.remaining_g, _lots.c.status)
+        .returning(_lots.c.remaining_g, _lots.c.status, _lots.c.updated_at),
+        only=[lot.id],
     )
     if not rows:
         return None
     row = rows[0]
     set_committed_value(lot, "remaining_g", row.remaining_g)
     set_committed_value(lot, "status", LotStatus(row.status))
-    set_committed_value(lot, "updated_at", now)
+    set_committed_value(lot, "updated_at", row.updated_at)
     return row.remaining_g
 
 
@@ -364,14 +386,14 @@ def _give_back(actor: User | None, order: Order, now: datetime) -> bool:
         return False
     set_committed_value(order, "released_at", now)
     lot = order.lot
-    remaining = update_lots(
+    row = update_lots(
         update(_lots)
         .where(_lots.c.id == order.lot_id)
-        .values(remaining_g=_lots.c.remaining_g + order.quantity_g, updated_at=now)
-        .returning(_lots.c.remaining_g)
-    )[0].remaining_g
-    set_committed_value(lot, "remaining_g", remaining)
-    set_committed_value(lot, "updated_at", now)
+        .values(remaining_g=_lots.c.remaining_g + order.quantity_g, updated_at=_stamp(now))
+        .returning(_lots.c.remaining_g, _lots.c.updated_at)
+    )[0]
+    set_committed_value(lot, "remaining_g", row.remaining_g)
+    set_committed_value(lot, "updated_at", row.updated_at)
     status = db.session.scalar(select(_lots.c.status).where(_lots.c.id == order.lot_id))
     if status == LotStatus.sold_out:  # on offer again, unless it spoiled meanwhile
         action = LotAction.expire if lot.spoil_by < lot_today(lot, now) else LotAction.reopen
@@ -467,6 +489,13 @@ def delivery_defaults(buyer: User, lot: Lot, demand: Demand | None = None) -> De
 
 def _delivery_values(given: DeliveryInput | None, current: DeliveryInput) -> dict[str, Any]:
     """The order's delivery columns: what is given, else `current`; ValidationFailed per field."""
+    return _delivery(given, current)[0]
+
+
+def _delivery(
+    given: DeliveryInput | None, current: DeliveryInput
+) -> tuple[dict[str, Any], tuple[Any, Any]]:
+    """`_delivery_values`, and the province and county regions it found."""
     given = given or DeliveryInput()
 
     def pick(name: str) -> str:
@@ -495,13 +524,14 @@ def _delivery_values(given: DeliveryInput | None, current: DeliveryInput) -> dic
         errors["receiver_phone"] = [_("Enter the receiver's phone number.")]
     if errors:
         raise ValidationFailed(_("Please correct the delivery address."), fields=errors)
-    return {
+    values = {
         "delivery_province_code": province.code,
         "delivery_county_code": county.code,
         "delivery_address": address or None,
         "receiver_name": name,
         "receiver_phone": phone,
     }
+    return values, (province, county)
 
 
 def delivery_of(order: Order) -> DeliveryInput:
@@ -616,7 +646,7 @@ def place_order(
     if not can(actor, "create", Order):
         raise NotAllowed(_("Only buyers place orders."))
     grams, mass_unit = _quantity(quantity, unit)
-    destination = _delivery_values(delivery, delivery_defaults(actor, lot, demand))
+    destination, (province, county) = _delivery(delivery, delivery_defaults(actor, lot, demand))
     apply_lot_expiry(lot, now)  # reservations that ran out first: their quantity is for sale
     _check_orderable(lot, mass_unit, now)
     if not meets_minimum(lot, grams):
@@ -628,11 +658,10 @@ def place_order(
     if grams > lot.remaining_g:
         raise _insufficient(lot, mass_unit)
     amount_fen = order_amount_fen(grams, lot.price_fen_per_t)
-    remaining = _reserve(lot, grams, now)
-    if remaining is None:  # someone else was quicker (or the lot changed) since it was read
-        db.session.refresh(lot)
-        _check_orderable(lot, mass_unit, now)
-        raise _insufficient(lot, mass_unit)
+    # Everything but the reservation is written first: the guarded statement takes the lot's
+    # row, and every other order of the lot waits for it until this transaction ends, so it
+    # comes last and only the commit follows it. A reservation refused after all rolls back
+    # the order, its audit record and its notices with it (nothing was committed).
     order = Order(
         lot=lot,
         buyer_org_id=actor.organisation_id,
@@ -651,6 +680,11 @@ def place_order(
     )
     db.session.add(order)
     db.session.flush()
+    # what showing the new order needs is at hand: a new order has no photos, and its delivery
+    # place's regions were just looked up
+    set_committed_value(order, "photos", [])
+    set_committed_value(order, "delivery_province", province)
+    set_committed_value(order, "delivery_county", county)
     record(
         actor,
         order,
@@ -666,12 +700,26 @@ def place_order(
             **destination,
         },
     )
+    _notify(actor, order, "placed")
+    _load_for_showing(order)
+    db.session.flush()
+    remaining = _reserve(lot, grams, now)
+    if remaining is None:  # someone else was quicker (or the lot changed) since it was read
+        db.session.refresh(lot)
+        _check_orderable(lot, mass_unit, now)
+        raise _insufficient(lot, mass_unit)
     if remaining == 0:  # the stock statement marked it sold out, in the same breath
         LOTS.recorded(
             lot, LotAction.sell_out, LotStatus.open, actor=actor, facts={"order_id": order.id}
         )
-    _notify(actor, order, "placed")
     return order
+
+
+def _load_for_showing(order: Order) -> None:
+    """Load what the order's page and the API show of a new order (its lot's commodity and
+    county, the organisations), before its lot's row is taken rather than while it is held."""
+    lot = order.lot
+    (lot.commodity, lot.county, order.buyer_org, order.cooperative_org)  # noqa: B018 - loads
 
 
 # --- the cooperative's steps ----------------------------------------------------------------

@@ -16,13 +16,13 @@ text, exact words above pinyin, pinyin above initials. `search_words` lists ever
 the documents, for the one-letter slips (heidoo); "did you mean" is the service's, from the
 catalogue, as for Whoosh.
 
-In step with the lots: in the lot's own transaction. With this backend the service does not
-queue lots in `search_outbox`: the flush hook notes the lots a transaction touched, and just
-before it commits the service writes their documents through the same connection (see
-`service._write_documents_before_commit`). The document commits or rolls back with the lot: no
-queue, no worker, no window in which a committed lot is missing from search, whatever process
-writes it. Documents are upserted only over an older or equal version (the lot's updated_at), so
-that a rebuild reading a lot before a transaction changed it never overwrites the newer document.
+In step with the lots: through the queue, as for Whoosh. A flush or statement that writes a lot
+queues its id in `search_outbox` in the lot's own transaction; the worker's task `search.apply`
+(and its sweep) writes the documents of the queued lots in batches (`writing()`), off the
+request path, so that nothing is analysed or upserted while a request holds a lot's row.
+Documents are upserted only over an older or equal version (the lot's updated_at), so that a
+writer (or a rebuild) that read a lot before a transaction changed it never overwrites the newer
+document.
 
 Matching and ranking follow the Whoosh backend term for term (`_alternatives` there, `_Term`
 here): every query word must match in one of its forms (place words narrow unless nothing of the
@@ -300,7 +300,7 @@ def _rank(query: str) -> sa.ColumnElement[float]:
 
 
 class PostgresBackend:
-    """Search documents in PostgreSQL, written in the lots' own transactions."""
+    """Search documents in PostgreSQL, written by the queue's task (see the module's note)."""
 
     def __init__(
         self,
@@ -322,7 +322,7 @@ class PostgresBackend:
     def write(
         self, connection: Connection, upserts: Sequence[LotDocument], deletes: Iterable[int] = ()
     ) -> None:
-        """Write documents in the caller's transaction (the lots' own)."""
+        """Write documents in the caller's transaction."""
         write_documents(connection, upserts, deletes)
 
     @contextmanager

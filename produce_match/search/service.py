@@ -1,16 +1,18 @@
 """Keeping the index in step with the database, and answering searches with lots.
 
-Two backends (`SEARCH_BACKEND`): Whoosh, a local index beside one node (`whoosh_backend.py`),
-kept in step through the queue below; and PostgreSQL (`postgres_backend.py`), whose documents
-are written in the lots' own transactions: with it, the flush hook only notes the lots touched,
-and just before the commit their documents are written through the same connection
-(`_write_documents_before_commit`), so that they commit or roll back together; no queue.
+Two backends (`SEARCH_BACKEND`): Whoosh, a local index beside one node (`whoosh_backend.py`), and
+PostgreSQL (`postgres_backend.py`), documents in the database itself. Both are kept in step the
+same way, off the request path:
 
-With Whoosh: the database is the truth. Every flush that touches a lot queues the lot's id in
-`search_outbox` in the same transaction, and asks for the task `search.apply` once it commits
-(see tasks.py): the worker applies the queue to the index in batches, through the index's one
-writer. A crash between commit and index write loses nothing: the queue is in the database, and
-the worker's periodic sweep applies it. Searches only read.
+The database is the truth. Every flush that touches a lot (and every statement that writes lots,
+through `lots.updates.update_lots`) queues the lot's id in `search_outbox` in the same
+transaction, and asks for the task `search.apply` once it commits (see tasks.py): the worker
+applies the queue to the index in batches, each lot once however often it was queued, through
+the index's one writer (Whoosh) or one transaction of upserts (PostgreSQL). A crash between
+commit and index write loses nothing: the queue is in the database, and the worker's periodic
+sweep applies it. A document is never replaced by an older version of its lot: Whoosh's one
+writer reads the lots while it holds the index, PostgreSQL's upsert is guarded by the version
+(the lot's `updated_at`). Searches only read.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from functools import partial
 from itertools import chain
 from typing import Any
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session, selectinload
 
@@ -76,7 +78,7 @@ class SearchService:
     @property
     def backend(self) -> SearchBackend:
         if self._backend is None:
-            if self.in_transaction:
+            if self.in_database:
                 from produce_match.search.postgres_backend import PostgresBackend
 
                 self._backend = PostgresBackend(
@@ -102,9 +104,12 @@ class SearchService:
         self._backend = None
 
     @property
-    def in_transaction(self) -> bool:
-        """Are documents written in the lots' own transactions (PostgreSQL), not queued?"""
+    def in_database(self) -> bool:
+        """Are the documents kept in the database (PostgreSQL), not in a local index?"""
         return self.app.config.get("SEARCH_BACKEND") == "postgres"
+
+    #: the former name of `in_database`
+    in_transaction = in_database
 
     def vocabulary_changed(self) -> None:
         """The catalogue or the regions changed: analyse with the new words from now on."""
@@ -203,8 +208,6 @@ class SearchService:
 
     def pending(self) -> bool:
         """Are changes queued for the index (read in a transaction of its own)?"""
-        if self.in_transaction:  # nothing is queued (`flask search sync` drains what was)
-            return False
         found = db.session.scalar(select(SearchOutbox.id).limit(1)) is not None
         db.session.rollback()
         return found
@@ -213,18 +216,8 @@ class SearchService:
         """Queue lots for the index explicitly (`update_lots` does, for its statements)."""
         if not lot_ids:
             return
-        if self.in_transaction:  # written before this transaction commits
-            db.session.info.setdefault("search_lots", set()).update(lot_ids)
-            return
         db.session.execute(insert(SearchOutbox), [{"lot_id": i} for i in lot_ids])
         after_commit("search.apply")
-
-    def write_documents(self, session: Session, lot_ids: list[int]) -> None:
-        """Write the lots' documents in the session's transaction (backends that do so)."""
-        found = {lot.id: lot for lot in self._load(lot_ids, session=session)}
-        docs = [self.document(found[i]) for i in lot_ids if i in found]
-        gone = [i for i in lot_ids if i not in found]
-        self.backend.write(session.connection(), docs, gone)  # type: ignore[attr-defined]
 
     # --- searching ------------------------------------------------------------------------
 
@@ -362,14 +355,6 @@ def _refuse_unqueued_lot_statements(state: ORMExecuteState) -> None:
 # --- the database side: queue every lot a flush touches -------------------------------------
 
 
-def _in_transaction() -> SearchService | None:
-    """The app's search service if it writes documents in the lots' own transactions."""
-    if not has_app_context():
-        return None
-    search = current_app.extensions.get("search")
-    return search if search is not None and search.in_transaction else None
-
-
 @event.listens_for(Session, "after_flush")
 def _queue_flushed_lots(session: Session, _context: Any) -> None:
     ids = {
@@ -381,29 +366,8 @@ def _queue_flushed_lots(session: Session, _context: Any) -> None:
     }
     if not ids:
         return
-    if _in_transaction() is not None:  # written just before the commit
-        session.info.setdefault("search_lots", set()).update(ids)
-        return
     session.connection().execute(insert(SearchOutbox), [{"lot_id": i} for i in sorted(ids)])
     after_commit("search.apply", session=session)
-
-
-@event.listens_for(Session, "before_commit")
-def _write_documents_before_commit(session: Session) -> None:
-    """PostgreSQL search: the documents of every lot the transaction touched, written in it."""
-    search = _in_transaction()
-    if search is None:
-        return
-    session.flush()  # what is still pending notes its lots too
-    # a flush while loading the lots could note more: until there are none
-    while ids := session.info.pop("search_lots", None):
-        search.write_documents(session, sorted(ids))
-        session.flush()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget(session: Session) -> None:
-    session.info.pop("search_lots", None)
 
 
 def init_app(app: Flask) -> None:

@@ -1,7 +1,8 @@
 """The search index's work in the task queue: the queue of changed lots applied in batches.
 
-`search.apply` is asked for by every commit that queued lots (see service.py). The index has
-one writer: a task that finds it busy tries again shortly, unless the queue is empty by then.
+`search.apply` is asked for by every commit that queued lots (see service.py), on both backends.
+The Whoosh index has one writer: a task that finds it busy tries again shortly, unless the queue
+is empty by then (PostgreSQL's writer is never busy).
 The sweep applies what a lost task left queued.
 """
 
@@ -28,4 +29,4 @@ def apply_queue() -> int:
 @periodic("search.sweep", on_start=True, minute="*")
 def sweep() -> int:
     """Every minute, and when a worker starts: what a lost task left queued."""
-    return 0 if service().in_transaction else service().process_queue()
+    return service().process_queue()

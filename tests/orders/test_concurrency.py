@@ -31,6 +31,8 @@ from produce_match.orders.models import (
     Order,
     OrderStatus,
 )
+from produce_match.search.models import SearchDocument
+from produce_match.search.service import service
 from tests.conftest import make_app
 from tests.factories import make_lot
 
@@ -62,9 +64,11 @@ def _run_workers(target: Any, args: tuple[Any, ...], tmp_path: Path) -> list[Any
     return reports
 
 
-def _order_many(url: str, lot_id: int, login: str, instance: str, worker: int, queue) -> None:
+def _order_many(
+    url: str, lot_id: int, login: str, backend: str, instance: str, worker: int, queue
+) -> None:
     """One server process: ORDERS_EACH orders of 1-4 kg, each its own transaction."""
-    app = make_app(url, Path(instance) / f"w{worker}")
+    app = make_app(url, Path(instance) / f"w{worker}", SEARCH_BACKEND=backend)
     rng = random.Random(worker)
     placed: list[tuple[int, int]] = []
     refused, errors = 0, []
@@ -99,7 +103,7 @@ def test_many_processes_never_sell_more_than_the_stock(app, users, database_url,
     lot = make_lot(users["coop"], quantity="500", unit="kg")
     lot_id, quantity_g, login = lot.id, lot.quantity_g, users["buyer"].login
     db.session.commit()  # the test holds no transaction (on SQLite, no lock) while they run
-    reports = _run_workers(_order_many, (database_url, lot_id, login), tmp_path)
+    reports = _run_workers(_order_many, (database_url, lot_id, login, "whoosh"), tmp_path)
 
     assert [errors for *_rest, errors in reports] == [[]] * WORKERS
     placed = [p for _w, done, _r, _e in reports for p in done]
@@ -122,6 +126,26 @@ def test_many_processes_never_sell_more_than_the_stock(app, users, database_url,
         select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "placed")
     )
     assert placed_events == len(placed)
+
+
+@pytest.mark.parametrize("search_backend", ["postgres"])
+def test_the_lots_document_follows_concurrent_orders(
+    app, users, database_url, tmp_path, search_backend
+):
+    """8 processes order from one lot, each commit's task writing the lot's search document at
+    once, in any order: the document that stays is the lot's last version, never an older one
+    that came last (the lot's stamp only goes forward, in the order the row was written)."""
+    lot = make_lot(users["coop"], quantity="500", unit="kg")
+    lot_id, login = lot.id, users["buyer"].login
+    db.session.commit()
+    reports = _run_workers(_order_many, (database_url, lot_id, login, "postgres"), tmp_path)
+    assert [errors for *_rest, errors in reports] == [[]] * WORKERS
+
+    db.session.expire_all()
+    report = service().check(repair=False)
+    assert (report.missing, report.stale, report.extra) == ([], [], [])
+    document = db.session.get(SearchDocument, lot_id)
+    assert (document.remaining_g, document.status) == (0, "sold_out")
 
 
 def _give_back_many(

@@ -135,15 +135,13 @@ def test_placing_reserves_the_quantity_at_once(users, lot, buyer):
     assert events(order) == [(None, "reserved", "placed")]
     assert history(order)[0].actor_id == buyer.id
     assert history(order)[0].changes["amount_fen"] == 102_000
-    # the lot's new remaining quantity reaches the search index: through the queue and the task
-    # its commit enqueued (Whoosh; immediate in the tests), or in the lot's own transaction
-    # (PostgreSQL)
-    if search_service().in_transaction:
+    # the lot's new remaining quantity reaches the search index through the queue and the task
+    # its commit enqueued (immediate in the tests), on either backend
+    assert lot.id not in db.session.scalars(select(SearchOutbox.lot_id)).all()
+    db.session.refresh(lot)
+    assert search_service().backend.versions().get(lot.id) == index_version(lot)
+    if search_service().in_database:
         assert db.session.get(SearchDocument, lot.id).remaining_g == 850 * KG
-    else:
-        assert lot.id not in db.session.scalars(select(SearchOutbox.lot_id)).all()
-        db.session.refresh(lot)
-        assert search_service().backend.versions().get(lot.id) == index_version(lot)
     conserved()
 
 
@@ -205,6 +203,82 @@ def test_the_guarded_statement_decides_not_what_was_read(lot, buyer):
     assert in_db(lot) == (10 * KG, LotStatus.open)
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
     conserved()
+
+
+def test_a_refused_reservation_leaves_nothing_behind(lot, buyer, users):
+    """The order, its audit record, its notices and the index's queue are written before the
+    guarded statement: when it refuses, all of them go with the rollback."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from produce_match.notifications.models import Notification
+
+    place(buyer, lot, "990", "kg")
+    counts = [
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Order, AuditEvent, Notification, SearchOutbox)
+    ]
+    set_committed_value(lot, "remaining_g", T)  # as if read before the other order
+    with pytest.raises(Conflict):
+        orders.place_order(buyer, lot, "500", "kg")
+    db.session.rollback()
+    assert [
+        db.session.scalar(select(func.count()).select_from(model))
+        for model in (Order, AuditEvent, Notification, SearchOutbox)
+    ] == counts
+    conserved()
+
+
+def test_the_lot_is_held_from_the_guarded_statement_to_the_commit_and_no_longer(lot, buyer):
+    """Every other order of the lot waits from the guarded UPDATE to the COMMIT: nothing but
+    the commit follows it when an order is placed (reads, the order, its audit record, notices
+    and the index's queue all come before), except the lot's own record when it sells out."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        words = statement.split()
+        verb = words[0].upper()
+        if verb in ("INSERT", "DELETE"):
+            statements.append(f"{verb} {words[2]}")
+        elif verb in ("UPDATE", "SELECT"):
+            statements.append(f"{verb} {words[1] if verb == 'UPDATE' else ''}".strip())
+
+    def committed(_conn) -> None:
+        statements.append("COMMIT")
+
+    def placing(quantity: str) -> list[str]:
+        """The statements of placing an order, up to its commit (the index's task follows)."""
+        statements.clear()
+        order = orders.place_order(buyer, lot, quantity, "kg")
+        db.session.commit()
+        assert order.id is not None
+        return statements[: statements.index("COMMIT")]
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "commit", committed)
+    try:
+        first = placing("300")
+        last = placing("700")  # the rest: sold out
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+        event.remove(engine, "commit", committed)
+    assert first[-1] == "UPDATE lots" and first.count("UPDATE lots") == 1
+    assert {"INSERT orders", "INSERT audit_events", "INSERT search_outbox"} <= set(first)
+    assert last[-2:] == ["UPDATE lots", "INSERT audit_events"]  # the lot's sold_out record
+    assert lot.status is LotStatus.sold_out
+    conserved()
+
+
+def test_only_the_lots_announced_are_written(lot, users):
+    other = make_lot(users["coop"], quantity="1", unit="t")
+    with pytest.raises(RuntimeError):
+        update_lots(
+            update(Lot).where(Lot.id.in_([lot.id, other.id])).values(min_order_g=0),
+            only=[lot.id],
+        )
+    db.session.rollback()
 
 
 def test_the_database_refuses_negative_stock(lot):

@@ -25,8 +25,9 @@ from tests.factories import make_lot
 
 #: a test of what every backend must do: it runs on each (PostgreSQL's when the tests do)
 both = pytest.mark.parametrize("search_backend", SEARCH_BACKENDS)
-#: Whoosh's own way of keeping in step (the queue); PostgreSQL's is tested further down
+#: what only one backend does
 whoosh = pytest.mark.parametrize("search_backend", ["whoosh"])
+postgres = pytest.mark.parametrize("search_backend", ["postgres"])
 
 
 def search(text: str = "", **kw):
@@ -253,7 +254,7 @@ def test_search_box_on_every_page(client):
 # --- in step with the database -------------------------------------------------------------
 
 
-@whoosh
+@both
 def test_a_commit_reaches_the_index_through_the_queue(market, users, monkeypatch):
     queue = get_queue()
     run, asked = queue.enqueue, []
@@ -297,10 +298,13 @@ def _commit_and_die(database_url: str, instance: str, backend: str = "whoosh") -
         os._exit(0)  # the task is lost with that queue: the index never hears of it from here
 
 
-@whoosh
-def test_a_worker_killed_between_commit_and_index_write(market, database_url, tmp_path, app):
+@both
+def test_a_worker_killed_between_commit_and_index_write(
+    market, database_url, tmp_path, app, search_backend
+):
     ctx = multiprocessing.get_context("spawn")
-    worker = ctx.Process(target=_commit_and_die, args=(database_url, str(tmp_path / "instance")))
+    args = (database_url, str(tmp_path / "instance"), search_backend)
+    worker = ctx.Process(target=_commit_and_die, args=args)
     worker.start()
     worker.join(60)
     assert worker.exitcode == 0
@@ -382,26 +386,25 @@ def test_concurrent_writers_from_several_processes(
     assert service().check(repair=False).clean
 
 
-# --- in step with the database on PostgreSQL: in the lot's own transaction ---------------------
-
-postgres = pytest.mark.parametrize("search_backend", ["postgres"])
+# --- in step with the database on PostgreSQL: the documents written by the queue's task ------
 
 
 @postgres
-def test_the_document_commits_and_rolls_back_with_the_lot(market, users):
+def test_the_document_follows_the_commit_and_never_a_rollback(market, users):
     lot = make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
-    # no queue, nothing to apply: the commit that wrote the lot wrote its document
+    # the commit queued the lot, and the task it asked for (immediate here) wrote the document
     assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) == 0
     assert titles(search("荔枝")) == [lot.title]
     lot.title = "高州荔枝 改了又撤回"
     db.session.flush()
-    db.session.rollback()
+    db.session.rollback()  # the queued id goes with it: nothing to apply
+    assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) == 0
     assert titles(search("荔枝")) == ["高州荔枝 3万斤"]
     assert search("撤回").total == 0
     assert service().check(repair=False).clean
 
 
-@postgres
+@both
 def test_statements_that_bypass_the_orm_reach_the_documents(market):
     from produce_match.database import utcnow
     from produce_match.lots.models import Lot, LotStatus
@@ -417,16 +420,19 @@ def test_statements_that_bypass_the_orm_reach_the_documents(market):
 
 
 @postgres
-def test_a_worker_killed_right_after_its_commit(market, database_url, tmp_path, app):
-    ctx = multiprocessing.get_context("spawn")
-    args = (database_url, str(tmp_path / "instance"), "postgres")
-    worker = ctx.Process(target=_commit_and_die, args=args)
-    worker.start()
-    worker.join(60)
-    assert worker.exitcode == 0
-    db.session.rollback()
-    # found at once by any process: the document committed with the lot
-    assert titles(search("荔枝")) == ["高州荔枝 急售"]
+def test_an_older_version_never_replaces_a_newer_document(market):
+    """Two writers of one lot's document: the one that read the lot first and writes last (a
+    slow task, a rebuild) leaves the newer document alone."""
+    from produce_match.lots.models import Lot
+
+    search_ = service()
+    lot = db.session.get(Lot, market["potato"].id)
+    older = search_.document(lot)
+    lot.title = "金州土豆 80吨 新价"
+    db.session.commit()  # the task writes the newer document
+    with search_.backend.writing() as writer:
+        writer.upsert(older)
+    assert titles(search("新价")) == ["金州土豆 80吨 新价"]
     assert service().check(repair=False).clean
 
 
