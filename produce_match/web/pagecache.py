@@ -36,8 +36,8 @@ cache.watch(
     "commodity_names",
     "regions",
     "organisations",
-    # the search index caught up with the lots (the worker empties the outbox after writing it;
-    # the PostgreSQL backend writes its documents in the lots' own transaction)
+    # the search index caught up with the lots: the worker empties the outbox after writing the
+    # documents (the PostgreSQL backend's are rows of search_documents)
     "search_outbox",
     "search_documents",
 )
