@@ -32,8 +32,8 @@ word of five letters or more forgives one wrong letter (the words within one edi
 letter, from `search_words`, counting 0.4 as Whoosh's fuzzy term). The relevance score is the
 sum over the query's words of `ts_rank_cd` (normalisation 0: the weights of the matching
 positions), times `urgency_factor` with the default sort; equal scores go by urgency, as in
-Whoosh. Filters, facets (one GROUPING SETS query)
-and every sort, distance included, are SQL.
+Whoosh. Filters, facets (one GROUPING SETS query; with words, over the same materialised step
+as the page, in the page's own statement) and every sort, distance included, are SQL.
 
 Where the time goes (100,000 lots; figures in the README): a search with words reads the GIN
 index's bitmap (forced: the planner's estimate for an OR of a commodity's names is five times too
@@ -96,6 +96,8 @@ MAX_POSITIONS = 256
 FUZZY_FROM = 5
 BATCH = 500
 FACET_LIMIT = 30
+#: facet name -> (value, count), the most frequent first
+_Facets = dict[str, list[tuple[str, int]]]
 
 
 def _quote(lexeme: str) -> str:
@@ -431,8 +433,12 @@ class PostgresBackend:
         parts = [_term(t, fuzzy) for t in terms]
         filters = self._filters(request)
 
+        #: the facets counted by the last attempt's own statement (words only), if asked for
+        counted: list[_Facets | None] = [None]
+
         def attempt(condition: sa.ColumnElement[bool], every_term: bool) -> tuple[list[Hit], int]:
-            return self._page(connection, request, condition, parts, every_term)
+            hits, total, counted[0] = self._page(connection, request, condition, parts, every_term)
+            return hits, total
 
         if parts:
             every = " & ".join(f"({p.match_query()})" for p in parts)
@@ -457,7 +463,12 @@ class PostgresBackend:
             relaxed = bool(total)
         facets = {}
         if request.facets:
-            facets = self._facets(connection, matched) if total else {n: [] for n in FACETS}
+            if not total:
+                facets = {n: [] for n in FACETS}
+            elif counted[0] is not None:
+                facets = counted[0]
+            else:
+                facets = self._facets(connection, matched)
         return SearchResult(hits=hits, total=total, facets=facets, relaxed=relaxed)
 
     def _fuzzy_words(self, connection: Connection, terms: list[QueryTerm]) -> dict[str, list[str]]:
@@ -514,9 +525,7 @@ class PostgresBackend:
         return sa.or_(*conditions) if conditions else sa.false()
 
     @staticmethod
-    def _facets(
-        connection: Connection, matched: sa.ColumnElement[bool]
-    ) -> dict[str, list[tuple[str, int]]]:
+    def _facets(connection: Connection, matched: sa.ColumnElement[bool]) -> _Facets:
         """Counts per commodity, province, county and grade of the matches, in one query."""
         columns = [DOCS.c[name] for name in FACETS]
         rows = connection.execute(
@@ -524,6 +533,11 @@ class PostgresBackend:
             .where(matched)
             .group_by(sa.func.grouping_sets(*[sa.tuple_(c) for c in columns]))
         )
+        return PostgresBackend._facet_counts(tuple(row) for row in rows)
+
+    @staticmethod
+    def _facet_counts(rows: Iterable[tuple[Any, ...]]) -> _Facets:
+        """The GROUPING SETS rows (a value per facet, one of them set, and a count) as facets."""
         counts: dict[str, list[tuple[str, int]]] = {name: [] for name in FACETS}
         for row in rows:
             *values, n = row
@@ -542,12 +556,13 @@ class PostgresBackend:
         matched: sa.ColumnElement[bool],
         parts: list[_Term],
         every_term: bool,
-    ) -> tuple[list[Hit], int]:
-        """The page's hits in the request's order, ordered and cut by PostgreSQL, and how many
-        match in all (counted by the same query)."""
+    ) -> tuple[list[Hit], int, _Facets | None]:
+        """The page's hits in the request's order, ordered and cut by PostgreSQL, how many
+        match in all (counted by the same query) and, for words with facets asked for, the
+        facets (counted by the same statement too, from the same pass over the matches)."""
         if request.per_page <= 0:  # only how many ("did you mean" asks so of each name)
             count = sa.select(sa.func.count()).select_from(DOCS).where(matched)
-            return [], connection.scalar(count) or 0
+            return [], connection.scalar(count) or 0, None
         start = max(0, (request.page - 1) * request.per_page)
         c = DOCS.c
         score: sa.ColumnElement[Any] = sa.literal(0.0)
@@ -583,18 +598,34 @@ class PostgresBackend:
         if distance is not None:
             columns.append(distance.label("km"))
         page = max(1, request.per_page)
+        facets: _Facets | None = None
         if parts:
             # words: every match is read to be ranked anyway; the ranks (and distances) are
             # worked out once, in a materialised step of narrow rows that are then counted and
-            # ordered (the tokens are never carried into the sort)
-            keyed = sa.select(*columns).where(matched).cte("matched").prefix_with("MATERIALIZED")
+            # ordered (the tokens are never carried into the sort); with facets, their columns
+            # are kept in that step too and counted from it, in the same statement
+            wanted = [c[n] for n in FACETS if n not in keys] if request.facets else []
+            keyed = (
+                sa.select(*columns, *wanted)
+                .where(matched)
+                .cte("matched")
+                .prefix_with("MATERIALIZED")
+            )
+            page_columns = [keyed.c[col.name] for col in columns]
+            ordering = [keyed.c[k].desc() if d else keyed.c[k] for k, d in order]
             query = (
-                sa.select(keyed, sa.func.count().over().label("total"))
-                .order_by(*(keyed.c[k].desc() if d else keyed.c[k] for k, d in order))
+                sa.select(*page_columns, sa.func.count().over().label("total"))
+                .order_by(*ordering)
                 .offset(start)
                 .limit(page)
             )
-            rows = connection.execute(query).all()
+            if request.facets:
+                numbered = query.add_columns(
+                    sa.func.row_number().over(order_by=ordering).label("n")
+                )
+                rows, facets = self._page_and_facets(connection, keyed, numbered)
+            else:
+                rows = connection.execute(query).all()
         else:
             # no words: counted apart, from the covering index alone, the page read in order
             by = [c[k].desc() if d else c[k] for k, d in order if k != "km"]
@@ -617,7 +648,35 @@ class PostgresBackend:
             )
             for row in rows[: max(0, request.per_page)]
         ]
-        return hits, total
+        return hits, total, facets
+
+    @staticmethod
+    def _page_and_facets(
+        connection: Connection, keyed: Any, query: sa.Select[Any]
+    ) -> tuple[list[Any], _Facets]:
+        """The page's rows (`query`, numbered `n` in its order) and the facet counts of the
+        matches in `keyed` (a materialised step), in one statement: the page's rows in order,
+        then the GROUPING SETS rows."""
+        paged = query.subquery("paged")
+        facet_columns = [keyed.c[name] for name in FACETS]
+        page_part = sa.select(
+            sa.literal(0).label("part"),
+            *paged.c,
+            *(sa.cast(sa.null(), sa.Text).label(f"f_{i}") for i in range(len(FACETS))),
+        )
+        counts = sa.select(
+            sa.literal(1).label("part"),
+            *(
+                sa.func.count().label("total") if col.name == "total" else sa.null()
+                for col in paged.c
+            ),
+            *facet_columns,
+        ).group_by(sa.func.grouping_sets(*[sa.tuple_(c) for c in facet_columns]))
+        both = sa.union_all(page_part, counts).subquery("both")
+        out = connection.execute(sa.select(both).order_by(both.c.part, both.c.n)).all()
+        rows = [row for row in out if row.part == 0]
+        facet_rows = [(*row[-len(FACETS) :], row.total) for row in out if row.part == 1]
+        return rows, PostgresBackend._facet_counts(facet_rows)
 
     @staticmethod
     def _urgency(today: int) -> sa.ColumnElement[float]:

@@ -590,3 +590,48 @@ def test_a_rebuild_rewrites_only_the_documents_that_differ(market):
     assert titles(search("黑豆")) == ["彰武道亭村黑豆 40吨 急售"]
     assert xmin(beans) != before[beans]  # rewritten
     assert xmin(corn) == before[corn]  # already right: left as it was
+
+
+@postgres
+def test_facets_counted_with_the_page_equal_the_separate_query(users, monkeypatch):
+    """The facets counted in the page's own statement are the separate GROUPING SETS query's,
+    and the page is the one asked without facets, on random lots, words, sorts and pages."""
+    import random
+
+    from produce_match.search.postgres_backend import PostgresBackend
+
+    rng = random.Random(15)
+    commodities = ["黑豆", "玉米", "樱桃", "马铃薯", "樱桃番茄"]
+    words = ["急售", "滞销", "产地直供", "新货", "统货"]
+    for i in range(40):
+        commodity = rng.choice(commodities)
+        make_lot(
+            users[rng.choice(["coop", "coop2"])],
+            commodity=commodity,
+            title=f"{commodity} {rng.choice(words)} {rng.choice(words)} {i + 1}吨",
+            quantity=str(i + 1),
+            price=f"{rng.randint(100, 900) / 100:.2f}",
+            grade=rng.choice(["", "一等", "二等"]),
+            spoil_by=(local_today() + timedelta(days=rng.randint(1, 60))).isoformat(),
+        )
+    page = PostgresBackend._page
+
+    def separately(*args, **kw):  # the facets left to the separate query
+        hits, total, _facets = page(*args, **kw)
+        return hits, total, None
+
+    asked = [
+        dict(text=text, sort=sort, page=number, per_page=per_page, origin=(39.05, 121.78))
+        for text in ["急售", "玉米", "樱桃", "黑豆 滞销", "金州 樱桃", "黑豆 荔枝", "产地直供 新货"]
+        for sort in ["relevance", "urgency", "price", "newest", "distance"]
+        for number, per_page in [(1, 5), (2, 5), (1, 50), (9, 5)]
+    ]
+    together = [search(**kw, facets=True) for kw in asked]
+    plain = [search(**kw) for kw in asked]
+    monkeypatch.setattr(PostgresBackend, "_page", separately)
+    apart = [search(**kw, facets=True) for kw in asked]
+    assert any(r.total and r.facets["commodity"] for r in together)
+    for one, other, without in zip(together, apart, plain, strict=True):
+        assert one.facets == other.facets
+        assert (one.hits, one.total, one.relaxed) == (other.hits, other.total, other.relaxed)
+        assert (one.hits, one.total) == (without.hits, without.total)
