@@ -189,7 +189,7 @@ def percentile(values: list[float], q: float) -> float:
 def _index_size(root: Path) -> int:
     """Bytes of the live index: the Whoosh generation, or PostgreSQL's documents table with its
     indexes and the word list."""
-    if service().in_transaction:
+    if service().in_database:
         size = db.session.scalar(
             text(
                 "SELECT pg_total_relation_size('search_documents') "
@@ -270,7 +270,7 @@ def _run_backend(
         if existing:
             print(f"corpus    {existing:,} lots, reused from {folder}")
             if rebuild or not service().backend.exists() or not service().check(repair=False).clean:
-                if fresh and service().in_transaction:
+                if fresh and service().in_database:
                     db.session.execute(text("TRUNCATE search_documents"))
                     db.session.commit()
                     print("documents emptied first (--fresh)")

@@ -108,9 +108,6 @@ class SearchService:
         """Are the documents kept in the database (PostgreSQL), not in a local index?"""
         return self.app.config.get("SEARCH_BACKEND") == "postgres"
 
-    #: the former name of `in_database`
-    in_transaction = in_database
-
     def vocabulary_changed(self) -> None:
         """The catalogue or the regions changed: analyse with the new words from now on."""
         self._analyzer = None
