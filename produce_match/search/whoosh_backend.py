@@ -624,8 +624,10 @@ class WhooshBackend:
         self._checked = 0.0
 
     def versions(self) -> dict[int, int]:
-        with self._search_lock:
-            searcher = self.searcher()
+        """Every document's lot and version, read from the live index as it is now (a searcher
+        of its own: the shared one may be up to a second old, and a check must see the last
+        write)."""
+        with whoosh_index.open_dir(str(self.generation())).searcher() as searcher:
             return {int(f["id"]): f["version"] for f in searcher.all_stored_fields()}
 
     # --- reading ---------------------------------------------------------------------------
