@@ -64,11 +64,14 @@ def ensure(user: User | None, action: str, target: Any) -> None:
     raise Forbidden()
 
 
-def load(user: User | None, action: str, model: type, ident: Any) -> Any:
-    """Fetch an object by primary key and `ensure` the user may do `action` to it (404/403)."""
+def load(user: User | None, action: str, model: type, ident: Any, *, options: Any = ()) -> Any:
+    """Fetch an object by primary key and `ensure` the user may do `action` to it (404/403).
+
+    `options` are loader options for the one query (what the caller will read of it anyway).
+    """
     from produce_match.extensions import db
 
-    obj = db.session.get(model, ident)
+    obj = db.session.get(model, ident, options=options)
     if obj is None:
         raise NotFound()
     ensure(user, action, obj)

@@ -73,14 +73,13 @@ def resolve_place(
     """
     county_required = required if county_required is None else county_required
     errors: dict[str, list[str]] = {}
-    province = regions.find_province(place.province)
+    province, found = regions.find_place(place.province, place.county)
     county = None
     if place.province and province is None:
         errors["province"] = [_("Unknown province: %(name)s", name=place.province)]
     elif required and province is None:
         errors["province"] = [_("Choose a province.")]
     if province is not None and place.county:
-        found = regions.find_counties(place.county, province.code)
         if not found:
             errors["county"] = [
                 _(

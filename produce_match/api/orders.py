@@ -10,6 +10,7 @@ import marshmallow as ma
 from flask import request, url_for
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import NotFound
 
 from produce_match import policy
@@ -263,6 +264,11 @@ def list_orders(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# what placing an order reads of its lot (the cooperative, the commodity and county the answer
+# shows), in the lot's own query rather than three more
+_LOT_FOR_ORDER = (joinedload(Lot.cooperative), joinedload(Lot.commodity), joinedload(Lot.county))
+
+
 @blp.route("/orders", methods=["POST"])
 @token_required(blp)
 @blp.arguments(PlaceSchema)
@@ -271,7 +277,7 @@ def list_orders(args: dict[str, Any]) -> dict[str, Any]:
 def place_order(body: dict[str, Any]) -> Order:
     """Order part or all of an open lot; the quantity is reserved at once (buyers only)."""
     user = require_user()
-    lot = policy.load(user, policy.VIEW, Lot, body["lot_id"])
+    lot = policy.load(user, policy.VIEW, Lot, body["lot_id"], options=_LOT_FOR_ORDER)
     policy.ensure(user, "create", Order)
     delivery = _delivery_input(body.get("delivery"))
     order = orders.place_order(user, lot, body["quantity"], body["unit"], delivery=delivery)

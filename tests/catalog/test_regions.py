@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from produce_match.catalog import regions
+from produce_match.catalog.models import Region, RegionLevel
+from produce_match.extensions import db
 
 
 @pytest.mark.parametrize("text", ["辽宁", "辽宁省", "210000"])
@@ -37,3 +41,32 @@ def test_great_circle_distance(app):
     assert 500 < regions.distance_km(zhangwu, beijing) < 600
     # Beijing to Shanghai is about 1,070 km
     assert 1000 < regions.great_circle_km(39.9042, 116.4074, 31.2304, 121.4737) < 1100
+
+
+def test_find_place_is_find_province_then_find_counties_on_random_input(app):
+    """The one-query lookup gives exactly what the two lookups give, on typed names, short
+    names, codes (spaces around), another province's counties, shared names, blanks, nonsense."""
+    rng = random.Random(15)
+    every = list(db.session.scalars(db.select(Region)))
+    counties = [r for r in every if r.level is RegionLevel.county]
+
+    def typed(region: Region) -> str:
+        text = rng.choice([region.code, region.name, region.short_name or region.name])
+        return rng.choice([text, f" {text} "])
+
+    odd = [None, "", "  ", "火星", "城关区", "新华区", "辽宁", "000000"]
+    pairs = 0
+    for _ in range(600):
+        county = rng.choice(counties)
+        province = db.session.get(Region, county.province_code)
+        given = (
+            typed(province) if rng.random() < 0.8 else rng.choice(odd + [typed(rng.choice(every))]),
+            typed(county) if rng.random() < 0.8 else rng.choice(odd + [typed(rng.choice(every))]),
+        )
+        old_province = regions.find_province(given[0])
+        old_counties = regions.find_counties(given[1], old_province.code) if old_province else []
+        new_province, new_counties = regions.find_place(*given)
+        assert new_province is old_province
+        assert new_counties == (old_counties if (given[1] or "").strip() else [])
+        pairs += len(new_counties) == 1
+    assert pairs > 300  # most draws were a province typed with one of its own counties
