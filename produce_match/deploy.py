@@ -7,7 +7,9 @@ gunicorn; it exits 1 if anything is wrong. It reads the settings, it does not ch
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -18,6 +20,16 @@ from produce_match.extensions import db
 #: secrets that are placeholders, not secrets
 WEAK_SECRETS = frozenset({"dev", "development", "secret", "change-me", "changeme", "test", ""})
 MIN_SECRET_LENGTH = 32
+
+#: the checks the domains add (`also_check`): each returns its problems with a configuration
+_CHECKS: list[Callable[[Mapping[str, Any]], list[str]]] = []
+
+
+def also_check(check: Callable[[Mapping[str, Any]], list[str]]) -> None:
+    """Add a domain's own check of a production configuration (the payment providers' keys,
+    say); the kernel knows no domain, so they tell it."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
 
 
 def problems(*, workers: int, nodes: int, tls_in_gunicorn: bool) -> list[str]:
@@ -73,6 +85,8 @@ def problems(*, workers: int, nodes: int, tls_in_gunicorn: bool) -> list[str]:
         )
     # the same check that refuses to start the app (the configuration may have changed since)
     found.extend(sandbox_in_production(cfg))
+    for check in _CHECKS:
+        found.extend(check(cfg))
     if cfg.get("AUTO_SETUP"):
         found.append("AUTO_SETUP is on: migrate with `flask init-db` on deployment instead.")
     if cfg.get("LOAD_DEMO"):

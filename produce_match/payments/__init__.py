@@ -9,6 +9,7 @@ pages are the web layer's: produce_match.web.payments.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
@@ -56,11 +57,31 @@ HISTORY_LABELS = {
 }
 
 
+def offered_provider_problems(config: Mapping[str, Any]) -> list[str]:
+    """Why the providers this production configuration offers may not run (none: they may):
+    each provider's own `deploy_problems` (keys, HTTPS, no sandbox or emulator)."""
+    from produce_match.payments.providers import REGISTRY
+
+    if config.get("PRODUCE_MATCH_ENV") != "production":
+        return []
+    found: list[str] = []
+    for name in config.get("PAYMENTS_METHODS", ()):
+        if name in REGISTRY:
+            found.extend(REGISTRY[name].deploy_problems(config))
+    return found
+
+
 def init_app(app: Flask) -> None:
+    from produce_match import deploy
+    from produce_match.config import ConfigError
     from produce_match.payments import cli, operations, queries, service, tasks  # noqa: F401
     from produce_match.payments.providers import REGISTRY
 
     cli.init_app(app)
+    deploy.also_check(offered_provider_problems)
+    refused = offered_provider_problems(app.config)
+    if refused:  # a production app does not start with a provider it cannot use safely
+        raise ConfigError(" ".join(refused))
 
     @app.context_processor
     def _payments_globals() -> dict[str, Any]:

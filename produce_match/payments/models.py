@@ -42,10 +42,20 @@ def _enum(cls: type[enum.Enum], name: str, length: int = 20) -> Enum:
 class Method(enum.StrEnum):
     sandbox = "sandbox"  #: our own gateway (an online provider): hosted checkout, notifications
     transfer = "transfer"  #: an offline bank transfer to the cooperative's account
+    alipay = "alipay"  #: Alipay's open platform (page pay on a computer, WAP pay on a phone)
+    wechatpay = "wechatpay"  #: WeChat Pay API v3 (Native QR code on a computer, H5 on a phone)
 
     @property
     def label(self) -> Any:
-        return {Method.sandbox: _l("Online payment"), Method.transfer: _l("Bank transfer")}[self]
+        return _METHOD_LABELS[self]
+
+
+_METHOD_LABELS = {
+    Method.sandbox: _l("Online payment"),
+    Method.transfer: _l("Bank transfer"),
+    Method.alipay: _l("Alipay"),
+    Method.wechatpay: _l("WeChat Pay"),
+}
 
 
 def channel_label(provider: str) -> str:

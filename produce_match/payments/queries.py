@@ -21,7 +21,7 @@ from produce_match.payments.models import (
     PaymentInstruction,
 )
 from produce_match.payments.operations import ledger_sums, payout_account
-from produce_match.payments.providers import methods, paid_direct
+from produce_match.payments.providers import REGISTRY, methods, paid_direct
 from produce_match.policy import can
 
 
@@ -44,6 +44,25 @@ class OrderMoney:
     #: money came through the platform (online) / straight to the cooperative (transfer)
     paid_online: bool = False
     paid_direct: bool = False
+
+    def offers(self) -> list[tuple[str, Any]]:
+        """The pay buttons: each offered way of paying not already under way, with its words.
+        A bank transfer is offered only once the cooperative has given its account."""
+        under_way = (
+            self.open_payment.method.value
+            if self.open_payment is not None and self.open_payment.pay_url
+            else None
+        )
+        return [
+            (name, REGISTRY[name].pay_label)
+            for name in self.methods
+            if name != under_way and (name != "transfer" or self.has_bank_account)
+        ]
+
+    @property
+    def held_online(self) -> bool:
+        """An online way of paying is offered: its money is held by the platform."""
+        return any(name not in paid_direct() for name in self.methods)
 
 
 def order_money(user: User | None, order: Order) -> OrderMoney | None:

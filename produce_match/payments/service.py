@@ -12,7 +12,7 @@ Views, the API and the CLI call these.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -33,6 +33,7 @@ from produce_match.payments.models import (
     PaymentState,
 )
 from produce_match.payments.providers import (
+    Answer,
     BadNotification,
     ProviderRefused,
     ProviderUnavailable,
@@ -223,15 +224,23 @@ def run_outbox(ids: list[int] | None = None) -> int:
 
 
 class Refused(DomainError):
+    """A notification not applied; `answer` is what its provider is told (None: our JSON)."""
+
     status = 400
     code = "bad_notification"
 
+    def __init__(self, message: Any, *, answer: Answer | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer
 
-def receive_notification(provider_name: str, headers: Any, body: bytes) -> str:
-    """Verify and apply one notification; commits. 'applied', 'duplicate' or 'ignored'.
 
-    The provider reads its own wire format (`parse_notification`); the ledger sees only the
-    verified event."""
+def receive_notification(provider_name: str, headers: Any, body: bytes) -> Answer:
+    """Verify and apply one notification; commits. The answer its provider expects.
+
+    The provider reads its own wire format (`parse_notification`) and says how to answer
+    (`answer_notification`); the ledger sees only the verified event. Unknown providers and
+    refused notifications raise Refused; an event that does not match our payment raises
+    payments.Mismatch (nothing is applied)."""
     try:
         provider = get_provider(provider_name)
     except LookupError:
@@ -240,10 +249,17 @@ def receive_notification(provider_name: str, headers: Any, body: bytes) -> str:
         note = provider.parse_notification(headers, body)
     except BadNotification as exc:
         log.warning("notification refused (%s): %s", provider_name, exc)
-        raise Refused(str(exc)) from None
-    outcome = payments.apply_notification(note)
+        raise Refused(str(exc), answer=provider.answer_notification(None, str(exc))) from None
+    try:
+        outcome = payments.apply_notification(note)
+    except payments.Mismatch:
+        db.session.rollback()
+        log.warning("notification from %s does not match: %r", provider_name, body[:500])
+        answer = provider.answer_notification(None, "mismatch", 422)
+        raise Refused("mismatch", answer=answer) from None
     db.session.commit()
-    return outcome
+    log.info("notification from %s: %s", provider_name, outcome)
+    return replace(provider.answer_notification(outcome), outcome=outcome)
 
 
 def load_payment(user: User | None, payment_id: int, action: str = "view") -> Payment:

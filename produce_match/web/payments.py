@@ -233,14 +233,12 @@ def notify(provider: str) -> Any:
     """A provider's server tells us something. Signed; each event applied once; answers fast."""
     body = request.get_data(cache=True)
     try:
-        outcome = service.receive_notification(provider, request.headers, body)
+        answer = service.receive_notification(provider, request.headers, body)
     except service.Refused as exc:
-        return jsonify({"ok": False, "error": str(exc.message)}), 400
-    except payments.Mismatch:
-        current_app.logger.warning("notification from %s does not match: %r", provider, body[:500])
-        return jsonify({"ok": False, "error": "mismatch"}), 422
-    current_app.logger.info("notification from %s: %s", provider, outcome)
-    return jsonify({"ok": True, "outcome": outcome})
+        if exc.answer is None:  # no such provider
+            return jsonify({"ok": False, "error": str(exc.message)}), 400
+        answer = exc.answer
+    return current_app.response_class(answer.body, answer.status, dict(answer.headers))
 
 
 def init_app(app: Any) -> None:

@@ -239,10 +239,14 @@ def _nothing_recorded(order_id: int) -> None:
 def test_a_verified_payment_event_is_applied_once_and_a_replay_is_a_duplicate(payment):
     order_id = payment.order_id
     body = _event_for(payment)
-    assert service.receive_notification("sandbox", signed_headers(SECRET, body), body) == "applied"
+    assert (
+        service.receive_notification("sandbox", signed_headers(SECRET, body), body).outcome
+        == "applied"
+    )
     # the same event again (the gateway retries; or someone replays it, freshly signed)
     assert (
-        service.receive_notification("sandbox", signed_headers(SECRET, body), body) == "duplicate"
+        service.receive_notification("sandbox", signed_headers(SECRET, body), body).outcome
+        == "duplicate"
     )
     db.session.rollback()
     assert db.session.get(Order, order_id).status is OrderStatus.paid
@@ -265,8 +269,9 @@ def test_a_verified_payment_event_is_applied_once_and_a_replay_is_a_duplicate(pa
 def test_a_verified_event_that_fits_no_payment_of_ours_changes_nothing(payment, data):
     order_id = payment.order_id
     body = _event_for(payment, **data)
-    with pytest.raises(payments.Mismatch):
+    with pytest.raises(service.Refused) as refused:
         service.receive_notification("sandbox", signed_headers(SECRET, body), body)
+    assert refused.value.answer.status == 422  # the gateway is told it does not match
     _nothing_recorded(order_id)
 
 

@@ -16,12 +16,14 @@ side (an API answer or a signed notification), never from a browser.
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from flask import current_app, has_request_context, request
+from flask_babel import lazy_gettext as _l
 
 
 class ProviderError(Exception):
@@ -44,6 +46,20 @@ class BadNotification(ValueError):
     """A notification that is not from the provider, was changed, is too old, or cannot be read.
 
     Nothing of it may be applied."""
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP answer to a provider's notification: body, status and headers."""
+
+    body: str
+    status: int
+    headers: Mapping[str, str]
+    #: the ledger's word for a recorded notification (applied, duplicate, ignored); None: refused
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,8 @@ class Provider:
     name: ClassVar[str]
     #: the money goes straight to the cooperative's account: the platform never holds it
     paid_direct: ClassVar[bool] = False
+    #: the pay button's words on an order's page (translated when shown)
+    pay_label: ClassVar[Any] = _l("Pay online")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -176,6 +194,30 @@ class Provider:
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify and read one notification; BadNotification unless it is genuine and whole."""
         raise BadNotification(f"the {self.name} provider sends no notifications")
+
+    @classmethod
+    def answer_notification(
+        cls, outcome: str | None, error: str | None = None, status: int = 400
+    ) -> Answer:
+        """What the provider's server must be told about one of its notifications.
+
+        `outcome` is the ledger's ('applied', 'duplicate', 'ignored') once the notification is
+        recorded; None when it was refused (`error` says why and `status` is ours: 400 for a
+        notification that is not genuine, 422 for one that does not match our payment; a
+        provider whose protocol fixes the answer overrides this). Anything but a success makes
+        the provider send it again later."""
+        if outcome is None:
+            return Answer(json.dumps({"ok": False, "error": error or "refused"}), status, _JSON)
+        return Answer(json.dumps({"ok": True, "outcome": outcome}), 200, _JSON, outcome)
+
+    @classmethod
+    def deploy_problems(cls, config: Mapping[str, Any]) -> list[str]:
+        """Why this production configuration may not offer this provider (none: it may).
+
+        `flask check-deploy` and the start-up of a production app ask every offered provider:
+        a missing key, a key file others can read, a gateway URL that is not HTTPS, a sandbox
+        or emulator where the real service belongs."""
+        return []
 
 
 def get_provider(name: str, *, quick: bool = False) -> Provider:

@@ -8,6 +8,8 @@ recorded at once (`direct`): nothing has to move. It sends no notifications.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from produce_match.payments.providers import (
     Created,
     Movement,
@@ -20,6 +22,7 @@ from produce_match.payments.providers import (
 class TransferProvider(Provider):
     name = "transfer"
     paid_direct = True
+    pay_label = _l("Pay by bank transfer")
 
     def create_payment(
         self,
