@@ -30,9 +30,13 @@ LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: the ways of paying: the names of the providers in payments/providers/ (a test keeps the two
 #: the same; the configuration is read before any domain package is imported)
-PAYMENT_METHODS = ("sandbox", "transfer")
+PAYMENT_METHODS = ("alipay", "sandbox", "transfer")
 #: where the sandbox gateway process listens by default (development and tests only)
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:5001"
+#: the Alipay emulator (devtools/alipay_gateway) in development; its test app's identity
+DEFAULT_ALIPAY_EMULATOR_URL = "http://127.0.0.1:5002/gateway.do"
+DEVELOPMENT_ALIPAY_APP_ID = "2021000000000001"
+DEVELOPMENT_ALIPAY_SELLER_ID = "2088000000000001"
 #: the channels notifications/channels.py knows (its AVAILABLE)
 NOTIFICATION_CHANNEL_NAMES = ("log", "spool")
 _TRUE = ("1", "true", "yes", "on")
@@ -391,7 +395,7 @@ def build_config(
                 "PAYMENTS_METHODS",
                 raw("PAYMENTS_METHODS"),
                 # the sandbox moves no real money: in production only when asked for
-                ("transfer",) if app_env == "production" else ("sandbox", "transfer"),
+                ("transfer",) if app_env == "production" else ("sandbox", "alipay", "transfer"),
                 PAYMENT_METHODS,
                 empty=False,
             ),
@@ -418,6 +422,36 @@ def build_config(
                 "PAYMENTS_HTTP_TIMEOUT", raw("PAYMENTS_HTTP_TIMEOUT"), 10.0
             ),
             "PAYMENTS_RECONCILE_AFTER": whole("PAYMENTS_RECONCILE_AFTER", 180, minimum=0),
+        }
+    )
+    # Alipay (payments/providers/alipay.py): in development the emulator and its test keys
+    # (devtools/alipay_gateway writes them into the instance folder on its first start)
+    development = app_env != "production"
+    alipay_keys = instance / "alipay_emulator"
+    cfg.update(
+        {
+            "ALIPAY_APP_ID": setting(
+                "ALIPAY_APP_ID", DEVELOPMENT_ALIPAY_APP_ID if development else None
+            ),
+            # the merchant's Alipay user id (2088…): notifications must name it
+            "ALIPAY_SELLER_ID": setting(
+                "ALIPAY_SELLER_ID", DEVELOPMENT_ALIPAY_SELLER_ID if development else None
+            ),
+            # PEM files: the app's private key (signs requests), Alipay's public key (verifies
+            # notifications and answers); files only this service may read
+            "ALIPAY_APP_PRIVATE_KEY_FILE": setting(
+                "ALIPAY_APP_PRIVATE_KEY_FILE",
+                str(alipay_keys / "app_private_key.pem") if development else None,
+            ),
+            "ALIPAY_PUBLIC_KEY_FILE": setting(
+                "ALIPAY_PUBLIC_KEY_FILE",
+                str(alipay_keys / "alipay_public_key.pem") if development else None,
+            ),
+            # production: https://openapi.alipay.com/gateway.do
+            "ALIPAY_GATEWAY_URL": parse_http_url("ALIPAY_GATEWAY_URL", raw("ALIPAY_GATEWAY_URL"))
+            or (DEFAULT_ALIPAY_EMULATOR_URL if development else None),
+            # where the emulator keeps its keys and trades (development only)
+            "ALIPAY_EMULATOR_DIR": str(setting("ALIPAY_EMULATOR_DIR", alipay_keys)),
         }
     )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.

@@ -343,6 +343,10 @@ class PayoutAccount(db.Model):
     account_name: Mapped[str] = mapped_column(String(120))
     bank_name: Mapped[str] = mapped_column(String(120))
     account_number: Mapped[str] = mapped_column(String(40))
+    #: Alipay payouts (optional): the account's login (phone, e-mail) or user id (2088…), and
+    #: the real name on it, which Alipay checks
+    alipay_account: Mapped[str | None] = mapped_column(String(100))
+    alipay_name: Mapped[str | None] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

@@ -9,6 +9,7 @@ true until the commit. The ledger is only ever appended to, each entry once (uni
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -784,13 +785,39 @@ def payout_account(org_id: int) -> PayoutAccount | None:
     return db.session.scalar(select(PayoutAccount).where(PayoutAccount.organisation_id == org_id))
 
 
+#: where a provider pays a cooperative out: its own columns of the payout account (account, name)
+_WALLETS = {"alipay": ("alipay_account", "alipay_name")}
+
+
+def payout_destination(org_id: int, provider: str) -> tuple[str, str] | None:
+    """The account a payout by `provider` goes to, and the name on it (None: no account).
+    A wallet provider (Alipay) pays to the cooperative's account with it (empty: none given,
+    and the provider refuses); the others to the bank account."""
+    account = payout_account(org_id)
+    if provider in _WALLETS:
+        number, name = _WALLETS[provider]
+        if account is None or not getattr(account, number):
+            return "", ""
+        return getattr(account, number), getattr(account, name) or account.account_name
+    if account is None:
+        return None
+    return account.account_number, account.account_name
+
+
 def save_payout_account(
-    actor: User, org_id: int, account_name: str, bank_name: str, account_number: str
+    actor: User,
+    org_id: int,
+    account_name: str,
+    bank_name: str,
+    account_number: str,
+    alipay_account: str | None = None,
+    alipay_name: str | None = None,
 ) -> PayoutAccount:
-    """A cooperative's account for payouts and transfers (its own members only)."""
+    """A cooperative's account for payouts and transfers (its own members only), and its
+    Alipay account if it has one (payouts of Alipay payments go there)."""
     if not (actor.organisation_id == org_id and actor.role.value == "cooperative"):
         raise NotAllowed(_("Only the cooperative's members set its bank account."))
-    values = {
+    values: dict[str, Any] = {
         "account_name": (account_name or "").strip(),
         "bank_name": (bank_name or "").strip(),
         "account_number": "".join((account_number or "").split()),
@@ -798,6 +825,21 @@ def save_payout_account(
     errors = {k: [_("This field is required.")] for k, v in values.items() if not v}
     if values["account_number"] and not values["account_number"].isdigit():
         errors["account_number"] = [_("An account number has only digits.")]
+    values["alipay_account"] = "".join((alipay_account or "").split()) or None
+    values["alipay_name"] = (alipay_name or "").strip() or None
+    wallet = values["alipay_account"]
+    if wallet and not (
+        re.fullmatch(r"2088\d{12}", wallet)
+        or re.fullmatch(r"1\d{10}", wallet)
+        or re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", wallet)
+    ):
+        errors["alipay_account"] = [
+            _("An Alipay account is a mobile number, an e-mail address or a 2088 user id.")
+        ]
+    if wallet and not values["alipay_name"]:
+        errors["alipay_name"] = [_("Give the real name on the Alipay account.")]
+    if values["alipay_name"] and not wallet:
+        errors["alipay_account"] = [_("This field is required.")]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     account = payout_account(org_id)

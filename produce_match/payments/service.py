@@ -140,11 +140,11 @@ def execute_instruction(instruction_id: int) -> bool:
     order = instruction.order
     provider = get_provider(instruction.provider)
     kind, amount, key = instruction.kind, instruction.amount_fen, instruction.idempotency_key
-    account = payments.payout_account(order.cooperative_org_id)
-    destination = (
-        account.account_number if account is not None else f"org-{order.cooperative_org_id}"
+    account = payments.payout_destination(order.cooperative_org_id, instruction.provider)
+    destination, holder = account or (
+        f"org-{order.cooperative_org_id}",
+        order.cooperative_org.name,
     )
-    holder = account.account_name if account is not None else order.cooperative_org.name
     payment_ref = payment.provider_ref
     db.session.commit()  # nothing is held while the provider is asked
     error = None

@@ -48,6 +48,13 @@ class AccountForm(FlaskForm):
     account_name = StringField(_l("Account holder"), validators=[required(), length(120)])
     bank_name = StringField(_l("Bank and branch"), validators=[required(), length(120)])
     account_number = StringField(_l("Account number"), validators=[required(), length(40)])
+    alipay_account = StringField(
+        _l("Alipay account (mobile number, e-mail or 2088 user id)"),
+        validators=[optional(), length(100)],
+    )
+    alipay_name = StringField(
+        _l("Real name on the Alipay account"), validators=[optional(), length(120)]
+    )
 
 
 def _order(order_id: int, action: str = "view_payments") -> Order:
@@ -219,6 +226,8 @@ def account() -> Any:
                 form.account_name.data,
                 form.bank_name.data,
                 form.account_number.data,
+                form.alipay_account.data,
+                form.alipay_name.data,
             )
             flash(_("Bank account saved."), "success")
             return redirect(url_for("payments.account"))

@@ -69,6 +69,9 @@ def _refuse_unstorable_text() -> None:
     if request.is_json:
         sources.append(_json_body())
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if request.mimetype == "application/x-www-form-urlencoded":
+            # kept: a provider's form-encoded notification is verified over its raw body
+            request.get_data(cache=True)
         sources.append(list(request.form.items(multi=True)))
     for source in sources:
         for text in inputs.texts_in(source):

@@ -15,6 +15,7 @@ import pytest
 from flask import Flask, g
 
 from produce_match.extensions import db
+from tests.alipay_emulator import alipay_emulator  # noqa: F401 (fixture)
 from tests.conftest import make_app
 from tests.e2e.conftest import LiveServer
 from tests.gateway import SECRET, Gateway, free_port, gateway  # noqa: F401 (fixture)
