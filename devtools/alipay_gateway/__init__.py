@@ -356,7 +356,7 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
             render_template(
                 "alipay_checkout.html",
                 trade=trade,
-                amount=yuan(trade["total_fen"]),
+                amount=f"{trade['total_fen'] // 100:,}.{trade['total_fen'] % 100:02d}",
                 phone=trade["method"] == "alipay.trade.wap.pay",
                 failed=failed,
                 lang="zh-CN" if str(get_locale()).startswith("zh") else "en",
