@@ -11,9 +11,10 @@ defaults point ALIPAY_APP_PRIVATE_KEY_FILE and ALIPAY_PUBLIC_KEY_FILE at that fo
 
 What it does, as Alipay does (public-key mode, RSA2):
 - GET /gateway.do with `alipay.trade.page.pay` or `alipay.trade.wap.pay` signed in the query
-  string: the app's signature is verified (SHA256withRSA over the sorted `k=v` pairs but
-  `sign`), then a checkout page where the buyer pays, fails (nothing changes) or abandons
-  (the trade is closed); back to `return_url` with signed parameters;
+  string: the app's signature is verified (SHA256withRSA over the sorted `k=v` pairs but `sign`;
+  a `timestamp` more than 30 minutes from now is refused), then a checkout page where the buyer
+  pays, fails (nothing changes) or abandons (the trade is closed); back to `return_url` with
+  signed parameters;
 - POST /gateway.do (the same signed parameters, form body or query string): `alipay.trade.query`,
   `alipay.trade.refund` (`out_request_no`: the same one again is the same refund),
   `alipay.fund.trans.uni.transfer` (`out_biz_no` likewise); the answer is
@@ -75,6 +76,8 @@ PAY_METHODS = {
     "alipay.trade.page.pay": "FAST_INSTANT_TRADE_PAY",
     "alipay.trade.wap.pay": "QUICK_WAP_WAY",
 }
+#: seconds a signed request's `timestamp` may be away from now
+STALE_AFTER = 30 * 60
 YUAN = re.compile(r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$")
 
 _SCHEMA = """
@@ -340,6 +343,12 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
             emulator.app_public, content(params, leave_out=("sign",)), params.get("sign", "")
         ):
             return params, None, "isv.invalid-signature"
+        try:
+            sent = datetime.strptime(params.get("timestamp", ""), "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            return params, None, "isv.invalid-timestamp"
+        if abs(time.time() - sent.replace(tzinfo=BEIJING).timestamp()) > STALE_AFTER:
+            return params, None, "isv.invalid-timestamp"
         try:
             biz = json.loads(params.get("biz_content") or "{}")
         except ValueError:

@@ -11,6 +11,7 @@ Views, the API and the CLI call these.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -38,6 +39,7 @@ from produce_match.payments.providers import (
     ProviderRefused,
     ProviderUnavailable,
     get_provider,
+    path_for,
 )
 from produce_match.policy import load
 
@@ -97,6 +99,39 @@ def _ensure_at_provider(payment_id: int) -> Started:
     payments.attach(payment_id, created.provider_ref, created.pay_url)
     db.session.commit()
     return Started(payment_id, status, created.pay_url)
+
+
+def checkout_url(payment_id: int, token: str) -> str | None:
+    """Where to send the buyer who opened a payment's checkout link: the provider's checkout,
+    signed now, or the receipt once the payment is no longer pending; None for a link that is
+    not this payment's (reads only: a GET)."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        return None
+    try:
+        provider = get_provider(payment.provider)
+    except LookupError:
+        return None
+    sign_now = getattr(provider, "checkout_url", None)
+    expected = getattr(provider, "token_for", lambda reference: None)(payment.reference)
+    if sign_now is None or not expected or not hmac.compare_digest(expected, token or ""):
+        return None
+    if payment.status is not PaymentState.pending:
+        return path_for("payments.receipt", payment_id=payment.id)
+    try:
+        return sign_now(
+            payment_id=payment.id,
+            reference=payment.reference,
+            amount_fen=payment.amount_fen,
+            description=_(
+                "Order %(order)s: %(lot)s", order=payment.order_id, lot=payment.order.lot.title
+            ),
+        )
+    except ProviderUnavailable as exc:
+        log.warning("payment %s: checkout not signed: %s", payment_id, exc)
+        raise Unavailable(
+            _("The payment service did not answer. Please try again in a minute.")
+        ) from None
 
 
 # --- reconciling -----------------------------------------------------------------------------

@@ -83,6 +83,19 @@ def pay(order_id: int) -> Any:
     return redirect(started.pay_url or url_for("payments.receipt", payment_id=started.id))
 
 
+@bp.get("/payments/<int:payment_id>/checkout")
+def checkout(payment_id: int) -> Any:
+    """A payment's checkout link (its token in it): on to the provider's checkout, signed now
+    (Alipay's signed request goes stale), or to the receipt once it is paid or closed."""
+    try:
+        target = service.checkout_url(payment_id, request.args.get("t", ""))
+    except DomainError as exc:
+        return transaction.refused(exc.message, url_for("payments.receipt", payment_id=payment_id))
+    if target is None:
+        abort(404)
+    return redirect(target)
+
+
 @bp.route("/payments/<int:payment_id>/return")
 @login_required
 def returned(payment_id: int) -> Any:

@@ -37,7 +37,13 @@ from produce_match.payments.models import (
 )
 from produce_match.payments.operations import ledger_sums
 from produce_match.payments.providers import ProviderUnavailable, get_provider
-from produce_match.payments.providers.alipay import AlipayProvider, fen, is_phone, yuan
+from produce_match.payments.providers.alipay import (
+    AlipayProvider,
+    beijing_now,
+    fen,
+    is_phone,
+    yuan,
+)
 from produce_match.units import cost_fen
 from tests.alipay_emulator import APP_ID, SELLER_ID, Emulator
 from tests.conftest import make_app
@@ -99,10 +105,17 @@ def order(users) -> Order:
     return order
 
 
-def start(app: Flask, users, order: Order, user_agent: str = PHONE_UA) -> Payment:
-    with app.test_request_context("/", method="POST", headers={"User-Agent": user_agent}):
+def start(app: Flask, users, order: Order) -> Payment:
+    with app.test_request_context("/", method="POST"):
         started = service.create_payment(users["buyer"], order, "alipay")
     return db.session.get(Payment, started.id)
+
+
+def link(app: Flask, payment: Payment, user_agent: str = PHONE_UA) -> str:
+    """The browser opens the payment's checkout link: sent on to the gateway, signed now."""
+    response = app.test_client().get(payment.pay_url, headers={"User-Agent": user_agent})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    return response.headers["Location"]
 
 
 def query(pay_url: str) -> dict[str, str]:
@@ -178,9 +191,12 @@ def test_amounts_and_phones():
 def test_the_pay_url_is_signed_rsa2_wap_on_a_phone_page_on_a_computer(
     app, users, order, alipay_emulator
 ):
-    payment = start(app, users, order, PHONE_UA)
-    params = query(payment.pay_url)
-    assert payment.pay_url.startswith(alipay_emulator.gateway_url + "?")
+    payment = start(app, users, order)
+    # the link kept with the payment is our own checkout address; opening it signs now
+    assert payment.pay_url.startswith(app.config["PAYMENTS_PUBLIC_URL"] + "/payments/")
+    gateway = link(app, payment)
+    params = query(gateway)
+    assert gateway.startswith(alipay_emulator.gateway_url + "?")
     assert params["method"] == "alipay.trade.wap.pay"
     assert params["sign_type"] == "RSA2" and params["app_id"] == APP_ID
     assert params["notify_url"].endswith("/payments/notify/alipay")
@@ -204,16 +220,46 @@ def test_the_pay_url_is_signed_rsa2_wap_on_a_phone_page_on_a_computer(
     db.session.commit()
     orders.accept(users["coop"], other)
     db.session.commit()
-    computer = query(start(app, users, other, DESKTOP_UA).pay_url)
+    computer = query(link(app, start(app, users, other), DESKTOP_UA))
     assert computer["method"] == "alipay.trade.page.pay"
     assert '"product_code":"FAST_INSTANT_TRADE_PAY"' in computer["biz_content"]
+
+
+def test_the_checkout_link_signs_afresh_and_opens_only_its_payment(
+    app, users, order, alipay_emulator
+):
+    payment = start(app, users, order)
+    client = app.test_client()
+    # another token, or none: not this payment's link
+    for wrong in (payment.pay_url.split("?")[0], payment.pay_url[:-1] + "x"):
+        assert client.get(wrong).status_code == 404
+    # a request signed two hours ago is refused by Alipay (timestamp): each opening signs now
+    sdk = alipay_emulator.as_app()
+    biz = {
+        "out_trade_no": payment.reference,
+        "total_amount": "680.00",
+        "subject": "x",
+        "product_code": "FAST_INSTANT_TRADE_PAY",
+    }
+    stale = sdk.client_api("alipay.trade.page.pay", biz, timestamp="2026-01-01 08:00:00")
+    old = requests.get(f"{alipay_emulator.gateway_url}?{stale}", timeout=10)
+    assert old.status_code == 400 and "isv.invalid-timestamp" in old.text
+    fresh_link = link(app, payment)
+    assert requests.get(fresh_link, timeout=10).status_code == 200
+    # once paid, the link leads to the receipt
+    order_id, payment_id = order.id, payment.id
+    alipay_emulator.checkout(fresh_link, "pay")
+    assert eventually(lambda: paid(order_id))
+    done = client.get(db.session.get(Payment, payment_id).pay_url)
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith(f"/payments/{payment_id}")
 
 
 def test_the_emulator_checks_the_app_signature_and_signs_as_alipay(
     app, users, order, alipay_emulator
 ):
     payment = start(app, users, order)
-    pay_url = payment.pay_url
+    pay_url = link(app, payment)
     db.session.rollback()
     # a changed amount breaks the app's signature: the emulator shows no checkout
     tampered = pay_url.replace("680.00", "6.80")
@@ -225,7 +271,10 @@ def test_the_emulator_checks_the_app_signature_and_signs_as_alipay(
     # an API call signed by the SDK with the app's key; the answer verifies with the SDK's own
     # check of a synchronous answer (Alipay's public key), and not once a byte is changed
     sdk = alipay_emulator.as_app()
-    body = sdk.client_api("alipay.trade.query", {"out_trade_no": payment.reference})
+    # (the SDK's own timestamp is the machine's local time: Alipay's is Beijing time)
+    body = sdk.client_api(
+        "alipay.trade.query", {"out_trade_no": payment.reference}, timestamp=beijing_now()
+    )
     raw = requests.post(alipay_emulator.gateway_url, data=body, headers=FORM, timeout=10).text
     answer = sdk._verify_and_return_sync_response(raw, "alipay_trade_query_response")
     assert answer["sub_code"] == "ACQ.TRADE_NOT_EXIST"
@@ -237,7 +286,9 @@ def test_the_emulator_checks_the_app_signature_and_signs_as_alipay(
         )
     # a call signed with a key that is not the app's is refused, unsigned, as Alipay does
     stranger = alipay_emulator.as_alipay()
-    forged = stranger.client_api("alipay.trade.query", {"out_trade_no": payment.reference})
+    forged = stranger.client_api(
+        "alipay.trade.query", {"out_trade_no": payment.reference}, timestamp=beijing_now()
+    )
     error = requests.post(alipay_emulator.gateway_url, data=forged, headers=FORM, timeout=10).json()
     assert error["error_response"]["sub_code"] == "isv.invalid-signature"
 
@@ -246,7 +297,7 @@ def test_a_notification_from_the_emulator_verifies_with_the_sdk(app, users, orde
     """Catch the emulator's notification on the way (hold), and check it with the SDK."""
     alipay_emulator.control(hold=True)
     payment = start(app, users, order)
-    pay_url, order_id = payment.pay_url, order.id
+    pay_url, order_id = link(app, payment), order.id
     db.session.rollback()
     alipay_emulator.checkout(pay_url, "pay")
     held = sqlite3.connect(alipay_emulator.folder / "trades.sqlite3")  # the emulator's outbox
@@ -274,7 +325,7 @@ def test_wap_pay_refund_and_payout_the_ledger_equals_the_emulator(
 ):
     order_id = order.id
     payment = start(app, users, order)
-    pay_url, payment_id = payment.pay_url, payment.id
+    pay_url, payment_id = link(app, payment), payment.id
     assert fresh(order_id).payment_status is PaymentStatus.pending
     db.session.rollback()
 
@@ -418,7 +469,7 @@ def test_notifications_duplicated_and_reordered(app, users, order, alipay_emulat
     alipay_emulator.control(copies=3, hold=True)
     order_id = order.id
     payment = start(app, users, order)
-    pay_url = payment.pay_url
+    pay_url = link(app, payment)
     db.session.rollback()
     alipay_emulator.checkout(pay_url, "fail")  # a declined attempt: no notification
     alipay_emulator.checkout(pay_url, "pay")
@@ -443,6 +494,7 @@ def test_a_notification_answered_failure_is_retried_on_the_schedule(app, alipay_
             "product_code": "FAST_INSTANT_TRADE_PAY",
         },
         notify_url=notify_url,
+        timestamp=beijing_now(),
     )
     alipay_emulator.control(time_scale=0.02)  # 4 min → 0.08 s, 10 min → 0.2 s, …
     alipay_emulator.checkout(f"{alipay_emulator.gateway_url}?{query_string}", "pay")
@@ -454,7 +506,7 @@ def test_a_lost_notification_is_completed_by_reconciliation(app, users, order, a
     alipay_emulator.control(drop=True)
     order_id = order.id
     payment = start(app, users, order)
-    pay_url = payment.pay_url
+    pay_url = link(app, payment)
     db.session.rollback()
     assert service.reconcile(min_age_seconds=0).payments_changed == 0  # not opened yet
     alipay_emulator.checkout(pay_url, "pay")
@@ -480,7 +532,7 @@ def test_an_abandoned_checkout_closes_the_payment(app, users, order, alipay_emul
     payment = start(app, users, order)
     payment_id = payment.id
     db.session.rollback()
-    alipay_emulator.checkout(payment.pay_url, "abandon")
+    alipay_emulator.checkout(link(app, payment), "abandon")
 
     def closed() -> bool:
         return db.session.get(Payment, payment_id).status.value != "pending"
@@ -492,7 +544,7 @@ def test_an_abandoned_checkout_closes_the_payment(app, users, order, alipay_emul
 def test_a_refund_while_alipay_is_down_waits_in_the_queue(app, users, order, alipay_emulator):
     order_id = order.id
     payment = start(app, users, order)
-    alipay_emulator.checkout(payment.pay_url, "pay")
+    alipay_emulator.checkout(link(app, payment), "pay")
     assert eventually(lambda: paid(order_id))
     alipay_emulator.control(api_down=100)
     AlipayProvider.BACKOFF = (0.0, 0.0, 0.0)

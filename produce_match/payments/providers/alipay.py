@@ -2,8 +2,9 @@
 
 The wire format is known here and nowhere else in the product:
 
-- Paying: the buyer's browser is sent to the gateway (`ALIPAY_GATEWAY_URL`, in production
-  https://openapi.alipay.com/gateway.do) with the request in the query string:
+- Paying: the buyer's browser is sent (through our own checkout address, which signs the request
+  afresh each time: its `timestamp` goes stale) to the gateway (`ALIPAY_GATEWAY_URL`, in
+  production https://openapi.alipay.com/gateway.do) with the request in the query string:
   `alipay.trade.wap.pay` for a phone's browser (its User-Agent says so), `alipay.trade.page.pay`
   for a computer. The common parameters and `biz_content` (JSON: `out_trade_no` = our payment's
   reference, `total_amount` in yuan with two decimals, `subject`, `product_code`) are signed
@@ -32,6 +33,8 @@ the SDK sends the whole request as a GET with no retry). The keys are read from 
 from __future__ import annotations
 
 import binascii
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -39,12 +42,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from flask_babel import lazy_gettext as _l
 
 from produce_match.payments.providers import (
@@ -123,6 +126,12 @@ def epoch(value: Any) -> float | None:
     except ValueError:
         raise BadNotification(f"not a time: {value!r}") from None
     return moment.astimezone(UTC).timestamp()
+
+
+def checkout_token(reference: str) -> str:
+    """The token in our checkout link of a payment: only its link opens it."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"alipay-checkout:{reference}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def is_phone(user_agent: str | None) -> bool:
@@ -300,6 +309,25 @@ class AlipayProvider(Provider):
     ) -> Created:
         if currency != "CNY":
             raise ProviderRefused("Alipay takes yuan (CNY) only", "currency")
+        # The signed request carries its `timestamp`, which Alipay accepts only for a while: the
+        # link kept with the payment is our own checkout address, which signs the request
+        # afresh each time the buyer opens it (checkout_url). out_trade_no names the trade at
+        # Alipay (its trade_no exists only once the buyer opens the checkout).
+        path = path_for("payments.checkout", payment_id=payment_id)
+        return Created(
+            provider_ref=reference,
+            pay_url=f"{browser_url(path)}?{urlencode({'t': checkout_token(reference)})}",
+        )
+
+    @staticmethod
+    def token_for(reference: str) -> str:
+        return checkout_token(reference)
+
+    def checkout_url(
+        self, *, payment_id: int, reference: str, amount_fen: int, description: str
+    ) -> str:
+        """The gateway's address with the pay request signed now: WAP pay for a phone's
+        browser (the User-Agent of the request being served), page pay otherwise."""
         phone = has_request_context() and is_phone(request.headers.get("User-Agent"))
         back = browser_url(path_for("payments.returned", payment_id=payment_id))
         biz: dict[str, Any] = {
@@ -312,8 +340,7 @@ class AlipayProvider(Provider):
             biz["quit_url"] = back
         method = "alipay.trade.wap.pay" if phone else "alipay.trade.page.pay"
         query = self.signed(method, biz, notify_url=notify_url(self.name), return_url=back)
-        # out_trade_no is the trade's name at Alipay (its trade_no exists once the buyer pays)
-        return Created(provider_ref=reference, pay_url=f"{self.gateway_url}?{query}")
+        return f"{self.gateway_url}?{query}"
 
     def query_payment(self, provider_ref: str) -> RemotePayment | None:
         data = self._call("alipay.trade.query", {"out_trade_no": provider_ref})
