@@ -24,7 +24,10 @@ class StartSchema(ma.Schema):
     method = ma.fields.String(
         required=True,
         validate=ma.validate.OneOf(names()),  # every registered provider
-        metadata={"description": "sandbox (online, the hosted checkout) or transfer (bank)"},
+        metadata={
+            "description": "one of PAYMENTS_METHODS: alipay (Alipay's checkout), sandbox (the "
+            "hosted checkout) or transfer (bank)"
+        },
     )
 
 
