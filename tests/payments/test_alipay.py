@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
+from Cryptodome.PublicKey import RSA
 from flask import Flask, g
 from sqlalchemy import func, select
 
@@ -585,8 +586,9 @@ def test_an_unreadable_answer_is_not_trusted(app, alipay_emulator, monkeypatch):
 def test_production_refuses_emulator_http_and_readable_keys(tmp_path):
     private = tmp_path / "app_private_key.pem"
     public = tmp_path / "alipay_public_key.pem"
-    for path in (private, public):
-        path.write_text("-----BEGIN KEY-----\n")
+    key = RSA.generate(2048)
+    private.write_bytes(key.export_key())
+    public.write_bytes(key.public_key().export_key())
     os.chmod(private, 0o644)
     config = {
         "ALIPAY_APP_ID": "2021001",
@@ -604,6 +606,12 @@ def test_production_refuses_emulator_http_and_readable_keys(tmp_path):
     os.chmod(private, stat.S_IRUSR | stat.S_IWUSR)
     config["ALIPAY_GATEWAY_URL"] = "https://openapi.alipay.com/gateway.do"
     assert AlipayProvider.deploy_problems(config) == []
+    # the files swapped (a public key where the private one belongs), or not a key at all
+    os.chmod(public, 0o600)
+    swapped = {**config, "ALIPAY_APP_PRIVATE_KEY_FILE": str(public)}
+    assert "holds a public key" in " ".join(AlipayProvider.deploy_problems(swapped))
+    private.write_text("-----BEGIN RSA PRIVATE KEY-----\nnonsense\n")
+    assert "not an RSA key" in " ".join(AlipayProvider.deploy_problems(config))
     assert AlipayProvider.deploy_problems({}) != []
     config["ALIPAY_GATEWAY_URL"] = "https://openapi-sandbox.dl.alipaydev.com/gateway.do"
     assert "sandbox" in " ".join(AlipayProvider.deploy_problems(config))

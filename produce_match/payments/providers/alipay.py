@@ -47,6 +47,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import requests
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
+from Cryptodome.PublicKey import RSA
 from flask import current_app, has_request_context, request
 from flask_babel import lazy_gettext as _l
 
@@ -139,6 +140,22 @@ def is_phone(user_agent: str | None) -> bool:
     return bool(user_agent and PHONE.search(user_agent))
 
 
+def _key_problems(config: Mapping[str, Any], setting: str, *, private: bool) -> list[str]:
+    """Why the PEM file the setting names is not the RSA key it should be (never its text)."""
+    try:
+        key = RSA.import_key(read_key_file(config, setting))
+    except (KeyFileError, ValueError, IndexError, TypeError):
+        return [f"{setting} ({config.get(setting)}) is not an RSA key in PEM."]
+    if private and not key.has_private():
+        return [
+            f"{setting} ({config.get(setting)}) holds a public key: the app's private key "
+            "signs the requests."
+        ]
+    if key.size_in_bits() < 2048:
+        return [f"{setting} ({config.get(setting)}) is shorter than 2048 bits (RSA2 needs 2048)."]
+    return []
+
+
 class AlipayProvider(Provider):
     """Alipay's open platform (or its emulator, devtools/alipay_gateway, in development)."""
 
@@ -208,8 +225,12 @@ class AlipayProvider(Provider):
                 f"ALIPAY_GATEWAY_URL ({url}) is an emulator or Alipay's sandbox: production "
                 f"pays at {PRODUCTION_GATEWAY}."
             )
-        found += key_file_problems(config, "ALIPAY_APP_PRIVATE_KEY_FILE", private=True)
-        found += key_file_problems(config, "ALIPAY_PUBLIC_KEY_FILE", private=False)
+        for setting, private in (
+            ("ALIPAY_APP_PRIVATE_KEY_FILE", True),
+            ("ALIPAY_PUBLIC_KEY_FILE", False),
+        ):
+            problems = key_file_problems(config, setting, private=private)
+            found += problems or _key_problems(config, setting, private=private)
         return found
 
     # --- signing and verifying (python-alipay-sdk) ------------------------------------------
