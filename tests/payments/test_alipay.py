@@ -674,3 +674,33 @@ def test_the_emulator_refuses_to_run_in_production(tmp_path):
     assert result.returncode == 2
     assert "does not run in production" in result.stderr
     assert not (tmp_path / "app_private_key.pem").exists()  # no key written either
+
+
+def test_the_account_page_takes_an_alipay_account_in_chinese(app, users):
+    from tests.conftest import login, post_form
+    from tests.factories import PASSWORD
+
+    client = app.test_client()
+    client.set_cookie("pm_lang", "zh")
+    login(client, users["coop"].login, PASSWORD)
+    page = client.get("/payments/account").get_data(as_text=True)
+    assert "支付宝（选填）" in page and "支付宝账号实名" in page
+    form = {"account_name": "合作社", "bank_name": "农行道亭支行", "account_number": "6228 4800"}
+    refused = post_form(
+        client, "/payments/account", {**form, "alipay_account": "13800001234"}, "/payments/account"
+    )
+    assert refused.status_code == 200
+    assert "请填写支付宝账号的实名。" in refused.get_data(as_text=True)
+    assert payments.payout_account(users["coop"].organisation_id) is None
+    saved = post_form(
+        client,
+        "/payments/account",
+        {**form, "alipay_account": "13800001234", "alipay_name": "道亭黑豆专业合作社"},
+        "/payments/account",
+    )
+    assert saved.status_code == 302
+    db.session.rollback()
+    assert payments.payout_destination(users["coop"].organisation_id, "alipay") == (
+        "13800001234",
+        "道亭黑豆专业合作社",
+    )
