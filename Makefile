@@ -11,6 +11,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 GATEWAY_PORT ?= 5001
+WECHATPAY_PORT ?= 5003
 PYTEST_ARGS ?=
 # test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the suite in this process
 PYTEST_WORKERS ?= auto
@@ -49,12 +50,14 @@ requirements:
 translations: $(BIN)/.installed-runtime
 	$(BIN)/pybabel -q compile -d produce_match/translations
 
-# The Procfile's processes together through honcho: the site, its worker and the sandbox
+# The Procfile's processes together through honcho: the site, its worker, the sandbox
 # payment gateway (a development tool of its own, on GATEWAY_PORT, which the site and the
-# worker reach at PAYMENTS_SANDBOX_URL); Ctrl-C stops them all.
+# worker reach at PAYMENTS_SANDBOX_URL) and the WeChat Pay emulator (WECHATPAY_PORT, reached at
+# WECHATPAY_BASE_URL); Ctrl-C stops them all.
 run: translations
-	HOST=$(HOST) WEB_PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) \
+	HOST=$(HOST) WEB_PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) WECHATPAY_PORT=$(WECHATPAY_PORT) \
 	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
+	WECHATPAY_BASE_URL=$${WECHATPAY_BASE_URL:-http://127.0.0.1:$(WECHATPAY_PORT)} \
 		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).

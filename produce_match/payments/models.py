@@ -343,6 +343,11 @@ class PayoutAccount(db.Model):
     account_name: Mapped[str] = mapped_column(String(120))
     bank_name: Mapped[str] = mapped_column(String(120))
     account_number: Mapped[str] = mapped_column(String(40))
+    #: WeChat Pay payouts (merchant transfer) go to a WeChat user, not a bank account: the
+    #: openid of the cooperative's payee under the platform's AppID, and the payee's real name
+    #: (WeChat Pay checks it against the openid's owner)
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
+    wechat_name: Mapped[str | None] = mapped_column(String(60))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

@@ -9,6 +9,7 @@ true until the commit. The ledger is only ever appended to, each entry once (uni
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -96,7 +97,8 @@ def _lock_order(order_id: int) -> None:
 
 
 def _key() -> str:
-    return secrets.token_urlsafe(24)
+    # 32 hex digits: also a valid out_refund_no / out_bill_no (letters and digits, <= 32)
+    return secrets.token_hex(16)
 
 
 # --- sums (read under the order's lock when they decide a write) ----------------------------
@@ -785,12 +787,20 @@ def payout_account(org_id: int) -> PayoutAccount | None:
 
 
 def save_payout_account(
-    actor: User, org_id: int, account_name: str, bank_name: str, account_number: str
+    actor: User,
+    org_id: int,
+    account_name: str,
+    bank_name: str,
+    account_number: str,
+    *,
+    wechat_openid: str | None = None,
+    wechat_name: str | None = None,
 ) -> PayoutAccount:
-    """A cooperative's account for payouts and transfers (its own members only)."""
+    """A cooperative's account for payouts and transfers (its own members only), and its
+    WeChat payee for WeChat Pay payouts (left as it is when `wechat_openid` is None)."""
     if not (actor.organisation_id == org_id and actor.role.value == "cooperative"):
         raise NotAllowed(_("Only the cooperative's members set its bank account."))
-    values = {
+    values: dict[str, Any] = {
         "account_name": (account_name or "").strip(),
         "bank_name": (bank_name or "").strip(),
         "account_number": "".join((account_number or "").split()),
@@ -798,6 +808,16 @@ def save_payout_account(
     errors = {k: [_("This field is required.")] for k, v in values.items() if not v}
     if values["account_number"] and not values["account_number"].isdigit():
         errors["account_number"] = [_("An account number has only digits.")]
+    if wechat_openid is not None:
+        openid = wechat_openid.strip() or None
+        name = (wechat_name or "").strip() or None
+        if openid and not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", openid):
+            errors["wechat_openid"] = [
+                _("An openid has 8 to 64 letters, digits, '-' or '_' (as WeChat shows it).")
+            ]
+        if openid and not name:
+            errors["wechat_name"] = [_("Give the real name of this WeChat user.")]
+        values["wechat_openid"], values["wechat_name"] = openid, openid and name
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     account = payout_account(org_id)

@@ -83,9 +83,14 @@ def _ensure_at_provider(payment_id: int) -> Started:
     db.session.commit()  # nothing is held while the provider is asked
     if pay_url:
         return Started(payment_id, status, pay_url)
-    provider = get_provider(provider_name)
     try:
+        provider = get_provider(provider_name)
         created = provider.create_payment(**facts)
+    except LookupError as exc:  # not configured here (a setting or a key file missing)
+        log.error("payment %s: provider %s not configured: %s", payment_id, provider_name, exc)
+        raise Unavailable(
+            _("The payment service did not answer. Please try again in a minute.")
+        ) from None
     except ProviderUnavailable as exc:
         log.warning("payment %s: provider unavailable: %s", payment_id, exc)
         raise Unavailable(
@@ -141,10 +146,14 @@ def execute_instruction(instruction_id: int) -> bool:
     provider = get_provider(instruction.provider)
     kind, amount, key = instruction.kind, instruction.amount_fen, instruction.idempotency_key
     account = payments.payout_account(order.cooperative_org_id)
-    destination = (
-        account.account_number if account is not None else f"org-{order.cooperative_org_id}"
-    )
-    holder = account.account_name if account is not None else order.cooperative_org.name
+    # where this provider pays: the bank account's number, or e.g. a WeChat user's openid
+    field, holder_field = provider.payout_account_fields
+    destination = getattr(account, field, None) if account is not None else None
+    holder = getattr(account, holder_field, None) if account is not None else None
+    if field == "account_number":
+        destination = destination or f"org-{order.cooperative_org_id}"
+        holder = holder or order.cooperative_org.name
+    destination, holder = destination or "", holder or ""
     payment_ref = payment.provider_ref
     db.session.commit()  # nothing is held while the provider is asked
     error = None
