@@ -97,6 +97,9 @@ def load() -> list[tuple[str, str]]:
             coop["name"],
             f"中国农业银行{coop['county']}支行",
             f"6228480{number:012d}",
+            # and a made-up WeChat payee, for payouts of what was paid by WeChat Pay
+            wechat_openid=f"oDemoPayee{number:018d}",
+            wechat_name=coop.get("contact_person") or coop["name"],
         )
         for lot in coop["lots"]:
             lots.create_lot(

@@ -599,3 +599,62 @@ def test_an_answer_not_signed_by_wechat_pay_is_not_believed(app, users, order, t
         service.create_payment(users["buyer"], order, "wechatpay")
     db.session.rollback()
     assert db.session.scalar(select(Payment.pay_url).where(Payment.order_id == order.id)) is None
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_on_a_phone_the_buyer_pays_on_the_h5_page_and_comes_back(
+    app,
+    users,
+    order,
+    wechat_emulator,  # noqa: F811
+):
+    order_id = order.id
+    with app.test_request_context(
+        "/", method="POST", headers={"User-Agent": IPHONE}, environ_base={"REMOTE_ADDR": "10.1.2.3"}
+    ):
+        started = service.create_payment(users["buyer"], order, "wechatpay")
+    db.session.rollback()
+    assert started.pay_url.startswith(
+        wechat_emulator.url + "/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx"
+    )
+    assert "&redirect_url=" in started.pay_url
+    assert requests.get(started.pay_url, timeout=10).status_code == 200
+    back = requests.post(started.pay_url, data={"action": "pay"}, allow_redirects=False, timeout=10)
+    assert back.status_code == 302
+    assert back.headers["Location"].endswith(f"/payments/{started.id}/return")
+    assert eventually(lambda: paid(order_id))
+    ledger_matches_emulator(wechat_emulator, order_id)
+
+
+def test_the_cooperative_records_its_wechat_payee(users):
+    coop = users["coop"]
+    account = payments.save_payout_account(
+        coop,
+        coop.organisation_id,
+        "道亭村合作社",
+        "彰武农商行",
+        "6228000011112222",
+        wechat_openid=f" {OPENID} ",
+        wechat_name="张三",
+    )
+    assert (account.wechat_openid, account.wechat_name) == (OPENID, "张三")
+    # saved again without the WeChat fields (as the demo and older callers do): kept
+    payments.save_payout_account(coop, coop.organisation_id, "道亭村合作社", "彰武农商行", "6228")
+    assert account.wechat_openid == OPENID
+    with pytest.raises(payments.ValidationFailed) as refused:
+        payments.save_payout_account(
+            coop,
+            coop.organisation_id,
+            "道亭村合作社",
+            "彰武农商行",
+            "6228",
+            wechat_openid="o'; drop",
+            wechat_name="",
+        )
+    assert set(refused.value.fields) == {"wechat_openid", "wechat_name"}
+    db.session.rollback()
