@@ -658,3 +658,46 @@ def test_the_cooperative_records_its_wechat_payee(users):
         )
     assert set(refused.value.fields) == {"wechat_openid", "wechat_name"}
     db.session.rollback()
+
+
+def test_the_pay_button_leads_to_our_code_page_and_it_to_the_receipt(
+    app,
+    users,
+    order,
+    wechat_emulator,  # noqa: F811
+):
+    from tests.conftest import login, post_form
+    from tests.factories import PASSWORD
+
+    order_id = order.id
+    client = app.test_client()
+    login(client, "buyer", PASSWORD)
+    page = f"/payments/orders/{order_id}"
+    answer = post_form(client, f"{page}/pay", {"method": "wechatpay"}, page=page)
+    assert answer.status_code == 302
+    db.session.rollback()
+    payment = db.session.scalar(select(Payment).where(Payment.order_id == order_id))
+    payment_id, code_url = payment.id, payment.pay_url
+    db.session.rollback()
+    assert answer.headers["Location"].endswith(f"/payments/{payment_id}/wechat")
+    shown = client.get(f"/payments/{payment_id}/wechat")
+    text = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and "<svg" in text and "680.00" in text
+    assert 'http-equiv="refresh"' in text
+    assert code_url not in text, "the code is drawn, never a link a browser cannot open"
+    # the order's panel continues there, never to weixin://
+    panel = client.get(page).get_data(as_text=True)
+    assert f"/payments/{payment_id}/wechat" in panel and "weixin://" not in panel
+    # the cooperative sees the page, but no code to pay with
+    other = app.test_client()
+    login(other, "coop", PASSWORD)
+    assert "<svg" not in other.get(f"/payments/{payment_id}/wechat").get_data(as_text=True)
+    # someone else's payment: not found
+    stranger = app.test_client()
+    login(stranger, "coop2", PASSWORD)
+    assert stranger.get(f"/payments/{payment_id}/wechat").status_code == 404
+    # paid (the buyer scanned and paid; WeChat Pay's callback said so): the receipt
+    wechat_emulator.scan_and(code_url, "pay")
+    assert eventually(lambda: paid(order_id))
+    done = client.get(f"/payments/{payment_id}/wechat")
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/payments/{payment_id}")
