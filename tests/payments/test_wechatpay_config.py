@@ -107,3 +107,34 @@ def test_keys_stay_out_of_the_provider_s_words_and_the_log(tmp_path, caplog):
         WechatPayProvider.from_config(cfg)
     assert "short" not in str(refused.value)
     assert secret not in caplog.text
+
+
+def test_the_account_page_keeps_the_wechat_payee(app, users):
+    from produce_match.extensions import db
+    from produce_match.payments import operations as payments
+    from tests.conftest import login, post_form
+    from tests.factories import PASSWORD
+
+    client = app.test_client()
+    login(client, "coop", PASSWORD)
+    form = {
+        "account_name": "道亭村合作社",
+        "bank_name": "彰武农商行",
+        "account_number": "6228000011112222",
+        "wechat_openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+        "wechat_name": "",
+    }
+    refused = post_form(client, "/payments/account", form, page="/payments/account")
+    assert refused.status_code == 200
+    assert "请填写该微信用户的真实姓名" in refused.get_data(as_text=True)
+    db.session.rollback()
+    assert payments.payout_account(users["coop"].organisation_id) is None  # nothing saved
+    saved = post_form(
+        client, "/payments/account", {**form, "wechat_name": "张三"}, page="/payments/account"
+    )
+    assert saved.status_code == 302
+    db.session.rollback()
+    account = payments.payout_account(users["coop"].organisation_id)
+    assert (account.wechat_openid, account.wechat_name) == (form["wechat_openid"], "张三")
+    page = client.get("/payments/account").get_data(as_text=True)
+    assert "微信收款人 openid" in page and form["wechat_openid"] in page
