@@ -12,6 +12,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 GATEWAY_PORT ?= 5001
 ALIPAY_PORT ?= 5002
+WECHATPAY_PORT ?= 5003
 PYTEST_ARGS ?=
 # test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the suite in this process
 PYTEST_WORKERS ?= auto
@@ -52,12 +53,14 @@ translations: $(BIN)/.installed-runtime
 
 # The Procfile's processes together through honcho: the site, its worker, the sandbox
 # payment gateway (a development tool of its own, on GATEWAY_PORT, which the site and the
-# worker reach at PAYMENTS_SANDBOX_URL) and the Alipay emulator (on ALIPAY_PORT); Ctrl-C stops
-# them all.
+# worker reach at PAYMENTS_SANDBOX_URL), the Alipay emulator (on ALIPAY_PORT) and the WeChat Pay
+# emulator (WECHATPAY_PORT, reached at WECHATPAY_BASE_URL); Ctrl-C stops them all.
 run: translations
 	HOST=$(HOST) WEB_PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) ALIPAY_PORT=$(ALIPAY_PORT) \
+	WECHATPAY_PORT=$(WECHATPAY_PORT) \
 	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
 	ALIPAY_GATEWAY_URL=$${ALIPAY_GATEWAY_URL:-http://127.0.0.1:$(ALIPAY_PORT)/gateway.do} \
+	WECHATPAY_BASE_URL=$${WECHATPAY_BASE_URL:-http://127.0.0.1:$(WECHATPAY_PORT)} \
 		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).

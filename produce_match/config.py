@@ -30,13 +30,31 @@ LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: the ways of paying: the names of the providers in payments/providers/ (a test keeps the two
 #: the same; the configuration is read before any domain package is imported)
-PAYMENT_METHODS = ("alipay", "sandbox", "transfer")
+PAYMENT_METHODS = ("alipay", "sandbox", "transfer", "wechatpay")
 #: where the sandbox gateway process listens by default (development and tests only)
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:5001"
 #: the Alipay emulator (devtools/alipay_gateway) in development; its test app's identity
 DEFAULT_ALIPAY_EMULATOR_URL = "http://127.0.0.1:5002/gateway.do"
 DEVELOPMENT_ALIPAY_APP_ID = "2021000000000001"
 DEVELOPMENT_ALIPAY_SELLER_ID = "2088000000000001"
+#: WeChat Pay's API; in development the emulator (devtools/wechatpay_server, port 5003)
+WECHATPAY_REAL_URL = "https://api.mch.weixin.qq.com"
+WECHATPAY_EMULATOR_URL = "http://127.0.0.1:5003"
+#: the emulator's and the development app's shared test keys (made by the emulator's first
+#: start, never committed), in this folder of the instance folder; and the made-up merchant
+WECHATPAY_DEV_KEYS = "wechatpay_dev"
+WECHATPAY_DEV_MERCHANT = {
+    "WECHATPAY_MCHID": "1900000109",
+    "WECHATPAY_APPID": "wxd678efh567hg6787",
+    "WECHATPAY_CERT_SERIAL_NO": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+    "WECHATPAY_PUBLIC_KEY_ID": "PUB_KEY_ID_0119000001092025120700112233000001",
+}
+#: the files of the development key set, by setting
+WECHATPAY_DEV_FILES = {
+    "WECHATPAY_PRIVATE_KEY_FILE": "apiclient_key.pem",
+    "WECHATPAY_PUBLIC_KEY_FILE": "pub_key.pem",
+    "WECHATPAY_APIV3_KEY_FILE": "apiv3_key.txt",
+}
 #: the channels notifications/channels.py knows (its AVAILABLE)
 NOTIFICATION_CHANNEL_NAMES = ("log", "spool")
 _TRUE = ("1", "true", "yes", "on")
@@ -395,7 +413,9 @@ def build_config(
                 "PAYMENTS_METHODS",
                 raw("PAYMENTS_METHODS"),
                 # the sandbox moves no real money: in production only when asked for
-                ("transfer",) if app_env == "production" else ("sandbox", "alipay", "transfer"),
+                ("transfer",)
+                if app_env == "production"
+                else ("sandbox", "alipay", "wechatpay", "transfer"),
                 PAYMENT_METHODS,
                 empty=False,
             ),
@@ -454,6 +474,22 @@ def build_config(
             "ALIPAY_EMULATOR_DIR": str(setting("ALIPAY_EMULATOR_DIR", alipay_keys)),
         }
     )
+    # WeChat Pay API v3 (payments/providers/wechatpay.py; README "WeChat Pay"). In development
+    # every setting defaults to the emulator and its shared test keys; in production none does.
+    dev_keys = instance / WECHATPAY_DEV_KEYS
+    cfg["WECHATPAY_BASE_URL"] = parse_http_url("WECHATPAY_BASE_URL", raw("WECHATPAY_BASE_URL")) or (
+        WECHATPAY_EMULATOR_URL if development else WECHATPAY_REAL_URL
+    )
+    for name, dev_value in WECHATPAY_DEV_MERCHANT.items():
+        cfg[name] = str(setting(name, dev_value if development else "")).strip() or None
+    for name, filename in WECHATPAY_DEV_FILES.items():
+        cfg[name] = setting(name, str(dev_keys / filename) if development else None)
+    # the APIv3 key: its file above, or (development) the environment; never logged
+    cfg["WECHATPAY_APIV3_KEY"] = setting("WECHATPAY_APIV3_KEY")
+    if cfg["WECHATPAY_APIV3_KEY"] and _unset(raw("WECHATPAY_APIV3_KEY_FILE")):
+        cfg["WECHATPAY_APIV3_KEY_FILE"] = None
+    # the merchant transfer scene (商家转账 › 转账场景) payouts use, as enabled for the merchant
+    cfg["WECHATPAY_TRANSFER_SCENE_ID"] = str(setting("WECHATPAY_TRANSFER_SCENE_ID", "1000"))
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.
     cfg.update({key: value for key, value in over.items() if key != "DATABASE_URL"})
     refused = sandbox_in_production(cfg)

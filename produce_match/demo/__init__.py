@@ -100,6 +100,9 @@ def load() -> list[tuple[str, str]]:
             # and a made-up Alipay login, for payouts of orders paid by Alipay
             f"1380000{number:04d}",
             coop["name"],
+            # and a made-up WeChat payee, for payouts of what was paid by WeChat Pay
+            wechat_openid=f"oDemoPayee{number:018d}",
+            wechat_name=coop.get("contact_person") or coop["name"],
         )
         for lot in coop["lots"]:
             lots.create_lot(

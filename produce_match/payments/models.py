@@ -347,6 +347,11 @@ class PayoutAccount(db.Model):
     #: the real name on it, which Alipay checks
     alipay_account: Mapped[str | None] = mapped_column(String(100))
     alipay_name: Mapped[str | None] = mapped_column(String(120))
+    #: WeChat Pay payouts (merchant transfer) go to a WeChat user, not a bank account: the
+    #: openid of the cooperative's payee under the platform's AppID, and the payee's real name
+    #: (WeChat Pay checks it against the openid's owner)
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
+    wechat_name: Mapped[str | None] = mapped_column(String(60))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 

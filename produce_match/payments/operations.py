@@ -58,6 +58,7 @@ from produce_match.payments.providers import (
     PAYMENT,
     PAYOUT,
     REFUND,
+    REGISTRY,
     SUCCEEDED,
     Notification,
     RemotePayment,
@@ -97,7 +98,8 @@ def _lock_order(order_id: int) -> None:
 
 
 def _key() -> str:
-    return secrets.token_urlsafe(24)
+    # 32 hex digits: also a valid out_refund_no / out_bill_no (letters and digits, <= 32)
+    return secrets.token_hex(16)
 
 
 # --- sums (read under the order's lock when they decide a write) ----------------------------
@@ -785,23 +787,20 @@ def payout_account(org_id: int) -> PayoutAccount | None:
     return db.session.scalar(select(PayoutAccount).where(PayoutAccount.organisation_id == org_id))
 
 
-#: where a provider pays a cooperative out: its own columns of the payout account (account, name)
-_WALLETS = {"alipay": ("alipay_account", "alipay_name")}
-
-
-def payout_destination(org_id: int, provider: str) -> tuple[str, str] | None:
-    """The account a payout by `provider` goes to, and the name on it (None: no account).
-    A wallet provider (Alipay) pays to the cooperative's account with it (empty: none given,
-    and the provider refuses); the others to the bank account."""
-    account = payout_account(org_id)
-    if provider in _WALLETS:
-        number, name = _WALLETS[provider]
-        if account is None or not getattr(account, number):
-            return "", ""
-        return getattr(account, number), getattr(account, name) or account.account_name
-    if account is None:
-        return None
-    return account.account_number, account.account_name
+def payout_destination(order: Order, provider: str) -> tuple[str, str]:
+    """Where a payout of `order` by `provider` goes, and the name on it: the payout account's
+    fields the provider names (`payout_account_fields`: the bank account's number, an Alipay
+    account, a WeChat user's openid). Empty when the cooperative has given none: the provider
+    refuses, and the instruction fails saying so. The sandbox's stand-in for a bank account is
+    the organisation itself."""
+    field, holder_field = REGISTRY[provider].payout_account_fields
+    account = payout_account(order.cooperative_org_id)
+    destination = getattr(account, field, None) if account is not None else None
+    holder = getattr(account, holder_field, None) if account is not None else None
+    if field == "account_number":
+        destination = destination or f"org-{order.cooperative_org_id}"
+        holder = holder or order.cooperative_org.name
+    return destination or "", holder or ""
 
 
 def save_payout_account(
@@ -812,9 +811,13 @@ def save_payout_account(
     account_number: str,
     alipay_account: str | None = None,
     alipay_name: str | None = None,
+    *,
+    wechat_openid: str | None = None,
+    wechat_name: str | None = None,
 ) -> PayoutAccount:
-    """A cooperative's account for payouts and transfers (its own members only), and its
-    Alipay account if it has one (payouts of Alipay payments go there)."""
+    """A cooperative's account for payouts and transfers (its own members only), its Alipay
+    account if it has one (payouts of Alipay payments go there), and its WeChat payee for
+    WeChat Pay payouts (left as it is when `wechat_openid` is None)."""
     if not (actor.organisation_id == org_id and actor.role.value == "cooperative"):
         raise NotAllowed(_("Only the cooperative's members set its bank account."))
     values: dict[str, Any] = {
@@ -840,6 +843,16 @@ def save_payout_account(
         errors["alipay_name"] = [_("Give the real name on the Alipay account.")]
     if values["alipay_name"] and not wallet:
         errors["alipay_account"] = [_("This field is required.")]
+    if wechat_openid is not None:
+        openid = wechat_openid.strip() or None
+        name = (wechat_name or "").strip() or None
+        if openid and not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", openid):
+            errors["wechat_openid"] = [
+                _("An openid has 8 to 64 letters, digits, '-' or '_' (as WeChat shows it).")
+            ]
+        if openid and not name:
+            errors["wechat_name"] = [_("Give the real name of this WeChat user.")]
+        values["wechat_openid"], values["wechat_name"] = openid, openid and name
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     account = payout_account(org_id)

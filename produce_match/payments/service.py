@@ -85,9 +85,14 @@ def _ensure_at_provider(payment_id: int) -> Started:
     db.session.commit()  # nothing is held while the provider is asked
     if pay_url:
         return Started(payment_id, status, pay_url)
-    provider = get_provider(provider_name)
     try:
+        provider = get_provider(provider_name)
         created = provider.create_payment(**facts)
+    except LookupError as exc:  # not configured here (a setting or a key file missing)
+        log.error("payment %s: provider %s not configured: %s", payment_id, provider_name, exc)
+        raise Unavailable(
+            _("The payment service did not answer. Please try again in a minute.")
+        ) from None
     except ProviderUnavailable as exc:
         log.warning("payment %s: provider unavailable: %s", payment_id, exc)
         raise Unavailable(
@@ -175,11 +180,7 @@ def execute_instruction(instruction_id: int) -> bool:
     order = instruction.order
     provider = get_provider(instruction.provider)
     kind, amount, key = instruction.kind, instruction.amount_fen, instruction.idempotency_key
-    account = payments.payout_destination(order.cooperative_org_id, instruction.provider)
-    destination, holder = account or (
-        f"org-{order.cooperative_org_id}",
-        order.cooperative_org.name,
-    )
+    destination, holder = payments.payout_destination(order, instruction.provider)
     payment_ref = payment.provider_ref
     db.session.commit()  # nothing is held while the provider is asked
     error = None

@@ -31,6 +31,7 @@ from produce_match.payments import operations as payments
 from produce_match.payments import queries, service
 from produce_match.payments.models import Method, PaymentInstruction, PaymentState
 from produce_match.web.forms import ActionForm, length, optional, required, show_errors
+from produce_match.web.qr import qr_svg
 
 bp = Blueprint("payments", __name__)
 
@@ -55,6 +56,17 @@ class AccountForm(FlaskForm):
     alipay_name = StringField(
         _l("Real name on the Alipay account"), validators=[optional(), length(120)]
     )
+    wechat_openid = StringField(_l("WeChat payee's openid"), validators=[optional(), length(64)])
+    wechat_name = StringField(_l("WeChat payee's real name"), validators=[optional(), length(60)])
+
+
+def pay_link(payment: Any) -> str | None:
+    """Where the buyer goes to pay a payment: the provider's page, or ours when the provider
+    gave a code to scan with a phone (WeChat Pay's weixin:// code_url) that no browser opens."""
+    url = payment.pay_url
+    if url and url.startswith("weixin://"):
+        return url_for("payments.wechat", payment_id=payment.id)
+    return url
 
 
 def _order(order_id: int, action: str = "view_payments") -> Order:
@@ -80,7 +92,31 @@ def pay(order_id: int) -> Any:
         started = service.create_payment(current_user, order, request.form.get("method", ""))
     except DomainError as exc:
         return transaction.refused(exc.message, url_for("payments.order_money", order_id=order_id))
-    return redirect(started.pay_url or url_for("payments.receipt", payment_id=started.id))
+    return redirect(pay_link(started) or url_for("payments.receipt", payment_id=started.id))
+
+
+@bp.route("/payments/<int:payment_id>/wechat")
+@login_required
+def wechat(payment_id: int) -> Any:
+    """WeChat Pay's Native code as a QR code for the buyer's phone, with the amount; the page
+    looks again by itself and shows the receipt once WeChat Pay has confirmed the payment (its
+    callback, the periodic reconciliation or the "check now" button record it: never this
+    page)."""
+    payment = service.load_payment(current_user, payment_id)
+    if payment.method is not Method.wechatpay or not (payment.pay_url or "").startswith(
+        "weixin://"
+    ):
+        abort(404)
+    if payment.status is not PaymentState.pending:
+        if payment.status is PaymentState.succeeded:
+            flash(_("Payment received. Thank you."), "success")
+        return redirect(url_for("payments.receipt", payment_id=payment_id))
+    return render_template(
+        "payments/wechat.html",
+        payment=payment,
+        order=payment.order,
+        code=qr_svg(payment.pay_url),
+    )
 
 
 @bp.get("/payments/<int:payment_id>/checkout")
@@ -241,6 +277,8 @@ def account() -> Any:
                 form.account_number.data,
                 form.alipay_account.data,
                 form.alipay_name.data,
+                wechat_openid=form.wechat_openid.data or "",
+                wechat_name=form.wechat_name.data or "",
             )
             flash(_("Bank account saved."), "success")
             return redirect(url_for("payments.account"))
@@ -266,3 +304,4 @@ def notify(provider: str) -> Any:
 def init_app(app: Any) -> None:
     """The pages."""
     app.register_blueprint(bp)
+    app.add_template_global(pay_link)

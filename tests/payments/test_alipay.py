@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -633,11 +634,12 @@ def test_the_cooperative_records_its_alipay_account(app, users):
         db.session.rollback()
     payments.save_payout_account(coop, org, "合作社", "农行", "6228", "2088123412341234", "道亭")
     db.session.commit()
-    assert payments.payout_destination(org, "alipay") == ("2088123412341234", "道亭")
-    assert payments.payout_destination(org, "sandbox") == ("6228", "合作社")
+    order = SimpleNamespace(cooperative_org_id=org, cooperative_org=coop.organisation)
+    assert payments.payout_destination(order, "alipay") == ("2088123412341234", "道亭")
+    assert payments.payout_destination(order, "sandbox") == ("6228", "合作社")
     payments.save_payout_account(coop, org, "合作社", "农行", "6228")
     db.session.commit()
-    assert payments.payout_destination(org, "alipay") == ("", "")
+    assert payments.payout_destination(order, "alipay") == ("", "")
     assert db.session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
 
 
@@ -700,7 +702,11 @@ def test_the_account_page_takes_an_alipay_account_in_chinese(app, users):
     )
     assert saved.status_code == 302
     db.session.rollback()
-    assert payments.payout_destination(users["coop"].organisation_id, "alipay") == (
+    coop = users["coop"]
+    order = SimpleNamespace(
+        cooperative_org_id=coop.organisation_id, cooperative_org=coop.organisation
+    )
+    assert payments.payout_destination(order, "alipay") == (
         "13800001234",
         "道亭黑豆专业合作社",
     )

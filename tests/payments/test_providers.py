@@ -27,6 +27,7 @@ from produce_match.payments.providers import (
 from produce_match.payments.providers.alipay import AlipayProvider
 from produce_match.payments.providers.sandbox import SandboxProvider, signed_headers
 from produce_match.payments.providers.transfer import TransferProvider
+from produce_match.payments.providers.wechatpay import WechatPayProvider
 from tests.factories import make_lot
 from tests.gateway import SECRET
 
@@ -34,18 +35,21 @@ from tests.gateway import SECRET
 
 
 def test_every_provider_is_registered_by_its_name():
-    assert providers.names() == ("alipay", "sandbox", "transfer")
+    assert providers.names() == ("alipay", "sandbox", "transfer", "wechatpay")
     assert {
         "alipay": AlipayProvider,
         "sandbox": SandboxProvider,
         "transfer": TransferProvider,
+        "wechatpay": WechatPayProvider,
     } == providers.REGISTRY
     assert providers.paid_direct() == frozenset({"transfer"})
     # the configuration (read before any domain is imported) accepts exactly these names
     assert sorted(config.PAYMENT_METHODS) == list(providers.names())
 
 
-@pytest.mark.parametrize("cls", [AlipayProvider, SandboxProvider, TransferProvider])
+@pytest.mark.parametrize(
+    "cls", [AlipayProvider, SandboxProvider, TransferProvider, WechatPayProvider]
+)
 def test_every_provider_does_the_four_things(cls):
     for method in ("create_payment", "query_payment", "refund", "payout"):
         assert getattr(cls, method) is not getattr(Provider, method), (cls.name, method)

@@ -134,6 +134,8 @@ class Provider:
     paid_direct: ClassVar[bool] = False
     #: the pay button's words on an order's page (translated when shown)
     pay_label: ClassVar[Any] = _l("Pay online")
+    #: the payout account's fields a payout goes to: (destination, holder's name)
+    payout_account_fields: ClassVar[tuple[str, str]] = ("account_number", "account_name")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -161,6 +161,8 @@ class AlipayProvider(Provider):
 
     name = "alipay"
     pay_label: ClassVar[Any] = _l("Pay with Alipay")
+    #: payouts go to the cooperative's Alipay account (a login or a 2088 user id), not its bank
+    payout_account_fields = ("alipay_account", "alipay_name")
     #: the pause before each retry of a call that got no answer
     BACKOFF: tuple[float, ...] = (0.3, 1.0, 2.0)
 
