@@ -81,6 +81,9 @@ from produce_match.search.parallel import Progress, run_parts
 
 DOCS = SearchDocument.__table__
 WORDS = SearchWord.__table__
+#: the documents again, for ranking the candidates of a page through their row address (made
+#: once: an alias of the table is a copy of its every column)
+RANKED_DOC = DOCS.alias("ranked_doc")
 
 #: each field's lexeme prefix and tsvector weight
 PREFIX = {"commodity": "c", "category": "k", "zh": "z", "en": "e", "py": "p", "ini": "i"}
@@ -101,7 +104,7 @@ FACET_LIMIT = 30
 #: more (a broad word: 急售 in a third of all titles) and only the RANKED_AT_MOST best by a
 #: pre-score read from the columns (the commodities and categories the words name, times the
 #: urgency) are ranked, the rest following them in that pre-score's order (see `_page`)
-RANK_ALL_UP_TO = 5000
+RANK_ALL_UP_TO = 4000
 RANKED_AT_MOST = 1000
 #: a search without words by distance looks for its page within this radius first (km), four
 #: times wider each time it holds too few lots, up to the last (then among every lot)
@@ -750,7 +753,7 @@ class PostgresBackend:
             .limit(how_many.scalar_subquery())
             .subquery("best")
         )
-        doc = DOCS.alias("ranked_doc")
+        doc = RANKED_DOC
         joiner = " & " if every_term else " | "
         rank_matches = _matches(joiner.join(f"({p.rank_query()})" for p in parts), doc.c.tokens)
         total_rank = sum(
