@@ -37,10 +37,14 @@ as the page, in the page's own statement) and every sort, distance included, are
 
 Where the time goes (100,000 lots; figures in the README): a search with words reads the GIN
 index's bitmap (forced: the planner's estimate for an OR of a commodity's names is five times too
-high, see `search`), ranks and counts its matches in one statement, the ranks worked out once in
-a materialised step of narrow rows; ranking every match of a broad word (急售, 27,000 lots) is
-the slowest case. A search without words never touches the tokens: counts, facets and pages come
-from a covering index on (status, spoil_by). `rebuild` ends with VACUUM (ANALYZE).
+high, see `search`), then every match's row once, into a materialised step of narrow rows where
+they are counted (and their facets). Ranking (`ts_rank_cd`, about 2 µs a call) is what costs:
+up to RANK_ALL_UP_TO matches every one is ranked; a broad word's (急售, 27,000 lots) only the
+RANKED_AT_MOST best by a pre-score from the columns (`_ranked_page`). Reading the matches' rows
+(wide: the tokens are kept inline) is then the floor: about 1 µs a match. A search without words
+never touches the tokens: counts, facets and pages come from a covering index on (status,
+spoil_by); by distance, from an index on (lat, lng) through a box around the buyer
+(`_nearest_first`). `rebuild` ends with VACUUM (ANALYZE).
 
 Writing never waits for an index lock: `writing()` never raises IndexBusy (row locks are
 PostgreSQL's). A rebuild upserts every lot's document in batches of its own transactions (a
@@ -106,6 +110,8 @@ FACET_LIMIT = 30
 #: urgency) are ranked, the rest following them in that pre-score's order (see `_page`)
 RANK_ALL_UP_TO = 4000
 RANKED_AT_MOST = 1000
+#: how many searches' words are remembered as having few matches (then all cleared)
+NARROW_KEPT = 4096
 #: a search without words by distance looks for its page within this radius first (km), four
 #: times wider each time it holds too few lots, up to the last (then among every lot)
 NEAREST_FIRST_KM = 100.0
@@ -354,6 +360,9 @@ class PostgresBackend:
         self._begin = begin
         #: a connection outside any transaction (VACUUM)
         self._autocommit = autocommit
+        #: words (their match query) last seen with at most RANK_ALL_UP_TO matches: ranked as
+        #: they are read (see `_page`); a hint only, the results are the same either way
+        self._narrow: dict[str, bool] = {}
 
     # --- the documents ------------------------------------------------------------------------
 
@@ -638,7 +647,9 @@ class PostgresBackend:
             columns.append(distance.label("km"))
         page = max(1, request.per_page)
         facets: _Facets | None = None
-        if parts and request.sort == "relevance":
+        words = ("&" if every_term else "|") + "".join(p.match_query() for p in parts)
+        bounded = parts and request.sort == "relevance" and not self._narrow.get(words)
+        if bounded:
             rows, facets = self._ranked_page(connection, request, matched, parts, every_term)
         elif parts:
             # words: every match is read to be ranked anyway; the ranks (and distances) are
@@ -684,6 +695,13 @@ class PostgresBackend:
             total = connection.scalar(count) or 0
         else:
             total = 0
+        if parts and request.sort == "relevance" and (rows or not start):
+            # Ranking as the matches are read costs less (no second visit of each row) and is
+            # the same order when every match is ranked: the next search of the same words
+            # does so if they had few matches (`_narrow`, kept for the last searches' words)
+            if len(self._narrow) >= NARROW_KEPT:
+                self._narrow.clear()
+            self._narrow[words] = total <= RANK_ALL_UP_TO
         hits = [
             Hit(
                 lot_id=row.lot_id,

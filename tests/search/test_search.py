@@ -674,9 +674,13 @@ def test_a_broad_word_ranks_its_best_candidates_and_every_page_follows_one_order
     exact = search("急售", per_page=50, facets=True)
     assert exact.total == 10
     assert titles(exact)[0] == "急售 黑豆 急售"  # ranked among every match
+    # the same words again: ranked as they are read (few matches), the very same page
+    again = search("急售", per_page=50, facets=True)
+    assert (again.hits, again.total, again.facets) == (exact.hits, exact.total, exact.facets)
 
     monkeypatch.setattr(postgres_backend, "RANK_ALL_UP_TO", 4)
     monkeypatch.setattr(postgres_backend, "RANKED_AT_MOST", 3)
+    service().backend._narrow.clear()  # forget that these words had few matches
     bounded = search("急售", per_page=50, facets=True)
     assert bounded.total == exact.total and bounded.facets == exact.facets
     assert sorted(h.lot_id for h in bounded.hits) == sorted(h.lot_id for h in exact.hits)
