@@ -21,12 +21,12 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import Select, bindparam, delete, event, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session, joinedload, selectinload
 
 from produce_match.extensions import db
@@ -249,18 +249,7 @@ class SearchService:
         ids = [h.lot_id for h in result.hits]
         if not ids:
             return []
-        query = (
-            select(Lot)
-            .where(Lot.id.in_(ids))
-            .options(
-                joinedload(Lot.commodity, innerjoin=True),
-                joinedload(Lot.cooperative, innerjoin=True),
-                joinedload(Lot.province, innerjoin=True),
-                joinedload(Lot.county, innerjoin=True),
-                selectinload(Lot.photos),
-            )
-        )
-        found = {lot.id: lot for lot in db.session.scalars(query)}
+        found = {lot.id: lot for lot in db.session.scalars(_result_lots(), {"ids": ids})}
         return [found[i] for i in ids if i in found]
 
     # --- rebuild and check ----------------------------------------------------------------
@@ -335,6 +324,22 @@ class SearchService:
             db.session.commit()
             self.process_queue()
         return report
+
+
+@cache
+def _result_lots() -> Select[tuple[Lot]]:
+    """The statement `lots_for` runs, made once (its loader options' cache key too)."""
+    return (
+        select(Lot)
+        .where(Lot.id.in_(bindparam("ids", expanding=True)))
+        .options(
+            joinedload(Lot.commodity, innerjoin=True),
+            joinedload(Lot.cooperative, innerjoin=True),
+            joinedload(Lot.province, innerjoin=True),
+            joinedload(Lot.county, innerjoin=True),
+            selectinload(Lot.photos),
+        )
+    )
 
 
 def service() -> SearchService:
