@@ -360,8 +360,8 @@ class PostgresBackend:
         self._begin = begin
         #: a connection outside any transaction (VACUUM)
         self._autocommit = autocommit
-        #: words (their match query) last seen with at most RANK_ALL_UP_TO matches: ranked as
-        #: they are read (see `_page`); a hint only, the results are the same either way
+        #: searches (words and filters) last seen with at most RANK_ALL_UP_TO matches: ranked
+        #: as they are read (see `_page`); a hint only, the results are the same either way
         self._narrow: dict[str, bool] = {}
 
     # --- the documents ------------------------------------------------------------------------
@@ -647,9 +647,18 @@ class PostgresBackend:
             columns.append(distance.label("km"))
         page = max(1, request.per_page)
         facets: _Facets | None = None
-        words = ("&" if every_term else "|") + "".join(p.match_query() for p in parts)
-        bounded = parts and request.sort == "relevance" and not self._narrow.get(words)
-        if bounded:
+        by_relevance = bool(parts) and request.sort == "relevance"
+        # the words and every filter: what decides how many match (places only narrow)
+        seen = repr(
+            (
+                every_term,
+                [p.match_query() for p in parts],
+                [getattr(request, n) for n in ("commodity", "province", "county", "grade")],
+                (request.min_remaining_g, request.max_price_fen_per_t, request.statuses),
+                (request.spoil_from, request.spoil_to, request.today),
+            )
+        )
+        if by_relevance and not self._narrow.get(seen):
             rows, facets = self._ranked_page(connection, request, matched, parts, every_term)
         elif parts:
             # words: every match is read to be ranked anyway; the ranks (and distances) are
@@ -678,6 +687,9 @@ class PostgresBackend:
                 rows, facets = self._page_and_facets(connection, keyed, numbered)
             else:
                 rows = connection.execute(query).all()
+            if by_relevance and rows and rows[0].total > RANK_ALL_UP_TO:
+                # few matches when last seen, many now: the order every page of them follows
+                rows, facets = self._ranked_page(connection, request, matched, parts, every_term)
         else:
             # no words: counted apart, from the covering index alone, the page read in order
             by = [c[k].desc() if d else c[k] for k, d in order if k != "km"]
@@ -695,13 +707,13 @@ class PostgresBackend:
             total = connection.scalar(count) or 0
         else:
             total = 0
-        if parts and request.sort == "relevance" and (rows or not start):
+        if by_relevance and (rows or not start):
             # Ranking as the matches are read costs less (no second visit of each row) and is
             # the same order when every match is ranked: the next search of the same words
             # does so if they had few matches (`_narrow`, kept for the last searches' words)
             if len(self._narrow) >= NARROW_KEPT:
                 self._narrow.clear()
-            self._narrow[words] = total <= RANK_ALL_UP_TO
+            self._narrow[seen] = total <= RANK_ALL_UP_TO
         hits = [
             Hit(
                 lot_id=row.lot_id,
