@@ -85,11 +85,14 @@ def is_cjk(token: str) -> bool:
     return bool(_CJK.fullmatch(token))
 
 
-def edit_distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str, limit: int | None = None) -> int:
     """Letters to insert, delete or change from `a` to `b`, a swap of two neighbours counting
-    as one (hiedou -> heidou: 1): the slips people make typing."""
+    as one (hiedou -> heidou: 1): the slips people make typing. Given a `limit`, any distance
+    above it comes back as limit + 1 (worked out no further than needed to know)."""
     if a == b:
         return 0
+    if limit is not None and abs(len(a) - len(b)) > limit:
+        return limit + 1
     previous2: list[int] = []
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
@@ -100,8 +103,12 @@ def edit_distance(a: str, b: str) -> int:
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
                 best = min(best, previous2[j - 2] + 1)
             row.append(best)
+        # every later cell grows from these two rows (a swap reaches back two): past the limit
+        # in both, the distance is too
+        if limit is not None and min(row) > limit and min(previous) >= limit:
+            return limit + 1
         previous2, previous = previous, row
-    return previous[-1]
+    return previous[-1] if limit is None else min(previous[-1], limit + 1)
 
 
 def _slips_allowed(length: int) -> int:
@@ -479,7 +486,8 @@ class Analyzer:
         for code, names in vocab.zh_names.items():
             for name in names:
                 shared = len(set(word) & set(name))
-                slips = edit_distance(reading, self.pinyin(name))
+                # (a name sharing no character only counts within the slips allowed)
+                slips = edit_distance(reading, self.pinyin(name), None if shared else allowed)
                 if shared or slips <= allowed:
                     found.append((slips, -shared, code))
         out: dict[str, str] = {}

@@ -99,6 +99,9 @@ class SearchRequest:
     page: int = 1
     per_page: int = 20
     facets: bool = True
+    #: only whether any lot matches every word ("did you mean" probes each name so): no hits,
+    #: no facets, no relaxing; `total` is 0, or at least 1 (a backend may stop at the first)
+    any_match: bool = False
 
 
 @dataclass

@@ -75,6 +75,13 @@ class SearchDocument(db.Model):
                 "lng",
             ],
         ),
+        # a search without words by distance: the lots of a box around the buyer
+        Index(
+            "ix_search_documents_lat_lng",
+            "lat",
+            "lng",
+            postgresql_include=["status", "spoil_by", "lot_id"],
+        ),
         Index("ix_search_documents_commodity", "commodity"),
         Index("ix_search_documents_county", "county"),
     )

@@ -37,10 +37,14 @@ as the page, in the page's own statement) and every sort, distance included, are
 
 Where the time goes (100,000 lots; figures in the README): a search with words reads the GIN
 index's bitmap (forced: the planner's estimate for an OR of a commodity's names is five times too
-high, see `search`), ranks and counts its matches in one statement, the ranks worked out once in
-a materialised step of narrow rows; ranking every match of a broad word (急售, 27,000 lots) is
-the slowest case. A search without words never touches the tokens: counts, facets and pages come
-from a covering index on (status, spoil_by). `rebuild` ends with VACUUM (ANALYZE).
+high, see `search`), then every match's row once, into a materialised step of narrow rows where
+they are counted (and their facets). Ranking (`ts_rank_cd`, about 2 µs a call) is what costs:
+up to RANK_ALL_UP_TO matches every one is ranked; a broad word's (急售, 27,000 lots) only the
+RANKED_AT_MOST best by a pre-score from the columns (`_ranked_page`). Reading the matches' rows
+(wide: the tokens are kept inline) is then the floor: about 1 µs a match. A search without words
+never touches the tokens: counts, facets and pages come from a covering index on (status,
+spoil_by); by distance, from an index on (lat, lng) through a box around the buyer
+(`_nearest_first`). `rebuild` ends with VACUUM (ANALYZE).
 
 Writing never waits for an index lock: `writing()` never raises IndexBusy (row locks are
 PostgreSQL's). A rebuild upserts every lot's document in batches of its own transactions (a
@@ -52,6 +56,7 @@ then deletes the documents of lots that no longer exist; `versions()` is one que
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +85,9 @@ from produce_match.search.parallel import Progress, run_parts
 
 DOCS = SearchDocument.__table__
 WORDS = SearchWord.__table__
+#: the documents again, for ranking the candidates of a page through their row address (made
+#: once: an alias of the table is a copy of its every column)
+RANKED_DOC = DOCS.alias("ranked_doc")
 
 #: each field's lexeme prefix and tsvector weight
 PREFIX = {"commodity": "c", "category": "k", "zh": "z", "en": "e", "py": "p", "ini": "i"}
@@ -96,8 +104,36 @@ MAX_POSITIONS = 256
 FUZZY_FROM = 5
 BATCH = 500
 FACET_LIMIT = 30
+#: By relevance, a word search ranks every match when there are at most RANK_ALL_UP_TO of them;
+#: more (a broad word: 急售 in a third of all titles) and only the RANKED_AT_MOST best by a
+#: pre-score read from the columns (the commodities and categories the words name, times the
+#: urgency) are ranked, the rest following them in that pre-score's order (see `_page`)
+RANK_ALL_UP_TO = 4000
+RANKED_AT_MOST = 1000
+#: how many searches' words are remembered as having few matches (then all cleared)
+NARROW_KEPT = 4096
+#: a search without words by distance looks for its page within this radius first (km), four
+#: times wider each time it holds too few lots, up to the last (then among every lot)
+NEAREST_FIRST_KM = 100.0
+NEAREST_LAST_KM = 6400.0
 #: facet name -> (value, count), the most frequent first
 _Facets = dict[str, list[tuple[str, int]]]
+
+
+def _box(lat: float, lng: float, km: float) -> tuple[tuple[float, float], ...] | None:
+    """Latitudes and longitudes (degrees) of a box holding every point within `km` of a point
+    on the sphere, a little wider for rounding; None when it would reach a pole or cross the
+    180th meridian (the caller reads every lot instead)."""
+    angle = km / EARTH_RADIUS_KM * 1.01
+    phi = math.radians(lat)
+    south, north = phi - angle, phi + angle
+    if south <= -math.pi / 2 or north >= math.pi / 2:
+        return None
+    spread = math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(phi))))
+    west, east = lng - spread, lng + spread
+    if west < -180 or east > 180:
+        return None
+    return (math.degrees(south), math.degrees(north)), (west, east)
 
 
 def _quote(lexeme: str) -> str:
@@ -242,6 +278,10 @@ class _Term:
     fuzzy: list[str] = field(default_factory=list)
     fuzzy_ranks: bool = False
     fuzzy_factor: float = 0.0
+    #: the commodities and categories the word names: their lexemes rank at weight A (1.0)
+    #: and are the document's own columns too (the bounded ranking's pre-score)
+    commodities: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
 
     def match_query(self) -> str:
         return _tsquery([*self.every, *self.fuzzy])
@@ -268,8 +308,10 @@ def _term(term: QueryTerm, fuzzy: dict[str, list[str]]) -> _Term:
 
     for code in term.commodities:
         add(_lexeme("commodity", code), True)
+        out.commodities.append(code)
     for code in term.categories:
         add(_lexeme("category", code), True)
+        out.categories.append(code)
     for i, word in enumerate(term.zh):
         add(_lexeme("zh", word), text_ranks and (i == 0 or not term.commodities))
     for p in term.py:
@@ -289,14 +331,14 @@ def _term(term: QueryTerm, fuzzy: dict[str, list[str]]) -> _Term:
     return out
 
 
-def _matches(query: str) -> sa.ColumnElement[bool]:
-    return DOCS.c.tokens.op("@@")(sa.cast(sa.literal(query), TSQUERY))
+def _matches(query: str, tokens: Any = DOCS.c.tokens) -> sa.ColumnElement[bool]:
+    return tokens.op("@@")(sa.cast(sa.literal(query), TSQUERY))
 
 
-def _rank(query: str) -> sa.ColumnElement[float]:
+def _rank(query: str, tokens: Any = DOCS.c.tokens) -> sa.ColumnElement[float]:
     return sa.func.ts_rank_cd(
         sa.literal_column(f"'{RANK_WEIGHTS}'::real[]"),
-        DOCS.c.tokens,
+        tokens,
         sa.cast(sa.literal(query), TSQUERY),
     )
 
@@ -318,6 +360,9 @@ class PostgresBackend:
         self._begin = begin
         #: a connection outside any transaction (VACUUM)
         self._autocommit = autocommit
+        #: searches (words and filters) last seen with at most RANK_ALL_UP_TO matches: ranked
+        #: as they are read (see `_page`); a hint only, the results are the same either way
+        self._narrow: dict[str, bool] = {}
 
     # --- the documents ------------------------------------------------------------------------
 
@@ -457,7 +502,7 @@ class PostgresBackend:
             found = attempt(matched, True)
         hits, total = found
         relaxed = False
-        if not total and len(parts) > 1:  # nothing has every word: lots with some of them
+        if not total and len(parts) > 1 and not request.any_match:  # lots with some words
             matched = sa.and_(filters, _matches(" | ".join(f"({p.match_query()})" for p in parts)))
             hits, total = attempt(matched, False)
             relaxed = bool(total)
@@ -560,7 +605,10 @@ class PostgresBackend:
         """The page's hits in the request's order, ordered and cut by PostgreSQL, how many
         match in all (counted by the same query) and, for words with facets asked for, the
         facets (counted by the same statement too, from the same pass over the matches)."""
-        if request.per_page <= 0:  # only how many ("did you mean" asks so of each name)
+        if request.any_match:  # only whether any ("did you mean" asks so of each name)
+            found = sa.select(sa.exists().where(matched))
+            return [], int(bool(connection.scalar(found))), None
+        if request.per_page <= 0:  # only how many
             count = sa.select(sa.func.count()).select_from(DOCS).where(matched)
             return [], connection.scalar(count) or 0, None
         start = max(0, (request.page - 1) * request.per_page)
@@ -599,7 +647,20 @@ class PostgresBackend:
             columns.append(distance.label("km"))
         page = max(1, request.per_page)
         facets: _Facets | None = None
-        if parts:
+        by_relevance = bool(parts) and request.sort == "relevance"
+        # the words and every filter: what decides how many match (places only narrow)
+        seen = repr(
+            (
+                every_term,
+                [p.match_query() for p in parts],
+                [getattr(request, n) for n in ("commodity", "province", "county", "grade")],
+                (request.min_remaining_g, request.max_price_fen_per_t, request.statuses),
+                (request.spoil_from, request.spoil_to, request.today),
+            )
+        )
+        if by_relevance and not self._narrow.get(seen):
+            rows, facets = self._ranked_page(connection, request, matched, parts, every_term)
+        elif parts:
             # words: every match is read to be ranked anyway; the ranks (and distances) are
             # worked out once, in a materialised step of narrow rows that are then counted and
             # ordered (the tokens are never carried into the sort); with facets, their columns
@@ -626,13 +687,19 @@ class PostgresBackend:
                 rows, facets = self._page_and_facets(connection, keyed, numbered)
             else:
                 rows = connection.execute(query).all()
+            if by_relevance and rows and rows[0].total > RANK_ALL_UP_TO:
+                # few matches when last seen, many now: the order every page of them follows
+                rows, facets = self._ranked_page(connection, request, matched, parts, every_term)
         else:
             # no words: counted apart, from the covering index alone, the page read in order
             by = [c[k].desc() if d else c[k] for k, d in order if k != "km"]
             if distance is not None:
                 by.insert(0, distance)
             query = sa.select(*columns).where(matched).order_by(*by).offset(start).limit(page)
-            rows = connection.execute(query).all()
+            if distance is not None and request.origin:
+                rows = self._nearest_first(connection, query, distance, request.origin, page)
+            else:
+                rows = connection.execute(query).all()
         if rows and parts:
             total = rows[0].total
         elif rows or start:
@@ -640,6 +707,13 @@ class PostgresBackend:
             total = connection.scalar(count) or 0
         else:
             total = 0
+        if by_relevance and (rows or not start):
+            # Ranking as the matches are read costs less (no second visit of each row) and is
+            # the same order when every match is ranked: the next search of the same words
+            # does so if they had few matches (`_narrow`, kept for the last searches' words)
+            if len(self._narrow) >= NARROW_KEPT:
+                self._narrow.clear()
+            self._narrow[seen] = total <= RANK_ALL_UP_TO
         hits = [
             Hit(
                 lot_id=row.lot_id,
@@ -649,6 +723,137 @@ class PostgresBackend:
             for row in rows[: max(0, request.per_page)]
         ]
         return hits, total, facets
+
+    def _ranked_page(
+        self,
+        connection: Connection,
+        request: SearchRequest,
+        matched: sa.ColumnElement[bool],
+        parts: list[_Term],
+        every_term: bool,
+    ) -> tuple[list[Any], _Facets | None]:
+        """A page of words by relevance: the best matches first, urgency weighing in.
+
+        The matches are read once into a materialised step of narrow rows (no rank yet): they
+        are counted there (and their facets). Ranking is what costs (`ts_rank_cd`, two calls on
+        each match of a word with a fuzzy pinyin): of at most RANK_ALL_UP_TO matches every one
+        is ranked, which is exact; of more, only the RANKED_AT_MOST best by a pre-score read
+        from the step's columns (the commodities and categories the words name, weight 1 as
+        their lexemes, times the urgency), each through its row's address (ctid: no index, the
+        page is in the buffers). Those come first by their full score, the rest after them by
+        the pre-score, so that every page of the same search follows one order."""
+        c = DOCS.c
+        start = max(0, (request.page - 1) * request.per_page)
+        page = max(1, request.per_page)
+        today = today_of(request).toordinal()
+        named = [
+            *(
+                sa.case((c.commodity.in_(p.commodities), 1.0), else_=0.0)
+                for p in parts
+                if p.commodities
+            ),
+            *(
+                sa.case((c.category.in_(p.categories), 1.0), else_=0.0)
+                for p in parts
+                if p.categories
+            ),
+        ]
+        pre = sum(named, start=sa.literal(0.0, sa.Float)) * self._urgency(today)
+        wanted = [c[n] for n in FACETS] if request.facets else []
+        keyed = (
+            sa.select(
+                c.lot_id,
+                c.spoil_by,
+                sa.literal_column("search_documents.ctid").label("row_id"),
+                pre.label("pre"),
+                *wanted,
+            )
+            .where(matched)
+            .cte("matched")
+            .prefix_with("MATERIALIZED")
+        )
+        count = sa.select(sa.func.count()).select_from(keyed).scalar_subquery()
+        how_many = sa.select(
+            sa.case((sa.func.count() <= RANK_ALL_UP_TO, sa.func.count()), else_=RANKED_AT_MOST)
+        ).select_from(keyed)
+        by_pre = [keyed.c.pre.desc(), keyed.c.spoil_by, keyed.c.lot_id]
+        best = (
+            sa.select(keyed.c.lot_id, keyed.c.spoil_by, keyed.c.row_id)
+            .order_by(*by_pre)
+            .limit(how_many.scalar_subquery())
+            .subquery("best")
+        )
+        doc = RANKED_DOC
+        joiner = " & " if every_term else " | "
+        rank_matches = _matches(joiner.join(f"({p.rank_query()})" for p in parts), doc.c.tokens)
+        total_rank = sum(
+            (self._term_rank(p, doc.c.tokens) for p in parts), start=sa.literal(0.0, sa.Float)
+        )
+        score = (
+            total_rank
+            if all(p.every_form_ranks for p in parts)
+            else sa.case((rank_matches, total_rank), else_=sa.literal(0.0))
+        )
+        score = score * self._urgency(today, best.c.spoil_by)
+        ranked = sa.select(
+            sa.literal(0).label("tier"),
+            best.c.lot_id,
+            score.label("score"),
+            best.c.spoil_by,
+        ).select_from(best.join(doc, sa.literal_column("ranked_doc.ctid") == best.c.row_id))
+        tiers: Any = ranked
+        if start + page > RANKED_AT_MOST:  # a page past the ranked ones: the rest, in order
+            rest = (
+                sa.select(
+                    sa.literal(1).label("tier"), keyed.c.lot_id, keyed.c.pre, keyed.c.spoil_by
+                )
+                .order_by(*by_pre)
+                .offset(how_many.scalar_subquery())
+            )
+            tiers = sa.union_all(ranked, rest)
+        both = tiers.subquery("tiers")
+        ordering = [both.c.tier, both.c.score.desc(), both.c.spoil_by, both.c.lot_id]
+        query = (
+            sa.select(both.c.lot_id, both.c.score, both.c.spoil_by, count.label("total"))
+            .order_by(*ordering)
+            .offset(start)
+            .limit(page)
+        )
+        if request.facets:
+            numbered = query.add_columns(sa.func.row_number().over(order_by=ordering).label("n"))
+            return self._page_and_facets(connection, keyed, numbered)
+        return connection.execute(query).all(), None
+
+    @staticmethod
+    def _nearest_first(
+        connection: Connection,
+        query: sa.Select[Any],
+        distance: sa.ColumnElement[float],
+        origin: tuple[float, float],
+        page: int,
+    ) -> list[Any]:
+        """The page of a search without words by distance, from the lots within a radius of
+        the origin: read from the index on latitude and longitude through the box around that
+        circle, the radius growing until the circle holds every lot up to the page's last, so
+        that the page is the one ordering every lot by distance would give. Lots are at their
+        county's centre: the nearest 20 are usually within the first radius."""
+        lat, lng = origin
+        radius = NEAREST_FIRST_KM
+        while radius <= NEAREST_LAST_KM:
+            box = _box(lat, lng, radius)
+            if box is None:
+                break
+            (south, north), (west, east) = box
+            c = DOCS.c
+            within = query.where(
+                c.lat.between(south, north), c.lng.between(west, east), distance <= radius
+            )
+            rows = connection.execute(within).all()
+            # a full page (after its offset) within the circle: every lot outside is further
+            if len(rows) == page:
+                return rows
+            radius *= 4
+        return connection.execute(query).all()
 
     @staticmethod
     def _page_and_facets(
@@ -679,17 +884,17 @@ class PostgresBackend:
         return rows, PostgresBackend._facet_counts(facet_rows)
 
     @staticmethod
-    def _urgency(today: int) -> sa.ColumnElement[float]:
+    def _urgency(today: int, spoil_by: Any = DOCS.c.spoil_by) -> sa.ColumnElement[float]:
         """`backend.urgency_factor` of each document's days left, in SQL."""
-        days = sa.func.greatest(DOCS.c.spoil_by - today, 0)
+        days = sa.func.greatest(spoil_by - today, 0)
         weight = sa.literal(URGENCY_WEIGHT * URGENCY_DAYS, sa.Float)
         return 1.0 + weight / (sa.literal(float(URGENCY_DAYS), sa.Float) + days)
 
     @staticmethod
-    def _term_rank(part: _Term) -> sa.ColumnElement[float]:
-        rank = _rank(_tsquery(part.ranked)) if part.ranked else sa.literal(0.0)
+    def _term_rank(part: _Term, tokens: Any = DOCS.c.tokens) -> sa.ColumnElement[float]:
+        rank = _rank(_tsquery(part.ranked), tokens) if part.ranked else sa.literal(0.0)
         if part.fuzzy and part.fuzzy_ranks:
-            rank = rank + _rank(_tsquery(part.fuzzy)) * part.fuzzy_factor
+            rank = rank + _rank(_tsquery(part.fuzzy), tokens) * part.fuzzy_factor
         return rank
 
     @staticmethod

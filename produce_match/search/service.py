@@ -21,13 +21,13 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import delete, event, insert, select
-from sqlalchemy.orm import ORMExecuteState, Session, selectinload
+from sqlalchemy import Select, bindparam, delete, event, insert, select
+from sqlalchemy.orm import ORMExecuteState, Session, joinedload, selectinload
 
 from produce_match.extensions import db
 from produce_match.lots.events import lots_written
@@ -153,16 +153,15 @@ class SearchService:
         )
 
     @staticmethod
-    def _load(ids: list[int], *, photos: bool = False, session: Any = None) -> list[Lot]:
-        """Lots with what documents and result pages show of them, in a few queries."""
+    def _load(ids: list[int], *, session: Any = None) -> list[Lot]:
+        """Lots with their commodity, cooperative and regions (what documents read), in a few
+        queries."""
         options = [
             selectinload(Lot.commodity),
             selectinload(Lot.cooperative),
             selectinload(Lot.province),
             selectinload(Lot.county),
         ]
-        if photos:
-            options.append(selectinload(Lot.photos))
         session = session if session is not None else db.session
         return list(session.scalars(select(Lot).where(Lot.id.in_(ids)).options(*options)))
 
@@ -232,7 +231,7 @@ class SearchService:
         found = []
         for words in self.analyzer.suggestions(request.text):
             probe = self.backend.search(
-                replace(request, text=words, page=1, per_page=0, facets=False)
+                replace(request, text=words, page=1, per_page=0, facets=False, any_match=True)
             )
             if probe.total and not probe.relaxed:
                 found.append(words)
@@ -244,9 +243,13 @@ class SearchService:
             result.relaxed, result.corrected = False, True
 
     def lots_for(self, result: SearchResult) -> list[Lot]:
-        """The hits' lots from the database, in the hits' order (skipping any gone since)."""
+        """The hits' lots from the database, in the hits' order (skipping any gone since): in
+        two queries, the lots joined to what a result shows of them (commodity, cooperative,
+        province, county: one row each), then their photos."""
         ids = [h.lot_id for h in result.hits]
-        found = {lot.id: lot for lot in self._load(ids, photos=True)}
+        if not ids:
+            return []
+        found = {lot.id: lot for lot in db.session.scalars(_result_lots(), {"ids": ids})}
         return [found[i] for i in ids if i in found]
 
     # --- rebuild and check ----------------------------------------------------------------
@@ -321,6 +324,22 @@ class SearchService:
             db.session.commit()
             self.process_queue()
         return report
+
+
+@cache
+def _result_lots() -> Select[tuple[Lot]]:
+    """The statement `lots_for` runs, made once (its loader options' cache key too)."""
+    return (
+        select(Lot)
+        .where(Lot.id.in_(bindparam("ids", expanding=True)))
+        .options(
+            joinedload(Lot.commodity, innerjoin=True),
+            joinedload(Lot.cooperative, innerjoin=True),
+            joinedload(Lot.province, innerjoin=True),
+            joinedload(Lot.county, innerjoin=True),
+            selectinload(Lot.photos),
+        )
+    )
 
 
 def service() -> SearchService:

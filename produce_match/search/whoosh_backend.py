@@ -713,6 +713,8 @@ class WhooshBackend:
             narrowed = matched & self._in_places(table, analysed.places)
             if narrowed or not terms:
                 matched = narrowed
+        if request.any_match:  # only whether any lot matches every word
+            return SearchResult(hits=[], total=len(matched))
         relaxed = False
         if not matched and len(terms) > 1:  # nothing has every word: lots with some of them
             matched = self._filter(table, request, set().union(*[f[0] for f in found]))

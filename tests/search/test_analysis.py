@@ -153,3 +153,21 @@ def test_one_character_is_never_a_sound_alike(analyzer):
 def test_category_words_name_their_category(analyzer, text, category):
     [term] = analyzer.query(text).terms
     assert term.categories == [category] and not term.commodities and not term.places
+
+
+def test_an_edit_distance_with_a_limit_stops_past_it():
+    from produce_match.search.analysis import edit_distance
+
+    assert edit_distance("hiedou", "heidou") == 1  # a swap of neighbours is one slip
+    assert edit_distance("hiedou", "heidou", limit=1) == 1
+    assert edit_distance("liulian", "lianou") == 5
+    assert edit_distance("liulian", "lianou", limit=2) == 3  # past it: the limit + 1
+    assert edit_distance("liulian", "li", limit=2) == 3  # the lengths alone tell
+    # every pair of short words over four letters: within the limit exact, past it limit + 1
+    import itertools
+
+    words = ["".join(w) for n in range(5) for w in itertools.product("abc", repeat=n)]
+    for a, b in itertools.product(words[::7], words[::5]):
+        full = edit_distance(a, b)
+        for limit in range(4):
+            assert edit_distance(a, b, limit) == (full if full <= limit else limit + 1), (a, b)

@@ -635,3 +635,117 @@ def test_facets_counted_with_the_page_equal_the_separate_query(users, monkeypatc
         assert one.facets == other.facets
         assert (one.hits, one.total, one.relaxed) == (other.hits, other.total, other.relaxed)
         assert (one.hits, one.total) == (without.hits, without.total)
+
+
+@both
+def test_a_probe_only_tells_whether_any_lot_matches_every_word(market):
+    found = search("黑豆", per_page=0, facets=False, any_match=True)
+    assert found.total >= 1 and found.hits == [] and not found.relaxed
+    # nothing has both words: no lots with some of them instead
+    none = search("黑豆 荔枝", per_page=0, facets=False, any_match=True)
+    assert none.total == 0 and not none.relaxed
+
+
+@postgres
+def test_a_broad_word_ranks_its_best_candidates_and_every_page_follows_one_order(
+    market, users, monkeypatch
+):
+    """Past RANK_ALL_UP_TO matches only the RANKED_AT_MOST most urgent (no commodity named)
+    are ranked, first, by their full score; the rest follow by urgency; pages never repeat or
+    skip a lot; the total and the facets count every match."""
+    from produce_match.search import postgres_backend
+
+    today = local_today()
+    for days in range(1, 9):
+        make_lot(
+            users["coop2"],
+            commodity="樱桃",
+            title=f"樱桃 急售 {days}吨",
+            spoil_by=(today + timedelta(days=days * 3)).isoformat(),
+        )
+    # the strongest match (the word three times) spoils last
+    make_lot(
+        users["coop"],
+        title="急售 黑豆 急售",
+        description="急售",
+        spoil_by=(today + timedelta(days=60)).isoformat(),
+    )
+    service().process_queue()
+    exact = search("急售", per_page=50, facets=True)
+    assert exact.total == 10
+    assert titles(exact)[0] == "急售 黑豆 急售"  # ranked among every match
+    # the same words again: ranked as they are read (few matches), the very same page
+    again = search("急售", per_page=50, facets=True)
+    assert (again.hits, again.total, again.facets) == (exact.hits, exact.total, exact.facets)
+
+    monkeypatch.setattr(postgres_backend, "RANK_ALL_UP_TO", 4)
+    monkeypatch.setattr(postgres_backend, "RANKED_AT_MOST", 3)
+    # (these words had few matches when last seen: the first search with many ranks them as
+    # many, as every one after it)
+    bounded = search("急售", per_page=50, facets=True)
+    assert bounded.total == exact.total and bounded.facets == exact.facets
+    assert sorted(h.lot_id for h in bounded.hits) == sorted(h.lot_id for h in exact.hits)
+    by_urgency = sorted(exact.hits, key=lambda h: (_spoil_by(h.lot_id), h.lot_id))
+    best = bounded.hits[:3]
+    assert {h.lot_id for h in best} == {h.lot_id for h in by_urgency[:3]}
+    assert [h.score for h in best] == sorted((h.score for h in best), reverse=True)
+    assert [h.lot_id for h in bounded.hits[3:]] == [h.lot_id for h in by_urgency[3:]]
+    assert "急售 黑豆 急售" not in titles(bounded)[:3]  # past the candidates: by urgency
+    pages = [search("急售", per_page=2, page=n, facets=n == 1) for n in range(1, 6)]
+    assert [h.lot_id for p in pages for h in p.hits] == [h.lot_id for h in bounded.hits]
+    assert all(p.total == 10 for p in pages)
+
+
+def _spoil_by(lot_id: int):
+    from produce_match.lots.models import Lot
+
+    return db.session.get(Lot, lot_id).spoil_by
+
+
+@postgres
+def test_the_nearest_lots_read_within_a_radius_are_every_lots_order(users, monkeypatch):
+    """A search without words by distance reads the lots of a growing circle: every page is
+    the one ordering all the lots by distance gives."""
+    from produce_match.search import postgres_backend
+    from produce_match.search.postgres_backend import PostgresBackend
+
+    today = local_today()
+    for i in range(7):
+        make_lot(
+            users["coop" if i % 2 else "coop2"],
+            title=f"黑豆 {i + 1}吨",
+            spoil_by=(today + timedelta(days=i + 2)).isoformat(),
+        )
+    service().process_queue()
+    origins = [(39.05, 121.78), (42.0, 122.5), (23.1, 113.3)]  # 大连, 阜新, 广州
+    asked = [(o, n) for o in origins for n in range(1, 9)]
+
+    def pages():
+        return [
+            search("", sort="distance", origin=o, per_page=1, page=n, facets=False)
+            for o, n in asked
+        ]
+
+    monkeypatch.setattr(postgres_backend, "NEAREST_FIRST_KM", 1.0)  # it has to grow
+    within = pages()
+    monkeypatch.setattr(
+        PostgresBackend,
+        "_nearest_first",
+        staticmethod(lambda connection, query, *_: connection.execute(query).all()),
+    )
+    everywhere = pages()
+    assert [r.hits for r in within] == [r.hits for r in everywhere]
+    assert [r.total for r in within] == [r.total for r in everywhere] == [7] * len(asked)
+    assert all(r.hits for r, (_o, n) in zip(within, asked, strict=True) if n <= 7)
+
+
+def test_the_box_around_a_circle_holds_it():
+    from produce_match.geo import great_circle_km
+    from produce_match.search.postgres_backend import _box
+
+    (south, north), (west, east) = _box(41.8, 123.4, 100.0)
+    for lat, lng in [(south, 123.4), (north, 123.4), (41.8, west), (41.8, east)]:
+        assert great_circle_km(41.8, 123.4, lat, lng) >= 100.0
+    assert great_circle_km(41.8, 123.4, 42.6, 123.4) < 100 and south < 42.6 < north
+    assert _box(89.5, 0.0, 100.0) is None  # past the pole
+    assert _box(10.0, 179.9, 100.0) is None  # across the 180th meridian
