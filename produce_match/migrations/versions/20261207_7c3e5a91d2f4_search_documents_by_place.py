@@ -1,7 +1,7 @@
 """search documents by place: an index on latitude and longitude for the nearest lots
 
 Revision ID: 7c3e5a91d2f4
-Revises: f2b7c41d9e08
+Revises: 7c3e9a1d5b20
 Create Date: 2026-12-07 10:30:00
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "7c3e5a91d2f4"
-down_revision = "f2b7c41d9e08"
+down_revision = "7c3e9a1d5b20"
 branch_labels = None
 depends_on = None
 
