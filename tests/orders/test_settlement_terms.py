@@ -390,3 +390,42 @@ def test_orders_settled_on_delivery_are_unchanged(users):
     db.session.commit()
     assert _instructions(order.id)[1:] == [("payout", "settlement", 62_560_00)]
     assert Reason.settlement.value == "settlement"
+
+
+# --- the officials' figures ------------------------------------------------------------------
+
+
+def test_officials_see_days_from_loading_to_payout_and_the_share_settled_on_loading(
+    client, users, loading_order
+):
+    from produce_match.monitor import queries as monitor
+
+    _dispatch(users, loading_order, "10")  # paid out at once: 0 days
+    service.run_outbox()
+    lot = make_lot(users["coop"])
+    escrow = orders.place_order(users["buyer"], lot, "1", "t")
+    db.session.commit()
+    _pay_by_transfer(users, escrow)
+    orders.dispatch(
+        users["coop"], db.session.get(Order, escrow.id), "辽A12345", "13912345678", "1", "t"
+    )
+    db.session.commit()
+    scope = monitor.resolve_scope(users["official"])
+    f = monitor.figures(scope, monitor.parse_period(None, None))
+    assert (f.orders_dispatched, f.orders_on_loading) == (2, 1)
+    assert str(f.on_loading_percent) == "50.0"
+    assert str(f.days_to_payout_median) == "0.0"  # the escrowed order is not paid out yet
+
+    token = client.post(
+        "/api/v1/tokens", json={"login": "official", "password": PASSWORD, "name": "t"}
+    ).json["token"]
+    stats = client.get("/api/v1/stats", headers={"Authorization": f"Bearer {token}"}).json
+    assert stats["settled_on_loading_percent"] == "50.0"
+    assert (stats["orders_dispatched"], stats["orders_settled_on_loading"]) == (2, 1)
+    assert stats["days_dispatch_to_payout_median"] == "0.0"
+    # elsewhere nothing was loaded
+    other = monitor.resolve_scope(users["other_official"])
+    assert monitor.figures(other, monitor.parse_period(None, None)).on_loading_percent is None
+    login(client, "official", PASSWORD)
+    page = client.get("/monitor/").get_data(as_text=True)
+    assert 'id="on-loading-share">50.0%' in page

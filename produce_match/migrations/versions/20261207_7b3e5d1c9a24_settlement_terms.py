@@ -17,52 +17,58 @@ branch_labels = None
 depends_on = None
 
 
+_CHECKS = [
+    ('lots', 'ck_lots_holdback_pct_in_range', 'holdback_pct BETWEEN 0 AND 10'),
+    ('lots', 'ck_lots_settlement_offered', 'settle_on_delivery OR settle_on_loading'),
+    ('orders', 'ck_orders_holdback_pct_in_range', 'holdback_pct BETWEEN 0 AND 10'),
+]
+
+
+def _postgresql():
+    return op.get_bind().dialect.name == 'postgresql'
+
+
 def upgrade():
-    # every lot and order so far is settled on delivery (today's escrow)
-    with op.batch_alter_table('lots', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('settle_on_delivery', sa.Boolean(), nullable=False, server_default=sa.true())
-        )
-        batch_op.add_column(
-            sa.Column('settle_on_loading', sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(
-            sa.Column('holdback_pct', sa.Integer(), nullable=False, server_default='0')
-        )
-        batch_op.create_check_constraint(
-            batch_op.f('ck_lots_holdback_pct_in_range'), 'holdback_pct BETWEEN 0 AND 10'
-        )
-        batch_op.create_check_constraint(
-            batch_op.f('ck_lots_settlement_offered'), 'settle_on_delivery OR settle_on_loading'
-        )
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                'settlement', sa.Enum('on_delivery', 'on_loading', name='settlement',
-                                      native_enum=False, length=12),
-                nullable=False, server_default='on_delivery',
-            )
-        )
-        batch_op.add_column(
-            sa.Column('holdback_pct', sa.Integer(), nullable=False, server_default='0')
-        )
-        batch_op.add_column(sa.Column('weighbridge_ticket', sa.String(length=40), nullable=True))
-        batch_op.add_column(sa.Column('claim_fen', sa.BigInteger(), nullable=True))
-        batch_op.create_check_constraint(
-            batch_op.f('ck_orders_holdback_pct_in_range'), 'holdback_pct BETWEEN 0 AND 10'
-        )
+    # every lot and order so far is settled on delivery (today's escrow). Plain ADD COLUMN, not
+    # a batch: on SQLite a batch rebuilds the table, and dropping `lots` is refused while
+    # orders refer to it. SQLite cannot add a CHECK to a table without that rebuild, so the
+    # checks are PostgreSQL's only (the operations check the same rules).
+    op.add_column(
+        'lots',
+        sa.Column('settle_on_delivery', sa.Boolean(), nullable=False, server_default=sa.true()),
+    )
+    op.add_column(
+        'lots',
+        sa.Column('settle_on_loading', sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.add_column(
+        'lots', sa.Column('holdback_pct', sa.Integer(), nullable=False, server_default='0')
+    )
+    op.add_column(
+        'orders',
+        sa.Column(
+            'settlement',
+            sa.Enum('on_delivery', 'on_loading', name='settlement', native_enum=False,
+                    length=12),
+            nullable=False,
+            server_default='on_delivery',
+        ),
+    )
+    op.add_column(
+        'orders', sa.Column('holdback_pct', sa.Integer(), nullable=False, server_default='0')
+    )
+    op.add_column('orders', sa.Column('weighbridge_ticket', sa.String(length=40), nullable=True))
+    op.add_column('orders', sa.Column('claim_fen', sa.BigInteger(), nullable=True))
+    if _postgresql():
+        for table, name, condition in _CHECKS:
+            op.create_check_constraint(op.f(name), table, condition)
 
 
 def downgrade():
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('ck_orders_holdback_pct_in_range'), type_='check')
-        batch_op.drop_column('claim_fen')
-        batch_op.drop_column('weighbridge_ticket')
-        batch_op.drop_column('holdback_pct')
-        batch_op.drop_column('settlement')
-    with op.batch_alter_table('lots', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('ck_lots_settlement_offered'), type_='check')
-        batch_op.drop_constraint(batch_op.f('ck_lots_holdback_pct_in_range'), type_='check')
-        batch_op.drop_column('holdback_pct')
-        batch_op.drop_column('settle_on_loading')
-        batch_op.drop_column('settle_on_delivery')
+    if _postgresql():
+        for table, name, _condition in _CHECKS:
+            op.drop_constraint(op.f(name), table, type_='check')
+    for column in ('claim_fen', 'weighbridge_ticket', 'holdback_pct', 'settlement'):
+        op.drop_column('orders', column)
+    for column in ('holdback_pct', 'settle_on_loading', 'settle_on_delivery'):
+        op.drop_column('lots', column)
