@@ -633,7 +633,7 @@ def settlement_for(lot: Lot, chosen: str | Settlement | None) -> Settlement:
         return lot.default_settlement
     if text in {s.value for s in Settlement} and Settlement(text) in lot.settlements:
         return Settlement(text)
-    offered = "、".join(str(s.label) for s in lot.settlements)
+    offered = " / ".join(str(s.label) for s in lot.settlements)
     message = _("This lot is settled only as follows: %(offered)s.", offered=offered)
     raise ValidationFailed(message, fields={"settlement": [message]})
 

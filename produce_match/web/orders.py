@@ -148,6 +148,12 @@ def _step_forms(order: Order, given: dict[OrderAction, FlaskForm] | None = None)
         form = (given or {}).get(action) or FORMS[action](prefix=SLUGS[action])
         if request.method == "GET":
             _defaults(action, form, order)
+        if action is A.dispatch:
+            form.photos.label.text = (
+                _("Photos of the loading (at least one: you are paid on them)")
+                if order.on_loading
+                else _("Photos of the loading (optional)")
+            )
         forms[SLUGS[action]] = form
     return forms
 
