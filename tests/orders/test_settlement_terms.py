@@ -429,3 +429,38 @@ def test_officials_see_days_from_loading_to_payout_and_the_share_settled_on_load
     login(client, "official", PASSWORD)
     page = client.get("/monitor/").get_data(as_text=True)
     assert 'id="on-loading-share">50.0%' in page
+
+
+def test_the_api_records_a_loading_with_its_photos_and_pays_the_village(
+    client, users, loading_order
+):
+    import base64
+
+    token = client.post(
+        "/api/v1/tokens", json={"login": "coop", "password": PASSWORD, "name": "t"}
+    ).json["token"]
+    coop = {"Authorization": f"Bearer {token}", "Accept-Language": "zh"}
+    url = f"/api/v1/orders/{loading_order.id}/dispatch"
+    body = {
+        "vehicle_plate": "辽A12345",
+        "driver_phone": "13912345678",
+        "shipped_quantity": "9.5",
+        "unit": "t",
+        "weighbridge_ticket": "BD-7",
+    }
+    refused = client.post(url, json=body, headers=coop)
+    assert refused.status_code == 422
+    assert "装车照片" in str(refused.json)
+    bad = client.post(url, json={**body, "photos": ["not base64!"]}, headers=coop)
+    assert bad.status_code == 422
+    assert db.session.get(Order, loading_order.id).status is OrderStatus.paid
+    assert _instructions(loading_order.id) == []
+    photo = base64.b64encode(jpeg_bytes()).decode()
+    done = client.post(url, json={**body, "photos": [photo]}, headers=coop)
+    assert done.status_code == 200, done.json
+    assert (done.json["settlement"], done.json["weighbridge_ticket"]) == ("on_loading", "BD-7")
+    assert [p["purpose"] for p in done.json["photos"]] == ["loading"]
+    assert [r for _k, r, _a in _instructions(loading_order.id)] == [
+        "loading_shortfall",
+        "loading_settlement",
+    ]
