@@ -98,6 +98,17 @@ class LotSchema(ma.Schema):
     status = ma.fields.Function(lambda lot: lot.current_status.value)
     storage_notes = ma.fields.String(allow_none=True)
     description = ma.fields.String(allow_none=True)
+    settlement_terms = ma.fields.Function(
+        lambda lot: [s.value for s in lot.settlements],
+        metadata={
+            "description": "when the cooperative is paid, as the buyer may choose: on_delivery "
+            "(held until delivery is confirmed), on_loading (paid the day of loading)"
+        },
+    )
+    holdback_percent = ma.fields.Integer(
+        attribute="holdback_pct",
+        metadata={"description": "on_loading: the share of the loaded amount held until delivery"},
+    )
     cooperative = ma.fields.Nested(CooperativeRefSchema)
     photos = ma.fields.List(ma.fields.Nested(PhotoSchema))
     created_at = ma.fields.DateTime()
@@ -217,6 +228,18 @@ class LotWriteSchema(ma.Schema):
     )
     storage_notes = ma.fields.String(allow_none=True, **_TEXT)
     description = ma.fields.String(allow_none=True, **_TEXT)
+    settlement_terms = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(max=20)),
+        validate=ma.validate.Length(max=4),
+        metadata={"description": "on_delivery, on_loading or both; default: on_delivery"},
+    )
+    holdback_percent = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "on_loading: whole percent 0-10 held until delivery (default 5 "
+            "when on_loading is first offered)"
+        },
+    )
 
 
 class LotPatchSchema(LotWriteSchema):

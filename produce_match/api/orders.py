@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -134,6 +136,19 @@ class OrderSchema(ma.Schema):
     dispute_reason = ma.fields.String(allow_none=True)
     resolution = ma.fields.String(allow_none=True)
     resolution_refund_fen = ma.fields.Integer(allow_none=True)
+    settlement = ma.fields.Function(
+        lambda o: o.settlement.value,
+        metadata={"description": "on_delivery or on_loading (paid the day of loading)"},
+    )
+    holdback_percent = ma.fields.Integer(attribute="holdback_pct")
+    weighbridge_ticket = ma.fields.String(allow_none=True)
+    claim_fen = ma.fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "on_loading: refunds owed to the buyer beyond what was still held "
+            "(a claim on the cooperative)"
+        },
+    )
     delivery = ma.fields.Function(
         _delivery,
         metadata={
@@ -195,6 +210,13 @@ class PlaceSchema(ma.Schema):
         validate=ma.validate.Length(max=10),
         metadata={"description": "jin (斤), kg (公斤) or t (吨)"},
     )
+    settlement = ma.fields.String(
+        validate=ma.validate.Length(max=20),
+        metadata={
+            "description": "on_delivery or on_loading, among the lot's settlement_terms "
+            "(default: on_delivery if offered)"
+        },
+    )
     delivery = ma.fields.Nested(
         DestinationSchema,
         metadata={
@@ -222,6 +244,15 @@ class DispatchSchema(ma.Schema):
     unit = ma.fields.String(required=True, validate=ma.validate.Length(max=10))
     place = ma.fields.String(
         validate=ma.validate.Length(max=120), metadata={"description": "where it was loaded"}
+    )
+    weighbridge_ticket = ma.fields.String(validate=ma.validate.Length(max=40))
+    photos = ma.fields.List(
+        ma.fields.String(validate=ma.validate.Length(max=14_000_000)),
+        validate=ma.validate.Length(max=6),
+        metadata={
+            "description": "photos of the loading, base64-encoded (at least one for an order "
+            "settled on loading)"
+        },
     )
 
 
@@ -280,7 +311,14 @@ def place_order(body: dict[str, Any]) -> Order:
     lot = policy.load(user, policy.VIEW, Lot, body["lot_id"], options=_LOT_FOR_ORDER)
     policy.ensure(user, "create", Order)
     delivery = _delivery_input(body.get("delivery"))
-    order = orders.place_order(user, lot, body["quantity"], body["unit"], delivery=delivery)
+    order = orders.place_order(
+        user,
+        lot,
+        body["quantity"],
+        body["unit"],
+        delivery=delivery,
+        settlement=body.get("settlement"),
+    )
     return order
 
 
@@ -307,6 +345,18 @@ def change_delivery(body: dict[str, Any], order_id: int) -> Order:
 def get_order(order_id: int) -> Order:
     """One order: its parties, and officials of its lot's jurisdiction (404 for anyone else)."""
     return policy.load(require_user(), policy.VIEW, Order, order_id)
+
+
+def _decoded(photos: list[str]) -> list[bytes]:
+    """Photos sent as base64 text, as bytes (the upload checks say whether they are photos)."""
+    out = []
+    for text in photos:
+        try:
+            out.append(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            message = _("Send each photo as base64 text.")
+            raise ValidationFailed(message, fields={"photos": [message]}) from None
+    return out
 
 
 #: each step: its URL word -> (action, body schema, what the operation is called with, summary)
@@ -340,6 +390,8 @@ STEPS: dict[str, tuple[OrderAction, type[ma.Schema], Callable[..., None], str]] 
             body["shipped_quantity"],
             body["unit"],
             place=body.get("place"),
+            weighbridge_ticket=body.get("weighbridge_ticket"),
+            photos=_decoded(body.get("photos") or []),
         ),
         "The cooperative ships a paid order: vehicle plate, driver's phone, quantity loaded.",
     ),

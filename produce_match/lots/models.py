@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -13,7 +15,9 @@ from sqlalchemy import (
     String,
     Text,
     and_,
+    false,
     or_,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,6 +36,31 @@ class LotStatus(enum.StrEnum):
     sold_out = "sold_out"  #: everything is committed to orders
     expired = "expired"  #: the spoil-by date has passed; nothing can be ordered any more
     withdrawn = "withdrawn"  #: taken off the market by its cooperative
+
+
+class Settlement(enum.StrEnum):
+    """When the cooperative is paid for an order (offered by the lot, chosen by the buyer)."""
+
+    #: today's escrow: the money is held until delivery is confirmed and the dispute window
+    #: has closed
+    on_delivery = "on_delivery"
+    #: 款到发货，装车结算: the buyer pays before loading; when the cooperative records the
+    #: loading (photos, weighbridge weight) the village is paid that day, less a holdback
+    on_loading = "on_loading"
+
+    @property
+    def label(self) -> Any:
+        return _SETTLEMENT_LABELS[self]
+
+
+_SETTLEMENT_LABELS = {
+    Settlement.on_delivery: _l("paid on delivery"),
+    Settlement.on_loading: _l("paid on loading"),
+}
+#: the holdback a lot settled on loading may keep until delivery, in whole percent
+MAX_HOLDBACK_PCT = 10
+#: the holdback a new offer of settlement on loading keeps when none is given
+DEFAULT_HOLDBACK_PCT = 5
 
 
 class LotAction(enum.StrEnum):
@@ -107,6 +136,10 @@ class Lot(HasPlace, db.Model):
         CheckConstraint("remaining_g <= quantity_g", name="remaining_within_quantity"),
         CheckConstraint("quantity_g > 0", name="quantity_positive"),
         CheckConstraint("price_fen > 0", name="price_positive"),
+        CheckConstraint(
+            f"holdback_pct BETWEEN 0 AND {MAX_HOLDBACK_PCT}", name="holdback_pct_in_range"
+        ),
+        CheckConstraint("settle_on_delivery OR settle_on_loading", name="settlement_offered"),
         Index("ix_lots_status_spoil_by", "status", "spoil_by"),
     )
 
@@ -141,6 +174,11 @@ class Lot(HasPlace, db.Model):
     timezone: Mapped[str] = mapped_column(String(40), default="Asia/Shanghai")
     storage_notes: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
+    #: the settlement terms the cooperative offers (at least one); see `Settlement`
+    settle_on_delivery: Mapped[bool] = mapped_column(default=True, server_default=true())
+    settle_on_loading: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: settled on loading: the share of the loaded amount kept until delivery (whole percent)
+    holdback_pct: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[LotStatus] = mapped_column(
         Enum(LotStatus, name="lot_status", native_enum=False, length=12), default=LotStatus.open
     )
@@ -175,6 +213,21 @@ class Lot(HasPlace, db.Model):
     def days_left(self) -> int:
         """Days before it spoils: 0 on the spoil-by date itself, negative after it."""
         return (self.spoil_by - self.today()).days
+
+    @property
+    def settlements(self) -> tuple[Settlement, ...]:
+        """The settlement terms offered, on delivery first."""
+        offered = {
+            Settlement.on_delivery: self.settle_on_delivery is not False,
+            Settlement.on_loading: bool(self.settle_on_loading),
+        }
+        return tuple(s for s, on in offered.items() if on)
+
+    @property
+    def default_settlement(self) -> Settlement:
+        """What an order gets when the buyer does not choose: on delivery if offered (the
+        buyer's money is safest), else the one term offered."""
+        return self.settlements[0]
 
     @property
     def orderable(self) -> bool:

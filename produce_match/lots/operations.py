@@ -20,7 +20,16 @@ from produce_match.dates import BadDate, local_today, parse_date
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.events import lot_offered
-from produce_match.lots.models import LOTS, Lot, LotAction, LotPhoto, LotStatus
+from produce_match.lots.models import (
+    DEFAULT_HOLDBACK_PCT,
+    LOTS,
+    MAX_HOLDBACK_PCT,
+    Lot,
+    LotAction,
+    LotPhoto,
+    LotStatus,
+    Settlement,
+)
 from produce_match.lots.updates import update_lots
 from produce_match.lots.uploads import process_uploads
 from produce_match.storage import delete_after_commit, get_storage
@@ -78,6 +87,12 @@ class LotInput:
     spoil_by: str | date | None = None
     storage_notes: str | None = None
     description: str | None = None
+    #: the settlement terms offered: `Settlement` values, as a list or separated by commas
+    #: (none given: on delivery only on a new lot)
+    settlement_terms: str | list[str] | tuple[str, ...] | None = None
+    #: settled on loading: the share kept until delivery, whole percent 0-10 (none given on a
+    #: lot that starts offering it: DEFAULT_HOLDBACK_PCT)
+    holdback_percent: str | int | None = None
 
     def given(self) -> dict[str, Any]:
         return {
@@ -282,6 +297,43 @@ class _Checker:
         else:
             self.values["spoil_by"] = spoil_by
 
+    def check_settlement(self) -> None:
+        if not self.asked("settlement_terms", "holdback_percent"):
+            return
+        raw = self.given.get("settlement_terms")
+        if raw is None:
+            offered = set(self.lot.settlements) if self.lot else {Settlement.on_delivery}
+        else:
+            words = raw.split(",") if isinstance(raw, str) else [str(w) for w in raw]
+            words = [w.strip() for w in words if str(w).strip()]
+            known = {s.value for s in Settlement}
+            if any(w not in known for w in words):
+                self.fail("settlement_terms", _("Choose when the cooperative is paid."))
+                return
+            offered = {Settlement(w) for w in words}
+            if not offered:
+                self.fail("settlement_terms", _("Offer at least one way of settling."))
+                return
+        self.values["settle_on_delivery"] = Settlement.on_delivery in offered
+        self.values["settle_on_loading"] = Settlement.on_loading in offered
+        text = str(self.given.get("holdback_percent") or "").strip().rstrip("%％").strip()
+        if not text:
+            if self.lot is not None and self.lot.settle_on_loading:
+                return  # kept
+            pct = DEFAULT_HOLDBACK_PCT if Settlement.on_loading in offered else 0
+        elif not (text.isascii() and text.isdigit()) or int(text) > MAX_HOLDBACK_PCT:
+            self.fail(
+                "holdback_percent",
+                _(
+                    "The holdback is a whole percent from 0 to %(max)d.",
+                    max=MAX_HOLDBACK_PCT,
+                ),
+            )
+            return
+        else:
+            pct = int(text)
+        self.values["holdback_pct"] = pct
+
     def check_texts(self) -> None:
         for name, limit in LIMITS.items():
             if name in ("township", "village"):
@@ -315,6 +367,7 @@ def clean(data: LotInput, cooperative: Organisation, lot: Lot | None = None) -> 
     checker.check_price()
     checker.check_place()
     checker.check_dates()
+    checker.check_settlement()
     checker.check_texts()
     if checker.errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=checker.errors)

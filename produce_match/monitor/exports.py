@@ -216,6 +216,8 @@ def _summary(figures: queries.Figures) -> Sheet:
         [_("Paid out to villages (fen)"), f.paid_out_fen],
         [_("Paid out to villages"), format_money(f.paid_out_fen)],
         [_("Days from dispatch to payout"), str(f.days_to_payout or "")],
+        [_("Days from loading to payout (median)"), str(f.days_to_payout_median or "")],
+        [_("Settled on loading"), str(f.on_loading_percent or "")],
         [_("Premium over the reference price (fen)"), f.premium_fen],
         [_("Problems open"), f.problems_open],
         [_("Problems closed"), f.problems_closed],

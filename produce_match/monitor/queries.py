@@ -492,6 +492,11 @@ class Figures:
     paid_out_fen: int = 0
     #: mean days from dispatch to the order's first payout, for payouts in the period
     days_to_payout: Decimal | None = None
+    #: the median of the same spans (one order's late payout does not pull it)
+    days_to_payout_median: Decimal | None = None
+    #: orders loaded in the period, and those of them settled on loading (款到发货，装车结算)
+    orders_dispatched: int = 0
+    orders_on_loading: int = 0
     #: orders paid in the period that have a reference price: what they fetched and what the
     #: same quantities were worth at the local reference price
     achieved_fen: int = 0
@@ -503,6 +508,14 @@ class Figures:
     problems_by_category: list[tuple[ProblemCategory, int, int]] = field(default_factory=list)
     #: mean days from raising to closing, over the closed entries
     days_to_close: Decimal | None = None
+
+    @property
+    def on_loading_percent(self) -> Decimal | None:
+        """The share of orders loaded in the period that were settled on loading, in %."""
+        if not self.orders_dispatched:
+            return None
+        ratio = Decimal(self.orders_on_loading) * 100 / Decimal(self.orders_dispatched)
+        return ratio.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
     @property
     def premium_fen(self) -> int:
@@ -537,6 +550,10 @@ class Figures:
             "paid_out_fen": self.paid_out_fen,
             "paid_out_yuan": f"{self.paid_out_fen // 100}.{self.paid_out_fen % 100:02d}",
             "days_dispatch_to_payout": _opt(self.days_to_payout),
+            "days_dispatch_to_payout_median": _opt(self.days_to_payout_median),
+            "orders_dispatched": self.orders_dispatched,
+            "orders_settled_on_loading": self.orders_on_loading,
+            "settled_on_loading_percent": _opt(self.on_loading_percent),
             "achieved_fen": self.achieved_fen,
             "reference_fen": self.reference_fen,
             "premium_fen": self.premium_fen,
@@ -584,6 +601,18 @@ def _mean_days(spans: list[timedelta]) -> Decimal | None:
         return None
     seconds = sum(int(s.total_seconds()) for s in spans)
     return (Decimal(seconds) / len(spans) / 86400).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def _median_days(spans: list[timedelta]) -> Decimal | None:
+    if not spans:
+        return None
+    seconds = sorted(int(s.total_seconds()) for s in spans)
+    middle = len(seconds) // 2
+    if len(seconds) % 2:
+        value = Decimal(seconds[middle])
+    else:
+        value = Decimal(seconds[middle - 1] + seconds[middle]) / 2
+    return (value / 86400).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
 def _aware(instant: datetime) -> datetime:
@@ -718,6 +747,8 @@ def figures(scope: Scope, period: Period, *, at_risk_limit: int | None = None) -
                 out.reference_fen += cost_fen(order.quantity_g, ref.price_fen_per_t)
         if period.contains(order.dispatched_at) and order.shipped_g:
             out.g_dispatched += order.shipped_g
+            out.orders_dispatched += 1
+            out.orders_on_loading += order.on_loading
         if period.contains(order.delivered_at) and order.accepted_g is not None:
             out.g_delivered += order.accepted_g
 
@@ -731,6 +762,7 @@ def figures(scope: Scope, period: Period, *, at_risk_limit: int | None = None) -
             first_payout.add(order.id)
             spans.append(_aware(entry.created_at) - _aware(order.dispatched_at))
     out.days_to_payout = _mean_days(spans)
+    out.days_to_payout_median = _median_days(spans)
 
     counts: dict[ProblemCategory, list[int]] = {c: [0, 0] for c in ProblemCategory}
     closing: list[timedelta] = []

@@ -24,7 +24,7 @@ from produce_match.dates import DEFAULT_TIMEZONE
 from produce_match.errors import Conflict
 from produce_match.extensions import db
 from produce_match.lifecycle import Lifecycle
-from produce_match.lots.models import Lot
+from produce_match.lots.models import MAX_HOLDBACK_PCT, Lot, Settlement
 from produce_match.units import MassUnit
 
 
@@ -315,6 +315,9 @@ class Order(db.Model):
             "resolution_refund_fen IS NULL OR resolution_refund_fen BETWEEN 0 AND amount_fen",
             name="resolution_refund_within_amount",
         ),
+        CheckConstraint(
+            f"holdback_pct BETWEEN 0 AND {MAX_HOLDBACK_PCT}", name="holdback_pct_in_range"
+        ),
         Index("ix_orders_lot_id_status", "lot_id", "status"),
     )
 
@@ -339,6 +342,20 @@ class Order(db.Model):
     status: Mapped[OrderStatus] = mapped_column(
         _enum(OrderStatus, "order_status"), default=OrderStatus.reserved, index=True
     )
+    #: when the cooperative is paid, as the buyer chose among the lot's terms (frozen)
+    settlement: Mapped[Settlement] = mapped_column(
+        _enum(Settlement, "settlement", 12),
+        default=Settlement.on_delivery,
+        server_default=Settlement.on_delivery.value,
+    )
+    #: settled on loading: the share of the loaded amount kept until delivery (whole percent)
+    holdback_pct: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: the weighbridge ticket's number, as written at loading (the weight is `shipped_g`)
+    weighbridge_ticket: Mapped[str | None] = mapped_column(String(40))
+    #: settled on loading: what the buyer is owed back beyond what was still held (a short
+    #: delivery or a dispute's refund larger than the holdback), in fen: a claim on the
+    #: cooperative, shown to the official (the payments side writes it)
+    claim_fen: Mapped[int | None] = mapped_column(BigInteger)
     payment_status: Mapped[PaymentStatus] = mapped_column(
         _enum(PaymentStatus, "payment_status"), default=PaymentStatus.unpaid
     )
@@ -394,6 +411,11 @@ class Order(db.Model):
     def delivery_place(self) -> str:
         """'江西省 东湖区 八一大道 1 号': the delivery region and the address line."""
         return " ".join(p for p in (self.delivery_region, self.delivery_address) if p)
+
+    @property
+    def on_loading(self) -> bool:
+        """Is the cooperative paid when the order is loaded (款到发货，装车结算)?"""
+        return self.settlement is Settlement.on_loading
 
     @property
     def reserved_g(self) -> int:

@@ -44,6 +44,7 @@ from produce_match.lots.models import (
     Lot,
     LotAction,
     LotStatus,
+    Settlement,
     meets_minimum,
     minimum_met,
     sellable,
@@ -111,6 +112,7 @@ __all__ = [
     "place_order",
     "reject",
     "resolve",
+    "settlement_for",
 ]
 
 A, S = OrderAction, OrderStatus
@@ -623,6 +625,19 @@ def _check_orderable(lot: Lot, unit: MassUnit, now: datetime) -> None:
         raise _insufficient(lot, unit)
 
 
+def settlement_for(lot: Lot, chosen: str | Settlement | None) -> Settlement:
+    """The settlement terms an order of `lot` gets: the buyer's choice if the lot offers it,
+    the lot's default if none was made; ValidationFailed (field `settlement`) otherwise."""
+    text = str(chosen or "").strip()
+    if not text:
+        return lot.default_settlement
+    if text in {s.value for s in Settlement} and Settlement(text) in lot.settlements:
+        return Settlement(text)
+    offered = " / ".join(str(s.label) for s in lot.settlements)
+    message = _("This lot is settled only as follows: %(offered)s.", offered=offered)
+    raise ValidationFailed(message, fields={"settlement": [message]})
+
+
 def place_order(
     actor: User,
     lot: Lot,
@@ -631,6 +646,7 @@ def place_order(
     *,
     delivery: DeliveryInput | None = None,
     demand: Demand | None = None,
+    settlement: str | Settlement | None = None,
     now: datetime | None = None,
 ) -> Order:
     """A buyer orders `quantity` `unit` of an open lot; the quantity is reserved at once.
@@ -640,11 +656,14 @@ def place_order(
     Refused with Conflict `insufficient_quantity` (nothing reserved) when less is left,
     `lot_not_open` for an expired or withdrawn lot, ValidationFailed for a bad quantity or one
     below the lot's minimum (the last of a lot may be bought whatever the minimum), or for a
-    delivery place or receiver that is missing or wrong.
+    delivery place or receiver that is missing or wrong, or for `settlement` terms the lot
+    does not offer (none given: the lot's default, see `settlement_for`).
     """
     now = _now(now)
     if not can(actor, "create", Order):
         raise NotAllowed(_("Only buyers place orders."))
+    terms = settlement_for(lot, settlement)
+    holdback_pct = lot.holdback_pct if terms is Settlement.on_loading else 0
     grams, mass_unit = _quantity(quantity, unit)
     destination, (province, county) = _delivery(delivery, delivery_defaults(actor, lot, demand))
     apply_lot_expiry(lot, now)  # reservations that ran out first: their quantity is for sale
@@ -671,6 +690,8 @@ def place_order(
         unit=mass_unit,
         price_fen_per_t=lot.price_fen_per_t,
         amount_fen=amount_fen,
+        settlement=terms,
+        holdback_pct=holdback_pct,
         status=S.reserved,
         payment_status=PaymentStatus.unpaid,
         reserved_until=now + RESERVATION_HOLD,
@@ -696,6 +717,8 @@ def place_order(
             "unit": mass_unit.value,
             "price_fen_per_t": order.price_fen_per_t,
             "amount_fen": order.amount_fen,
+            "settlement": terms.value,
+            "holdback_pct": holdback_pct,
             "reserved_until": _iso(order.reserved_until),
             **destination,
         },
@@ -761,12 +784,16 @@ def dispatch(
     photos: Sequence[bytes] = (),
     place: str | None = None,
     taken_at: datetime | None = None,
+    weighbridge_ticket: str | None = None,
     now: datetime | None = None,
 ) -> None:
     """The lot's cooperative ships a paid order: the truck, its driver and what was loaded.
 
-    Photos of the loading are optional; where and when they were taken is what the cooperative
-    states (uploads are stripped of their metadata, GPS included).
+    The loaded quantity is the weighbridge's weight. Photos of the loading are optional for an
+    order settled on delivery, and at least one is needed for an order settled on loading:
+    the village is paid on this record, the payments side pays what was loaded (less the
+    holdback) at once and refunds the shortfall. Where and when the photos were taken is what
+    the cooperative states (uploads are stripped of their metadata, GPS included).
     """
     now = _now(now)
     _check_party(actor, order, A.dispatch)
@@ -796,6 +823,16 @@ def dispatch(
         place, taken_at = _place_and_time(place, taken_at, now)
     except ValidationFailed as exc:
         errors.update(exc.fields)
+    ticket = " ".join((weighbridge_ticket or "").split()) or None
+    if ticket is not None and len(ticket) > 40:
+        errors["weighbridge_ticket"] = [_("At most %(max)d characters.", max=40)]
+    if order.on_loading and not any(photos):
+        errors["photos"] = [
+            _(
+                "This order is paid on loading: add at least one photo of the loading (the "
+                "village is paid on it)."
+            )
+        ]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
     processed = _photos(actor, photos)
@@ -811,11 +848,14 @@ def dispatch(
             "shipped_g": shipped_g,
             "dispatched_at": now,
             "auto_confirm_at": auto_confirm_at,
+            "weighbridge_ticket": ticket,
         },
         facts={
             "vehicle_plate": plate,
             "driver_phone": phone,
             "shipped_g": shipped_g,
+            "weighbridge_ticket": ticket,
+            "settlement": order.settlement.value,
             "auto_confirm_at": _iso(auto_confirm_at),
             "photos": len(processed),
         },

@@ -231,6 +231,12 @@ class Reason(enum.StrEnum):
     dispute = "dispute"  #: what the resolution of a dispute gives back
     late_payment = "late_payment"  #: a payment that came when the order could not take it
     settlement = "settlement"  #: the cooperative's share, once the order is done
+    #: settled on loading: what was loaded, less the holdback, paid the day of loading
+    loading_settlement = "loading_settlement"
+    #: settled on loading: what the weighbridge says was not loaded, back to the buyer at once
+    loading_shortfall = "loading_shortfall"
+    #: settled on loading: the holdback, once delivery is confirmed (less a short delivery)
+    holdback_release = "holdback_release"
 
     @property
     def label(self) -> Any:
@@ -244,6 +250,9 @@ _REASON_LABELS = {
     Reason.dispute: _l("dispute resolved"),
     Reason.late_payment: _l("payment arrived when the order could no longer take it"),
     Reason.settlement: _l("the cooperative's share"),
+    Reason.loading_settlement: _l("paid on loading, less the holdback"),
+    Reason.loading_shortfall: _l("less loaded than ordered"),
+    Reason.holdback_release: _l("the holdback, delivery confirmed"),
 }
 
 

@@ -16,12 +16,15 @@ from produce_match.payments.models import Payment
 from produce_match.units import format_money
 
 
-def money_moved(order: Order, kind: str, amount_fen: int, provider_ref: str | None) -> None:
+def money_moved(
+    order: Order, kind: str, amount_fen: int, provider_ref: str | None, reason: str = ""
+) -> None:
     """Tell the buyer about a refund, the cooperative about a payout (rows only)."""
     if kind == "refund":
         recipients, what = members(order.buyer_org_id, Role.buyer), "payment.refunded"
     else:
-        recipients, what = members(order.cooperative_org_id, Role.cooperative), "payment.paid_out"
+        recipients = members(order.cooperative_org_id, Role.cooperative)
+        what = "payment.paid_on_loading" if reason == "loading_settlement" else "payment.paid_out"
     notify(
         recipients,
         what,
@@ -75,6 +78,17 @@ def _refunded(p: dict[str, Any]) -> str:
 def _paid_out(p: dict[str, Any]) -> str:
     return _(
         "%(amount)s was paid out to your account for order %(order)s (“%(lot)s”).",
+        amount=format_money(p["amount_fen"], current_language()),
+        order=p["order"],
+        lot=p["lot"],
+    )
+
+
+@message("payment.paid_on_loading")
+def _paid_on_loading(p: dict[str, Any]) -> str:
+    return _(
+        "Paid on loading: %(amount)s was paid out to your account for order %(order)s "
+        "(“%(lot)s”). The holdback follows when the buyer confirms delivery.",
         amount=format_money(p["amount_fen"], current_language()),
         order=p["order"],
         lot=p["lot"],

@@ -554,15 +554,18 @@ def _queue(
     return instruction
 
 
-def _refund(order: Order, reason: Reason, wanted_fen: int) -> None:
+def _refund(order: Order, reason: Reason, wanted_fen: int) -> int:
+    """Queue a refund of `wanted_fen`, never more than is still held: the amount queued."""
     payment = _paying_payment(order.id)
     if payment is None:
-        return
+        return 0
     amount = min(wanted_fen, available_fen(order.id))  # never more than is still held
     _queue(order, payment, InstructionKind.refund, reason, amount, f"{reason.value}:{order.id}")
+    return max(amount, 0)
 
 
 def _settle(order: Order) -> None:
+    """Pay the cooperative whatever is still held (an order settled on loading: its holdback)."""
     payment = _paying_payment(order.id)
     if payment is None:
         return
@@ -570,16 +573,102 @@ def _settle(order: Order) -> None:
         order,
         payment,
         InstructionKind.payout,
-        Reason.settlement,
+        Reason.holdback_release if order.on_loading else Reason.settlement,
         available_fen(order.id),
         f"settlement:{order.id}",
     )
 
 
+# --- settled on loading (款到发货，装车结算) --------------------------------------------------
+#
+# The buyer paid before loading. When the cooperative records the loading (photos, the
+# weighbridge's weight), what the weighbridge says was not loaded goes back to the buyer at
+# once, and what was loaded is paid out to the cooperative the same day, less the holdback
+# (the order's holdback_pct of the loaded amount, to the nearest fen). The holdback is held
+# until the buyer confirms delivery (then paid out at once, less a short delivery's refund,
+# which comes out of it first) or, for a delivery confirmed by the timer, until the dispute
+# window closes. A dispute's refund comes out of what is still held. What the buyer is owed
+# beyond what is held is never taken from other money: it is recorded as a claim on the
+# cooperative (Order.claim_fen, audited), shown to the officials who settle it.
+
+
+def loading_amounts(order: Order) -> tuple[int, int, int]:
+    """(loaded, shortfall, holdback) in fen, from the weighbridge weight (shipped_g)."""
+    loaded = min(cost_fen(order.shipped_g or 0, order.price_fen_per_t), order.amount_fen)
+    holdback = (loaded * order.holdback_pct + 50) // 100
+    return loaded, order.amount_fen - loaded, holdback
+
+
+def _settle_on_loading(order: Order) -> None:
+    payment = _paying_payment(order.id)
+    if payment is None:
+        return
+    loaded, shortfall, holdback = loading_amounts(order)
+    _refund(order, Reason.loading_shortfall, shortfall)
+    _queue(
+        order,
+        payment,
+        InstructionKind.payout,
+        Reason.loading_settlement,
+        min(loaded - holdback, available_fen(order.id)),
+        f"loading_settlement:{order.id}",
+    )
+
+
+def _claim(order: Order, reason: Reason, wanted_fen: int, refunded_fen: int) -> None:
+    """Record what the buyer is owed beyond what was still held: a claim on the cooperative."""
+    owed = wanted_fen - refunded_fen
+    if owed <= 0 or _paying_payment(order.id) is None:
+        return
+    total = (order.claim_fen or 0) + owed
+    db.session.execute(update(_orders).where(_orders.c.id == order.id).values(claim_fen=total))
+    set_committed_value(order, "claim_fen", total)
+    record(
+        None,
+        order,
+        "claim_recorded",
+        changes={
+            "reason": reason.value,
+            "owed_fen": owed,
+            "refunded_fen": refunded_fen,
+            "claim_fen": total,
+        },
+    )
+
+
+def _short_delivery(order: Order, release: bool) -> None:
+    """Delivery confirmed, of an order settled on loading: the short delivery back from the
+    holdback (the rest a claim), and the holdback left paid out if `release`."""
+    shipped = cost_fen(order.shipped_g or 0, order.price_fen_per_t)
+    accepted = cost_fen(order.accepted_g or 0, order.price_fen_per_t)
+    wanted = max(min(shipped, order.amount_fen) - accepted, 0)
+    refunded = _refund(order, Reason.short_delivery, wanted)
+    _claim(order, Reason.short_delivery, wanted, refunded)
+    if release:
+        payment = _paying_payment(order.id)
+        if payment is not None:
+            _queue(
+                order,
+                payment,
+                InstructionKind.payout,
+                Reason.holdback_release,
+                available_fen(order.id),
+                f"settlement:{order.id}",
+            )
+
+
 _A = OrderAction
 
 
-@ORDERS.on(_A.cancel, _A.expire, _A.confirm_delivery, _A.auto_confirm, _A.resolve, _A.complete)
+@ORDERS.on(
+    _A.cancel,
+    _A.expire,
+    _A.dispatch,
+    _A.confirm_delivery,
+    _A.auto_confirm,
+    _A.resolve,
+    _A.complete,
+)
 def _follow_order(moved: Moved) -> None:
     """Refunds and payouts follow the order's moves (rows only; sent after the commit)."""
     order: Order = moved.subject
@@ -595,12 +684,22 @@ def _follow_order(moved: Moved) -> None:
             )
         ).all():
             fail(payment)
+    elif moved.action is _A.dispatch:
+        if order.on_loading:
+            _settle_on_loading(order)
     elif moved.action in (_A.confirm_delivery, _A.auto_confirm):
+        if order.on_loading:
+            # the buyer's own word releases the holdback; the timer's waits for the window
+            _short_delivery(order, release=moved.action is _A.confirm_delivery)
+            return
         short_g = order.quantity_g - (order.accepted_g or 0)
         if short_g > 0:
             _refund(order, Reason.short_delivery, cost_fen(short_g, order.price_fen_per_t))
     elif moved.action is _A.resolve:
-        _refund(order, Reason.dispute, order.resolution_refund_fen or 0)
+        wanted = order.resolution_refund_fen or 0
+        refunded = _refund(order, Reason.dispute, wanted)
+        if order.on_loading:
+            _claim(order, Reason.dispute, wanted, refunded)
         _settle(order)  # a resolved order is finished: the rest is the cooperative's
     elif moved.action is _A.complete:
         _settle(order)
@@ -679,7 +778,13 @@ def complete_instruction(
         payment_id=instruction.payment_id,
     )
     _sync_payment_status(instruction.order, actor)
-    notices.money_moved(instruction.order, kind.value, instruction.amount_fen, provider_ref)
+    notices.money_moved(
+        instruction.order,
+        kind.value,
+        instruction.amount_fen,
+        provider_ref,
+        instruction.reason.value,
+    )
     return True
 
 

@@ -33,7 +33,7 @@ from produce_match.units import MassUnit, amount_text, yuan_text
 from produce_match.web.forms import province_choices, show_errors
 from produce_match.web.forms.catalog import category_choices
 from produce_match.web.forms.lots import LotForm
-from produce_match.web.forms.orders import OrderForm
+from produce_match.web.forms.orders import OrderForm, settlement_choices
 from produce_match.web.pagecache import catalogue, keep_until, kept_for_visitors
 
 bp = Blueprint("lots", __name__)
@@ -101,9 +101,17 @@ def detail(lot_id: int) -> Any:
         can_edit=policy.can(current_user, "edit", lot),
         events=history(lot) if policy.can(current_user, "view_history", lot) else [],
         can_order=policy.can(current_user, "create", Order),
-        order_form=OrderForm(formdata=None, unit=lot.quantity_unit.value),
+        order_form=_order_form(lot),
         orders=order_queries.of_lot(lot, user) if user is not None else [],
     )
+
+
+def _order_form(lot: Lot) -> OrderForm:
+    form = OrderForm(
+        formdata=None, unit=lot.quantity_unit.value, settlement=lot.default_settlement.value
+    )
+    form.settlement.choices = settlement_choices(lot)
+    return form
 
 
 def _input_from(form: LotForm) -> lots.LotInput:
@@ -128,6 +136,8 @@ def _input_from(form: LotForm) -> lots.LotInput:
         spoil_by=value(form.spoil_by),
         storage_notes=form.storage_notes.data or "",
         description=form.description.data or "",
+        settlement_terms=form.settlement_terms.data or "on_delivery",
+        holdback_percent=form.holdback_percent.data or "",
     )
 
 
@@ -208,6 +218,8 @@ def _fill(form: LotForm, lot: Lot) -> None:
     form.township.data, form.village.data = lot.township, lot.village
     form.available_from.data, form.spoil_by.data = lot.available_from, lot.spoil_by
     form.storage_notes.data, form.description.data = lot.storage_notes, lot.description
+    form.settlement_terms.data = ",".join(s.value for s in lot.settlements)
+    form.holdback_percent.data = str(lot.holdback_pct)
 
 
 @bp.route("/lots/<int:lot_id>/withdraw", methods=["POST"])

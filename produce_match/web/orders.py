@@ -54,6 +54,7 @@ from produce_match.web.forms.orders import (
     PhotosForm,
     ReasonForm,
     ResolveForm,
+    settlement_choices,
 )
 from produce_match.web.qr import qr_svg
 
@@ -118,7 +119,13 @@ def _run(action: OrderAction, form: Any, order: Order) -> str:
             photos=_uploads(form),
             place=form.place.data,
             taken_at=_taken_at(form, order),
+            weighbridge_ticket=form.weighbridge_ticket.data,
         )
+        if order.on_loading:
+            return _(
+                "Dispatch recorded. Paid on loading: your payout is on its way today; the "
+                "buyer is told the truck is on its way."
+            )
         return _("Dispatch recorded. The buyer is told the truck is on its way.")
     if action is A.confirm_delivery:
         orders.confirm_delivery(user, order, form.accepted_quantity.data, form.unit.data)
@@ -141,6 +148,12 @@ def _step_forms(order: Order, given: dict[OrderAction, FlaskForm] | None = None)
         form = (given or {}).get(action) or FORMS[action](prefix=SLUGS[action])
         if request.method == "GET":
             _defaults(action, form, order)
+        if action is A.dispatch:
+            form.photos.label.text = (
+                _("Photos of the loading (at least one: you are paid on them)")
+                if order.on_loading
+                else _("Photos of the loading (optional)")
+            )
         forms[SLUGS[action]] = form
     return forms
 
@@ -276,6 +289,7 @@ def place(lot_id: int) -> Any:
         lot = queries.as_of_now(lot)
     form = OrderForm()
     form.delivery_province.choices = province_choices()
+    form.settlement.choices = settlement_choices(lot)
     # the lot page's short form has no delivery part: the defaults go, and show if refused
     with_delivery = request.method == "POST" and "delivery_province" in request.form
     if not with_delivery:
@@ -284,6 +298,7 @@ def place(lot_id: int) -> Any:
         form.unit.data = lot.quantity_unit.value
         if lot.min_order_g:
             form.quantity.data = amount_text(lot.min_order_g, lot.quantity_unit)
+        form.settlement.data = lot.default_settlement.value
     status = 200
     cost = None
     if form.validate_on_submit():
@@ -304,6 +319,7 @@ def place(lot_id: int) -> Any:
                     form.quantity.data,
                     form.unit.data,
                     delivery=_delivery_input(form) if with_delivery else None,
+                    settlement=form.settlement.data,
                 )
             except DomainError as exc:
                 show_errors(form, exc)

@@ -262,7 +262,12 @@ def test_refunds_and_payouts_are_told_in_both_languages(app, users, order, bank)
 
     params = {"order": 7, "lot": "黑豆", "amount_fen": 680_00, "ref": "x", "buyer": "南昌粮油"}
     payment_kinds = [k for k in kinds() if k.startswith("payment.")]
-    assert payment_kinds == ["payment.paid_out", "payment.refunded", "payment.transfer_recorded"]
+    assert payment_kinds == [
+        "payment.paid_on_loading",
+        "payment.paid_out",
+        "payment.refunded",
+        "payment.transfer_recorded",
+    ]
     for lang, money in (("zh", "680.00 元"), ("en", "680.00 yuan")):
         with force_locale(lang):
             for kind in payment_kinds:

@@ -3,7 +3,14 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed
-from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Optional
 
 from produce_match.web.forms import length, optional, photos_field, required
@@ -22,6 +29,16 @@ def unit_choices(price: bool = False) -> list[SelectChoice]:
         SelectChoice("kg", _l("kg (公斤)")),
         SelectChoice("t", _l("t (吨)")),
     ]
+
+
+#: the settlement terms a lot offers, as the form's one choice
+SETTLEMENT_CHOICES = [
+    SelectChoice("on_delivery", _l("On delivery: the money is held until delivery is confirmed")),
+    SelectChoice(
+        "on_loading", _l("On loading (款到发货，装车结算): paid the day the truck is loaded")
+    ),
+    SelectChoice("on_delivery,on_loading", _l("Either: the buyer chooses")),
+]
 
 
 class LotForm(FlaskForm):
@@ -70,6 +87,19 @@ class LotForm(FlaskForm):
         description=_l("e.g. cold store, dry warehouse"),
     )
     description = TextAreaField(_l("Description (optional)"), validators=[optional(), length(5000)])
+    #: the settlement terms offered (see lots.models.Settlement)
+    settlement_terms = RadioField(
+        _l("When you are paid"),
+        choices=SETTLEMENT_CHOICES,
+        default="on_delivery",
+    )
+    holdback_percent = StringField(
+        _l("Holdback until delivery (%)"),
+        validators=[optional(), length(3)],
+        description=_l(
+            "Paid on loading: this share (0 to 10) is kept until the buyer confirms delivery."
+        ),
+    )
     photos = photos_field(
         _l("Photos (up to 6)"),
         validators=[

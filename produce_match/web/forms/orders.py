@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import DateTimeLocalField, RadioField, SelectField, StringField, TextAreaField
 
 from produce_match.web.forms import length, optional, photos_field, required
 from produce_match.web.forms.lots import unit_choices
@@ -22,11 +25,29 @@ class DeliveryAddressForm(FlaskForm):
     receiver_phone = StringField(_l("Receiver's phone"), validators=[optional(), length(30)])
 
 
+def settlement_choices(lot: Any) -> list[tuple[str, str]]:
+    """The settlement terms the lot offers, in words (with its holdback when paid on loading)."""
+    choices = []
+    for terms in lot.settlements:
+        if terms.value == "on_loading":
+            label = _(
+                "Paid on loading (款到发货，装车结算): pay before loading; the cooperative is paid "
+                "when the truck is loaded, %(pct)d%% held until you confirm delivery",
+                pct=lot.holdback_pct,
+            )
+        else:
+            label = _("Paid on delivery: your money is held until you confirm delivery")
+        choices.append((terms.value, label))
+    return choices
+
+
 class OrderForm(DeliveryAddressForm):
     """A buyer's order of part or all of a lot, and where it goes."""
 
     quantity = StringField(_l("Quantity to order"), validators=[required(), length(20)])
     unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")
+    #: the lot's settlement terms (choices set by the view; orders.settlement_for checks)
+    settlement = RadioField(_l("When the cooperative is paid"), validate_choice=False)
 
 
 class ReasonForm(FlaskForm):
@@ -56,9 +77,16 @@ class DispatchForm(FlaskForm):
         _l("Vehicle plate"), validators=[required(), length(16)], description=_l("e.g. 辽A12345")
     )
     driver_phone = StringField(_l("Driver's phone"), validators=[required(), length(30)])
-    shipped_quantity = StringField(_l("Quantity loaded"), validators=[required(), length(20)])
+    shipped_quantity = StringField(
+        _l("Quantity loaded"),
+        validators=[required(), length(20)],
+        description=_l("As the weighbridge weighed it"),
+    )
     unit = SelectField(_l("Unit"), choices=unit_choices(), default="t")
-    photos = photos_field(_l("Photos of the loading (optional)"))
+    weighbridge_ticket = StringField(
+        _l("Weighbridge ticket No. (optional)"), validators=[optional(), length(40)]
+    )
+    photos = photos_field(_l("Photos of the loading"))
     place = _photo_place()
     taken_at = _photo_time()
 
