@@ -82,7 +82,7 @@ def test_cherries_paid_by_scanning_the_wechat_code_on_a_computer(
     page.goto(order_url)
     panel = page.locator(".payments-panel")
     assert "1,500.00 元" in panel.inner_text()
-    submit(panel.get_by_role("button", name="微信支付"))
+    submit(panel.get_by_role("button", name="用微信支付付款"))
     page.wait_for_url("**/payments/*/wechat")
     wechat_page = page.url
     assert "1,500.00 元" in page.locator(".amount").inner_text()
