@@ -272,23 +272,13 @@ def read_active_demands(commodity_ids: Iterable[int] | None) -> vector.DemandTab
     none = (0, 0)
     columns = [
         (
-            r.commodity_id,
-            r.max_price_fen_per_t,
-            r.min_quantity_g,
-            r.max_quantity_g,
-            r.needed_by.toordinal(),
-            -1 if r.max_distance_km is None else r.max_distance_km,
-            1,
-            1 if r.verified else 0,
-            (record := records.get(r.buyer_org_id, none))[1],
-            record[0],
-            r.id,
-            r.buyer_org_id,
+            commodity, price, least, most, needed.toordinal(), -1 if far is None else far, 1,
+            1 if verified else 0, (record := records.get(org, none))[1], record[0], id_, org,
         )  # the order of vector.DEMAND_COLUMNS
-        for r in rows
-    ]
+        for id_, commodity, _, least, most, price, needed, _, _, far, verified, org in rows
+    ]  # fmt: skip
     return vector.DemandTable.build(
-        rows, make, columns, ((r.lat, r.lng) for r in rows), (r.grades or () for r in rows)
+        rows, make, columns, (row[7:9] for row in rows), (row[2] or () for row in rows)
     )
 
 

@@ -174,15 +174,21 @@ class DemandTable(Sequence[DemandFacts]):
         that order), `places` their (lat, lng), `grades` the grades each names."""
         seen: dict[tuple[float, float], int] = {}
         place = np.fromiter((seen.setdefault(p, len(seen)) for p in places), np.int64, len(rows))
+        # demands name grades in a few ways: each way's grade ids once, then its rows at once
+        by_grades: dict[tuple[str, ...], list[int]] = {}
+        for row, named in enumerate(grades):
+            by_grades.setdefault(tuple(named), []).append(row)
         grade_ids: dict[str, int] = {}
-        named = [{grade_ids.setdefault(grade_key(g), len(grade_ids)) for g in gs}
-                 for gs in grades]  # fmt: skip
+        ids_of = {
+            named: sorted({grade_ids.setdefault(grade_key(g), len(grade_ids)) for g in named})
+            for named in by_grades
+        }
         accepts = np.zeros((len(rows), len(grade_ids) + 1), dtype=bool)
-        for row, ids in enumerate(named):
-            if ids:
-                accepts[row, list(ids)] = True
+        for named, at in by_grades.items():
+            if named:
+                accepts[np.ix_(at, ids_of[named])] = True
             else:
-                accepts[row, :] = True  # a demand that names no grade takes any
+                accepts[at, :] = True  # a demand that names no grade takes any
         table = np.asarray(columns, dtype=np.int64).reshape(len(rows), len(DEMAND_COLUMNS))
         named_columns = {name: table[:, i] for i, name in enumerate(DEMAND_COLUMNS)}
         return cls(rows, make, named_columns, place, list(seen), grade_ids, accepts)
