@@ -371,7 +371,7 @@ def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
             place.lng,
             Lot.status,
             Lot.min_order_g,
-            coop.verified_at,
+            coop.verified_at.is_not(None).label("verified"),
             Lot.cooperative_id,
             Lot.timezone,
         )
@@ -401,7 +401,7 @@ def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
                 # can_sell, from the columns
                 open=r.status in SELLABLE and r.spoil_by >= day and r.remaining_g > 0,
                 min_order_g=r.min_order_g,
-                verified=r.verified_at is not None,
+                verified=bool(r.verified),
                 org_id=r.cooperative_id,
             )
         )
