@@ -23,7 +23,9 @@ database), and kept for the whole request: a value computed from a snapshot olde
 is never stored under a generation that commit made.
 
 Domains do not know about this module: the web layer declares the tables it watches and sends
-`changed()` on signals that announce writes past the ORM (`lots.events.lots_written`).
+`changed()` on signals that announce writes past the ORM (`lots.events.lots_written`). The
+matching workflow keeps every active demand's facts in each process's memory under `version()`
+(the generation, for the app's database), and watches the tables they are made of.
 """
 
 from __future__ import annotations
@@ -132,6 +134,25 @@ def kept(key: str, make: Callable[[], Any], timeout: int | None = None) -> Any:
         value = make()
         cache.set(full, value, timeout=timeout)
     return value
+
+
+def version() -> str | None:
+    """A name for the data a read now sees, for values kept in a process's own memory: the
+    app (its instance folder and database) and this request's generation. None when what
+    is read now may not be kept under it: outside an app with a generation, or when the current
+    transaction has written a watched table, or holds changes to one not yet flushed (its own
+    writes belong to no generation until it commits)."""
+    from produce_match.extensions import db
+
+    if not has_app_context() or "pm_cache_generation" not in current_app.extensions:
+        return None
+    session = db.session()
+    if session.info.get(_CHANGED):
+        return None
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if getattr(obj, "__tablename__", None) in WATCHED:
+            return None
+    return f"{current_app.instance_path}|{db.engine.url}|{generation()}"
 
 
 def init_app(app: Flask) -> None:

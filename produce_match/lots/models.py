@@ -141,6 +141,10 @@ class Lot(HasPlace, db.Model):
         ),
         CheckConstraint("settle_on_delivery OR settle_on_loading", name="settlement_offered"),
         Index("ix_lots_status_spoil_by", "status", "spoil_by"),
+        # a province's or a county's open lots (the officials' pages) without reading the
+        # whole country's open lots
+        Index("ix_lots_province_status_spoil_by", "province_code", "status", "spoil_by"),
+        Index("ix_lots_county_status_spoil_by", "county_code", "status", "spoil_by"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import aliased, selectinload
 
-from produce_match import policy
+from produce_match import cache, policy
 from produce_match.accounts.models import Organisation
 from produce_match.catalog.models import Region
 from produce_match.dates import local_today
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 SUCCESS = in_table_order(SUCCEEDED)
 FINISHED = in_table_order(BUYER_ACCOUNTABLE)
 
+
+#: what the active demands' facts are made of (`kept_demands`): a commit writing one of these
+#: moves the generation on
+cache.watch("demands", "organisations", "orders", "regions")
 
 #: what the rule and the pages read of a found demand: its buyer and its delivery place (the
 #: pages show `Demand.place`, its province and county: one query for all, not one per province)
@@ -187,12 +191,40 @@ class Compatible:
     buyers: dict[int, int]
 
 
-def active_demand_facts(commodity_ids: Iterable[int]) -> list[DemandFacts]:
-    """The facts of the active demands of these commodities, by id, read as plain columns (no
-    objects): what the rule needs, for matching many lots at once."""
+#: {version: every active demand's table}: one version, that of the latest read
+_KEPT: dict[str, vector.DemandTable] = {}
+
+
+def active_demands(commodity_ids: Iterable[int]) -> vector.DemandTable:
+    """The active demands of these commodities, by id, as `vector.DemandTable` (what
+    `vector.evaluate` reads in arrays, each demand's `DemandFacts` made when read): for
+    matching many lots at once.
+
+    Every active demand's table is kept in the process for the generation of the data it was
+    read in (`cache.version`: the demands, their buyers, the buyers' orders and the places),
+    and narrowed to the commodities asked for; a request that reads a newer generation, or
+    whose own transaction has written one of those tables, reads them again."""
     ids = sorted(set(commodity_ids))
     if not ids:
-        return []
+        return read_active_demands([])
+    version = cache.version()
+    if version is None:
+        return read_active_demands(ids)
+    table = _KEPT.get(version)
+    if table is None:
+        table = read_active_demands(None)
+        _KEPT.clear()
+        _KEPT[version] = table
+    return table.take(np.nonzero(np.isin(table.columns["commodity"], ids))[0])
+
+
+def read_active_demands(commodity_ids: Iterable[int] | None) -> vector.DemandTable:
+    """The active demands of these commodities (None: of every commodity), by id, read from
+    the database as plain columns (no objects)."""
+    ids = None if commodity_ids is None else sorted(set(commodity_ids))
+    if ids == []:
+        return vector.DemandTable.of([])
+    of_commodities = [] if ids is None else [Demand.commodity_id.in_(ids)]
     buyer = aliased(Organisation)
     place = aliased(Region)
     rows = db.session.execute(
@@ -207,38 +239,47 @@ def active_demand_facts(commodity_ids: Iterable[int]) -> list[DemandFacts]:
             place.lat,
             place.lng,
             Demand.max_distance_km,
-            buyer.verified_at,
+            buyer.verified_at.is_not(None).label("verified"),
             Demand.buyer_org_id,
         )
         .join(place, place.code == Demand.county_code)
         .join(buyer, buyer.id == Demand.buyer_org_id)
-        .where(Demand.status.in_(sorted(MATCHED)), Demand.commodity_id.in_(ids))
+        .where(Demand.status.in_(sorted(MATCHED)), *of_commodities)
         .order_by(Demand.id)
     ).all()
     records = buyer_records(r.buyer_org_id for r in rows)
-    out = []
-    for r in rows:
+
+    def make(r: Any) -> DemandFacts:
         done, finished = records.get(r.buyer_org_id, (0, 0))
-        out.append(
-            DemandFacts(
-                id=r.id,
-                commodity_id=r.commodity_id,
-                grades=tuple(r.grades or ()),
-                min_g=r.min_quantity_g,
-                max_g=r.max_quantity_g,
-                max_price_fen_per_t=r.max_price_fen_per_t,
-                needed_by=r.needed_by,
-                lat=r.lat,
-                lng=r.lng,
-                max_distance_km=r.max_distance_km,
-                active=True,
-                verified=r.verified_at is not None,
-                orders_finished=finished,
-                orders_completed=done,
-                org_id=r.buyer_org_id,
-            )
+        return DemandFacts(
+            id=r.id,
+            commodity_id=r.commodity_id,
+            grades=tuple(r.grades or ()),
+            min_g=r.min_quantity_g,
+            max_g=r.max_quantity_g,
+            max_price_fen_per_t=r.max_price_fen_per_t,
+            needed_by=r.needed_by,
+            lat=r.lat,
+            lng=r.lng,
+            max_distance_km=r.max_distance_km,
+            active=True,
+            verified=bool(r.verified),
+            orders_finished=finished,
+            orders_completed=done,
+            org_id=r.buyer_org_id,
         )
-    return out
+
+    none = (0, 0)
+    columns = [
+        (
+            commodity, price, least, most, needed.toordinal(), -1 if far is None else far, 1,
+            1 if verified else 0, (record := records.get(org, none))[1], record[0], id_, org,
+        )  # the order of vector.DEMAND_COLUMNS
+        for id_, commodity, _, least, most, price, needed, _, _, far, verified, org in rows
+    ]  # fmt: skip
+    return vector.DemandTable.build(
+        rows, make, columns, (row[7:9] for row in rows), (row[2] or () for row in rows)
+    )
 
 
 @dataclass
@@ -264,9 +305,9 @@ class Matched:
         a, b = int(ranked.start[index]), int(ranked.end[index])
         if best is not None:
             b = min(b, a + best)
-        demands = pairs.demands
+        demand_ids = pairs.demands.columns["id"]
         return tuple(
-            (demands[int(pairs.demand[k])].id, float(shown))
+            (int(demand_ids[pairs.demand[k]]), float(shown))
             for k, shown in zip(ranked.order[a:b].tolist(), ranked.shown[a:b].tolist(),
                                 strict=True)
         )  # fmt: skip
@@ -275,9 +316,9 @@ class Matched:
 def match_all(facts: list[LotFacts], days: list[date]) -> Matched:
     """Every lot (`facts`, each with its own today in `days`) against every active demand of
     its commodity at once (`vector`: the rule and the score over all pairs in arrays)."""
-    demands = active_demand_facts(f.commodity_id for f in facts)
+    demands = active_demands(f.commodity_id for f in facts)
     ranked = vector.rank(vector.evaluate(facts, demands, days))
-    org_ids = np.fromiter((d.org_id or 0 for d in demands), np.int64, len(demands))
+    org_ids = demands.columns["org"]
     return Matched(facts, ranked, ranked.distinct(org_ids))
 
 
@@ -330,7 +371,7 @@ def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
             place.lng,
             Lot.status,
             Lot.min_order_g,
-            coop.verified_at,
+            coop.verified_at.is_not(None).label("verified"),
             Lot.cooperative_id,
             Lot.timezone,
         )
@@ -360,7 +401,7 @@ def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
                 # can_sell, from the columns
                 open=r.status in SELLABLE and r.spoil_by >= day and r.remaining_g > 0,
                 min_order_g=r.min_order_g,
-                verified=r.verified_at is not None,
+                verified=bool(r.verified),
                 org_id=r.cooperative_id,
             )
         )

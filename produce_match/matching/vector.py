@@ -16,10 +16,11 @@ Quantities are integer grams, prices integer fen per tonne, days ordinals (`date
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import Any, overload
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Pairs:
     """Pairs of `lots[lot]` and `demands[demand]`, with what the rule says of each."""
 
     lots: Sequence[LotFacts]
-    demands: Sequence[DemandFacts]
+    demands: DemandTable
     #: the day of each lot (`today` where the lot is)
     todays: list[date]
     lot: np.ndarray  # index into lots
@@ -95,16 +96,12 @@ class Pairs:
 _km = lru_cache(maxsize=1 << 16)(great_circle_km)
 
 
-def _column(items: Sequence[object], name: str, dtype: type) -> np.ndarray:
-    return np.fromiter((getattr(x, name) for x in items), dtype=dtype, count=len(items))
-
-
 #: the integer columns of lots and of demands, read in one pass over each (dates as ordinals,
 #: booleans as 0/1, no minimum order as 0, no maximum distance as -1)
 LOT_COLUMNS = ("commodity", "price", "left", "spoil", "from", "min", "open", "verified")
 DEMAND_COLUMNS = (
     "commodity", "price", "min", "max", "needed", "far", "active", "verified", "finished",
-    "completed", "id",
+    "completed", "id", "org",
 )  # fmt: skip
 
 
@@ -129,26 +126,139 @@ def _lot_columns(lots: Sequence[LotFacts]) -> dict[str, np.ndarray]:
 
 
 def _demand_columns(demands: Sequence[DemandFacts]) -> dict[str, np.ndarray]:
-    table = np.array(
-        [
-            (
-                x.commodity_id,
-                x.max_price_fen_per_t,
-                x.min_g,
-                x.max_g,
-                x.needed_by.toordinal(),
-                -1 if x.max_distance_km is None else x.max_distance_km,
-                x.active,
-                x.verified,
-                x.orders_finished,
-                x.orders_completed,
-                x.id,
-            )  # fmt: skip
-            for x in demands
-        ],
-        dtype=np.int64,
-    ).reshape(len(demands), len(DEMAND_COLUMNS))
-    return {name: table[:, i] for i, name in enumerate(DEMAND_COLUMNS)}
+    return DemandTable.of(demands).columns
+
+
+class DemandTable(Sequence[DemandFacts]):
+    """Demands with what `evaluate` reads of them already in arrays: their integer columns
+    (`DEMAND_COLUMNS`), their places (an index into `places`) and the grades each accepts (a
+    column of `accepts` for each grade as `grade_key` compares them). Made once, it can be
+    matched against any lots many times, or narrowed to some of its demands (`take`), without
+    going over the demands one by one again.
+
+    Item `i` is the `DemandFacts` of demand `i`, made from its row by `make` when first read
+    (only the few matches a page words need them): `of(facts)` for facts at hand, `build` for
+    rows read from the database."""
+
+    def __init__(
+        self,
+        rows: Sequence[Any],
+        make: Callable[[Any], DemandFacts],
+        columns: dict[str, np.ndarray],
+        place: np.ndarray,
+        places: list[tuple[float, float]],
+        grade_ids: dict[str, int],
+        accepts: np.ndarray,
+    ) -> None:
+        self.rows = rows
+        self.make = make
+        self.columns = columns
+        self.place = place
+        self.places = places
+        self.grade_ids = grade_ids
+        #: (demand, grade id) -> the demand takes a lot of that grade (every grade, for a
+        #: demand that names none); a last column for grades no demand names
+        self.accepts = accepts
+        self._facts: dict[int, DemandFacts] = {}
+
+    @classmethod
+    def build(
+        cls,
+        rows: Sequence[Any],
+        make: Callable[[Any], DemandFacts],
+        columns: np.ndarray,
+        places: Iterable[tuple[float, float]],
+        grades: Iterable[Sequence[str]],
+    ) -> DemandTable:
+        """The table of `rows`: `columns` their values of `DEMAND_COLUMNS` (a row each, in
+        that order), `places` their (lat, lng), `grades` the grades each names."""
+        seen: dict[tuple[float, float], int] = {}
+        place = np.fromiter((seen.setdefault(p, len(seen)) for p in places), np.int64, len(rows))
+        # demands name grades in a few ways: each way's grade ids once, then its rows at once
+        by_grades: dict[tuple[str, ...], list[int]] = {}
+        for row, named in enumerate(grades):
+            by_grades.setdefault(tuple(named), []).append(row)
+        grade_ids: dict[str, int] = {}
+        ids_of = {
+            named: sorted({grade_ids.setdefault(grade_key(g), len(grade_ids)) for g in named})
+            for named in by_grades
+        }
+        accepts = np.zeros((len(rows), len(grade_ids) + 1), dtype=bool)
+        for named, at in by_grades.items():
+            if named:
+                accepts[np.ix_(at, ids_of[named])] = True
+            else:
+                accepts[at, :] = True  # a demand that names no grade takes any
+        table = np.asarray(columns, dtype=np.int64).reshape(len(rows), len(DEMAND_COLUMNS))
+        named_columns = {name: table[:, i] for i, name in enumerate(DEMAND_COLUMNS)}
+        return cls(rows, make, named_columns, place, list(seen), grade_ids, accepts)
+
+    @classmethod
+    def of(cls, demands: Sequence[DemandFacts]) -> DemandTable:
+        """The table of these facts."""
+        if isinstance(demands, DemandTable):
+            return demands
+        facts = list(demands)
+        return cls.build(
+            facts,
+            _same,
+            [_demand_row(x) for x in facts],
+            ((x.lat, x.lng) for x in facts),
+            (x.grades for x in facts),
+        )
+
+    def take(self, indices: np.ndarray) -> DemandTable:
+        """The demands at `indices` (in that order)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        columns = {name: column[indices] for name, column in self.columns.items()}
+        rows = [self.rows[i] for i in indices.tolist()]
+        return DemandTable(
+            rows, self.make, columns, self.place[indices], self.places, self.grade_ids,
+            self.accepts[indices],
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> DemandFacts: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[DemandFacts]: ...
+
+    def __getitem__(self, index: int | slice) -> DemandFacts | list[DemandFacts]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        found = self._facts.get(index)
+        if found is None:
+            found = self._facts[index] = self.make(self.rows[index])
+        return found
+
+
+def _same(facts: DemandFacts) -> DemandFacts:
+    return facts
+
+
+def _demand_row(x: DemandFacts) -> tuple[int, ...]:
+    """A demand's values of `DEMAND_COLUMNS`."""
+    return (
+        x.commodity_id,
+        x.max_price_fen_per_t,
+        x.min_g,
+        x.max_g,
+        x.needed_by.toordinal(),
+        -1 if x.max_distance_km is None else x.max_distance_km,
+        x.active,
+        x.verified,
+        x.orders_finished,
+        x.orders_completed,
+        x.id,
+        x.org_id or 0,
+    )
 
 
 def candidates(
@@ -198,24 +308,17 @@ def every_pair(lots: Sequence[LotFacts], demands: Sequence[DemandFacts]) -> tupl
     return li.ravel().astype(np.int64), di.ravel().astype(np.int64)
 
 
-def _distances(
-    lots: Sequence[LotFacts], demands: Sequence[DemandFacts], li: np.ndarray, di: np.ndarray
-) -> np.ndarray:
+def _distances(lots: Sequence[LotFacts], demands: DemandTable, li: np.ndarray, di: np.ndarray
+               ) -> np.ndarray:  # fmt: skip
     """`great_circle_km` of each pair, computed once for each pair of places."""
     l_places: dict[tuple[float, float], int] = {}
     l_place = np.fromiter(
         (l_places.setdefault((x.lat, x.lng), len(l_places)) for x in lots), np.int64, len(lots)
     )
-    d_places: dict[tuple[float, float], int] = {}
-    d_place = np.fromiter(
-        (d_places.setdefault((x.lat, x.lng), len(d_places)) for x in demands),
-        np.int64,
-        len(demands),
-    )
-    keys = l_place[li] * max(1, len(d_places)) + d_place[di]
+    width = max(1, len(demands.places))
+    keys = l_place[li] * width + demands.place[di]
     unique, inverse = np.unique(keys, return_inverse=True)
-    l_at, d_at = list(l_places), list(d_places)
-    width = max(1, len(d_places))
+    l_at, d_at = list(l_places), demands.places
     km = np.fromiter(
         (_km(*l_at[k // width], *d_at[k % width]) for k in unique.tolist()),
         np.float64,
@@ -224,22 +327,14 @@ def _distances(
     return km[inverse.ravel()]
 
 
-def _grades_ok(
-    lots: Sequence[LotFacts], demands: Sequence[DemandFacts], li: np.ndarray, di: np.ndarray
-) -> np.ndarray:
+def _grades_ok(lots: Sequence[LotFacts], demands: DemandTable, li: np.ndarray, di: np.ndarray
+               ) -> np.ndarray:  # fmt: skip
     """Whether each pair passes the grade part of the rule."""
-    keys: dict[str, int] = {}
-    l_grade = np.fromiter(
-        (keys.setdefault(grade_key(x.grade), len(keys)) for x in lots), np.int64, len(lots)
-    )
-    accepted = [{keys.setdefault(grade_key(g), len(keys)) for g in x.grades} for x in demands]
-    table = np.zeros((len(demands), max(1, len(keys))), dtype=bool)
-    for row, grades in enumerate(accepted):
-        if grades:
-            table[row, list(grades)] = True
-        else:
-            table[row, :] = True  # a demand that names no grade takes any
-    return table[di, l_grade[li]]
+    unnamed = demands.accepts.shape[1] - 1  # a grade no demand names: only "any grade" takes it
+    ids = demands.grade_ids
+    l_grade = np.fromiter((ids.get(grade_key(x.grade), unnamed) for x in lots), np.int64,
+                          len(lots))  # fmt: skip
+    return demands.accepts[di, l_grade[li]]
 
 
 def evaluate(
@@ -253,6 +348,7 @@ def evaluate(
     `today` is one day for every lot, or each lot's own day (lots in several time zones).
     """
     todays = [today] * len(lots) if isinstance(today, date) else list(today)
+    demands = DemandTable.of(demands)
     if not lots or not demands:
         pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     lot = _lot_columns(lots) if lots else {}
@@ -372,7 +468,7 @@ def rank(pairs: Pairs) -> Ranked:
     """The fitting pairs of each lot, best first (see `Ranked`)."""
     fit = np.nonzero(pairs.ok)[0]
     shown = rounded(pairs.total[fit])
-    demand_ids = _column(pairs.demands, "id", np.int64)[pairs.demand[fit]]
+    demand_ids = pairs.demands.columns["id"][pairs.demand[fit]]
     lots = pairs.lot[fit]
     order = np.lexsort((demand_ids, -shown, lots))
     lots_sorted = lots[order]
