@@ -1,7 +1,7 @@
 """lots: the open lots of a province or a county, soonest to spoil first, by index
 
 Revision ID: 6a1d3e5b8c27
-Revises: f2b7c41d9e08
+Revises: 7b3e5d1c9a24
 Create Date: 2026-12-07 10:50:00
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "6a1d3e5b8c27"
-down_revision = "f2b7c41d9e08"
+down_revision = "7b3e5d1c9a24"
 branch_labels = None
 depends_on = None
 
