@@ -545,11 +545,17 @@ def revoke_tokens(user: User, actor: User) -> int:
 
 
 def user_for_token(raw: str) -> User | None:
-    """The user a live bearer token belongs to, or None (with its organisation: one query)."""
+    """The user a live bearer token belongs to, or None (with its organisation and the
+    organisation's province and county: one query)."""
     token = db.session.scalar(
         select(ApiToken)
         .where(ApiToken.token_hash == token_digest(raw))
-        .options(joinedload(ApiToken.user).joinedload(User.organisation))
+        .options(
+            # with the organisation's place: an order delivered there needs no query for it
+            joinedload(ApiToken.user)
+            .joinedload(User.organisation)
+            .options(joinedload(Organisation.province), joinedload(Organisation.county))
+        )
     )
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None

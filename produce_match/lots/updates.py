@@ -37,10 +37,13 @@ def update_lots(
     lots = Lot.__table__
     if only is not None:
         lots_written.send(None, lot_ids=sorted(set(only)))
+    db.session.flush()  # the session's pending changes first, as the ORM's execute would
+    # on the session's connection: a statement of the lots table, past the ORM's execute (the
+    # guarded UPDATE of every order placed goes through here)
     rows = list(
-        db.session.execute(
-            statement.returning(lots.c.id).execution_options(**{QUEUED_OPTION: True})
-        ).all()
+        db.session.connection()
+        .execute(statement.returning(lots.c.id).execution_options(**{QUEUED_OPTION: True}))
+        .all()
     )
     written = sorted({row[-1] for row in rows})
     if only is None:

@@ -451,18 +451,30 @@ def _phone(text: str | None) -> str | None:
     return phone if _PHONE.match(phone) else None
 
 
-def _buyers_demand(buyer_org_id: int, commodity_id: int) -> Demand | None:
-    """The buyer's active demand for this commodity most recently changed (its delivery place)."""
-    return db.session.scalar(
-        select(Demand)
-        .where(
-            Demand.buyer_org_id == buyer_org_id,
-            Demand.commodity_id == commodity_id,
-            Demand.status.in_(sorted(MATCHED)),
-        )
-        .order_by(Demand.updated_at.desc(), Demand.id.desc())
-        .limit(1)
+_demands = Demand.__table__
+#: where the buyer's active demand for a commodity most recently changed wants its goods
+_DEMAND_PLACE = (
+    select(_demands.c.province_code, _demands.c.county_code)
+    .where(
+        _demands.c.buyer_org_id == bindparam("buyer_org_id"),
+        _demands.c.commodity_id == bindparam("commodity_id"),
+        _demands.c.status.in_(sorted(MATCHED)),
     )
+    .order_by(_demands.c.updated_at.desc(), _demands.c.id.desc())
+    .limit(1)
+)
+
+
+def _buyers_demand_place(buyer_org_id: int, commodity_id: int) -> tuple[str, str] | None:
+    """The province and county of the buyer's active demand for this commodity most recently
+    changed (a plain query of two columns: it is read for every order placed)."""
+    db.session.flush()  # what the session holds first, as the ORM's own queries would
+    row = (
+        db.session.connection()
+        .execute(_DEMAND_PLACE, {"buyer_org_id": buyer_org_id, "commodity_id": commodity_id})
+        .first()
+    )
+    return (row.province_code, row.county_code) if row else None
 
 
 def delivery_defaults(buyer: User, lot: Lot, demand: Demand | None = None) -> DeliveryInput:
@@ -474,9 +486,14 @@ def delivery_defaults(buyer: User, lot: Lot, demand: Demand | None = None) -> De
     a phone, else the organisation's contact person.
     """
     org = buyer.organisation
-    demand = demand or (org and _buyers_demand(org.id, lot.commodity_id))
-    province = demand.province_code if demand else org and org.province_code
-    county = demand.county_code if demand else org and org.county_code
+    if demand is not None:
+        place = (demand.province_code, demand.county_code)
+    else:
+        place = org and _buyers_demand_place(org.id, lot.commodity_id)
+    if place:
+        province, county = place
+    else:
+        province, county = (org.province_code, org.county_code) if org else (None, None)
     address = None
     if org is not None and county and county == org.county_code:
         address = " ".join(p for p in (org.township, org.village) if p) or None
@@ -1097,9 +1114,16 @@ def apply_lot_expiry(lot: Lot, now: datetime | None = None) -> int:
     ]
     if lot_spoiled(lot, now):
         due.append(_orders.c.status.in_(BEFORE_DISPATCH))
-    ids = db.session.scalars(
-        select(_orders.c.id).where(_orders.c.lot_id == lot.id, or_(*due)).order_by(_orders.c.id)
-    ).all()
+    db.session.flush()  # the session's pending changes first, as the ORM's execute would
+    ids = (
+        db.session.connection()
+        .scalars(
+            select(_orders.c.id)
+            .where(_orders.c.lot_id == lot.id, or_(*due))
+            .order_by(_orders.c.id)
+        )
+        .all()
+    )
     count = 0
     for order_id in ids:
         order = db.session.get(Order, order_id)
