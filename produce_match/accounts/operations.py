@@ -9,7 +9,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -544,19 +544,24 @@ def revoke_tokens(user: User, actor: User) -> int:
     return len(live)
 
 
+#: a token with its user, the user's organisation and the organisation's province and county
+#: (an order delivered there needs no query for it), in one query built once: every request of
+#: the API runs it
+_TOKEN = (
+    select(ApiToken)
+    .where(ApiToken.token_hash == bindparam("digest"))
+    .options(
+        joinedload(ApiToken.user)
+        .joinedload(User.organisation)
+        .options(joinedload(Organisation.province), joinedload(Organisation.county))
+    )
+)
+
+
 def user_for_token(raw: str) -> User | None:
     """The user a live bearer token belongs to, or None (with its organisation and the
     organisation's province and county: one query)."""
-    token = db.session.scalar(
-        select(ApiToken)
-        .where(ApiToken.token_hash == token_digest(raw))
-        .options(
-            # with the organisation's place: an order delivered there needs no query for it
-            joinedload(ApiToken.user)
-            .joinedload(User.organisation)
-            .options(joinedload(Organisation.province), joinedload(Organisation.county))
-        )
-    )
+    token = db.session.scalar(_TOKEN, {"digest": token_digest(raw)})
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None
     return token.user
