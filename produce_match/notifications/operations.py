@@ -66,9 +66,14 @@ def _members_insert() -> Any:
         )
         .order_by(users.c.id)
     )
-    return insert(table).from_select(
-        [table.c.user_id, table.c.kind, table.c.params, table.c.url, table.c.created_at],
-        recipients,
+    return (
+        insert(table)
+        .from_select(
+            [table.c.user_id, table.c.kind, table.c.params, table.c.url, table.c.created_at],
+            recipients,
+        )
+        # how many rows it wrote (an INSERT's count is otherwise not kept on PostgreSQL)
+        .execution_options(preserve_rowcount=True)
     )
 
 

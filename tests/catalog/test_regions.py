@@ -85,8 +85,10 @@ def test_find_place_by_codes_uses_the_regions_the_session_holds(app):
             Region.level == RegionLevel.county, Region.province_code != county.province_code
         )
     ).first()
+    province_code, county_code, other_code = county.province_code, county.code, other.code
     db.session.expunge_all()
-    queried = regions.find_place(county.province_code, county.code)
+    queried = regions.find_place(province_code, county_code)
+    held_too = db.session.get(Region, other_code)  # a reference: the session holds it weakly
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args):
@@ -94,12 +96,13 @@ def test_find_place_by_codes_uses_the_regions_the_session_holds(app):
 
     event.listen(db.engine, "before_cursor_execute", count)
     try:
-        held = regions.find_place(county.province_code, f" {county.code} ")
-        elsewhere = regions.find_place(county.province_code, other.code)
+        held = regions.find_place(province_code, f" {county_code} ")
+        elsewhere = regions.find_place(province_code, other_code)
         assert statements == []  # both in the session: no query
-        assert regions.find_place(county.province_code, "彰武") is not None
+        assert regions.find_place(province_code, "彰武") is not None
         assert len(statements) == 1  # a name: the query
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
-    assert held == queried and held[1][0].code == county.code
+    assert held == queried and held[1][0].code == county_code
     assert elsewhere == (queried[0], [])  # another province's county is not in this one
+    assert held_too.code == other_code
