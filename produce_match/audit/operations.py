@@ -5,7 +5,10 @@ from typing import Any, Protocol
 from flask import has_request_context, request
 
 from produce_match.audit.models import AuditEvent
+from produce_match.database import utcnow
 from produce_match.extensions import db
+
+_INSERT = AuditEvent.__table__.insert()
 
 
 class Actor(Protocol):
@@ -22,22 +25,29 @@ def record(
     from_state: str | None = None,
     to_state: str | None = None,
     changes: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Add an audit event for `subject` (a model instance) to the session; the caller commits."""
+) -> None:
+    """Write an audit event for `subject` (a model instance) in the session's transaction; the
+    caller commits (a rollback takes it back with the change it records).
+
+    A plain INSERT, not an object left for the next flush: the trail is only ever written and
+    read back by queries, and this is on the path of every change (placing an order included).
+    """
     if subject.id is None:
         db.session.flush()
-    event = AuditEvent(
-        actor_id=actor.id if actor is not None else None,
-        subject_type=subject.__tablename__,
-        subject_id=subject.id,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        changes=changes or None,
-        ip=request.remote_addr if has_request_context() else None,
+    db.session.connection().execute(
+        _INSERT,
+        {
+            "at": utcnow(),
+            "actor_id": actor.id if actor is not None else None,
+            "subject_type": subject.__tablename__,
+            "subject_id": subject.id,
+            "action": action,
+            "from_state": from_state,
+            "to_state": to_state,
+            "changes": changes or None,
+            "ip": request.remote_addr if has_request_context() else None,
+        },
     )
-    db.session.add(event)
-    return event
 
 
 def diff(obj: Any, values: dict[str, Any]) -> dict[str, list[Any]]:

@@ -72,6 +72,9 @@ def find_place(
     province_text, county_text = _clean(province_text), _clean(county_text)
     if not province_text:
         return None, []
+    loaded = _loaded_place(province_text, county_text)
+    if loaded is not None:
+        return loaded
     wanted = [
         (Region.level == RegionLevel.province)
         & or_(
@@ -96,6 +99,25 @@ def find_place(
     return province, [
         r for r in found if r.level is RegionLevel.county and r.province_code == province.code
     ]
+
+
+def _loaded_place(
+    province_code: str, county_code: str
+) -> tuple[Region | None, list[Region]] | None:
+    """A place given by its codes whose regions this session already read (the buyer's own
+    place is read with the buyer: see accounts' `user_for_token`), without a query; None when
+    one of them is not at hand (the query answers). Regions are reference data: the rows a
+    session holds are the rows it would read again."""
+    session = db.session()
+    province = session.identity_map.get(session.identity_key(Region, province_code))
+    if province is None or province.level is not RegionLevel.province:
+        return None
+    if not county_code:
+        return province, []
+    county = session.identity_map.get(session.identity_key(Region, county_code))
+    if county is None or county.level is not RegionLevel.county:
+        return None
+    return province, [county] if county.province_code == province.code else []
 
 
 def distance_km(a: Region, b: Region) -> float:

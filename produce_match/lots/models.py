@@ -108,17 +108,21 @@ def can_sell(lot: Lot, grams: int | None = None, *, today: date | None = None) -
     return grams is None or (grams <= lot.remaining_g and meets_minimum(lot, grams))
 
 
-def sellable(today: date, *, at_least_g: int = 1) -> ColumnElement[bool]:
+def sellable(
+    today: date | ColumnElement[date], *, at_least_g: int | ColumnElement[int] = 1
+) -> ColumnElement[bool]:
     """`can_sell` as an SQL condition on lots, for listings and candidates (`today`: the day
-    at the lots' place; a lot elsewhere may still be re-checked with `can_sell`)."""
+    at the lots' place; a lot elsewhere may still be re-checked with `can_sell`). Either may be
+    a bound parameter (a statement built once); a parameter for `at_least_g` is at least 1."""
+    at_least = at_least_g if isinstance(at_least_g, ColumnElement) else max(at_least_g, 1)
     return and_(
         Lot.status.in_(sorted(SELLABLE)),
         Lot.spoil_by >= today,
-        Lot.remaining_g >= max(at_least_g, 1),
+        Lot.remaining_g >= at_least,
     )
 
 
-def minimum_met(grams: int) -> ColumnElement[bool]:
+def minimum_met(grams: int | ColumnElement[int]) -> ColumnElement[bool]:
     """`meets_minimum` as an SQL condition on lots (for the statement that takes the stock)."""
     return or_(Lot.min_order_g.is_(None), Lot.min_order_g <= grams, Lot.remaining_g == grams)
 

@@ -21,12 +21,22 @@ from produce_match.lots.models import Lot
 QUEUED_OPTION = "search_queued"
 
 
+def prepared(statement: Update | Delete) -> Update | Delete:
+    """`statement` as `update_lots` runs it (the lot's id returned last, marked as queued): for
+    a statement built once and run many times with `update_lots(..., params=...)`."""
+    return statement.returning(Lot.__table__.c.id).execution_options(**{QUEUED_OPTION: True})
+
+
 def update_lots(
-    statement: Update | Delete, *, only: Collection[int] | None = None
+    statement: Update | Delete,
+    *,
+    only: Collection[int] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> list[Row[Any]]:
     """Run an UPDATE (or DELETE) of lots and tell who listens which lots it wrote.
 
     Returns the statement's rows: its own RETURNING columns first, then the lot's id last.
+    `params`: the values of the statement's bound parameters (one built once: `prepared`).
 
     `only`: the lots the statement can write at most (its WHERE names them). They are announced
     before it runs, so that a guarded statement can be the last of its transaction (a hot lot's
@@ -34,14 +44,14 @@ def update_lots(
     statement then leaves alone costs the index one needless rewrite. A statement that wrote any
     other lot is an error.
     """
-    lots = Lot.__table__
+    if not statement.get_execution_options().get(QUEUED_OPTION):
+        statement = prepared(statement)
     if only is not None:
         lots_written.send(None, lot_ids=sorted(set(only)))
-    rows = list(
-        db.session.execute(
-            statement.returning(lots.c.id).execution_options(**{QUEUED_OPTION: True})
-        ).all()
-    )
+    db.session.flush()  # the session's pending changes first, as the ORM's execute would
+    # on the session's connection: a statement of the lots table, past the ORM's execute (the
+    # guarded UPDATE of every order placed goes through here)
+    rows = list(db.session.connection().execute(statement, params).all())
     written = sorted({row[-1] for row in rows})
     if only is None:
         lots_written.send(None, lot_ids=written)

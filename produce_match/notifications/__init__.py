@@ -1,6 +1,7 @@
 """Notifications: telling people what happened, in their own language, through one door.
 
-`notify()` is the only way anything in the app tells a person something. It writes one in-app
+`notify()` is the only way anything in the app tells a person something (`notify_members()` is
+the same for the members of an organisation's role, in one statement). It writes one in-app
 notification per recipient (the inbox at /notifications and the count in the header) in the same
 transaction as the change it reports, and hands it to every other configured channel after the
 commit (e-mail, SMS and group-chat webhooks plug in as `channels.Channel`s). A notification stores

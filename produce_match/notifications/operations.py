@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import JSON, bindparam, func, insert, or_, select, update
 
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.database import utcnow
@@ -39,6 +39,85 @@ def notify(
     if rows:
         after_commit("notifications.deliver")
     return rows
+
+
+def _members_insert() -> Any:
+    """INSERT INTO notifications ... SELECT the active members of up to two (organisation,
+    role) pairs but one user: built once (its SQL is compiled once per process)."""
+    table = Notification.__table__
+    users = User.__table__
+    recipients = (
+        select(
+            users.c.id,
+            bindparam("kind", type_=table.c.kind.type),
+            bindparam("params", type_=JSON),
+            bindparam("url", type_=table.c.url.type),
+            bindparam("created_at", type_=table.c.created_at.type),
+        )
+        .where(
+            or_(
+                (users.c.organisation_id == bindparam("org_a"))
+                & (users.c.role == bindparam("role_a", type_=users.c.role.type)),
+                (users.c.organisation_id == bindparam("org_b"))
+                & (users.c.role == bindparam("role_b", type_=users.c.role.type)),
+            ),
+            users.c.disabled_at.is_(None),
+            users.c.id != bindparam("actor_id"),
+        )
+        .order_by(users.c.id)
+    )
+    return (
+        insert(table)
+        .from_select(
+            [table.c.user_id, table.c.kind, table.c.params, table.c.url, table.c.created_at],
+            recipients,
+        )
+        # how many rows it wrote (an INSERT's count is otherwise not kept on PostgreSQL)
+        .execution_options(preserve_rowcount=True)
+    )
+
+
+_MEMBERS_INSERT = _members_insert()
+
+
+def notify_members(
+    groups: Sequence[tuple[int | None, Role]],
+    kind: str,
+    params: dict[str, Any] | None = None,
+    *,
+    url: str | None = None,
+    actor: User | None = None,
+) -> int:
+    """`notify(members(org, role) + ..., kind, ...)` for up to two (organisation, role) pairs,
+    in one statement (INSERT ... SELECT): the same rules (the active members of that role, never
+    the actor, once each), without loading the users. How many were told."""
+    wanted = [(org_id, role) for org_id, role in groups if org_id is not None]
+    if not wanted:
+        return 0
+    if len(wanted) > 2:
+        raise ValueError("notify_members: at most two (organisation, role) pairs")
+    (org_a, role_a), (org_b, role_b) = wanted[0], wanted[-1]
+    told = (
+        db.session.connection()
+        .execute(
+            _MEMBERS_INSERT,
+            {
+                "kind": kind,
+                "params": dict(params or {}),
+                "url": url,
+                "created_at": utcnow(),
+                "org_a": org_a,
+                "role_a": role_a,
+                "org_b": org_b,
+                "role_b": role_b,
+                "actor_id": actor.id if actor is not None else 0,  # ids start at 1
+            },
+        )
+        .rowcount
+    )
+    if told:
+        after_commit("notifications.deliver")
+    return told
 
 
 def members(org_id: int | None, role: Role | None = None) -> list[User]:

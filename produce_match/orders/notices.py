@@ -17,7 +17,7 @@ from produce_match.accounts.models import Role, User
 from produce_match.i18n import current_language
 from produce_match.lifecycle import Moved
 from produce_match.notifications.messages import message
-from produce_match.notifications.operations import members, notify, overseers
+from produce_match.notifications.operations import notify, notify_members, overseers
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import ORDERS, Order, OrderAction, Party
 from produce_match.orders.permissions import order_party
@@ -45,30 +45,35 @@ def _tell_change(order: Order, *, event: str, actor: User | None) -> None:
 
 def _tell(order: Order, name: str, actor: User | None, overseers_too: bool) -> None:
     side = order_party(actor, order) if actor is not None else None
-    recipients: list[User] = []
+    groups: list[tuple[int | None, Role]] = []
     if side is not Party.buyer:
-        recipients += members(order.buyer_org_id, Role.buyer)
+        groups.append((order.buyer_org_id, Role.buyer))
     if side is not Party.cooperative:
-        recipients += members(order.cooperative_org_id, Role.cooperative)
+        groups.append((order.cooperative_org_id, Role.cooperative))
+    kind = f"order.{name}"
+    params = {
+        "order": order.id,
+        "lot": order.lot.title,
+        "buyer": order.buyer_org.name,
+        "cooperative": order.cooperative_org.name,
+        "quantity_g": order.quantity_g,
+        "unit": order.unit.value,
+        "amount_fen": order.amount_fen,
+        "shipped_g": order.shipped_g,
+        "accepted_g": order.accepted_g,
+    }
+    url = f"/orders/{order.id}"  # a plain path: timers run from the command line too
+    # the sides' members in one statement (placing an order tells its cooperative this way);
+    # officials are neither side's members, so nobody is told twice
+    notify_members(groups, kind, params, url=url, actor=actor)
     if overseers_too:
-        recipients += overseers(order.lot.province_code, order.lot.county_code)
-    notify(
-        recipients,
-        f"order.{name}",
-        {
-            "order": order.id,
-            "lot": order.lot.title,
-            "buyer": order.buyer_org.name,
-            "cooperative": order.cooperative_org.name,
-            "quantity_g": order.quantity_g,
-            "unit": order.unit.value,
-            "amount_fen": order.amount_fen,
-            "shipped_g": order.shipped_g,
-            "accepted_g": order.accepted_g,
-        },
-        url=f"/orders/{order.id}",  # a plain path: timers run from the command line too
-        actor=actor,
-    )
+        notify(
+            overseers(order.lot.province_code, order.lot.county_code),
+            kind,
+            params,
+            url=url,
+            actor=actor,
+        )
 
 
 # --- words ----------------------------------------------------------------------------------

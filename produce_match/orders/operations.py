@@ -27,7 +27,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal_column, or_, select, update
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from produce_match.accounts.models import User
@@ -50,7 +51,7 @@ from produce_match.lots.models import (
     sellable,
 )
 from produce_match.lots.photos import ProcessedPhoto
-from produce_match.lots.updates import update_lots
+from produce_match.lots.updates import prepared, update_lots
 from produce_match.lots.uploads import process_uploads
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import (
@@ -70,6 +71,7 @@ from produce_match.orders.models import (
     due_action,
     lot_spoiled,
     lot_today,
+    new_tracking_code,
     parties,
     parties_for,
     transition,
@@ -338,19 +340,22 @@ def _stamp(now: datetime) -> Any:
     )
 
 
-def _reserve(lot: Lot, grams: int, now: datetime) -> int | None:
-    """Take `grams` from the lot in one guarded statement: the new remaining, or None.
-
-    Guarded by the lot's one rule of what it can sell (`sellable`, `minimum_met`), so that the
-    statement refuses whatever a concurrent change made unsellable since the lot was read. The
-    lot is queued for the search index before the statement (`only`): from the moment the
-    statement takes the lot's row, nothing but the commit needs to follow.
-    """
-    rows = update_lots(
+def _reserve_statement(dialect: str) -> Any:
+    """The guarded UPDATE that takes an order's grams from its lot, built once per dialect
+    (parameters: lot_id, today, grams, now_stamp): see `_reserve`."""
+    grams = bindparam("grams", type_=_lots.c.remaining_g.type)
+    if dialect == "sqlite":  # see `_stamp`
+        stamp: Any = bindparam("now_stamp", type_=_lots.c.updated_at.type)
+    else:
+        stamp = func.greatest(
+            _lots.c.updated_at + literal_column("interval '1 microsecond'"),
+            bindparam("now_stamp", type_=_lots.c.updated_at.type),
+        )
+    return prepared(
         update(_lots)
         .where(
-            _lots.c.id == lot.id,
-            sellable(lot_today(lot, now), at_least_g=grams),
+            _lots.c.id == bindparam("lot_id"),
+            sellable(bindparam("today", type_=_lots.c.spoil_by.type), at_least_g=grams),
             minimum_met(grams),
         )
         .values(
@@ -358,10 +363,28 @@ def _reserve(lot: Lot, grams: int, now: datetime) -> int | None:
             status=case(
                 (_lots.c.remaining_g == grams, LotStatus.sold_out.value), else_=_lots.c.status
             ),
-            updated_at=_stamp(now),
+            updated_at=stamp,
         )
-        .returning(_lots.c.remaining_g, _lots.c.status, _lots.c.updated_at),
+        .returning(_lots.c.remaining_g, _lots.c.status, _lots.c.updated_at)
+    )
+
+
+_RESERVE = {dialect: _reserve_statement(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _reserve(lot: Lot, grams: int, now: datetime) -> int | None:
+    """Take `grams` from the lot in one guarded statement: the new remaining, or None.
+
+    Guarded by the lot's one rule of what it can sell (`sellable`, `minimum_met`), so that the
+    statement refuses whatever a concurrent change made unsellable since the lot was read. The
+    lot is queued for the search index before the statement (`only`): from the moment the
+    statement takes the lot's row, nothing but the commit needs to follow. The statement is
+    built once (every order placed runs it); its parameters are this order's.
+    """
+    rows = update_lots(
+        _RESERVE[db.session.get_bind().dialect.name],
         only=[lot.id],
+        params={"lot_id": lot.id, "today": lot_today(lot, now), "grams": grams, "now_stamp": now},
     )
     if not rows:
         return None
@@ -453,18 +476,30 @@ def _phone(text: str | None) -> str | None:
     return phone if _PHONE.match(phone) else None
 
 
-def _buyers_demand(buyer_org_id: int, commodity_id: int) -> Demand | None:
-    """The buyer's active demand for this commodity most recently changed (its delivery place)."""
-    return db.session.scalar(
-        select(Demand)
-        .where(
-            Demand.buyer_org_id == buyer_org_id,
-            Demand.commodity_id == commodity_id,
-            Demand.status.in_(sorted(MATCHED)),
-        )
-        .order_by(Demand.updated_at.desc(), Demand.id.desc())
-        .limit(1)
+_demands = Demand.__table__
+#: where the buyer's active demand for a commodity most recently changed wants its goods
+_DEMAND_PLACE = (
+    select(_demands.c.province_code, _demands.c.county_code)
+    .where(
+        _demands.c.buyer_org_id == bindparam("buyer_org_id"),
+        _demands.c.commodity_id == bindparam("commodity_id"),
+        _demands.c.status.in_(sorted(MATCHED)),
     )
+    .order_by(_demands.c.updated_at.desc(), _demands.c.id.desc())
+    .limit(1)
+)
+
+
+def _buyers_demand_place(buyer_org_id: int, commodity_id: int) -> tuple[str, str] | None:
+    """The province and county of the buyer's active demand for this commodity most recently
+    changed (a plain query of two columns: it is read for every order placed)."""
+    db.session.flush()  # what the session holds first, as the ORM's own queries would
+    row = (
+        db.session.connection()
+        .execute(_DEMAND_PLACE, {"buyer_org_id": buyer_org_id, "commodity_id": commodity_id})
+        .first()
+    )
+    return (row.province_code, row.county_code) if row else None
 
 
 def delivery_defaults(buyer: User, lot: Lot, demand: Demand | None = None) -> DeliveryInput:
@@ -476,9 +511,14 @@ def delivery_defaults(buyer: User, lot: Lot, demand: Demand | None = None) -> De
     a phone, else the organisation's contact person.
     """
     org = buyer.organisation
-    demand = demand or (org and _buyers_demand(org.id, lot.commodity_id))
-    province = demand.province_code if demand else org and org.province_code
-    county = demand.county_code if demand else org and org.county_code
+    if demand is not None:
+        place = (demand.province_code, demand.county_code)
+    else:
+        place = org and _buyers_demand_place(org.id, lot.commodity_id)
+    if place:
+        province, county = place
+    else:
+        province, county = (org.province_code, org.county_code) if org else (None, None)
     address = None
     if org is not None and county and county == org.county_code:
         address = " ".join(p for p in (org.township, org.village) if p) or None
@@ -681,8 +721,8 @@ def place_order(
     # row, and every other order of the lot waits for it until this transaction ends, so it
     # comes last and only the commit follows it. A reservation refused after all rolls back
     # the order, its audit record and its notices with it (nothing was committed).
-    order = Order(
-        lot=lot,
+    order = _insert_order(
+        lot_id=lot.id,
         buyer_org_id=actor.organisation_id,
         buyer_user_id=actor.id,
         cooperative_org_id=lot.cooperative_id,
@@ -695,14 +735,16 @@ def place_order(
         status=S.reserved,
         payment_status=PaymentStatus.unpaid,
         reserved_until=now + RESERVATION_HOLD,
+        tracking_code=new_tracking_code(),
         created_at=now,
         updated_at=now,
         **destination,
     )
-    db.session.add(order)
-    db.session.flush()
-    # what showing the new order needs is at hand: a new order has no photos, and its delivery
-    # place's regions were just looked up
+    # what showing the new order needs is at hand: its lot and organisations were read with the
+    # lot, a new order has no photos, and its delivery place's regions were just looked up
+    set_committed_value(order, "lot", lot)
+    set_committed_value(order, "buyer_org", actor.organisation)
+    set_committed_value(order, "cooperative_org", lot.cooperative)
     set_committed_value(order, "photos", [])
     set_committed_value(order, "delivery_province", province)
     set_committed_value(order, "delivery_county", county)
@@ -735,6 +777,24 @@ def place_order(
         LOTS.recorded(
             lot, LotAction.sell_out, LotStatus.open, actor=actor, facts={"order_id": order.id}
         )
+    return order
+
+
+_INSERT_ORDER = insert(_orders).returning(_orders.c.id)
+
+
+def _insert_order(**values: Any) -> Order:
+    """A new order: one INSERT (no flush of the unit of work), and the order as the session
+    would hold it once read back. Every column is given (those left out are None), so that
+    reading the order asks nothing more of the database."""
+    db.session.flush()  # the session's pending changes first, as a flush would
+    columns = {column.key: None for column in _orders.c if column.key != "id"}
+    columns.update(values)
+    # through the session: whoever watches its statements sees an order written
+    order_id = db.session.execute(_INSERT_ORDER, columns).scalar_one()
+    order = Order(id=order_id, **columns)
+    make_transient_to_detached(order)  # as if read back: nothing left to write
+    db.session.add(order)
     return order
 
 
@@ -1128,18 +1188,35 @@ def apply_expiry(order: Order, now: datetime | None = None) -> bool:
     return bool(_apply_timers(order, _now(now)))
 
 
-def apply_lot_expiry(lot: Lot, now: datetime | None = None) -> int:
-    """Expire the lot's orders whose time ran out, giving their quantity back; how many."""
-    now = _now(now)
+def _lapsed_statement(spoiled: bool) -> Any:
+    """The ids of a lot's orders whose time ran out at :now (all those before dispatch if the
+    lot spoiled), built once: every order placed runs it."""
+    now = bindparam("now", type_=_orders.c.reserved_until.type)
     due = [
         and_(_orders.c.status == S.reserved, _orders.c.reserved_until <= now),
         and_(_orders.c.status.in_([S.accepted, S.awaiting_payment]), _orders.c.pay_by <= now),
     ]
-    if lot_spoiled(lot, now):
+    if spoiled:
         due.append(_orders.c.status.in_(BEFORE_DISPATCH))
-    ids = db.session.scalars(
-        select(_orders.c.id).where(_orders.c.lot_id == lot.id, or_(*due)).order_by(_orders.c.id)
-    ).all()
+    return (
+        select(_orders.c.id)
+        .where(_orders.c.lot_id == bindparam("lot_id"), or_(*due))
+        .order_by(_orders.c.id)
+    )
+
+
+_LAPSED = {spoiled: _lapsed_statement(spoiled) for spoiled in (False, True)}
+
+
+def apply_lot_expiry(lot: Lot, now: datetime | None = None) -> int:
+    """Expire the lot's orders whose time ran out, giving their quantity back; how many."""
+    now = _now(now)
+    db.session.flush()  # the session's pending changes first, as the ORM's execute would
+    ids = (
+        db.session.connection()
+        .scalars(_LAPSED[lot_spoiled(lot, now)], {"lot_id": lot.id, "now": now})
+        .all()
+    )
     count = 0
     for order_id in ids:
         order = db.session.get(Order, order_id)

@@ -29,6 +29,7 @@ from flask import Flask, current_app
 from sqlalchemy import Select, bindparam, delete, event, insert, select
 from sqlalchemy.orm import ORMExecuteState, Session, joinedload, selectinload
 
+from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots.events import lots_written
 from produce_match.lots.models import Lot
@@ -212,7 +213,11 @@ class SearchService:
         """Queue lots for the index explicitly (`update_lots` does, for its statements)."""
         if not lot_ids:
             return
-        db.session.execute(insert(SearchOutbox), [{"lot_id": i} for i in lot_ids])
+        # a plain INSERT on the session's connection (not the ORM's bulk path): it is on the
+        # path of every order placed
+        db.session.connection().execute(
+            insert(SearchOutbox.__table__), [{"lot_id": i, "queued_at": utcnow()} for i in lot_ids]
+        )
         after_commit("search.apply")
 
     # --- searching ------------------------------------------------------------------------

@@ -288,3 +288,36 @@ def test_expiry_shows_on_read(client, tokens, lot, monkeypatch):
     db.session.expire_all()
     assert db.session.get(Order, order_id).status.value == "expired"
     assert db.session.get(Lot, lot.id).remaining_g == 40_000_000
+
+
+def test_placing_an_order_runs_only_what_it_needs(client, tokens, lot):
+    """Reading: the token's user (with its organisation's place), the lot, the buyer's demand
+    for the commodity, the lot's lapsed orders; writing: the order, its audit record, the
+    cooperative's notices, the search queue, and last the guarded UPDATE of the lot. (The
+    tasks enqueued on commit run at once in tests: they come after the commit.)"""
+    from sqlalchemy import event
+
+    lot_id = lot.id
+    assert place(client, tokens["buyer"], lot_id, "1", "t").status_code == 201
+    statements: list[str] = []
+    committed: list[int] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if not committed and not statement.startswith(("PRAGMA", "BEGIN")):  # SQLite's own
+            statements.append(" ".join(statement.split()[:3]))
+
+    def commit(_conn):
+        committed.append(len(statements))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    event.listen(db.engine, "commit", commit)
+    try:
+        response = place(client, tokens["buyer"], lot_id, "1", "t")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+        event.remove(db.engine, "commit", commit)
+    assert response.status_code == 201, response.json
+    assert response.json["delivery"]["county"] == "东湖区"
+    assert [s.split()[0] for s in statements] == ["SELECT"] * 4 + ["INSERT"] * 4 + ["UPDATE"]
+    written = [s.split()[2 if s.startswith("INSERT") else 1] for s in statements[4:]]
+    assert written == ["orders", "audit_events", "notifications", "search_outbox", "lots"]

@@ -70,3 +70,39 @@ def test_find_place_is_find_province_then_find_counties_on_random_input(app):
         assert new_counties == (old_counties if (given[1] or "").strip() else [])
         pairs += len(new_counties) == 1
     assert pairs > 300  # most draws were a province typed with one of its own counties
+
+
+def test_find_place_by_codes_uses_the_regions_the_session_holds(app):
+    """A place given by codes whose regions the session already read is found without a query
+    (the buyer's own place, read with its token), and it is what the query finds."""
+    from sqlalchemy import event
+
+    county = db.session.scalars(
+        db.select(Region).where(Region.level == RegionLevel.county).order_by(Region.code)
+    ).first()
+    other = db.session.scalars(
+        db.select(Region).where(
+            Region.level == RegionLevel.county, Region.province_code != county.province_code
+        )
+    ).first()
+    province_code, county_code, other_code = county.province_code, county.code, other.code
+    db.session.expunge_all()
+    queried = regions.find_place(province_code, county_code)
+    held_too = db.session.get(Region, other_code)  # a reference: the session holds it weakly
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        held = regions.find_place(province_code, f" {county_code} ")
+        elsewhere = regions.find_place(province_code, other_code)
+        assert statements == []  # both in the session: no query
+        assert regions.find_place(province_code, "彰武") is not None
+        assert len(statements) == 1  # a name: the query
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert held == queried and held[1][0].code == county_code
+    assert elsewhere == (queried[0], [])  # another province's county is not in this one
+    assert held_too.code == other_code

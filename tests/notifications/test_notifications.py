@@ -129,3 +129,31 @@ def test_mark_read_touches_only_own_rows(users):
     assert notifications.mark_read(coop, [mine[0].id, theirs[0].id]) == 1
     db.session.commit()
     assert notifications.unread_count(buyer) == 1 and notifications.unread_count(coop) == 0
+
+
+def test_notify_members_tells_each_active_member_of_the_role_but_the_actor(users):
+    from produce_match.accounts import operations as accounts
+    from produce_match.accounts.models import Role
+    from tests.factories import make_user
+
+    coop, buyer = users["coop"], users["buyer"]
+    colleague = make_user("coop-b", Role.cooperative, "另一个合作社")
+    gone = make_user("coop-c", Role.cooperative, "第三个合作社")
+    colleague.organisation_id = gone.organisation_id = coop.organisation_id
+    accounts.set_disabled(gone, users["admin"], True)
+    db.session.commit()
+    groups = [(coop.organisation_id, Role.cooperative), (buyer.organisation_id, Role.buyer)]
+    told = notifications.notify_members(
+        groups, "order.completed", {"order": 7}, url="/orders/7", actor=colleague
+    )
+    db.session.commit()
+    assert told == 2
+    assert [(n.kind, n.params, n.url) for n in inbox_of(coop)] == [
+        ("order.completed", {"order": 7}, "/orders/7")
+    ]
+    assert [n.kind for n in inbox_of(buyer)] == ["order.completed"]
+    assert inbox_of(colleague) == [] and inbox_of(gone) == []  # the actor, a disabled account
+    assert inbox_of(users["official"]) == []
+    # only the role asked for: the cooperative's organisation has no buyers
+    assert notifications.notify_members([(coop.organisation_id, Role.buyer)], "order.paid") == 0
+    assert notifications.notify_members([(None, Role.buyer)], "order.paid") == 0

@@ -261,8 +261,8 @@ def _token(browser: requests.Session, url: str) -> str:
 def test_after_the_payments_journey_under_gunicorn_each_worker_has_one_thread(
     app, users, gateway, database_url, tmp_path
 ):
-    """Paying and cancelling (a refund to send) through gunicorn: the web workers start no
-    thread; the refund is the worker process's task."""
+    """Paying and cancelling (a refund to send) through gunicorn: the app starts no thread in
+    the web workers; the refund is the worker process's task."""
     from bench.server import Gunicorn, app_config
 
     lot = make_lot(users["coop"], quantity="1", unit="t")
@@ -281,6 +281,9 @@ def test_after_the_payments_journey_under_gunicorn_each_worker_has_one_thread(
         "PAYMENTS_SANDBOX_SECRET": SECRET,
         # gunicorn's own control socket answers from a thread in the master: not ours
         "GUNICORN_CMD_ARGS": "--no-control-socket",
+        # sync workers (gthread's request threads are gunicorn's): a thread counted below
+        # would be one the app started
+        "WEB_THREADS": "1",
     }
     with Gunicorn(config, workers=2, log=tmp_path / "gunicorn.log") as server:
         app.config["PAYMENTS_PUBLIC_URL"] = server.url  # where the gateway's notices go
