@@ -10,7 +10,7 @@ from produce_match import policy
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.dates import local_today
 from produce_match.extensions import db
-from produce_match.lots.models import Lot
+from produce_match.lots.models import Lot, Settlement
 from produce_match.payments.models import PayoutAccount
 
 
@@ -27,6 +27,18 @@ def test_demo_load_builds_the_world(runner):
     assert beans.commodity.code == "black_bean" and beans.quantity_g == 40_000_000
     assert beans.spoil_by == local_today() + timedelta(days=21)
     assert beans.county.name == "彰武县" and beans.cooperative.verified
+    # the village paid on the day of loading: the beans offer both terms, 5% held until
+    # delivery, and an order that does not choose is still paid on delivery
+    assert beans.settlements == (Settlement.on_delivery, Settlement.on_loading)
+    assert beans.holdback_pct == 5 and beans.default_settlement is Settlement.on_delivery
+    on_loading_only = db.session.scalars(
+        select(Lot).where(Lot.settle_on_loading, ~Lot.settle_on_delivery).order_by(Lot.id)
+    ).all()
+    assert [(lot.title, lot.holdback_pct) for lot in on_loading_only] == [
+        ("彰武梁家子镇玉米 150吨 产地直供", 5),
+        ("定西土豆 新大坪 200吨 产地直供", 3),
+    ]
+    assert all(lot.default_settlement is Settlement.on_loading for lot in on_loading_only)
 
     cherry = db.session.scalar(select(Lot).join(Lot.commodity).where(Lot.title.contains("樱桃")))
     assert cherry.province.name == "辽宁省"

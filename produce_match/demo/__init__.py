@@ -3,7 +3,10 @@ Zhangwu, an admin.
 
 `flask demo load` fills an empty database; the embedded default does it on its first start.
 The cooperatives, their lots and the buyers are in world.json beside this file; every date in
-it is relative to today, so the demo never goes stale.
+it is relative to today, so the demo never goes stale. A lot's `settlement_terms` (left out: on
+delivery) and `holdback_percent` are as the lot form takes them: the Daoting beans offer both,
+paid on delivery or on loading with 5% held; the Zhangwu corn and the Dingxi potatoes are paid
+on loading only.
 """
 
 from __future__ import annotations
@@ -121,6 +124,9 @@ def load() -> list[tuple[str, str]]:
                     spoil_by=today + timedelta(days=lot["spoil_in_days"]),
                     storage_notes=lot.get("storage_notes"),
                     description=lot.get("description"),
+                    # 装车结算: some villages are paid the day the truck is loaded
+                    settlement_terms=lot.get("settlement_terms"),
+                    holdback_percent=lot.get("holdback_percent"),
                 ),
             )
     for buyer in world["buyers"]:

@@ -38,7 +38,7 @@ from produce_match.catalog.models import Commodity, Region
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.inputs import load_json, text_problem
-from produce_match.lots.models import Lot
+from produce_match.lots.models import MAX_HOLDBACK_PCT, Lot, Settlement
 from produce_match.lots.operations import LotInput, clean, create_lot
 
 #: the file formats read, by extension
@@ -68,6 +68,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "storage_notes": ("storage_notes", "storage", "储存条件"),
     "contact_person": ("contact_person", "contact", "联系人"),
     "phone": ("phone", "mobile", "电话", "手机", "联系电话"),
+    #: when the cooperative is paid: 收货后结算 / 装车结算 / 两者皆可 (see SETTLEMENT_WORDS)
+    "settlement_terms": ("settlement_terms", "settlement", "payment_terms", "结算方式", "结算"),
+    #: paid on loading: the share kept until delivery, a whole percent 0-10
+    "holdback_percent": (
+        "holdback_percent",
+        "holdback",
+        "holdback_pct",
+        "留存比例",
+        "扣留比例",
+        "留存",
+        "扣留",
+    ),
 }
 REQUIRED = ("cooperative", "commodity", "quantity", "price", "province", "county")
 #: what a cooperative may leave out: its own name and place are the defaults
@@ -76,6 +88,23 @@ OWN_DEFAULTS = ("cooperative", "province", "county")
 ORG_COLUMNS = ("cooperative", "contact_person", "phone")
 LOT_COLUMNS = tuple(f.name for f in fields(LotInput))
 ORG_NAME_MAX, CONTACT_MAX, PHONE_MAX = 120, 60, 30
+
+_DELIVERY, _LOADING = (Settlement.on_delivery,), (Settlement.on_loading,)
+#: the settlement terms as a cooperative writes them in a cell (compared as `_term_key` does):
+#: one of them, or several separated by commas, 、 or /
+SETTLEMENT_WORDS: dict[str, tuple[Settlement, ...]] = {
+    **dict.fromkeys(
+        ("收货后结算", "收货结算", "货到结算", "到货结算", "货到付款", "收货后付款"), _DELIVERY
+    ),
+    **dict.fromkeys(("装车结算", "装车付款", "装车后结算", "款到发货"), _LOADING),
+    **dict.fromkeys(
+        ("两者皆可", "两者均可", "两种都可以", "都可以", "均可", "皆可"), (*_DELIVERY, *_LOADING)
+    ),
+    **dict.fromkeys(("on_delivery", "paid_on_delivery", "delivery"), _DELIVERY),
+    **dict.fromkeys(("on_loading", "paid_on_loading", "loading"), _LOADING),
+    **dict.fromkeys(("either", "both"), (*_DELIVERY, *_LOADING)),
+}
+_TERM_SEPARATORS = re.compile(r"[,，、/;；]|\s+(?:or|and)\s+|[或和及]")
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -173,10 +202,22 @@ class CheckedRow:
     commodity: Commodity | None = None
     province: Region | None = None
     county: Region | None = None
+    #: a settlement or holdback cell could not be read: the preview shows the cells as written
+    terms_unread: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.errors and self.data is not None and self.cooperative is not None
+
+    @property
+    def settlements(self) -> tuple[Settlement, ...]:
+        """The settlement terms the lot will offer (for the preview), on delivery first."""
+        values = self.values or {}
+        offered = {
+            Settlement.on_delivery: values.get("settle_on_delivery", True),
+            Settlement.on_loading: values.get("settle_on_loading", False),
+        }
+        return tuple(s for s, on in offered.items() if on)
 
     @property
     def new_cooperative(self) -> bool:
@@ -322,12 +363,25 @@ def _xlsx_records(data: bytes) -> Iterator[tuple[int, list[str]]]:
             warnings.simplefilter("ignore")
             # in read-only mode rows come in order with their own numbers, gaps included
             for row in sheet.iter_rows():
-                cells = [_cell_text(cell.value) for cell in row]
+                cells = [_xlsx_cell_text(cell) for cell in row]
                 number = next((c.row for c in row if getattr(c, "row", None)), None)
                 if number is not None:
                     yield number, cells
     finally:
         book.close()
+
+
+def _xlsx_cell_text(cell: Any) -> str:
+    """A workbook cell as people see it: a number formatted as a percent (0.05 shown as 5%)
+    reads as 5%."""
+    value = cell.value
+    number_format = getattr(cell, "number_format", None) or ""
+    is_number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if is_number and "%" in number_format:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if number.is_finite():
+            return _cell_text(number * 100) + "%"
+    return _cell_text(value)
 
 
 def cell_text(value: Any) -> str:
@@ -608,13 +662,13 @@ class _Checker:
         for column, message in raw.cell_problems.items():
             checked.errors.append(RowError(raw.line, column, message))
         org = self.cooperative(checked, cols, fail)
-        data = LotInput(
-            **{
-                name: (cells.get(name) or "").strip() or None
-                for name in LOT_COLUMNS
-                if name in cols.used
-            }
-        )
+        given = {
+            name: (cells.get(name) or "").strip() or None
+            for name in LOT_COLUMNS
+            if name in cols.used
+        }
+        checked.terms_unread = not _settlement_cells(given, fail)
+        data = LotInput(**given)
         checked.data = data
         if org is None:
             # the lot's own rules are still worth checking: against the user's own cooperative,
@@ -740,6 +794,79 @@ class _Checker:
         office = actor.organisation
         column = "county" if office is not None and office.province_code == codes[0] else "province"
         fail(column, _("This place is outside your office's jurisdiction."))
+
+
+def _term_key(text: str) -> str:
+    key = unicodedata.normalize("NFKC", text).strip().strip("。.").strip().lower()
+    return re.sub(r"[\s\-]+", "_", key)
+
+
+def settlement_terms(text: str) -> tuple[Settlement, ...] | None:
+    """The terms a cell names (收货后结算, 装车结算, 两者皆可, on delivery, ..., or several
+    separated by commas, 、 or /), on delivery first; None if any word is unknown."""
+    offered: set[Settlement] = set()
+    for word in _TERM_SEPARATORS.split(text):
+        if not word.strip():
+            continue
+        terms = SETTLEMENT_WORDS.get(_term_key(word))
+        if terms is None:
+            return None
+        offered.update(terms)
+    return tuple(s for s in Settlement if s in offered) or None
+
+
+def _settlement_cells(given: dict[str, Any], fail: Callable[[str, str], None]) -> bool:
+    """Read the settlement terms and the holdback as a cooperative writes them into what the
+    lot rules take (`LotInput`); a cell that cannot be read is that cell's error and is left
+    out, so that the rules do not report it again. False if a cell could not be read."""
+    terms: tuple[Settlement, ...] = (Settlement.on_delivery,)  # the default, as in the form
+    unread = False
+    text = given.get("settlement_terms")
+    if text is not None:
+        read = settlement_terms(text)
+        if read is None:
+            del given["settlement_terms"]
+            fail(
+                "settlement_terms",
+                _(
+                    "“%(value)s” is not a way of being paid that we know: write 收货后结算 (on "
+                    "delivery), 装车结算 (on loading) or 两者皆可 (either).",
+                    value=text,
+                ),
+            )
+            terms = ()
+            unread = True
+        else:
+            terms = read
+            given["settlement_terms"] = [s.value for s in read]
+    text = given.get("holdback_percent")
+    if text is None:
+        return not unread
+    number = unicodedata.normalize("NFKC", text).rstrip("%").strip()
+    try:
+        pct = Decimal(number) if re.fullmatch(r"[0-9]+(\.[0-9]*)?", number) else None
+    except ArithmeticError:
+        pct = None
+    if pct is None or pct != pct.to_integral_value() or pct > MAX_HOLDBACK_PCT:
+        del given["holdback_percent"]
+        fail(
+            "holdback_percent",
+            _(
+                "Write a whole percent from 0 to %(max)d, e.g. 5 or 5%%.",
+                max=MAX_HOLDBACK_PCT,
+            ),
+        )
+        return False
+    given["holdback_percent"] = str(int(pct))
+    if pct and terms and Settlement.on_loading not in terms:
+        fail(
+            "holdback_percent",
+            _(
+                "A holdback is kept only when paid on loading: write 装车结算 or 两者皆可 as "
+                "the settlement terms, or leave the holdback empty."
+            ),
+        )
+    return not unread
 
 
 def check(

@@ -200,6 +200,8 @@ def template() -> Any:
         "description",
         "contact_person",
         "phone",
+        "settlement_terms",
+        "holdback_percent",
     ]
     examples = [
         [
@@ -221,6 +223,8 @@ def template() -> Any:
             "今年新豆，颗粒饱满",
             "张三",
             "13800138000",
+            "两者皆可",
+            "5",
         ],
         [
             coop,
@@ -241,6 +245,8 @@ def template() -> Any:
             "",
             "张三",
             "13800138000",
+            "收货后结算",
+            "",
         ],
     ]
     # the cooperative's own name goes in: written as every spreadsheet cell is, never a formula

@@ -52,12 +52,16 @@ def test_daoting_beans_settled_on_loading_then_a_short_delivery_refunded(
     page = phone_page
     violations = watch_csp(page)
 
-    # the village offers settlement on loading, 5% held until delivery
+    # the village offers settlement on loading, 5% held until delivery (as the demo has it);
+    # a holdback above 10% is refused
     log_in(page, "daoting")
     page.goto("/lots?q=道亭村黑豆")
     page.get_by_role("link", name="彰武道亭村黑豆 40吨 急售").first.click()
     lot_url = page.url
+    assert "装车结算" in page.content() and "5% 扣留至收货" in page.content()
     page.goto(lot_url.split("?")[0] + "/edit")
+    both = page.locator('input[name="settlement_terms"][value="on_delivery,on_loading"]')
+    assert both.is_checked() and page.locator("#holdback_percent").input_value() == "5"
     page.locator('input[name="settlement_terms"][value="on_delivery,on_loading"]').check()
     page.locator("#holdback_percent").fill("11")
     submit(page.get_by_role("button", name="保存"))

@@ -770,3 +770,166 @@ def test_the_preview_shows_every_column_it_imports(client, users):
         "今年新菜，包心紧实",
     ):
         assert shown in html, shown
+
+
+# --- settlement terms (结算方式) and the holdback (留存比例) ------------------------------------
+
+TERMS_EN = [*EN, "settlement_terms", "holdback_percent"]
+TERMS_ZH = [*ZH, "结算方式", "留存比例"]
+
+
+def bean_row(terms: Any, holdback: Any) -> list[Any]:
+    return [*GOOD[0], terms, holdback]
+
+
+def offered(lot: Lot) -> tuple[tuple[str, ...], int]:
+    return tuple(s.value for s in lot.settlements), lot.holdback_pct
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "jsonl"])
+@pytest.mark.parametrize("header", [TERMS_EN, TERMS_ZH], ids=["english", "chinese"])
+def test_settlement_terms_and_holdback_as_a_cooperative_writes_them(
+    users, runner, tmp_path, fmt, header
+):
+    rows = [
+        bean_row("两者皆可", "5"),  # both, 5% held
+        bean_row("装车结算", ""),  # on loading, the form's default holdback
+        bean_row("收货后结算", ""),  # on delivery, nothing held
+        bean_row("", ""),  # empty: on delivery, as in the form
+        bean_row("on loading", "3%"),
+        bean_row("Either", "0"),
+        bean_row("收货后结算、装车结算", "１０％"),  # full-width, as Chinese input methods type
+    ]
+    result = run_import(runner, tmp_path, f"terms.{fmt}", MAKERS[fmt](header, rows), "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "7 lots imported." in result.output
+    both, loading = ("on_delivery", "on_loading"), ("on_loading",)
+    assert [offered(lot) for lot in db.session.scalars(select(Lot).order_by(Lot.id))] == [
+        (both, 5),
+        (loading, 5),
+        (("on_delivery",), 0),
+        (("on_delivery",), 0),
+        (loading, 3),
+        (both, 0),
+        (both, 10),
+    ]
+
+
+def test_a_percent_formatted_excel_cell_is_read_as_shown(users):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(TERMS_ZH)
+    sheet.append(bean_row("装车结算", 0.05))
+    sheet.append(bean_row("装车结算", 0.055))
+    sheet["M2"].number_format = sheet["M3"].number_format = "0%"  # Excel shows 5% and 6%
+    out = io.BytesIO()
+    book.save(out)
+    rows = imports.read_file("lots.xlsx", out.getvalue())
+    assert [r.cells["留存比例"] for r in rows] == ["5%", "5.5%"]
+    report = imports.check(rows, None)
+    assert [(e.line, e.column) for e in report.errors] == [(3, "留存比例")]  # not a whole one
+    assert report.rows[0].values["holdback_pct"] == 5
+
+
+BAD_TERMS = [
+    bean_row("两者皆可", "5"),  # line 2: good
+    bean_row("现金", ""),  # 3: not a way of being paid
+    bean_row("装车结算", "11"),  # 4: over 10
+    bean_row("装车结算", "5.5"),  # 5: not whole
+    bean_row("装车结算", "五"),  # 6: not a number
+    bean_row("收货后结算", "5"),  # 7: a holdback on lots paid on delivery only
+    bean_row("月结", "12"),  # 8: both cells wrong
+]
+
+
+def expected_terms_errors(header: list[str], lang: str) -> list[str]:
+    col = dict(zip(TERMS_EN, header, strict=True))
+    with force_locale(lang):
+        unknown = (
+            "“%(value)s” is not a way of being paid that we know: write 收货后结算 (on "
+            "delivery), 装车结算 (on loading) or 两者皆可 (either)."
+        )
+        whole = _("Write a whole percent from 0 to %(max)d, e.g. 5 or 5%%.", max=10)
+        only_loading = _(
+            "A holdback is kept only when paid on loading: write 装车结算 or 两者皆可 as "
+            "the settlement terms, or leave the holdback empty."
+        )
+        return [
+            _("line %(line)d, %(column)s: %(message)s", line=n, column=col[c], message=m)
+            for n, c, m in [
+                (3, "settlement_terms", _(unknown, value="现金")),
+                (4, "holdback_percent", whole),
+                (5, "holdback_percent", whole),
+                (6, "holdback_percent", whole),
+                (7, "holdback_percent", only_loading),
+                (8, "settlement_terms", _(unknown, value="月结")),
+                (8, "holdback_percent", whole),
+            ]
+        ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize(("header", "lang"), [(TERMS_EN, "en"), (TERMS_ZH, "zh")])
+def test_bad_terms_are_reported_per_row_and_nothing_is_imported(
+    users, runner, tmp_path, fmt, header, lang
+):
+    before = counts()
+    data = MAKERS[fmt](header, BAD_TERMS)
+    result = run_import(runner, tmp_path, f"bad.{fmt}", data, "--lang", lang)
+    assert result.exit_code == 1
+    assert error_lines(result.output) == expected_terms_errors(header, lang)
+    assert counts() == before
+    if lang == "zh":  # in the reader's words, not the rules' English
+        assert "第 3 行，结算方式：无法识别的结算方式“现金”" in result.output
+        assert "第 4 行，留存比例：请填写 0 到 10 的整数百分比，如 5 或 5%。" in result.output
+
+    skipped = run_import(runner, tmp_path, f"bad.{fmt}", data, "--lang", lang, "--skip-invalid")
+    assert skipped.exit_code == 0, skipped.output
+    [lot] = db.session.scalars(select(Lot)).all()  # only line 2: no bad row half-imported
+    assert offered(lot) == (("on_delivery", "on_loading"), 5)
+
+
+def test_without_the_columns_a_lot_is_paid_on_delivery(users):
+    report = imports.check(imports.read_file("a.csv", csv_bytes(ZH, GOOD)), None)
+    assert report.errors == []
+    assert imports.apply(report, None) == 2
+    lots = db.session.scalars(select(Lot)).all()
+    assert [offered(lot) for lot in lots] == [(("on_delivery",), 0)] * 2
+    # a holdback alone is for lots paid on loading: without the terms, it is refused
+    rows = [[*GOOD[0], "5"], [*GOOD[0], "0"]]
+    report = imports.check(imports.read_file("a.csv", csv_bytes([*EN, "holdback"], rows)), None)
+    assert [(e.line, e.column) for e in report.errors] == [(2, "holdback")]
+    assert [row.ok for row in report.rows] == [False, True]
+
+
+def test_the_preview_and_the_template_show_the_terms(client, users):
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh"
+    login(client, "coop", PASSWORD)
+    page = client.get("/lots/import").get_data(as_text=True)
+    assert "结算方式" in page and "留存比例" in page and "两者皆可" in page
+    template = client.get("/lots/import/template.csv").data.decode("utf-8-sig")
+    header, beans, cabbage = list(csv.reader(io.StringIO(template)))
+    assert header[-2:] == ["结算方式", "留存比例"]
+    assert (beans[-2:], cabbage[-2:]) == (["两者皆可", "5"], ["收货后结算", ""])
+
+    token = token_of(upload(client, "template.csv", template.encode()))
+    html = client.get(f"/lots/import/{token}").get_data(as_text=True)
+    terms = re.findall(r'<dd class="settlement">(.*?)</dd>', html)
+    assert terms == [
+        "收货后结算或装车结算 （款到发货；5% 扣留至收货）",
+        "收货后结算",
+    ]  # as on the lot
+    done = post_form(client, f"/lots/import/{token}/confirm", {}, page=f"/lots/import/{token}")
+    assert done.status_code == 302
+    lots = db.session.scalars(select(Lot).order_by(Lot.id)).all()
+    assert [offered(lot) for lot in lots] == [
+        (("on_delivery", "on_loading"), 5),
+        (("on_delivery",), 0),
+    ]
+
+    bad = csv_bytes(TERMS_ZH, [bean_row("现金", "")])
+    html = client.get(f"/lots/import/{token_of(upload(client, 'b.csv', bad))}").get_data(
+        as_text=True
+    )
+    assert "结算方式: 无法识别的结算方式“现金”" in html
+    assert re.findall(r'<dd class="settlement">(.*?)</dd>', html) == ["现金"]
