@@ -75,10 +75,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "holdback_percent",
         "holdback",
         "holdback_pct",
-        "留存比例",
         "扣留比例",
-        "留存",
+        "留存比例",
         "扣留",
+        "留存",
     ),
 }
 REQUIRED = ("cooperative", "commodity", "quantity", "price", "province", "county")

@@ -772,10 +772,10 @@ def test_the_preview_shows_every_column_it_imports(client, users):
         assert shown in html, shown
 
 
-# --- settlement terms (结算方式) and the holdback (留存比例) ------------------------------------
+# --- settlement terms (结算方式) and the holdback (扣留比例) ------------------------------------
 
 TERMS_EN = [*EN, "settlement_terms", "holdback_percent"]
-TERMS_ZH = [*ZH, "结算方式", "留存比例"]
+TERMS_ZH = [*ZH, "结算方式", "扣留比例"]
 
 
 def bean_row(terms: Any, holdback: Any) -> list[Any]:
@@ -825,9 +825,9 @@ def test_a_percent_formatted_excel_cell_is_read_as_shown(users):
     out = io.BytesIO()
     book.save(out)
     rows = imports.read_file("lots.xlsx", out.getvalue())
-    assert [r.cells["留存比例"] for r in rows] == ["5%", "5.5%"]
+    assert [r.cells["扣留比例"] for r in rows] == ["5%", "5.5%"]
     report = imports.check(rows, None)
-    assert [(e.line, e.column) for e in report.errors] == [(3, "留存比例")]  # not a whole one
+    assert [(e.line, e.column) for e in report.errors] == [(3, "扣留比例")]  # not a whole one
     assert report.rows[0].values["holdback_pct"] == 5
 
 
@@ -881,7 +881,7 @@ def test_bad_terms_are_reported_per_row_and_nothing_is_imported(
     assert counts() == before
     if lang == "zh":  # in the reader's words, not the rules' English
         assert "第 3 行，结算方式：无法识别的结算方式“现金”" in result.output
-        assert "第 4 行，留存比例：请填写 0 到 10 的整数百分比，如 5 或 5%。" in result.output
+        assert "第 4 行，扣留比例：请填写 0 到 10 的整数百分比，如 5 或 5%。" in result.output
 
     skipped = run_import(runner, tmp_path, f"bad.{fmt}", data, "--lang", lang, "--skip-invalid")
     assert skipped.exit_code == 0, skipped.output
@@ -906,10 +906,10 @@ def test_the_preview_and_the_template_show_the_terms(client, users):
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "zh"
     login(client, "coop", PASSWORD)
     page = client.get("/lots/import").get_data(as_text=True)
-    assert "结算方式" in page and "留存比例" in page and "两者皆可" in page
+    assert "结算方式" in page and "扣留比例" in page and "两者皆可" in page
     template = client.get("/lots/import/template.csv").data.decode("utf-8-sig")
     header, beans, cabbage = list(csv.reader(io.StringIO(template)))
-    assert header[-2:] == ["结算方式", "留存比例"]
+    assert header[-2:] == ["结算方式", "扣留比例"]
     assert (beans[-2:], cabbage[-2:]) == (["两者皆可", "5"], ["收货后结算", ""])
 
     token = token_of(upload(client, "template.csv", template.encode()))
