@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from flask import Flask, request
+from flask import Blueprint, Flask, abort, jsonify, request, send_file
 from flask_babel import Babel
 
 log = logging.getLogger("devtools.emulator")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+PROJECT_ROOT = HERE.parent
 #: the site's catalogue holds the checkout pages' texts too (babel.cfg extracts them)
 TRANSLATIONS = PROJECT_ROOT / "produce_match" / "translations"
 
@@ -90,6 +91,14 @@ class Store:
     def set_known_control(self, db: sqlite3.Connection, data: Mapping[str, Any]) -> None:
         """Set the switches `data` names (others are ignored)."""
         self.set_control(db, **{k: v for k, v in data.items() if k in self.DEFAULT_CONTROL})
+
+    def sending(self, db: sqlite3.Connection, url: str | None) -> dict[str, Any] | None:
+        """The switches for a notification to `url`; None when none is to be queued (no
+        address, or `drop`)."""
+        if not url:
+            return None
+        control = self.control(db)
+        return None if control["drop"] else control
 
     def enqueue(
         self,
@@ -251,8 +260,8 @@ class Deliverer:
 
 
 def emulator_app(import_name: str, templates: Path, secret_key: str) -> Flask:
-    """A Flask app for an emulator: its templates, and the site's catalogue for its pages
-    (Chinese unless the buyer chose or asks for English)."""
+    """A Flask app for an emulator: its templates, the site's catalogue for its pages (Chinese
+    unless the buyer chose or asks for English) and their style sheet (/checkout.css)."""
     app = Flask(import_name, template_folder=str(templates), static_folder=None)
     app.config.update(
         SECRET_KEY=secret_key,
@@ -267,7 +276,51 @@ def emulator_app(import_name: str, templates: Path, secret_key: str) -> Flask:
         return request.accept_languages.best_match(("zh", "en")) or "zh"
 
     Babel(app, locale_selector=locale)
+    # the pages' frame and the buyer's choices (emulator_page.html, emulator_checkout.html),
+    # under each emulator's own templates, and the pages' style sheet
+    shared = Blueprint("emulator", __name__, template_folder=str(HERE / "templates"))
+
+    @shared.get("/checkout.css")
+    def checkout_css() -> Any:
+        return send_file(HERE / "checkout.css", mimetype="text/css")
+
+    app.register_blueprint(shared)
     return app
+
+
+def add_control_routes(
+    app: Flask,
+    store: Store,
+    deliverer: Deliverer,
+    payload: Callable[[], dict[str, Any]],
+    guard: Callable[[], Any] = lambda: None,
+) -> None:
+    """The test switches' endpoints: POST /control sets those `payload()` names and answers
+    them all; POST /control/flush sends every held notification, newest first (each copy
+    after all the first copies). `guard()` checks who asks (it aborts) before either."""
+
+    @app.post("/control")
+    def control() -> Any:
+        guard()
+        data = payload()
+        with store.write() as db:
+            store.set_known_control(db, data)
+            return jsonify(store.control(db))
+
+    @app.post("/control/flush")
+    def flush() -> Any:
+        guard()
+        count = store.release_held()
+        deliverer.start()
+        return jsonify({"released": count})
+
+
+def buyer_action() -> str:
+    """What the buyer pressed on a checkout page: pay, fail or abandon (else 400)."""
+    action = request.form.get("action")
+    if action not in ("pay", "fail", "abandon"):
+        abort(400)
+    return action
 
 
 def not_in_production(config: Mapping[str, Any]) -> list[str]:

@@ -56,10 +56,18 @@ import requests
 from Cryptodome.Hash import SHA256
 from Cryptodome.PublicKey import RSA
 from Cryptodome.Signature import pkcs1_15
-from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
+from flask import Flask, abort, g, jsonify, redirect, render_template, request
 from flask_babel import get_locale
 
-from devtools.emulator import CONTROL_TABLE, OUTBOX_COLUMNS, Deliverer, Store, emulator_app
+from devtools.emulator import (
+    CONTROL_TABLE,
+    OUTBOX_COLUMNS,
+    Deliverer,
+    Store,
+    add_control_routes,
+    buyer_action,
+    emulator_app,
+)
 from produce_match.headers import apply_headers
 
 log = logging.getLogger("devtools.alipay_gateway")
@@ -212,10 +220,8 @@ class Emulator:
 
     def notify(self, db: sqlite3.Connection, trade: sqlite3.Row, **fields: str) -> None:
         """Queue a signed notification about `trade` (as the switches say)."""
-        if not trade["notify_url"]:
-            return
-        control = self.store.control(db)
-        if control["drop"]:
+        control = self.store.sending(db, trade["notify_url"])
+        if control is None:
             return
         notify_id = secrets.token_hex(16)
         params = {
@@ -309,7 +315,6 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
                 failed=failed,
                 lang="zh-CN" if str(get_locale()).startswith("zh") else "en",
                 action=f"{request.script_root}/checkout/{trade['trade_no']}",
-                css_url=f"{request.script_root}/checkout.css",
             ),
             status,
         )
@@ -359,9 +364,7 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
 
     @app.post("/checkout/<trade_no>")
     def checkout_action(trade_no: str) -> Any:
-        action = request.form.get("action")
-        if action not in ("pay", "fail", "abandon"):
-            abort(400)
+        action = buyer_action()
         with store.write() as db:
             trade = db.execute("SELECT * FROM trades WHERE trade_no = ?", (trade_no,)).fetchone()
             if trade is None:
@@ -408,10 +411,6 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
         joiner = "&" if "?" in trade["return_url"] else "?"
         return redirect(trade["return_url"] + joiner + urlencode(back))
 
-    @app.get("/checkout.css")
-    def checkout_css() -> Any:
-        return send_file(HERE / "checkout.css", mimetype="text/css")
-
     @app.post("/gateway.do")
     def api() -> Any:
         with store.write() as db:
@@ -434,21 +433,13 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
         deliverer.start()
         return emulator.answer(method, result)
 
-    @app.post("/control")
-    def control() -> Any:
+    def json_object() -> dict[str, Any]:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             abort(400)
-        with store.write() as db:
-            store.set_known_control(db, data)
-            return jsonify(store.control(db))
+        return data
 
-    @app.post("/control/flush")
-    def flush() -> Any:
-        """Send every held notification, newest first (each copy after all the first copies)."""
-        count = store.release_held()
-        deliverer.start()
-        return jsonify({"released": count})
+    add_control_routes(app, store, deliverer, json_object)
 
     @app.post("/control/clear")
     def clear() -> Any:

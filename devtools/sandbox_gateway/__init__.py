@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
+from flask import Flask, abort, g, jsonify, redirect, render_template, request
 from flask_babel import get_locale
 
 from devtools import emulator
@@ -117,10 +117,8 @@ def _event(
     db: sqlite3.Connection, store: Store, url: str | None, kind: str, data: dict[str, Any]
 ) -> None:
     """Queue a notification of `kind` about `data` to `url` (as the switches say)."""
-    if not url:
-        return
-    control = store.control(db)
-    if control["drop"]:
+    control = store.sending(db, url)
+    if control is None or url is None:
         return
     event_id = _new_id("evt")
     body = json.dumps(
@@ -375,21 +373,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
             ).fetchall()
             return jsonify({"items": [{**dict(r), "object": "payout"} for r in rows]})
 
-    @app.post("/control")
-    def control() -> Any:
-        authorised()
-        data = body()
-        with store.write() as db:
-            store.set_known_control(db, data)
-            return jsonify(store.control(db))
-
-    @app.post("/control/flush")
-    def flush() -> Any:
-        """Send every held notification, newest first (each copy after all the first copies)."""
-        authorised()
-        count = store.release_held()
-        deliverer.start()
-        return jsonify({"released": count})
+    emulator.add_control_routes(app, store, deliverer, body, guard=authorised)
 
     @app.get("/control/outbox")
     def outbox() -> Any:
@@ -417,12 +401,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
             amount=f"{row['amount_fen'] // 100:,}.{row['amount_fen'] % 100:02d}",
             failed=request.args.get("failed") == "1",
             lang="zh-CN" if str(get_locale()).startswith("zh") else "en",
-            css_url=f"{request.script_root}/checkout.css",
         )
-
-    @app.get("/checkout.css")
-    def checkout_css() -> Any:
-        return send_file(Path(__file__).with_name("checkout.css"), mimetype="text/css")
 
     @app.after_request
     def _headers(response: Any) -> Any:
@@ -432,9 +411,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
 
     @app.post("/checkout/<payment_id>")
     def checkout_action(payment_id: str) -> Any:
-        action = request.form.get("action")
-        if action not in ("pay", "fail", "abandon"):
-            abort(400)
+        action = emulator.buyer_action()
         with store.write() as db:
             row = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
             if row is None:

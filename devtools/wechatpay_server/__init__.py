@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
+from flask import Flask, abort, g, jsonify, redirect, render_template, request
 from flask_babel import get_locale
 
 from devtools import emulator
@@ -70,7 +70,6 @@ from produce_match.payments.providers.wechatpay import (
 log = logging.getLogger("devtools.wechatpay_server")
 
 HERE = Path(__file__).resolve().parent
-CHECKOUT_CSS = emulator.PROJECT_ROOT / "devtools" / "sandbox_gateway" / "checkout.css"
 CHINA = timezone(timedelta(hours=8))
 
 #: WeChat Pay's callback retries, in seconds (multiplied by retry_scale)
@@ -225,10 +224,8 @@ def _callback(
     resource: dict[str, Any],
 ) -> None:
     """Queue one callback (as the switches say)."""
-    if not url:
-        return
-    control = store.control(db)
-    if control["drop"]:
+    control = store.sending(db, url)
+    if control is None or url is None:
         return
     event_id = "EV-" + datetime.now(CHINA).strftime("%Y%m%d%H%M%S") + secrets.token_hex(5)
     body = json.dumps(
@@ -615,19 +612,7 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
 
     # --- the test switches --------------------------------------------------------------
 
-    @app.post("/control")
-    def control() -> Any:
-        data = payload()
-        with store.write() as db:
-            store.set_known_control(db, data)
-            return jsonify(store.control(db))
-
-    @app.post("/control/flush")
-    def flush() -> Any:
-        """Send every held callback, newest first (each copy after all the first copies)."""
-        count = store.release_held()
-        deliverer.start()
-        return jsonify({"released": count})
+    emulator.add_control_routes(app, store, deliverer, payload)
 
     @app.get("/control/state")
     def state() -> Any:
@@ -690,7 +675,6 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
             back=back,
             native=row["trade_type"] == "NATIVE",
             lang="zh-CN" if str(get_locale()).startswith("zh") else "en",
-            css_url=f"{request.script_root}/checkout.css",
         )
 
     @app.get("/wxpay/bizpayurl")
@@ -703,9 +687,7 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
     @app.post("/wxpay/bizpayurl")
     @app.post("/cgi-bin/mmpayweb-bin/checkmweb")
     def checkout_action() -> Any:
-        action = request.form.get("action")
-        if action not in ("pay", "fail", "abandon"):
-            abort(400)
+        action = emulator.buyer_action()
         with store.write() as db:
             row = page_order(db)
             if row["trade_state"] in ("NOTPAY", "PAYERROR"):
@@ -750,10 +732,6 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
         if action != "fail" and back and urlsplit(back).scheme in ("http", "https"):
             return redirect(back)
         return show(row, failed=action == "fail")
-
-    @app.get("/checkout.css")
-    def checkout_css() -> Any:
-        return send_file(CHECKOUT_CSS, mimetype="text/css")
 
     @app.get("/")
     def home() -> Any:
