@@ -4,16 +4,33 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, Protocol
 
 import requests
+from flask import Flask
+
+from tests.e2e.conftest import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def process_environment(folder: Path, **settings: str) -> dict[str, str]:
+    """The environment an emulator process reads its settings from (as the site's own)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{folder / 'unused.sqlite3'}",
+        "INSTANCE_PATH": str(folder),
+        "SECRET_KEY": "emulator-process",
+        "AUTO_SETUP": "0",
+        **settings,
+    }
 
 
 def free_port() -> int:
@@ -57,3 +74,22 @@ def running_process(
         process.terminate()
         process.wait(timeout=20)
         log.close()
+
+
+class Resettable(Protocol):
+    def reset(self) -> Any: ...
+
+
+@contextlib.contextmanager
+def serving_with(app: Flask, emulator: Resettable) -> Iterator[LiveServer]:
+    """The app served on a free loopback port (as tests/e2e's `live_server`), paying through
+    the emulator process, whose switches are reset before and after."""
+    emulator.reset()
+    with LiveServer(app) as server:
+        yield server
+    with app.app_context():
+        from produce_match.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    emulator.reset()

@@ -4,7 +4,6 @@ loopback port, started with `python -m devtools.sandbox_gateway`, as `make run` 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,13 @@ import requests
 
 from tests.conftest import make_app
 from tests.e2e.conftest import LiveServer
-from tests.emulator_process import ROOT, free_port, running_process  # noqa: F401 (re-exported)
+from tests.emulator_process import (  # noqa: F401 (ROOT, free_port: re-exported)
+    ROOT,
+    free_port,
+    process_environment,
+    running_process,
+    serving_with,
+)
 
 SECRET = "test-sandbox-secret-payments"
 
@@ -70,15 +75,7 @@ class Gateway:
 
 def gateway_environment(folder: Path, secret: str = SECRET, **more: str) -> dict[str, str]:
     """The environment the gateway process reads its settings from (as the site's own)."""
-    return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'unused-payments.sqlite3'}",
-        "INSTANCE_PATH": str(folder),
-        "SECRET_KEY": "gateway-process",
-        "PAYMENTS_SANDBOX_SECRET": secret,
-        "AUTO_SETUP": "0",
-        **more,
-    }
+    return process_environment(folder, PAYMENTS_SANDBOX_SECRET=secret, **more)
 
 
 def gateway_command(port: int, db_path: Path) -> list[str]:
@@ -127,12 +124,5 @@ def gateway_live_server(
         PAYMENTS_SANDBOX_URL=gateway.url,
         PAYMENTS_SANDBOX_SECRET=SECRET,
     )
-    gateway.reset()
-    with LiveServer(app) as server:
+    with serving_with(app, gateway) as server:
         yield server
-    with app.app_context():
-        from produce_match.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
-    gateway.reset()

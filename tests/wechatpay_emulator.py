@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,12 @@ from devtools.wechatpay_server import APIV3_KEY, MERCHANT_KEY, WECHATPAY_PUBLIC,
 from produce_match.config import WECHATPAY_DEV_MERCHANT
 from tests.conftest import make_app
 from tests.e2e.conftest import LiveServer
-from tests.emulator_process import ROOT, running_process  # noqa: F401 (ROOT re-exported)
+from tests.emulator_process import (  # noqa: F401 (ROOT: re-exported)
+    ROOT,
+    process_environment,
+    running_process,
+    serving_with,
+)
 
 MCHID = WECHATPAY_DEV_MERCHANT["WECHATPAY_MCHID"]
 APPID = WECHATPAY_DEV_MERCHANT["WECHATPAY_APPID"]
@@ -107,16 +111,6 @@ class Emulator:
         return requests.post(page, data={"action": action}, allow_redirects=False, timeout=10)
 
 
-def emulator_environment(folder: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'unused.sqlite3'}",
-        "INSTANCE_PATH": str(folder),
-        "SECRET_KEY": "wechatpay-emulator-process",
-        "AUTO_SETUP": "0",
-    }
-
-
 @contextlib.contextmanager
 def running_emulator(folder: Path) -> Iterator[Emulator]:
     """The emulator process on a free loopback port, until the block ends."""
@@ -126,7 +120,7 @@ def running_emulator(folder: Path) -> Iterator[Emulator]:
         "devtools.wechatpay_server",
         ["--db", str(folder / "emulator.sqlite3"), "--keys", str(keys)],
         folder,
-        emulator_environment(folder),
+        process_environment(folder),
         "emulator.log",
     ) as url:
         yield Emulator(url, keys)
@@ -145,15 +139,8 @@ def wechat_live_server(
 ) -> Iterator[LiveServer]:
     """The app served on a free loopback port, paying through the emulator process."""
     app = make_app(database_url, tmp_path / "live", **wechat_emulator.settings())
-    wechat_emulator.reset()
-    with LiveServer(app) as server:
+    with serving_with(app, wechat_emulator) as server:
         yield server
-    with app.app_context():
-        from produce_match.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
-    wechat_emulator.reset()
 
 
 def origin(url: str) -> str:
