@@ -6,9 +6,6 @@ same keys, for the tests to sign and verify as Alipay's own SDK does."""
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,8 @@ import pytest
 import requests
 from alipay import AliPay
 
-from tests.gateway import ROOT, free_port, gateway_environment
+from tests.emulator_process import running_process
+from tests.gateway import gateway_environment
 
 APP_ID = "2021000000009999"
 SELLER_ID = "2088000000009999"
@@ -113,44 +111,16 @@ class Emulator:
 @contextlib.contextmanager
 def running_emulator(folder: Path) -> Iterator[Emulator]:
     """The emulator process on a free loopback port, until the block ends."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = open(folder / "emulator.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "devtools.alipay_gateway",
-            "--port",
-            str(port),
-            "--dir",
-            str(folder / "alipay"),
-        ],
-        cwd=ROOT,
-        env=gateway_environment(folder, ALIPAY_APP_ID=APP_ID, ALIPAY_SELLER_ID=SELLER_ID),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with requests.get(url + "/", timeout=1) as answer:
-                    if answer.ok:
-                        break
-            except requests.RequestException:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "emulator.log").read_text()[-3000:])
-            time.sleep(0.1)
+    with running_process(
+        "devtools.alipay_gateway",
+        ["--dir", str(folder / "alipay")],
+        folder,
+        gateway_environment(folder, ALIPAY_APP_ID=APP_ID, ALIPAY_SELLER_ID=SELLER_ID),
+        "emulator.log",
+    ) as url:
         emulator = Emulator(url, folder / "alipay")
         emulator.reset()
         yield emulator
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,7 @@ loopback port, started with `python -m devtools.sandbox_gateway`, as `make run` 
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,15 +14,15 @@ import requests
 
 from tests.conftest import make_app
 from tests.e2e.conftest import LiveServer
+from tests.emulator_process import (  # noqa: F401 (ROOT, free_port: re-exported)
+    ROOT,
+    free_port,
+    process_environment,
+    running_process,
+    serving_with,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "test-sandbox-secret-payments"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Gateway:
@@ -79,15 +75,7 @@ class Gateway:
 
 def gateway_environment(folder: Path, secret: str = SECRET, **more: str) -> dict[str, str]:
     """The environment the gateway process reads its settings from (as the site's own)."""
-    return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'unused-payments.sqlite3'}",
-        "INSTANCE_PATH": str(folder),
-        "SECRET_KEY": "gateway-process",
-        "PAYMENTS_SANDBOX_SECRET": secret,
-        "AUTO_SETUP": "0",
-        **more,
-    }
+    return process_environment(folder, PAYMENTS_SANDBOX_SECRET=secret, **more)
 
 
 def gateway_command(port: int, db_path: Path) -> list[str]:
@@ -107,34 +95,14 @@ def running_gateway(
     folder: Path, secret: str = SECRET, db_path: Path | None = None
 ) -> Iterator[Gateway]:
     """The gateway process on a free loopback port, until the block ends."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = open(folder / "gateway.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        gateway_command(port, db_path or folder / "gateway.sqlite3"),
-        cwd=ROOT,
-        env=gateway_environment(folder, secret),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with requests.get(url + "/", timeout=1) as answer:
-                    if answer.ok:
-                        break
-            except requests.RequestException:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "gateway.log").read_text()[-3000:])
-            time.sleep(0.1)
+    with running_process(
+        "devtools.sandbox_gateway",
+        ["--db", str(db_path or folder / "gateway.sqlite3")],
+        folder,
+        gateway_environment(folder, secret),
+        "gateway.log",
+    ) as url:
         yield Gateway(url, secret)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -156,12 +124,5 @@ def gateway_live_server(
         PAYMENTS_SANDBOX_URL=gateway.url,
         PAYMENTS_SANDBOX_SECRET=SECRET,
     )
-    gateway.reset()
-    with LiveServer(app) as server:
+    with serving_with(app, gateway) as server:
         yield server
-    with app.app_context():
-        from produce_match.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
-    gateway.reset()

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,9 +24,13 @@ from devtools.wechatpay_server import APIV3_KEY, MERCHANT_KEY, WECHATPAY_PUBLIC,
 from produce_match.config import WECHATPAY_DEV_MERCHANT
 from tests.conftest import make_app
 from tests.e2e.conftest import LiveServer
-from tests.gateway import free_port
+from tests.emulator_process import (  # noqa: F401 (ROOT: re-exported)
+    ROOT,
+    process_environment,
+    running_process,
+    serving_with,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 MCHID = WECHATPAY_DEV_MERCHANT["WECHATPAY_MCHID"]
 APPID = WECHATPAY_DEV_MERCHANT["WECHATPAY_APPID"]
 SERIAL_NO = WECHATPAY_DEV_MERCHANT["WECHATPAY_CERT_SERIAL_NO"]
@@ -111,58 +111,19 @@ class Emulator:
         return requests.post(page, data={"action": action}, allow_redirects=False, timeout=10)
 
 
-def emulator_environment(folder: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{folder / 'unused.sqlite3'}",
-        "INSTANCE_PATH": str(folder),
-        "SECRET_KEY": "wechatpay-emulator-process",
-        "AUTO_SETUP": "0",
-    }
-
-
 @contextlib.contextmanager
 def running_emulator(folder: Path) -> Iterator[Emulator]:
     """The emulator process on a free loopback port, until the block ends."""
     folder.mkdir(parents=True, exist_ok=True)
     keys = ensure_keys(folder / "keys")
-    port = free_port()
-    log = open(folder / "emulator.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "devtools.wechatpay_server",
-            "--port",
-            str(port),
-            "--db",
-            str(folder / "emulator.sqlite3"),
-            "--keys",
-            str(keys),
-        ],
-        cwd=ROOT,
-        env=emulator_environment(folder),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with requests.get(url + "/", timeout=1) as answer:
-                    if answer.ok:
-                        break
-            except requests.RequestException:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((folder / "emulator.log").read_text()[-3000:])
-            time.sleep(0.1)
+    with running_process(
+        "devtools.wechatpay_server",
+        ["--db", str(folder / "emulator.sqlite3"), "--keys", str(keys)],
+        folder,
+        process_environment(folder),
+        "emulator.log",
+    ) as url:
         yield Emulator(url, keys)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -178,15 +139,8 @@ def wechat_live_server(
 ) -> Iterator[LiveServer]:
     """The app served on a free loopback port, paying through the emulator process."""
     app = make_app(database_url, tmp_path / "live", **wechat_emulator.settings())
-    wechat_emulator.reset()
-    with LiveServer(app) as server:
+    with serving_with(app, wechat_emulator) as server:
         yield server
-    with app.app_context():
-        from produce_match.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
-    wechat_emulator.reset()
 
 
 def origin(url: str) -> str:

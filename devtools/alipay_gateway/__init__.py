@@ -56,17 +56,23 @@ import requests
 from Cryptodome.Hash import SHA256
 from Cryptodome.PublicKey import RSA
 from Cryptodome.Signature import pkcs1_15
-from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
-from flask_babel import Babel, get_locale
+from flask import Flask, abort, g, jsonify, redirect, render_template, request
+from flask_babel import get_locale
 
-from devtools.sandbox_gateway import Deliverer, Store
+from devtools.emulator import (
+    CONTROL_TABLE,
+    OUTBOX_COLUMNS,
+    Deliverer,
+    Store,
+    add_control_routes,
+    buyer_action,
+    emulator_app,
+)
 from produce_match.headers import apply_headers
 
 log = logging.getLogger("devtools.alipay_gateway")
 
 HERE = Path(__file__).resolve().parent
-PROJECT_ROOT = HERE.parents[1]
-TRANSLATIONS = PROJECT_ROOT / "produce_match" / "translations"
 BEIJING = timezone(timedelta(hours=8))
 #: Alipay's retries after a notification not answered `success`, in minutes
 SCHEDULE_MINUTES = (4, 10, 10, 60, 120, 360, 900)
@@ -80,7 +86,7 @@ PAY_METHODS = {
 STALE_AFTER = 30 * 60
 YUAN = re.compile(r"^(0|[1-9]\d{0,9})(\.\d{1,2})?$")
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS trades (
   out_trade_no TEXT PRIMARY KEY, trade_no TEXT NOT NULL UNIQUE, app_id TEXT NOT NULL,
   method TEXT NOT NULL, total_fen INTEGER NOT NULL, subject TEXT, notify_url TEXT,
@@ -95,13 +101,9 @@ CREATE TABLE IF NOT EXISTS transfers (
   out_biz_no TEXT PRIMARY KEY, order_id TEXT NOT NULL, identity TEXT NOT NULL,
   identity_type TEXT NOT NULL, name TEXT, amount_fen INTEGER NOT NULL, created_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, url TEXT NOT NULL,
-  body BLOB NOT NULL, copy INTEGER NOT NULL, seq INTEGER NOT NULL, held INTEGER NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, delivered_at REAL
+CREATE TABLE IF NOT EXISTS outbox ({OUTBOX_COLUMNS.format(body_type="BLOB")}
 );
-CREATE TABLE IF NOT EXISTS control (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-"""
+{CONTROL_TABLE}"""
 
 DEFAULT_CONTROL: dict[str, Any] = {
     "copies": 1,
@@ -174,67 +176,31 @@ def beijing(moment: float | None = None) -> str:
 
 
 class AlipayStore(Store):
-    """The emulator's own SQLite file (the sandbox's store, with Alipay's tables)."""
+    """The emulator's own SQLite file (the emulators' store, with Alipay's tables)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.executescript(_SCHEMA)
-
-    def control(self, db: sqlite3.Connection) -> dict[str, Any]:
-        values = dict(DEFAULT_CONTROL)
-        for row in db.execute("SELECT k, v FROM control"):
-            values[row["k"]] = json.loads(row["v"])
-        return values
+    SCHEMA = _SCHEMA
+    DEFAULT_CONTROL = DEFAULT_CONTROL
 
 
 class AlipayDeliverer(Deliverer):
     """Sends notifications form-encoded; done when the answer is exactly `success`, retried on
     Alipay's schedule (compressed by `time_scale`) and given up after its last retry."""
 
-    def undelivered(self) -> int:
-        with self.store.connect() as db:
-            return db.execute(
-                "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND attempts <= ?",
-                (len(SCHEDULE_MINUTES),),
-            ).fetchone()[0]
+    THREAD_NAME = "alipay-notifications"
+    LIVE = f"attempts <= {len(SCHEDULE_MINUTES)}"
 
-    def deliver_due(self, session: requests.Session) -> int:
-        with self.store.connect() as db:
-            scale = float(self.store.control(db)["time_scale"])
-            rows = db.execute(
-                "SELECT id, url, body, attempts FROM outbox WHERE delivered_at IS NULL "
-                "AND held = 0 AND attempts <= ? AND next_at <= ? ORDER BY seq, id LIMIT 50",
-                (len(SCHEDULE_MINUTES), time.time()),
-            ).fetchall()
-        done = 0
-        for row in rows:
-            ok = False
-            try:
-                response = session.post(
-                    row["url"],
-                    data=bytes(row["body"]),
-                    headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-                    timeout=(2, 10),
-                )
-                ok = response.status_code == 200 and response.text.strip() == "success"
-            except requests.RequestException as exc:
-                log.info("notification %s not delivered: %s", row["id"], exc)
-            with self.store.write() as db:
-                if ok:
-                    db.execute(
-                        "UPDATE outbox SET delivered_at = ? WHERE id = ?", (time.time(), row["id"])
-                    )
-                    done += 1
-                else:
-                    attempts = row["attempts"] + 1
-                    minutes = SCHEDULE_MINUTES[min(attempts, len(SCHEDULE_MINUTES)) - 1]
-                    db.execute(
-                        "UPDATE outbox SET attempts = ?, next_at = ? WHERE id = ?",
-                        (attempts, time.time() + minutes * scale, row["id"]),
-                    )
-        return done
+    def send(self, session: requests.Session, row: sqlite3.Row) -> bool:
+        response = session.post(
+            row["url"],
+            data=bytes(row["body"]),
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            timeout=(2, 10),
+        )
+        return response.status_code == 200 and response.text.strip() == "success"
+
+    def retry_delay(self, attempts: int, control: Mapping[str, Any]) -> float | None:
+        minutes = SCHEDULE_MINUTES[min(attempts, len(SCHEDULE_MINUTES)) - 1]
+        return minutes * float(control["time_scale"])
 
 
 # --- the gateway -----------------------------------------------------------------------------
@@ -250,14 +216,12 @@ class Emulator:
         self.app_id = app_id
         self.seller_id = seller_id
         self.store = AlipayStore(db_path)
-        self.deliverer = AlipayDeliverer(self.store, "")
+        self.deliverer = AlipayDeliverer(self.store)
 
     def notify(self, db: sqlite3.Connection, trade: sqlite3.Row, **fields: str) -> None:
         """Queue a signed notification about `trade` (as the switches say)."""
-        if not trade["notify_url"]:
-            return
-        control = self.store.control(db)
-        if control["drop"]:
+        control = self.store.sending(db, trade["notify_url"])
+        if control is None:
             return
         notify_id = secrets.token_hex(16)
         params = {
@@ -282,13 +246,7 @@ class Emulator:
         params["sign"] = rsa2_sign(self.alipay_private, content(params, leave_out=("sign",)))
         params["sign_type"] = "RSA2"
         body = urlencode(params).encode()
-        for copy in range(max(1, int(control["copies"]))):
-            cursor = db.execute(
-                "INSERT INTO outbox (event_id, url, body, copy, seq, held, next_at) "
-                "VALUES (?, ?, ?, ?, 0, ?, ?)",
-                (notify_id, trade["notify_url"], body, copy, int(bool(control["hold"])), 0),
-            )
-            db.execute("UPDATE outbox SET seq = id WHERE id = ?", (cursor.lastrowid,))
+        self.store.enqueue(db, control, notify_id, trade["notify_url"], body, 0)
 
     def answer(self, method: str, response: dict[str, Any]) -> Any:
         """An API answer as Alipay writes it: signed over the exact text of the response."""
@@ -305,21 +263,8 @@ def _error(code: str, msg: str, sub_code: str, sub_msg: str) -> dict[str, str]:
 
 def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> Flask:
     """The emulator as a WSGI app."""
-    app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=None)
-    app.config.update(
-        SECRET_KEY=secrets.token_hex(16),
-        BABEL_DEFAULT_LOCALE="zh",
-        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
-    )
+    app = emulator_app(__name__, HERE / "templates", secrets.token_hex(16))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-
-    def locale() -> str:
-        chosen = request.cookies.get("pm_lang")
-        if chosen in ("zh", "en"):
-            return chosen
-        return request.accept_languages.best_match(("zh", "en")) or "zh"
-
-    Babel(app, locale_selector=locale)
     emulator = Emulator(folder, app_id, seller_id, db_path)
     store, deliverer = emulator.store, emulator.deliverer
     app.extensions["alipay_emulator"] = emulator
@@ -370,7 +315,6 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
                 failed=failed,
                 lang="zh-CN" if str(get_locale()).startswith("zh") else "en",
                 action=f"{request.script_root}/checkout/{trade['trade_no']}",
-                css_url=f"{request.script_root}/checkout.css",
             ),
             status,
         )
@@ -420,9 +364,7 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
 
     @app.post("/checkout/<trade_no>")
     def checkout_action(trade_no: str) -> Any:
-        action = request.form.get("action")
-        if action not in ("pay", "fail", "abandon"):
-            abort(400)
+        action = buyer_action()
         with store.write() as db:
             trade = db.execute("SELECT * FROM trades WHERE trade_no = ?", (trade_no,)).fetchone()
             if trade is None:
@@ -469,10 +411,6 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
         joiner = "&" if "?" in trade["return_url"] else "?"
         return redirect(trade["return_url"] + joiner + urlencode(back))
 
-    @app.get("/checkout.css")
-    def checkout_css() -> Any:
-        return send_file(HERE / "checkout.css", mimetype="text/css")
-
     @app.post("/gateway.do")
     def api() -> Any:
         with store.write() as db:
@@ -495,27 +433,13 @@ def create_gateway(folder: Path, app_id: str, seller_id: str, db_path: str) -> F
         deliverer.start()
         return emulator.answer(method, result)
 
-    @app.post("/control")
-    def control() -> Any:
+    def json_object() -> dict[str, Any]:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             abort(400)
-        values = {k: v for k, v in data.items() if k in DEFAULT_CONTROL}
-        with store.write() as db:
-            store.set_control(db, **values)
-            return jsonify(store.control(db))
+        return data
 
-    @app.post("/control/flush")
-    def flush() -> Any:
-        """Send every held notification, newest first (each copy after all the first copies)."""
-        with store.write() as db:
-            count = db.execute(
-                "UPDATE outbox SET held = 0, seq = copy * 1000000000 - id, next_at = ? "
-                "WHERE held = 1 AND delivered_at IS NULL",
-                (time.time(),),
-            ).rowcount
-        deliverer.start()
-        return jsonify({"released": count})
+    add_control_routes(app, store, deliverer, json_object)
 
     @app.post("/control/clear")
     def clear() -> Any:

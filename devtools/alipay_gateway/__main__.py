@@ -11,40 +11,15 @@ refuses to run under a production configuration.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from werkzeug.serving import run_simple
-
-from devtools.alipay_gateway import PROJECT_ROOT, create_gateway
-from produce_match.config import ConfigError, build_config
+from devtools.alipay_gateway import create_gateway
+from devtools.emulator import serve
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.alipay_gateway",
-        description="The Alipay gateway emulator (development and tests only).",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5002)
-    parser.add_argument(
-        "--dir", default=None, help="its keys and SQLite file (ALIPAY_EMULATOR_DIR)"
-    )
-    args = parser.parse_args(argv)
-    instance = os.environ.get("INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
-    try:
-        config = build_config(str(Path(instance).resolve()))
-    except ConfigError as exc:
-        print(f"alipay emulator: {exc}", file=sys.stderr)
-        return 2
-    if config.get("PRODUCE_MATCH_ENV") == "production":
-        print(
-            "alipay emulator: it does not run in production (PRODUCE_MATCH_ENV=production): "
-            "it moves no real money and lets anyone mark an order paid.",
-            file=sys.stderr,
-        )
-        return 2
+def build(config: dict[str, Any], args: argparse.Namespace, instance: Path) -> tuple[Any, str]:
     folder = Path(args.dir or config["ALIPAY_EMULATOR_DIR"])
     gateway = create_gateway(
         folder,
@@ -54,12 +29,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     # this process serves the emulator itself (no fork follows): send what was left over now
     gateway.extensions["alipay_emulator"].deliverer.resume()
-    print(
+    return (
+        gateway,
         f"alipay emulator on http://{args.host}:{args.port}/gateway.do (keys in {folder})",
-        flush=True,
     )
-    run_simple(args.host, args.port, gateway, threaded=True, use_reloader=False)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve(
+        argv,
+        module="devtools.alipay_gateway",
+        name="alipay emulator",
+        description="The Alipay gateway emulator (development and tests only).",
+        port=5002,
+        options={"--dir": "its keys and SQLite file (ALIPAY_EMULATOR_DIR)"},
+        build=build,
+    )
 
 
 if __name__ == "__main__":

@@ -25,35 +25,30 @@ the payment is already made: a client that timed out must retry with the same ke
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
-from flask_babel import Babel, get_locale
+from flask import Flask, abort, g, jsonify, redirect, render_template, request
+from flask_babel import get_locale
 
+from devtools import emulator
 from produce_match.headers import apply_headers
 from produce_match.payments.providers.sandbox import signed_headers
 
 log = logging.getLogger("devtools.sandbox_gateway")
 
 HERE = Path(__file__).resolve().parent
-PROJECT_ROOT = HERE.parents[1]
-#: the site's catalogue holds the checkout page's texts too (babel.cfg extracts them)
-TRANSLATIONS = PROJECT_ROOT / "produce_match" / "translations"
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS payments (
   id TEXT PRIMARY KEY, reference TEXT NOT NULL, amount_fen INTEGER NOT NULL,
   currency TEXT NOT NULL, description TEXT, notify_url TEXT, return_url TEXT,
@@ -70,13 +65,9 @@ CREATE TABLE IF NOT EXISTS payouts (
 CREATE TABLE IF NOT EXISTS idempotency (
   key TEXT PRIMARY KEY, request_hash TEXT NOT NULL, response TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, url TEXT NOT NULL,
-  body BLOB NOT NULL, copy INTEGER NOT NULL, seq INTEGER NOT NULL, held INTEGER NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, delivered_at REAL
+CREATE TABLE IF NOT EXISTS outbox ({emulator.OUTBOX_COLUMNS.format(body_type="BLOB")}
 );
-CREATE TABLE IF NOT EXISTS control (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-"""
+{emulator.CONTROL_TABLE}"""
 
 DEFAULT_CONTROL: dict[str, Any] = {
     "copies": 1,
@@ -91,181 +82,43 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
 
-class Store:
+class Store(emulator.Store):
     """The gateway's own database (one SQLite file, safe for several threads and processes)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.executescript(_SCHEMA)
-
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=15, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction that may write, holding the write lock from its start."""
-        with self.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def control(self, db: sqlite3.Connection) -> dict[str, Any]:
-        values = dict(DEFAULT_CONTROL)
-        for row in db.execute("SELECT k, v FROM control"):
-            values[row["k"]] = json.loads(row["v"])
-        return values
-
-    def set_control(self, db: sqlite3.Connection, **values: Any) -> None:
-        for key, value in values.items():
-            db.execute(
-                "INSERT INTO control (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = ?",
-                (key, json.dumps(value), json.dumps(value)),
-            )
+    SCHEMA = _SCHEMA
+    DEFAULT_CONTROL = DEFAULT_CONTROL
 
 
-class Deliverer:
-    """Sends the outbox's notifications from one background thread, with back-off.
+class Deliverer(emulator.Deliverer):
+    """Sends notifications as JSON signed with the shared secret; delivered on a 2xx, retried
+    with back-off (doubling from one second, at most ten minutes apart) and never given up."""
 
-    The thread starts only in the process that serves requests, when there is something to
-    send: never when the app is created, which gunicorn does once in its master before forking
-    the workers (a thread does not survive a fork; its copy in a worker would never run).
-    """
+    THREAD_NAME = "sandbox-notifications"
 
     def __init__(self, store: Store, secret: str) -> None:
-        self.store = store
+        super().__init__(store)
         self.secret = secret
-        self._reset()
 
-    def _reset(self) -> None:
-        self._pid = os.getpid()
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        #: whether this process has looked for notifications left over from an earlier run
-        self._resumed = False
+    def send(self, session: requests.Session, row: sqlite3.Row) -> bool:
+        body = bytes(row["body"])
+        response = session.post(
+            row["url"],
+            data=body,
+            headers={"Content-Type": "application/json", **signed_headers(self.secret, body)},
+            timeout=(2, 10),
+        )
+        return 200 <= response.status_code < 300
 
-    def _own_process(self) -> None:
-        # after a fork the parent's thread, lock and event are copies that nothing drives
-        if self._pid != os.getpid():
-            self._reset()
-
-    def resume(self) -> None:
-        """Start sending what an earlier run left undelivered (once per process)."""
-        self._own_process()
-        if not self._resumed:
-            self._resumed = True
-            if self.undelivered():
-                self.start()
-
-    def start(self) -> None:
-        """Make sure this process's thread is running, and wake it: something is due."""
-        self._own_process()
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="sandbox-notifications", daemon=True
-                )
-                self._thread.start()
-        self._wake.set()
-
-    #: the thread ends after this long with nothing left to send (start() wakes it again)
-    IDLE_SECONDS = 10.0
-
-    def _run(self) -> None:
-        session = requests.Session()
-        idle_since = time.monotonic()
-        try:
-            while Path(self.store.path).exists():
-                try:
-                    sent = self.deliver_due(session)
-                    waiting = self.undelivered()
-                except Exception:  # the gateway must keep delivering whatever one row does
-                    log.exception("sandbox notification delivery failed")
-                    sent, waiting = 0, 1
-                if waiting:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > self.IDLE_SECONDS:
-                    with self._lock:  # decided under the lock that start() takes
-                        if not self.undelivered():
-                            self._thread = None
-                            return
-                if not sent:
-                    self._wake.wait(0.2)
-                    self._wake.clear()
-        finally:
-            session.close()
-            with self._lock:
-                if self._thread is threading.current_thread():
-                    self._thread = None
-
-    def undelivered(self) -> int:
-        with self.store.connect() as db:
-            return db.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[
-                0
-            ]
-
-    def deliver_due(self, session: requests.Session) -> int:
-        """Send what is due now, in order; how many were acknowledged."""
-        with self.store.connect() as db:
-            rows = db.execute(
-                "SELECT id, url, body, attempts FROM outbox WHERE delivered_at IS NULL "
-                "AND held = 0 AND next_at <= ? ORDER BY seq, id LIMIT 50",
-                (time.time(),),
-            ).fetchall()
-        done = 0
-        for row in rows:
-            body = bytes(row["body"])
-            ok = False
-            try:
-                response = session.post(
-                    row["url"],
-                    data=body,
-                    headers={
-                        "Content-Type": "application/json",
-                        **signed_headers(self.secret, body),
-                    },
-                    timeout=(2, 10),
-                )
-                ok = 200 <= response.status_code < 300
-            except requests.RequestException as exc:
-                log.info("notification %s not delivered: %s", row["id"], exc)
-            with self.store.write() as db:
-                if ok:
-                    db.execute(
-                        "UPDATE outbox SET delivered_at = ? WHERE id = ?", (time.time(), row["id"])
-                    )
-                    done += 1
-                else:
-                    attempts = row["attempts"] + 1
-                    delay = min(600.0, 0.5 * 2 ** min(attempts, 12))
-                    db.execute(
-                        "UPDATE outbox SET attempts = ?, next_at = ? WHERE id = ?",
-                        (attempts, time.time() + delay, row["id"]),
-                    )
-        return done
+    def retry_delay(self, attempts: int, control: Mapping[str, Any]) -> float | None:
+        return min(600.0, 0.5 * 2 ** min(attempts, 12))
 
 
 def _event(
     db: sqlite3.Connection, store: Store, url: str | None, kind: str, data: dict[str, Any]
 ) -> None:
     """Queue a notification of `kind` about `data` to `url` (as the switches say)."""
-    if not url:
-        return
-    control = store.control(db)
-    if control["drop"]:
+    control = store.sending(db, url)
+    if control is None or url is None:
         return
     event_id = _new_id("evt")
     body = json.dumps(
@@ -273,13 +126,7 @@ def _event(
         ensure_ascii=False,
         sort_keys=True,
     ).encode()
-    for copy in range(max(1, int(control["copies"]))):
-        cursor = db.execute(
-            "INSERT INTO outbox (event_id, url, body, copy, seq, held, next_at) "
-            "VALUES (?, ?, ?, ?, 0, ?, ?)",
-            (event_id, url, body, copy, 1 if control["hold"] else 0, time.time()),
-        )
-        db.execute("UPDATE outbox SET seq = id WHERE id = ?", (cursor.lastrowid,))
+    store.enqueue(db, control, event_id, url, body, time.time())
 
 
 def _payment_json(db: sqlite3.Connection, row: sqlite3.Row, base: str) -> dict[str, Any]:
@@ -303,25 +150,8 @@ def _payment_json(db: sqlite3.Connection, row: sqlite3.Row, base: str) -> dict[s
 
 def create_gateway(secret: str, db_path: str) -> Flask:
     """The sandbox gateway as a WSGI app."""
-    app = Flask(
-        __name__,
-        template_folder=str(HERE / "templates"),
-        static_folder=None,
-    )
-    app.config.update(
-        SECRET_KEY=secret,
-        BABEL_DEFAULT_LOCALE="zh",
-        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
-    )
+    app = emulator.emulator_app(__name__, HERE / "templates", secret)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-
-    def locale() -> str:
-        chosen = request.cookies.get("pm_lang")
-        if chosen in ("zh", "en"):
-            return chosen
-        return request.accept_languages.best_match(("zh", "en")) or "zh"
-
-    Babel(app, locale_selector=locale)
     store = Store(db_path)
     deliverer = Deliverer(store, secret)
     app.extensions["sandbox"] = {"store": store, "deliverer": deliverer}
@@ -543,27 +373,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
             ).fetchall()
             return jsonify({"items": [{**dict(r), "object": "payout"} for r in rows]})
 
-    @app.post("/control")
-    def control() -> Any:
-        authorised()
-        data = body()
-        values = {k: v for k, v in data.items() if k in DEFAULT_CONTROL}
-        with store.write() as db:
-            store.set_control(db, **values)
-            return jsonify(store.control(db))
-
-    @app.post("/control/flush")
-    def flush() -> Any:
-        """Send every held notification, newest first (each copy after all the first copies)."""
-        authorised()
-        with store.write() as db:
-            count = db.execute(
-                "UPDATE outbox SET held = 0, seq = copy * 1000000000 - id, next_at = ? "
-                "WHERE held = 1 AND delivered_at IS NULL",
-                (time.time(),),
-            ).rowcount
-        deliverer.start()
-        return jsonify({"released": count})
+    emulator.add_control_routes(app, store, deliverer, body, guard=authorised)
 
     @app.get("/control/outbox")
     def outbox() -> Any:
@@ -591,12 +401,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
             amount=f"{row['amount_fen'] // 100:,}.{row['amount_fen'] % 100:02d}",
             failed=request.args.get("failed") == "1",
             lang="zh-CN" if str(get_locale()).startswith("zh") else "en",
-            css_url=f"{request.script_root}/checkout.css",
         )
-
-    @app.get("/checkout.css")
-    def checkout_css() -> Any:
-        return send_file(Path(__file__).with_name("checkout.css"), mimetype="text/css")
 
     @app.after_request
     def _headers(response: Any) -> Any:
@@ -606,9 +411,7 @@ def create_gateway(secret: str, db_path: str) -> Flask:
 
     @app.post("/checkout/<payment_id>")
     def checkout_action(payment_id: str) -> Any:
-        action = request.form.get("action")
-        if action not in ("pay", "fail", "abandon"):
-            abort(400)
+        action = emulator.buyer_action()
         with store.write() as db:
             row = db.execute("SELECT * FROM payments WHERE id = ?", (payment_id,)).fetchone()
             if row is None:

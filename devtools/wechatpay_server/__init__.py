@@ -43,10 +43,8 @@ import os
 import re
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -55,9 +53,10 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Flask, abort, g, jsonify, redirect, render_template, request, send_file
-from flask_babel import Babel, get_locale
+from flask import Flask, abort, g, jsonify, redirect, render_template, request
+from flask_babel import get_locale
 
+from devtools import emulator
 from produce_match.headers import apply_headers
 from produce_match.payments.providers.wechatpay import (
     encrypt_resource,
@@ -71,9 +70,6 @@ from produce_match.payments.providers.wechatpay import (
 log = logging.getLogger("devtools.wechatpay_server")
 
 HERE = Path(__file__).resolve().parent
-PROJECT_ROOT = HERE.parents[1]
-TRANSLATIONS = PROJECT_ROOT / "produce_match" / "translations"
-CHECKOUT_CSS = PROJECT_ROOT / "devtools" / "sandbox_gateway" / "checkout.css"
 CHINA = timezone(timedelta(hours=8))
 
 #: WeChat Pay's callback retries, in seconds (multiplied by retry_scale)
@@ -126,7 +122,7 @@ def ensure_keys(folder: Path) -> Path:
     return folder
 
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS orders (
   out_trade_no TEXT PRIMARY KEY, trade_type TEXT NOT NULL, appid TEXT NOT NULL,
   description TEXT, notify_url TEXT NOT NULL, total INTEGER NOT NULL, currency TEXT NOT NULL,
@@ -144,14 +140,10 @@ CREATE TABLE IF NOT EXISTS bills (
   user_name TEXT, amount INTEGER NOT NULL, state TEXT NOT NULL, notify_url TEXT,
   request_hash TEXT NOT NULL, create_time TEXT NOT NULL, answered INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, url TEXT NOT NULL,
-  body TEXT NOT NULL, copy INTEGER NOT NULL, seq INTEGER NOT NULL, held INTEGER NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, delivered_at REAL,
+CREATE TABLE IF NOT EXISTS outbox ({emulator.OUTBOX_COLUMNS.format(body_type="TEXT")},
   gave_up INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS control (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-"""
+{emulator.CONTROL_TABLE}"""
 
 DEFAULT_CONTROL: dict[str, Any] = {"copies": 1, "hold": False, "drop": False, "retry_scale": 0.01}
 
@@ -164,48 +156,11 @@ def _hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-class Store:
+class Store(emulator.Store):
     """The emulator's own database (one SQLite file)."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.executescript(_SCHEMA)
-
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=15, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            yield db
-        finally:
-            db.close()
-
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        with self.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def control(self, db: sqlite3.Connection) -> dict[str, Any]:
-        values = dict(DEFAULT_CONTROL)
-        for row in db.execute("SELECT k, v FROM control"):
-            values[row["k"]] = json.loads(row["v"])
-        return values
-
-    def set_control(self, db: sqlite3.Connection, **values: Any) -> None:
-        for key, value in values.items():
-            db.execute(
-                "INSERT INTO control (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = ?",
-                (key, json.dumps(value), json.dumps(value)),
-            )
+    SCHEMA = _SCHEMA
+    DEFAULT_CONTROL = DEFAULT_CONTROL
 
 
 class Merchant:
@@ -230,80 +185,32 @@ class Merchant:
         return data.decode()
 
 
-class Deliverer:
-    """Sends the outbox's callbacks from one background thread, on WeChat Pay's schedule."""
+class Deliverer(emulator.Deliverer):
+    """Sends the outbox's callbacks, signed at each attempt; delivered on a 2xx, retried on
+    WeChat Pay's schedule (multiplied by `retry_scale`) and given up after its last retry."""
+
+    THREAD_NAME = "wechatpay-callbacks"
+    POLL_SECONDS = 0.1
+    LIVE = "gave_up = 0"
 
     def __init__(self, store: Store, merchant: Merchant) -> None:
-        self.store = store
+        super().__init__(store)
         self.merchant = merchant
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
 
-    def start(self) -> None:
-        if self._pid != os.getpid():  # a copy after a fork: its thread is not ours
-            self.__init__(self.store, self.merchant)  # type: ignore[misc]
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="wechatpay-callbacks", daemon=True
-                )
-                self._thread.start()
-        self._wake.set()
+    def send(self, session: requests.Session, row: sqlite3.Row) -> bool:
+        # signed at each attempt, as WeChat Pay does: a fresh timestamp and nonce
+        response = session.post(
+            row["url"],
+            data=row["body"].encode(),
+            headers={"Content-Type": "application/json", **self.merchant.sign(row["body"])},
+            timeout=(2, 5),
+        )
+        return 200 <= response.status_code < 300
 
-    def _run(self) -> None:
-        session = requests.Session()
-        try:
-            while Path(self.store.path).exists():
-                try:
-                    sent = self.deliver_due(session)
-                except Exception:  # keep delivering whatever one row does
-                    log.exception("callback delivery failed")
-                    sent = 0
-                if not sent:
-                    self._wake.wait(0.1)
-                    self._wake.clear()
-        finally:
-            session.close()
-
-    def deliver_due(self, session: requests.Session) -> int:
-        with self.store.connect() as db:
-            scale = float(self.store.control(db)["retry_scale"])
-            rows = db.execute(
-                "SELECT id, url, body, attempts FROM outbox WHERE delivered_at IS NULL "
-                "AND gave_up = 0 AND held = 0 AND next_at <= ? ORDER BY seq, id LIMIT 50",
-                (time.time(),),
-            ).fetchall()
-        done = 0
-        for row in rows:
-            ok = False
-            try:
-                # signed at each attempt, as WeChat Pay does: a fresh timestamp and nonce
-                response = session.post(
-                    row["url"],
-                    data=row["body"].encode(),
-                    headers={"Content-Type": "application/json", **self.merchant.sign(row["body"])},
-                    timeout=(2, 5),
-                )
-                ok = 200 <= response.status_code < 300
-            except requests.RequestException as exc:
-                log.info("callback %s not delivered: %s", row["id"], exc)
-            with self.store.write() as db:
-                if ok:
-                    db.execute(
-                        "UPDATE outbox SET delivered_at = ? WHERE id = ?", (time.time(), row["id"])
-                    )
-                    done += 1
-                elif row["attempts"] >= len(SCHEDULE):
-                    db.execute("UPDATE outbox SET gave_up = 1 WHERE id = ?", (row["id"],))
-                else:
-                    delay = SCHEDULE[row["attempts"]] * scale
-                    db.execute(
-                        "UPDATE outbox SET attempts = attempts + 1, next_at = ? WHERE id = ?",
-                        (time.time() + delay, row["id"]),
-                    )
-        return done
+    def retry_delay(self, attempts: int, control: Mapping[str, Any]) -> float | None:
+        if attempts > len(SCHEDULE):
+            return None
+        return SCHEDULE[attempts - 1] * float(control["retry_scale"])
 
 
 def _callback(
@@ -317,10 +224,8 @@ def _callback(
     resource: dict[str, Any],
 ) -> None:
     """Queue one callback (as the switches say)."""
-    if not url:
-        return
-    control = store.control(db)
-    if control["drop"]:
+    control = store.sending(db, url)
+    if control is None or url is None:
         return
     event_id = "EV-" + datetime.now(CHINA).strftime("%Y%m%d%H%M%S") + secrets.token_hex(5)
     body = json.dumps(
@@ -342,13 +247,7 @@ def _callback(
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    for copy in range(max(1, int(control["copies"]))):
-        cursor = db.execute(
-            "INSERT INTO outbox (event_id, url, body, copy, seq, held, next_at) "
-            "VALUES (?, ?, ?, ?, 0, ?, ?)",
-            (event_id, url, body, copy, 1 if control["hold"] else 0, time.time()),
-        )
-        db.execute("UPDATE outbox SET seq = id WHERE id = ?", (cursor.lastrowid,))
+    store.enqueue(db, control, event_id, url, body, time.time())
 
 
 def _transaction(merchant: Merchant, row: sqlite3.Row) -> dict[str, Any]:
@@ -421,20 +320,7 @@ _BILL_NO = re.compile(r"[A-Za-z0-9]{5,32}")
 
 def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
     """The emulator as a WSGI app (`merchant`: mchid, appid, serial_no, key_id)."""
-    app = Flask(__name__, template_folder=str(HERE / "templates"), static_folder=None)
-    app.config.update(
-        SECRET_KEY=secrets.token_hex(16),
-        BABEL_DEFAULT_LOCALE="zh",
-        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
-    )
-
-    def locale() -> str:
-        chosen = request.cookies.get("pm_lang")
-        if chosen in ("zh", "en"):
-            return chosen
-        return request.accept_languages.best_match(("zh", "en")) or "zh"
-
-    Babel(app, locale_selector=locale)
+    app = emulator.emulator_app(__name__, HERE / "templates", secrets.token_hex(16))
     ensure_keys(keys)
     me = Merchant(keys, **merchant)
     store = Store(db_path)
@@ -726,24 +612,7 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
 
     # --- the test switches --------------------------------------------------------------
 
-    @app.post("/control")
-    def control() -> Any:
-        data = payload()
-        with store.write() as db:
-            store.set_control(db, **{k: v for k, v in data.items() if k in DEFAULT_CONTROL})
-            return jsonify(store.control(db))
-
-    @app.post("/control/flush")
-    def flush() -> Any:
-        """Send every held callback, newest first (each copy after all the first copies)."""
-        with store.write() as db:
-            count = db.execute(
-                "UPDATE outbox SET held = 0, seq = copy * 1000000000 - id, next_at = ? "
-                "WHERE held = 1 AND delivered_at IS NULL",
-                (time.time(),),
-            ).rowcount
-        deliverer.start()
-        return jsonify({"released": count})
+    emulator.add_control_routes(app, store, deliverer, payload)
 
     @app.get("/control/state")
     def state() -> Any:
@@ -806,7 +675,6 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
             back=back,
             native=row["trade_type"] == "NATIVE",
             lang="zh-CN" if str(get_locale()).startswith("zh") else "en",
-            css_url=f"{request.script_root}/checkout.css",
         )
 
     @app.get("/wxpay/bizpayurl")
@@ -819,9 +687,7 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
     @app.post("/wxpay/bizpayurl")
     @app.post("/cgi-bin/mmpayweb-bin/checkmweb")
     def checkout_action() -> Any:
-        action = request.form.get("action")
-        if action not in ("pay", "fail", "abandon"):
-            abort(400)
+        action = emulator.buyer_action()
         with store.write() as db:
             row = page_order(db)
             if row["trade_state"] in ("NOTPAY", "PAYERROR"):
@@ -866,10 +732,6 @@ def create_server(keys: Path, db_path: str, **merchant: str) -> Flask:
         if action != "fail" and back and urlsplit(back).scheme in ("http", "https"):
             return redirect(back)
         return show(row, failed=action == "fail")
-
-    @app.get("/checkout.css")
-    def checkout_css() -> Any:
-        return send_file(CHECKOUT_CSS, mimetype="text/css")
 
     @app.get("/")
     def home() -> Any:
