@@ -916,7 +916,7 @@ def test_the_preview_and_the_template_show_the_terms(client, users):
     html = client.get(f"/lots/import/{token}").get_data(as_text=True)
     terms = re.findall(r'<dd class="settlement">(.*?)</dd>', html)
     assert terms == [
-        "收货后结算或装车结算 （款到发货；5% 扣留至收货）",
+        "收货后结算或装车结算（款到发货；5% 扣留至收货）",
         "收货后结算",
     ]  # as on the lot
     done = post_form(client, f"/lots/import/{token}/confirm", {}, page=f"/lots/import/{token}")
