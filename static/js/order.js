@@ -29,4 +29,5 @@
   }
   quantity.addEventListener("input", update);
   unit.addEventListener("change", update);
+  update();  // a quantity typed before the script ran, or restored by the browser, is priced too
 }());

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.e2e.conftest import fits_the_screen, screenshot, submit
@@ -52,7 +53,7 @@ def test_order_accept_dispatch_and_confirm_the_daoting_beans(
     page.locator("#quantity").fill("10")
     page.locator("#unit").select_option("t")
     # the cost shows as it is typed, in 元
-    assert "68,000.00 元" in page.locator(".order-box .cost").inner_text()
+    expect(page.locator(".order-box .cost")).to_contain_text("68,000.00 元")
     screenshot(page, "orders-01-order-form")
     page.get_by_role("button", name="预订并下单").click()
     page.wait_for_url("**/orders/*")
