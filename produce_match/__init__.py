@@ -69,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.lots import cli as lots_cli
     from produce_match.matching import alerts, proposals  # noqa: F401 (receivers and words)
     from produce_match.matching import cli as match_cli
+    from produce_match.messaging import sms as sms_gateway
     from produce_match.monitor import cli as monitor_cli
     from produce_match.monitor import operations as monitor_ops  # noqa: F401 (words)
     from produce_match.orders import cli as orders_cli
@@ -113,6 +114,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     queue.init_app(app)  # before anything commits: the tasks enqueued after commits
     search.init_app(app)
+    sms_gateway.init_app(app)  # a production configuration must send SMS for real
 
     app.register_blueprint(web_views.bp)
     app.register_blueprint(accounts_views.bp)

@@ -55,6 +55,18 @@ WECHATPAY_DEV_FILES = {
     "WECHATPAY_PUBLIC_KEY_FILE": "pub_key.pem",
     "WECHATPAY_APIV3_KEY_FILE": "apiv3_key.txt",
 }
+#: SMS (messaging/sms.py): Aliyun's SMS API through its official SDK; in development the
+#: emulator (devtools/sms_gateway, port 5004) with its development AccessKey and templates
+SMS_BACKENDS = ("aliyun", "log", "none")
+SMS_REAL_ENDPOINT = "https://dysmsapi.aliyuncs.com"
+SMS_EMULATOR_ENDPOINT = "http://127.0.0.1:5004"
+SMS_DEV_SETTINGS = {
+    "SMS_ACCESS_KEY_ID": "LTAIDevEmulator0000000000",
+    "SMS_ACCESS_KEY_SECRET": "dev-emulator-secret-never-in-production",
+    "SMS_SIGN_NAME": "产销对接",
+}
+#: the development templates (the emulator knows the same codes and texts)
+SMS_DEV_TEMPLATES = {"verify_code": "SMS_900000001", "notice": "SMS_900000002"}
 #: the channels notifications/channels.py knows (its AVAILABLE)
 NOTIFICATION_CHANNEL_NAMES = ("log", "spool")
 _TRUE = ("1", "true", "yes", "on")
@@ -160,6 +172,22 @@ def parse_http_url(name: str, value: Any) -> str | None:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise _refuse(name, "an http:// or https:// address with a host", value)
     return text.rstrip("/")
+
+
+def parse_templates(name: str, value: Any, default: Mapping[str, str]) -> dict[str, str]:
+    """Logical names and template codes: `verify_code=SMS_1234,notice=SMS_5678` (a mapping
+    from an override is taken as is)."""
+    if _unset(value):
+        return dict(default)
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    found: dict[str, str] = {}
+    for item in str(value).split(","):
+        key, sep, code = item.partition("=")
+        if not sep or not key.strip() or not re.fullmatch(r"[A-Za-z0-9_]{1,64}", code.strip()):
+            raise _refuse(name, "name=template code pairs, e.g. verify_code=SMS_1234", value)
+        found[key.strip()] = code.strip()
+    return found
 
 
 def parse_database_url(name: str, value: str) -> str:
@@ -490,6 +518,26 @@ def build_config(
         cfg["WECHATPAY_APIV3_KEY_FILE"] = None
     # the merchant transfer scene (商家转账 › 转账场景) payouts use, as enabled for the merchant
     cfg["WECHATPAY_TRANSFER_SCENE_ID"] = str(setting("WECHATPAY_TRANSFER_SCENE_ID", "1000"))
+    # SMS (messaging/sms.py; README "SMS"): the emulator in development, "log" in the tests
+    cfg["SMS_BACKEND"] = parse_choice(
+        "SMS_BACKEND", raw("SMS_BACKEND"), "log" if testing else "aliyun", SMS_BACKENDS
+    )
+    cfg["SMS_ENDPOINT"] = parse_http_url("SMS_ENDPOINT", raw("SMS_ENDPOINT")) or (
+        SMS_EMULATOR_ENDPOINT if development else SMS_REAL_ENDPOINT
+    )
+    for name, dev_value in SMS_DEV_SETTINGS.items():
+        cfg[name] = str(setting(name, dev_value if development else "")).strip() or None
+    cfg["SMS_TEMPLATES"] = parse_templates(
+        "SMS_TEMPLATES", raw("SMS_TEMPLATES"), SMS_DEV_TEMPLATES if development else {}
+    )
+    cfg["SMS_HTTP_TIMEOUT"] = parse_float("SMS_HTTP_TIMEOUT", raw("SMS_HTTP_TIMEOUT"), 10.0)
+    # one-time SMS codes (accounts/phone_codes.py): life, wrong tries, and how many may be sent
+    cfg["SMS_CODE_TTL"] = timedelta(seconds=whole("SMS_CODE_TTL_SECONDS", 600))
+    cfg["SMS_CODE_MAX_TRIES"] = whole("SMS_CODE_MAX_TRIES", 5)
+    cfg["SMS_CODE_INTERVAL"] = timedelta(seconds=whole("SMS_CODE_INTERVAL_SECONDS", 60, 0))
+    cfg["SMS_CODE_PHONE_HOURLY"] = whole("SMS_CODE_PHONE_HOURLY", 5)
+    cfg["SMS_CODE_PHONE_DAILY"] = whole("SMS_CODE_PHONE_DAILY", 10)
+    cfg["SMS_CODE_IP_HOURLY"] = whole("SMS_CODE_IP_HOURLY", 30)
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.
     cfg.update({key: value for key, value in over.items() if key != "DATABASE_URL"})
     refused = sandbox_in_production(cfg)

@@ -8,13 +8,15 @@ Forms, the JSON API, the payment notifications and spreadsheet imports all come 
   how people lay out a description, and a browser sends a textarea's line breaks as CR LF;
 * JSON that is nested at most MAX_JSON_DEPTH deep (a deeper document exhausts the parser's
   stack, and nothing this service accepts is more than a few levels deep);
-* a redirect target that a browser reads as a page of this site, whatever its spelling.
+* a redirect target that a browser reads as a page of this site, whatever its spelling;
+* a mainland mobile number, however it is typed (+86, spaces, dashes, full-width digits).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -29,6 +31,10 @@ MAX_JSON_DEPTH = 32
 
 #: characters a browser drops from a URL or that break a header: C0, DEL and C1 controls
 _URL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+# [0-9], not \d: \d also matches Arabic-Indic, Devanagari ... digits, which would make one
+# number look like another
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 
 
 def text_problem(text: str) -> str | None:
@@ -122,3 +128,29 @@ def _local_path(path: str) -> bool:
         and "\\" not in path
         and not _URL_CONTROLS.search(path)
     )
+
+
+def normalise_phone(text: str | None) -> str:
+    """'+86 138-0013-8000' or '１３８ ００１３ ８０００' -> '13800138000'.
+
+    NFKC first, so that full-width digits and signs (an input method's default) are the ASCII
+    ones; then spaces, dashes and brackets go, and the +86 / 0086 of a mainland number.
+    """
+    raw = unicodedata.normalize("NFKC", text or "").strip()
+    digits = re.sub(r"[\s()\-]", "", raw)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return digits
+
+
+def is_mobile(phone: str) -> bool:
+    """A mainland mobile number: 11 ASCII digits starting with 13-19."""
+    return bool(_MOBILE.fullmatch(phone))
+
+
+def mobile_number(text: str | None) -> str | None:
+    """The 11 digits of a mainland mobile number however it is typed, or None if it is not one."""
+    phone = normalise_phone(text)
+    return phone if is_mobile(phone) else None

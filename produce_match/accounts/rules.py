@@ -7,33 +7,22 @@ import unicodedata
 
 from flask_babel import lazy_gettext as _l
 
+# the mainland mobile number is read in one place, for every door (and the SMS gateway)
+from produce_match.inputs import is_mobile, normalise_phone
+
+__all__ = [
+    "is_mobile",
+    "login_problem",
+    "normalise_login",
+    "normalise_phone",
+    "password_problem",
+    "phone_problem",
+]
+
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
-# [0-9], not \d: \d also matches Arabic-Indic, Devanagari ... digits, which would make one
-# number look like another
-_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _PHONE = re.compile(r"\+?[0-9]+")
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9._@-]{2,63}")
-
-
-def normalise_phone(text: str | None) -> str:
-    """'+86 138-0013-8000' or '１３８ ００１３ ８０００' -> '13800138000'.
-
-    NFKC first, so that full-width digits and signs (an input method's default) are the ASCII
-    ones; then spaces, dashes and brackets go, and the +86 / 0086 of a mainland number.
-    """
-    raw = unicodedata.normalize("NFKC", text or "").strip()
-    digits = re.sub(r"[\s()\-]", "", raw)
-    if digits.startswith("+86"):
-        digits = digits[3:]
-    elif digits.startswith("0086"):
-        digits = digits[4:]
-    return digits
-
-
-def is_mobile(phone: str) -> bool:
-    """A mainland mobile number: 11 ASCII digits starting with 13-19."""
-    return bool(_MOBILE.fullmatch(phone))
 
 
 def phone_problem(phone: str) -> str | None:
