@@ -13,6 +13,7 @@ PORT   ?= 5000
 GATEWAY_PORT ?= 5001
 ALIPAY_PORT ?= 5002
 WECHATPAY_PORT ?= 5003
+SMS_PORT ?= 5004
 PYTEST_ARGS ?=
 # test processes (pytest-xdist): one per core; PYTEST_WORKERS=0 runs the suite in this process
 PYTEST_WORKERS ?= auto
@@ -54,13 +55,15 @@ translations: $(BIN)/.installed-runtime
 # The Procfile's processes together through honcho: the site, its worker, the sandbox
 # payment gateway (a development tool of its own, on GATEWAY_PORT, which the site and the
 # worker reach at PAYMENTS_SANDBOX_URL), the Alipay emulator (on ALIPAY_PORT) and the WeChat Pay
-# emulator (WECHATPAY_PORT, reached at WECHATPAY_BASE_URL); Ctrl-C stops them all.
+# emulator (WECHATPAY_PORT, reached at WECHATPAY_BASE_URL) and the SMS emulator (SMS_PORT,
+# reached at SMS_ENDPOINT; its inbox shows the codes sent); Ctrl-C stops them all.
 run: translations
 	HOST=$(HOST) WEB_PORT=$(PORT) GATEWAY_PORT=$(GATEWAY_PORT) ALIPAY_PORT=$(ALIPAY_PORT) \
-	WECHATPAY_PORT=$(WECHATPAY_PORT) \
+	WECHATPAY_PORT=$(WECHATPAY_PORT) SMS_PORT=$(SMS_PORT) \
 	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
 	ALIPAY_GATEWAY_URL=$${ALIPAY_GATEWAY_URL:-http://127.0.0.1:$(ALIPAY_PORT)/gateway.do} \
 	WECHATPAY_BASE_URL=$${WECHATPAY_BASE_URL:-http://127.0.0.1:$(WECHATPAY_PORT)} \
+	SMS_ENDPOINT=$${SMS_ENDPOINT:-http://127.0.0.1:$(SMS_PORT)} \
 		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).
