@@ -68,7 +68,7 @@ SMS_DEV_SETTINGS = {
 #: the development templates (the emulator knows the same codes and texts)
 SMS_DEV_TEMPLATES = {"verify_code": "SMS_900000001", "notice": "SMS_900000002"}
 #: the channels notifications/channels.py knows (its AVAILABLE)
-NOTIFICATION_CHANNEL_NAMES = ("log", "spool")
+NOTIFICATION_CHANNEL_NAMES = ("log", "spool", "sms")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 

@@ -1,5 +1,6 @@
 """Every domain's tasks and timers, imported so that the queue knows them (see queue.py)."""
 
+from produce_match.accounts import tasks as accounts_tasks
 from produce_match.lots import tasks as lots_tasks
 from produce_match.matching import tasks as matching_tasks
 from produce_match.monitor import tasks as monitor_tasks
@@ -9,6 +10,7 @@ from produce_match.payments import tasks as payments_tasks
 from produce_match.search import tasks as search_tasks
 
 __all__ = [
+    "accounts_tasks",
     "lots_tasks",
     "matching_tasks",
     "monitor_tasks",

@@ -5,13 +5,16 @@ import hashlib
 from datetime import datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from produce_match.catalog.models import HasPlace
 from produce_match.database import utcnow
+from produce_match.errors import Conflict
 from produce_match.extensions import db
+from produce_match.lifecycle import Lifecycle
 
 
 class OrgKind(enum.StrEnum):
@@ -94,6 +97,9 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    #: when the mobile number in `phone` was confirmed with an SMS code (None: not confirmed;
+    #: SMS notices go only to a confirmed number)
+    phone_verified_at: Mapped[datetime | None]
 
     organisation: Mapped[Organisation | None] = relationship(
         back_populates="members", foreign_keys=[organisation_id]
@@ -179,3 +185,90 @@ class LoginFailure(db.Model):
     login: Mapped[str] = mapped_column(String(64))
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- one-time SMS codes -------------------------------------------------------------------
+
+
+class CodePurpose(enum.StrEnum):
+    register = "register"  #: confirms the number a new account registers with
+    reset_password = "reset_password"  # noqa: S105 - sets a new password for the number's account
+    change_phone = "change_phone"  #: confirms the new number of a logged-in user
+
+
+class CodeMessage(enum.StrEnum):
+    """What the number was sent when the code was asked for (the answer on the page is the
+    same for all three, so that nobody learns which numbers are registered)."""
+
+    code = "code"  #: the code itself
+    already_registered = "already_registered"  #: a note that the number has an account
+    nothing = "nothing"  #: nothing (a password reset for a number without an account)
+
+
+class CodeStatus(enum.StrEnum):
+    live = "live"  #: may still be entered (until expires_at)
+    used = "used"  #: entered right once; never again
+    exhausted = "exhausted"  #: too many wrong tries
+    superseded = "superseded"  #: a newer code was sent to the number for the same purpose
+
+
+class CodeAction(enum.StrEnum):
+    use = "use"
+    exhaust = "exhaust"
+    supersede = "supersede"
+
+
+class PhoneCode(db.Model):
+    """A one-time code sent by SMS. Only its keyed digest is stored; the code itself travels
+    once, in the task that sends the message. The rows are also what the sending limits count
+    (per number and per client address), whatever was sent."""
+
+    __tablename__ = "phone_codes"
+    __table_args__ = (
+        Index("ix_phone_codes_phone_created", "phone", "created_at"),
+        Index("ix_phone_codes_ip_created", "ip", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(11))
+    purpose: Mapped[CodePurpose] = mapped_column(_enum(CodePurpose, "code_purpose"))
+    message: Mapped[CodeMessage] = mapped_column(_enum(CodeMessage, "code_message"))
+    status: Mapped[CodeStatus] = mapped_column(
+        _enum(CodeStatus, "code_status"), default=CodeStatus.live
+    )
+    #: HMAC-SHA256 of the code under the site's secret key (a 6-digit code's plain hash
+    #: would be found by trying all million)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    #: the account concerned (reset: the number's; change: the one changing its number)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    ip: Mapped[str] = mapped_column(String(64))
+    tries: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+#: a code's moves: it is used once, killed by wrong tries or replaced by a newer one
+CODES: Lifecycle[CodeStatus, CodeAction] = Lifecycle(
+    "phone_code",
+    CodeStatus,
+    CodeAction,
+    {
+        (CodeStatus.live, CodeAction.use): CodeStatus.used,
+        (CodeStatus.live, CodeAction.exhaust): CodeStatus.exhausted,
+        (CodeStatus.live, CodeAction.supersede): CodeStatus.superseded,
+    },
+    verbs={
+        CodeAction.use: "used",
+        CodeAction.exhaust: "exhausted",
+        CodeAction.supersede: "superseded",
+    },
+    illegal=lambda state, action: Conflict(
+        _l("The code is no longer valid. Ask for a new one."), code="code_invalid"
+    ),
+    stale=lambda state, action: Conflict(
+        _l("The code is no longer valid. Ask for a new one."), code="code_invalid"
+    ),
+)

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import secrets
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from produce_match.accounts.models import (
+    CODES,
     ROLE_ORG_KIND,
     ApiToken,
+    CodeAction,
+    CodeMessage,
+    CodePurpose,
+    CodeStatus,
     LoginFailure,
     LoginSession,
     Organisation,
     OrgKind,
+    PhoneCode,
     Role,
     User,
     token_digest,
@@ -38,6 +48,8 @@ from produce_match.catalog.models import Region
 from produce_match.database import utcnow
 from produce_match.errors import Conflict, DomainError, TooManyAttempts, ValidationFailed
 from produce_match.extensions import db
+from produce_match.inputs import mobile_number
+from produce_match.queue import after_commit
 
 
 @functools.cache
@@ -110,10 +122,16 @@ class Registration:
     password: str
     email: str | None = None
     place: PlaceInput | None = None
+    #: the code the SMS sent to `phone` carried (CodePurpose.register)
+    code: str = ""
 
 
 def register(data: Registration) -> User:
-    """Self-registration of a cooperative or a buyer: its organisation and its first user."""
+    """Self-registration of a cooperative or a buyer: its organisation and its first user,
+    whose mobile number is confirmed by the SMS code sent to it.
+
+    The code is checked last, once everything else is right: a wrong one is counted (the
+    caller keeps that count: `transaction.keep()`), a right one is used up."""
     if data.kind not in (OrgKind.cooperative, OrgKind.buyer):
         raise ValidationFailed(
             _("Only cooperatives and buyers can register themselves."),
@@ -139,8 +157,11 @@ def register(data: Registration) -> User:
     except ValidationFailed as exc:
         errors.update(exc.fields)
         province = county = None
+    if not errors and not _code_text(data.code):
+        errors["code"] = [_("Enter the code from the text message.")]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    check_code(phone, CodePurpose.register, data.code)
 
     place = data.place or PlaceInput()
     org = Organisation(
@@ -161,12 +182,19 @@ def register(data: Registration) -> User:
         email=org.email,
         role=Role.cooperative if data.kind is OrgKind.cooperative else Role.buyer,
         organisation=org,
+        phone_verified_at=utcnow(),
     )
     user.set_password(data.password)
     db.session.add_all([org, user])
     db.session.flush()
     record(user, org, "registered", to_state="unverified")
-    record(user, user, "registered", to_state="active", changes={"role": user.role.value})
+    record(
+        user,
+        user,
+        "registered",
+        to_state="active",
+        changes={"role": user.role.value, "phone_verified": True},
+    )
     return user
 
 
@@ -584,3 +612,280 @@ def find_users(text: str | None = None) -> list[User]:
             or_(User.login.ilike(like), User.name.ilike(like), Organisation.name.ilike(like))
         )
     return list(db.session.scalars(query.limit(500)))
+
+
+# --- the phone as identity: one-time SMS codes --------------------------------------------
+#
+# Asking for a code always gets the same answer, whatever the number's state, so that nobody
+# learns which numbers have an account: the number is sent the code, or (registering a number
+# that already has an account, or moving to one) a text saying so, or (a password reset for a
+# number without an account) nothing. Every request is a row, whatever was sent, and the rows
+# are what the limits count: per number (one a minute, a few an hour and a day) and per client
+# address (an hour). Only the code's keyed digest is stored; the code itself travels once, as
+# the argument of the task that sends it after the commit (a lost task: ask again).
+
+CODE_DIGITS = 6
+
+
+def _code_digest(phone: str, purpose: CodePurpose, code: str) -> str:
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"{purpose.value}:{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _code_text(text: str | None) -> str:
+    """What was typed as a code: full-width digits read as ASCII, spaces dropped."""
+    return "".join(unicodedata.normalize("NFKC", text or "").split())
+
+
+def _mobile_or_refuse(text: str | None, field: str = "phone") -> str:
+    phone = mobile_number(text)
+    if phone is None:
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            fields={field: [_("Enter an 11-digit mobile number, e.g. 13800138000.")]},
+        )
+    return phone
+
+
+def _one_code_request_at_a_time(phone: str, ip: str) -> None:
+    """Count and write the requests for a number (and from an address) one at a time on
+    PostgreSQL (see _one_attempt_at_a_time; SQLite writes one at a time anyway)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for key in (f"sms:{phone}", f"sms-ip:{ip}"):
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
+
+
+def ensure_code_allowed(phone: str, ip: str) -> None:
+    """Refuse a code request over the limits: per number a minute apart, per hour and per
+    day; per client address per hour (all purposes together)."""
+    cfg = current_app.config
+    now = utcnow()
+    last = db.session.scalar(select(func.max(PhoneCode.created_at)).where(PhoneCode.phone == phone))
+    if last is not None:
+        wait = int((last + cfg["SMS_CODE_INTERVAL"] - now).total_seconds()) + 1
+        if wait > 0 and cfg["SMS_CODE_INTERVAL"].total_seconds() > 0:
+            raise TooManyAttempts(
+                _("Please wait %(n)d seconds before asking for another code.", n=wait),
+                retry_after=wait,
+            )
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    for column, value, window, limit in (
+        (PhoneCode.phone, phone, hour, cfg["SMS_CODE_PHONE_HOURLY"]),
+        (PhoneCode.phone, phone, day, cfg["SMS_CODE_PHONE_DAILY"]),
+        (PhoneCode.ip, ip, hour, cfg["SMS_CODE_IP_HOURLY"]),
+    ):
+        count, oldest = db.session.execute(
+            select(func.count(), func.min(PhoneCode.created_at)).where(
+                column == value, PhoneCode.created_at > now - window
+            )
+        ).one()
+        if count >= limit:
+            retry = max(1, int((oldest + window - now).total_seconds()) + 1)
+            raise TooManyAttempts(
+                _(
+                    "Too many codes were asked for. Try again in %(n)d minutes.",
+                    n=(retry + 59) // 60,
+                ),
+                retry_after=retry,
+            )
+
+
+def _account_of(phone: str) -> User | None:
+    """The account that logs in with this number, or has it confirmed."""
+    return db.session.scalar(
+        select(User)
+        .where(
+            or_(User.login == phone, (User.phone == phone) & User.phone_verified_at.is_not(None))
+        )
+        .order_by(User.id)
+        .limit(1)
+    )
+
+
+def request_code(
+    phone_text: str | None,
+    purpose: CodePurpose,
+    *,
+    ip: str,
+    user: User | None = None,
+    locale: str | None = None,
+) -> str:
+    """Ask for a one-time code for `purpose` to be texted to the number; returns the number
+    (normalised). The same for every number (see above): a number that is not a mobile one is
+    refused (ValidationFailed), and so is a request over the limits (TooManyAttempts).
+    `user`: the logged-in user changing their number (CodePurpose.change_phone)."""
+    phone = _mobile_or_refuse(phone_text)
+    ip = (ip or "")[:64]
+    _one_code_request_at_a_time(phone, ip)
+    ensure_code_allowed(phone, ip)
+    owner = _account_of(phone)
+    account: User | None = None
+    if purpose is CodePurpose.register:
+        message = CodeMessage.already_registered if owner else CodeMessage.code
+    elif purpose is CodePurpose.reset_password:
+        message, account = (CodeMessage.code, owner) if owner else (CodeMessage.nothing, None)
+    else:
+        if user is None:
+            raise ValueError("a change of number is asked for by a logged-in user")
+        account = user
+        taken = owner is not None and owner.id != user.id
+        message = CodeMessage.already_registered if taken else CodeMessage.code
+    for older in db.session.scalars(
+        select(PhoneCode).where(
+            PhoneCode.phone == phone,
+            PhoneCode.purpose == purpose,
+            PhoneCode.status == CodeStatus.live,
+        )
+    ):
+        CODES.move(older, CodeAction.supersede, actor=user, strict=False)
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    row = PhoneCode(
+        phone=phone,
+        purpose=purpose,
+        message=message,
+        status=CodeStatus.live,
+        code_hash=_code_digest(phone, purpose, code) if message is CodeMessage.code else None,
+        user_id=account.id if account is not None else None,
+        ip=ip,
+        tries=0,
+        created_at=utcnow(),
+        expires_at=utcnow() + current_app.config["SMS_CODE_TTL"],
+    )
+    db.session.add(row)
+    db.session.flush()
+    record(
+        user,
+        row,
+        "issued",
+        to_state=CodeStatus.live.value,
+        changes={"purpose": purpose.value, "message": message.value},
+    )
+    if message is not CodeMessage.nothing:
+        after_commit(
+            "accounts.send_code",
+            row.id,
+            code if message is CodeMessage.code else "",
+            locale or current_app.config["BABEL_DEFAULT_LOCALE"],
+        )
+    return phone
+
+
+def _wrong_code(field: str = "code") -> ValidationFailed:
+    return ValidationFailed(
+        _("Please correct the marked fields."),
+        fields={field: [_("The code is wrong or has expired. Ask for a new one.")]},
+    )
+
+
+def check_code(
+    phone: str, purpose: CodePurpose, code_text: str | None, *, user: User | None = None
+) -> PhoneCode:
+    """Use up the live code sent to `phone` for `purpose` if `code_text` is it; otherwise
+    count a wrong try (SMS_CODE_MAX_TRIES kill the code) and raise ValidationFailed on the
+    `code` field. The caller keeps the count when it refuses: `transaction.keep()`."""
+    code = _code_text(code_text)
+    now = utcnow()
+    row = db.session.scalar(
+        select(PhoneCode)
+        .where(
+            PhoneCode.phone == phone,
+            PhoneCode.purpose == purpose,
+            PhoneCode.status == CodeStatus.live,
+            PhoneCode.message == CodeMessage.code,
+            PhoneCode.expires_at > now,
+        )
+        .order_by(PhoneCode.id.desc())
+        .limit(1)
+    )
+    if row is None or (user is not None and row.user_id != user.id) or not code:
+        raise _wrong_code()
+    if not hmac.compare_digest(row.code_hash or "", _code_digest(phone, purpose, code)):
+        db.session.execute(
+            update(PhoneCode)
+            .where(PhoneCode.id == row.id, PhoneCode.status == CodeStatus.live)
+            .values(tries=PhoneCode.tries + 1)
+        )
+        db.session.refresh(row)
+        if row.tries >= current_app.config["SMS_CODE_MAX_TRIES"]:
+            CODES.move(row, CodeAction.exhaust, actor=user, strict=False)
+        else:
+            record(user, row, "wrong_try", changes={"tries": row.tries})
+        raise _wrong_code()
+    CODES.move(row, CodeAction.use, actor=user, expected=CodeStatus.live, values={"used_at": now})
+    return row
+
+
+def reset_password(phone_text: str | None, code: str | None, new_password: str, ip: str) -> User:
+    """Set a new password for the account of the number, with the code texted to it: every
+    session ends and every API token is revoked. Bad input (or a wrong code) raises
+    ValidationFailed and changes nothing but the count of wrong tries."""
+    phone = _mobile_or_refuse(phone_text)
+    if problem := password_problem(new_password):
+        raise ValidationFailed(
+            _("Please correct the marked fields."), fields={"new_password": [problem]}
+        )
+    row = check_code(phone, CodePurpose.reset_password, code)
+    user = db.session.get(User, row.user_id) if row.user_id else None
+    if user is None:  # the account went away since the code was sent
+        raise _wrong_code()
+    user.set_password(new_password)
+    user.password_changed_at = utcnow()
+    if user.phone == phone and user.phone_verified_at is None:
+        user.phone_verified_at = utcnow()  # the code reached it
+    ended = revoke_sessions(user)
+    revoked = revoke_tokens(user, user)
+    db.session.execute(delete(LoginFailure).where(LoginFailure.login == user.login))
+    record(
+        user,
+        user,
+        "password_reset",
+        changes={"by": "sms_code", "sessions_ended": ended, "tokens_revoked": revoked},
+    )
+    return user
+
+
+def change_phone(
+    user: User, *, phone_text: str | None, code: str | None, password: str, ip: str
+) -> None:
+    """Move the user to a new mobile number (or confirm the present one), with their password
+    and the code texted to that number. A user who logs in with their number logs in with the
+    new one from now on. The password counts towards the failed-login limit, as a login's."""
+    phone = _mobile_or_refuse(phone_text)
+    ensure_login_allowed(user.login, ip)
+    if not user.check_password(password):
+        _record_failure(user.login, ip)
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            fields={"password": [_("The password is wrong.")]},
+        )
+    check_code(phone, CodePurpose.change_phone, code, user=user)
+    owner = _account_of(phone)
+    if owner is not None and owner.id != user.id:  # taken since the code was sent
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            fields={"phone": [_("This mobile number belongs to another account.")]},
+        )
+    values: dict[str, object] = {"phone": phone}
+    if user.login == user.phone and mobile_number(user.login):
+        values["login"] = phone
+    before_verified = user.phone_verified_at is not None
+    changes = diff(user, values)
+    user.phone_verified_at = utcnow()
+    record(
+        user,
+        user,
+        "phone_changed" if changes else "phone_confirmed",
+        changes={**changes, "phone_verified": [before_verified, True]},
+    )
+
+
+def code_sms(row: PhoneCode, code: str, locale: str) -> tuple[str, dict[str, str]]:
+    """The template and parameters of the text a code request sends."""
+    if row.message is CodeMessage.code:
+        return "verify_code", {"code": code}
+    with force_locale(locale):
+        text_ = _("This number already has an account.")
+    return "notice", {"text": text_}

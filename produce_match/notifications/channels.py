@@ -29,6 +29,7 @@ from flask import current_app
 from flask_babel import force_locale
 
 from produce_match.notifications.messages import render
+from produce_match.notifications.sms_channel import SmsChannel
 
 log = logging.getLogger("produce_match.notifications")
 
@@ -86,7 +87,7 @@ class SpoolChannel:
 
 
 #: every channel that can be configured, by name
-AVAILABLE: dict[str, type] = {"log": LogChannel, "spool": SpoolChannel}
+AVAILABLE: dict[str, type] = {"log": LogChannel, "spool": SpoolChannel, "sms": SmsChannel}
 
 
 def configured() -> list[Channel]:
