@@ -141,8 +141,6 @@ def register(data: Registration) -> User:
     phone = normalise_phone(data.phone)
     if not is_mobile(phone):
         errors["phone"] = [_("Enter an 11-digit mobile number, e.g. 13800138000.")]
-    elif _login_taken(phone):
-        errors["phone"] = [_("This mobile number is already registered. Log in instead.")]
     if problem := password_problem(data.password):
         errors["password"] = [problem]
     org_name = " ".join(data.org_name.split())
@@ -161,7 +159,14 @@ def register(data: Registration) -> User:
         errors["code"] = [_("Enter the code from the text message.")]
     if errors:
         raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    # whether the number has an account is told only to the number (by text), never here:
+    # a registered number was texted no code, so it fails as a wrong code does
     check_code(phone, CodePurpose.register, data.code)
+    if _account_of(phone) is not None:  # registered since its code was sent
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            fields={"phone": [_("This mobile number is already registered. Log in instead.")]},
+        )
 
     place = data.place or PlaceInput()
     org = Organisation(

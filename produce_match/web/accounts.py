@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.exceptions import NotFound
 
 from produce_match import policy, transaction
 from produce_match.accounts import operations as accounts
-from produce_match.accounts.models import ApiToken, Organisation, OrgKind, User
+from produce_match.accounts.models import ApiToken, CodePurpose, Organisation, OrgKind, User
+from produce_match.accounts.rules import normalise_phone
 from produce_match.catalog import regions
-from produce_match.errors import DomainError, ValidationFailed
+from produce_match.errors import DomainError, TooManyAttempts, ValidationFailed
 from produce_match.extensions import db, login_manager
 from produce_match.inputs import local_target
 from produce_match.transaction import refused
@@ -23,8 +33,10 @@ from produce_match.web.forms import province_choices, show_errors
 from produce_match.web.forms.accounts import (
     LoginForm,
     PasswordForm,
+    PhoneForm,
     ProfileForm,
     RegisterForm,
+    ResetPasswordForm,
     TokenForm,
 )
 
@@ -50,12 +62,63 @@ def _begin_session(user: User) -> None:
     login_user(user)
 
 
+def _ask_for_code(form: Any, purpose: CodePurpose, user: User | None = None) -> int:
+    """A press on 获取验证码: text a code to the form's number. The answer is the same for
+    every number (see accounts.request_code); the status is 200, or 422 / 429 with the
+    reason on the number's field."""
+    try:
+        accounts.request_code(
+            form.phone.data,
+            purpose,
+            ip=request.remote_addr or "",
+            user=user,
+            locale=str(get_locale()),
+        )
+    except ValidationFailed as exc:
+        show_errors(form, exc)
+        return 422
+    except TooManyAttempts as exc:
+        transaction.doom()
+        form.phone.errors = [str(exc.message)]
+        return 429
+    return 200
+
+
+def _code_sent_note(purpose: CodePurpose) -> str:
+    """What the page says once a code was asked for: the same whatever the number's state."""
+    minutes = int(current_app.config["SMS_CODE_TTL"].total_seconds() // 60)
+    phone = normalise_phone(request.form.get("phone"))
+    if purpose is CodePurpose.reset_password:
+        return _(
+            "If an account uses %(phone)s, we have texted it a code. It is valid for %(n)d "
+            "minutes.",
+            phone=phone,
+            n=minutes,
+        )
+    return _(
+        "We have sent a text message to %(phone)s. Enter the code from it: it is valid for "
+        "%(n)d minutes.",
+        phone=phone,
+        n=minutes,
+    )
+
+
+def _sending_code() -> bool:
+    return request.method == "POST" and bool(request.form.get("send_code"))
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     if current_user.is_authenticated:
         return redirect(url_for("web.index"))
     form = RegisterForm()
     form.province.choices = province_choices()
+    counties = regions.counties(form.province.data) if form.province.data else []
+    if _sending_code():
+        status = _ask_for_code(form, CodePurpose.register)
+        note = _code_sent_note(CodePurpose.register) if status == 200 else None
+        page = render_template("accounts/register.html", form=form, counties=counties, note=note)
+        return page, status
     if form.validate_on_submit():
         data = accounts.Registration(
             kind=OrgKind(form.kind.data),
@@ -67,10 +130,13 @@ def register() -> Any:
             place=accounts.PlaceInput(
                 form.province.data, form.county.data, form.township.data, form.village.data
             ),
+            code=form.code.data or "",
         )
         try:
             user = accounts.register(data)
         except ValidationFailed as exc:
+            # a wrong code's try is counted (nothing else was written before the refusal)
+            transaction.keep()
             show_errors(form, exc)
         else:
             _begin_session(user)
@@ -83,8 +149,39 @@ def register() -> Any:
                 "success",
             )
             return redirect(url_for("web.index"))
-    counties = regions.counties(form.province.data) if form.province.data else []
-    return render_template("accounts/register.html", form=form, counties=counties)
+    return render_template("accounts/register.html", form=form, counties=counties, note=None)
+
+
+@bp.route("/password/reset", methods=["GET", "POST"])
+def reset_password() -> Any:
+    """忘记密码: the number, a code texted to it, a new password."""
+    form = ResetPasswordForm()
+    if _sending_code():
+        status = _ask_for_code(form, CodePurpose.reset_password)
+        note = _code_sent_note(CodePurpose.reset_password) if status == 200 else None
+        page = render_template(
+            "accounts/reset_password.html", form=form, note=note, step2=status == 200
+        )
+        return page, status
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(
+                form.phone.data,
+                form.code.data,
+                form.new_password.data or "",
+                request.remote_addr or "",
+            )
+        except ValidationFailed as exc:
+            transaction.keep()  # a wrong code's try is counted
+            show_errors(form, exc)
+        else:
+            if current_user.is_authenticated:  # every session ended, this one too
+                logout_user()
+                session.clear()
+            flash(_("Your password is changed. Log in with the new one."), "success")
+            return redirect(url_for(".login"))
+    step2 = request.method == "POST"
+    return render_template("accounts/reset_password.html", form=form, note=None, step2=step2)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -121,6 +218,9 @@ def _account_page(**forms: Any) -> str:
         profile_form=forms.get("profile_form") or ProfileForm(obj=user),
         password_form=forms.get("password_form") or PasswordForm(),
         token_form=forms.get("token_form") or TokenForm(),
+        phone_form=forms.get("phone_form") or PhoneForm(phone=user.phone),
+        phone_note=forms.get("phone_note"),
+        phone_step2=forms.get("phone_step2", False),
         tokens=accounts.tokens_of(user),
         sessions=accounts.live_sessions(user),
         new_token=forms.get("new_token"),
@@ -173,6 +273,38 @@ def change_password() -> Any:
             _tokens_revoked(revoked)
             return redirect(url_for(".account"))
     return _account_page(password_form=form), 422
+
+
+@bp.route("/account/phone", methods=["POST"])
+@login_required
+def change_phone() -> Any:
+    """A new mobile number (or the present one, to confirm it): a code, then the password."""
+    form = PhoneForm()
+    if _sending_code():
+        status = _ask_for_code(form, CodePurpose.change_phone, current_user)
+        note = _code_sent_note(CodePurpose.change_phone) if status == 200 else None
+        return _account_page(phone_form=form, phone_note=note, phone_step2=status == 200), status
+    if form.validate_on_submit():
+        try:
+            accounts.change_phone(
+                current_user,
+                phone_text=form.phone.data,
+                code=form.code.data,
+                password=form.password.data or "",
+                ip=request.remote_addr or "",
+            )
+        except ValidationFailed as exc:
+            transaction.keep()  # a wrong code's or password's try is counted
+            show_errors(form, exc)
+        except TooManyAttempts as exc:
+            return refused(exc.message, url_for(".account", _anchor="phone"))
+        else:
+            flash(
+                _("Your mobile number is confirmed: %(phone)s.", phone=current_user.phone),
+                "success",
+            )
+            return redirect(url_for(".account", _anchor="phone"))
+    return _account_page(phone_form=form, phone_step2=True), 422
 
 
 def _tokens_revoked(n: int) -> None:

@@ -8,6 +8,7 @@ from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.audit.models import AuditEvent
 from produce_match.extensions import db
 from tests.conftest import post_form
+from tests.sms import a_minute_later, ask_for_code, sms_outbox, with_code  # noqa: F401 (fixture)
 
 GOOD = {
     "kind": "cooperative",
@@ -28,11 +29,17 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def test_register_creates_org_and_user_and_logs_in(client):
-    response = post_form(client, "/register", GOOD, page="/register")
+def register(client, data, box, **kwargs):
+    """Registration's two steps: 获取验证码, then the form with the code texted."""
+    return with_code(client, "/register", data, box, page="/register", **kwargs)
+
+
+def test_register_creates_org_and_user_and_logs_in(client, sms_outbox):  # noqa: F811
+    response = register(client, GOOD, sms_outbox)
     assert response.status_code == 302
     user = db.session.scalar(select(User))
     assert user.login == "13904180001" and user.role is Role.cooperative
+    assert user.phone_verified_at is not None  # the code reached the number
     org = user.organisation
     assert org.kind is OrgKind.cooperative and not org.verified
     assert (org.province.name, org.county.name) == ("辽宁省", "彰武县")
@@ -43,7 +50,7 @@ def test_register_creates_org_and_user_and_logs_in(client):
     assert {("organisations", "registered"), ("users", "registered")} <= actions
 
 
-def test_register_as_buyer(client):
+def test_register_as_buyer(client, sms_outbox):  # noqa: F811
     data = {
         **GOOD,
         "kind": "buyer",
@@ -51,7 +58,7 @@ def test_register_as_buyer(client):
         "province": "江西",
         "county": "东湖区",
     }
-    assert post_form(client, "/register", data, page="/register").status_code == 302
+    assert register(client, data, sms_outbox).status_code == 302
     assert db.session.scalar(select(User)).role is Role.buyer
 
 
@@ -79,19 +86,28 @@ def test_unknown_county_is_refused_in_chinese(client):
     assert count(User) == 0 and count(Organisation) == 0
 
 
-def test_phone_already_registered(client):
-    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+def test_a_registered_number_is_told_by_text_not_on_the_page(client, sms_outbox):  # noqa: F811
+    assert register(client, GOOD, sms_outbox).status_code == 302
     other = client.application.test_client()
     data = {**GOOD, "org_name": "另一个合作社"}
+    en = {"Accept-Language": "en"}
+    a_minute_later()
+    asked = ask_for_code(other, "/register", data, "/register", headers=en)
+    assert asked.status_code == 200
+    # the number is texted that it has an account; no code
+    last = sms_outbox.to(GOOD["phone"])[-1]
+    assert last.template == "notice" and "code" not in last.params
+    # so whatever code is typed, the form answers as for a wrong code
     response = post_form(
-        other, "/register", data, page="/register", headers={"Accept-Language": "en"}
+        other, "/register", {**data, "code": "000000"}, page="/register", headers=en
     )
-    assert "already registered" in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "The code is wrong or has expired" in html and "already registered" not in html
     assert count(User) == 1
 
 
-def test_organisation_name_must_be_unique(client):
-    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+def test_organisation_name_must_be_unique(client, sms_outbox):  # noqa: F811
+    assert register(client, GOOD, sms_outbox).status_code == 302
     other = client.application.test_client()
     response = post_form(
         other,
@@ -115,33 +131,32 @@ def test_register_page_lists_provinces(client):
     assert 'value="210000"' in html and "辽宁省" in html
 
 
-def test_one_mobile_number_registers_once_whatever_its_digits(client):
-    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+def test_one_mobile_number_registers_once_whatever_its_digits(client, sms_outbox):  # noqa: F811
+    assert register(client, GOOD, sms_outbox).status_code == 302
     fullwidth = {**GOOD, "org_name": "另一个合作社", "phone": "１３９ ０４１８ ０００１"}
-    response = post_form(
-        client.application.test_client(),
-        "/register",
-        fullwidth,
-        page="/register",
-        headers={"Accept-Language": "zh"},
+    other = client.application.test_client()
+    # a minute later (the limit per number), the full-width spelling of the same number
+    a_minute_later()
+    asked = ask_for_code(
+        other, "/register", fullwidth, "/register", headers={"Accept-Language": "zh"}
     )
-    assert response.status_code == 200
-    assert "该手机号已注册" in response.get_data(as_text=True)
+    assert asked.status_code == 200
+    assert sms_outbox[-1].phone == "13904180001" and sms_outbox[-1].template == "notice"
     arabic = {**GOOD, "org_name": "第三个合作社", "phone": "١٣٩٠٤١٨٠٠٠١"}
-    response = post_form(
+    response = ask_for_code(
         client.application.test_client(),
         "/register",
         arabic,
-        page="/register",
+        "/register",
         headers={"Accept-Language": "en"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "Enter an 11-digit mobile number" in response.get_data(as_text=True)
     assert count(User) == 1 and count(Organisation) == 1
 
 
-def test_a_full_width_login_is_the_ascii_one(client):
-    assert post_form(client, "/register", GOOD, page="/register").status_code == 302
+def test_a_full_width_login_is_the_ascii_one(client, sms_outbox):  # noqa: F811
+    assert register(client, GOOD, sms_outbox).status_code == 302
     other = client.application.test_client()
     response = post_form(
         other, "/login", {"login": "１３９０４１８０００１", "password": "heidou-2020"}

@@ -33,6 +33,11 @@ class RegisterForm(FlaskForm):
     )
     contact_person = StringField(_l("Contact person"), validators=[required(), length(60)])
     phone = TelField(_l("Mobile number (you log in with it)"), validators=[required(), length(20)])
+    code = StringField(
+        _l("Verification code"),
+        validators=[optional(), length(12)],
+        description=_l("Press “Get code”: we text it to the number above."),
+    )
     email = EmailField(
         _l("E-mail (optional)"),
         validators=[optional(), length(254), Email(message=_l("Enter a valid e-mail address."))],
@@ -80,3 +85,31 @@ class TokenForm(FlaskForm):
         validators=[optional(), length(60)],
         description=_l("e.g. the name of the program that will use it"),
     )
+
+
+def _code_field(description: object | None = None) -> StringField:
+    return StringField(
+        _l("Verification code"), validators=[optional(), length(12)], description=description
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    """Forgot the password: the number, then the code texted to it and a new password."""
+
+    phone = TelField(_l("Mobile number"), validators=[required(), length(20)])
+    code = _code_field()
+    new_password = PasswordField(
+        _l("New password (at least 8 characters)"), validators=[optional(), length(128)]
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[EqualTo("new_password", message=_l("The passwords differ."))],
+    )
+
+
+class PhoneForm(FlaskForm):
+    """A new mobile number (or the present one, to confirm it) with its code and the password."""
+
+    phone = TelField(_l("Mobile number"), validators=[required(), length(20)])
+    code = _code_field()
+    password = PasswordField(_l("Your password"), validators=[optional(), length(128)])
