@@ -221,8 +221,10 @@ def create_user(
     phone: str | None = None,
     place: PlaceInput | None = None,
     actor: User | None = None,
+    phone_confirmed: bool = False,
 ) -> User:
-    """Create a user of any role (the `flask users create` command and the demo world)."""
+    """Create a user of any role (the `flask users create` command and the demo world);
+    `phone_confirmed`: the mobile number is known to be theirs (the demo world's)."""
     login = normalise_login(login)
     errors: dict[str, list[str]] = {}
     if problem := login_problem(login):
@@ -272,17 +274,22 @@ def create_user(
                     ]
                 },
             )
+    confirmed = phone_confirmed and is_mobile(normalise_phone(phone))
     user = User(
         login=login,
         name=name or login,
         phone=normalise_phone(phone) or None,
         role=role,
         organisation=org,
+        phone_verified_at=utcnow() if confirmed else None,
     )
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
-    record(actor, user, "created", to_state="active", changes={"role": role.value})
+    changes: dict[str, object] = {"role": role.value}
+    if confirmed:
+        changes["phone_verified"] = True
+    record(actor, user, "created", to_state="active", changes=changes)
     return user
 
 

@@ -1,19 +1,27 @@
-"""API: tokens and the current user."""
+"""API: tokens, the current user, and the phone as identity (SMS codes, password reset, a new
+number)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
-from flask import request
+from flask import current_app, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 
 from produce_match import policy, transaction
 from produce_match.accounts import operations as accounts
-from produce_match.accounts.models import ApiToken
+from produce_match.accounts.models import ApiToken, CodePurpose
 from produce_match.api.auth import require_user, token_required
+from produce_match.errors import ValidationFailed
 
-blp = Blueprint("api_accounts", __name__, description="Tokens and the current user")
+blp = Blueprint(
+    "api_accounts",
+    __name__,
+    description="Tokens, the current user, and SMS codes for a password reset or a new number",
+)
 
 
 class TokenRequestSchema(ma.Schema):
@@ -61,7 +69,59 @@ class MeSchema(ma.Schema):
     phone = ma.fields.String(allow_none=True)
     email = ma.fields.String(allow_none=True)
     locale = ma.fields.String(allow_none=True)
+    phone_verified = ma.fields.Function(
+        lambda u: u.phone_verified_at is not None,
+        metadata={"description": "whether an SMS code confirmed the mobile number"},
+    )
     organisation = ma.fields.Nested(OrganisationSchema, allow_none=True)
+
+
+_PHONE = ma.fields.String(
+    required=True,
+    validate=ma.validate.Length(min=1, max=20),
+    metadata={"description": "a mainland mobile number: 13800138000, +86 138 0013 8000, …"},
+)
+_CODE = ma.fields.String(
+    required=True,
+    validate=ma.validate.Length(min=1, max=12),
+    metadata={"description": "the code of the text message"},
+)
+
+
+class CodeRequestSchema(ma.Schema):
+    phone = _PHONE
+    purpose = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf([CodePurpose.register.value, CodePurpose.reset_password.value]),
+        metadata={"description": "what the code is for (a new number: POST /me/phone/code)"},
+    )
+
+
+class PhoneCodeRequestSchema(ma.Schema):
+    phone = _PHONE
+
+
+class CodeSentSchema(ma.Schema):
+    message = ma.fields.String(
+        metadata={"description": "the same answer whatever the number's state"}
+    )
+    expires_in = ma.fields.Integer(metadata={"description": "seconds the code is valid"})
+
+
+class PasswordResetSchema(ma.Schema):
+    phone = _PHONE
+    code = _CODE
+    new_password = ma.fields.String(
+        required=True, validate=ma.validate.Length(min=1, max=128), load_only=True
+    )
+
+
+class PhoneChangeSchema(ma.Schema):
+    phone = _PHONE
+    code = _CODE
+    password = ma.fields.String(
+        required=True, validate=ma.validate.Length(min=1, max=128), load_only=True
+    )
 
 
 @blp.route("/tokens", methods=["POST"])
@@ -106,3 +166,99 @@ def revoke_token(token_id: int) -> None:
 def me() -> Any:
     """The calling user and their organisation."""
     return require_user()
+
+
+# --- the phone as identity ----------------------------------------------------------------
+
+
+def _code_sent(purpose: CodePurpose, phone: str) -> dict[str, Any]:
+    ttl = int(current_app.config["SMS_CODE_TTL"].total_seconds())
+    if purpose is CodePurpose.reset_password:
+        message = _(
+            "If an account uses %(phone)s, we have texted it a code. It is valid for %(n)d "
+            "minutes.",
+            phone=phone,
+            n=ttl // 60,
+        )
+    else:
+        message = _(
+            "We have sent a text message to %(phone)s. Enter the code from it: it is valid "
+            "for %(n)d minutes.",
+            phone=phone,
+            n=ttl // 60,
+        )
+    return {"message": message, "expires_in": ttl}
+
+
+@blp.route("/phone-codes", methods=["POST"])
+@blp.arguments(CodeRequestSchema)
+@blp.response(202, CodeSentSchema)
+@blp.alt_response(422, description="not a mainland mobile number")
+@blp.alt_response(429, description="too many codes for this number or address; see Retry-After")
+def request_code(body: dict[str, Any]) -> dict[str, Any]:
+    """Text a one-time code to a number, to register with it or to reset the password of its
+    account. The answer is the same whether or not the number has an account (the number is
+    told by text)."""
+    purpose = CodePurpose(body["purpose"])
+    phone = accounts.request_code(
+        body["phone"], purpose, ip=request.remote_addr or "", locale=str(get_locale())
+    )
+    return _code_sent(purpose, phone)
+
+
+@blp.route("/password-reset", methods=["POST"])
+@blp.arguments(PasswordResetSchema)
+@blp.response(204)
+@blp.alt_response(422, description="a wrong or expired code, or a password too short")
+def reset_password(body: dict[str, Any]) -> None:
+    """Set a new password with the code texted to the account's number (purpose
+    `reset_password`): every session of the account ends and every token is revoked."""
+    try:
+        accounts.reset_password(
+            body["phone"], body["code"], body["new_password"], request.remote_addr or ""
+        )
+    except ValidationFailed:
+        transaction.keep()  # a wrong code's try counts
+        raise
+
+
+@blp.route("/me/phone/code", methods=["POST"])
+@token_required(blp)
+@blp.arguments(PhoneCodeRequestSchema)
+@blp.response(202, CodeSentSchema)
+@blp.alt_response(422, description="not a mainland mobile number")
+@blp.alt_response(429, description="too many codes for this number or address; see Retry-After")
+def request_phone_code(body: dict[str, Any]) -> dict[str, Any]:
+    """Text a code to the caller's new number (or their present one, to confirm it)."""
+    phone = accounts.request_code(
+        body["phone"],
+        CodePurpose.change_phone,
+        ip=request.remote_addr or "",
+        user=require_user(),
+        locale=str(get_locale()),
+    )
+    return _code_sent(CodePurpose.change_phone, phone)
+
+
+@blp.route("/me/phone", methods=["POST"])
+@token_required(blp)
+@blp.arguments(PhoneChangeSchema)
+@blp.response(200, MeSchema)
+@blp.alt_response(422, description="a wrong or expired code, a wrong password, a taken number")
+@blp.alt_response(429, description="too many failed passwords; see Retry-After")
+def change_phone(body: dict[str, Any]) -> Any:
+    """Move the caller to the number the code was texted to (or confirm it) with their
+    password; a user who logs in with their number logs in with the new one."""
+    user = require_user()
+    try:
+        accounts.change_phone(
+            user,
+            phone_text=body["phone"],
+            code=body["code"],
+            password=body["password"],
+            ip=request.remote_addr or "",
+        )
+    except ValidationFailed:
+        transaction.keep()  # a wrong code's or password's try counts
+        raise
+    return user
