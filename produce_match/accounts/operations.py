@@ -775,6 +775,9 @@ def request_code(
         to_state=CodeStatus.live.value,
         changes={"purpose": purpose.value, "message": message.value},
     )
+    if message is CodeMessage.already_registered:
+        # the note is for the number's owner, in their language, not the asker's
+        locale = owner.locale if owner is not None else None
     if message is not CodeMessage.nothing:
         after_commit(
             "accounts.send_code",
