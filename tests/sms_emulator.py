@@ -70,3 +70,14 @@ def sms_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsEmulat
     """The SMS emulator process, shared by the tests of a run."""
     with running_sms_emulator(tmp_path_factory.mktemp("sms-emulator")) as running:
         yield running
+
+
+@pytest.fixture
+def sms_live_server(database_url: str, tmp_path: Path, sms_emulator: SmsEmulator) -> Iterator[Any]:
+    """The app served on a free loopback port, texting through the emulator process."""
+    from tests.conftest import make_app
+    from tests.emulator_process import serving_with
+
+    app = make_app(database_url, tmp_path / "live", **sms_emulator.settings())
+    with serving_with(app, sms_emulator) as server:
+        yield server

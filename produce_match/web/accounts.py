@@ -297,13 +297,13 @@ def change_phone() -> Any:
             transaction.keep()  # a wrong code's or password's try is counted
             show_errors(form, exc)
         except TooManyAttempts as exc:
-            return refused(exc.message, url_for(".account", _anchor="phone"))
+            return refused(exc.message, url_for(".account", _anchor="mobile"))
         else:
             flash(
                 _("Your mobile number is confirmed: %(phone)s.", phone=current_user.phone),
                 "success",
             )
-            return redirect(url_for(".account", _anchor="phone"))
+            return redirect(url_for(".account", _anchor="mobile"))
     return _account_page(phone_form=form, phone_step2=True), 422
 
 
