@@ -7,6 +7,7 @@ from produce_match.notifications import tasks as notifications_tasks
 from produce_match.orders import tasks as orders_tasks
 from produce_match.payments import tasks as payments_tasks
 from produce_match.search import tasks as search_tasks
+from produce_match.sharing import tasks as sharing_tasks
 
 __all__ = [
     "lots_tasks",
@@ -16,4 +17,5 @@ __all__ = [
     "orders_tasks",
     "payments_tasks",
     "search_tasks",
+    "sharing_tasks",
 ]
