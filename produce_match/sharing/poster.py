@@ -173,22 +173,22 @@ def draw(facts: PosterFacts, url: str, channel: Channel, *, font: str | None = N
     d.text((pad + 10, photo_h - 92), text, font=ribbon, fill="white")
 
     y = photo_h + (50 if tall else 36)
-    head = _font(font, 96 if tall else 84)
+    head = _font(font, 110 if tall else 88)
     for line in _wrap(d, facts.headline, head, width - 2 * pad, 1):
         d.text((pad, y), line, font=head, fill=_INK)
         y += head.size + 20
-    big = _font(font, 64 if tall else 56)
+    big = _font(font, 76 if tall else 60)
     d.text((pad, y), facts.left, font=big, fill=_INK)
     y += big.size + 16
     d.text((pad, y), facts.price, font=big, fill=_RED)
     y += big.size + (36 if tall else 24)
-    small = _font(font, 40 if tall else 36)
+    small = _font(font, 46 if tall else 40)
     for line in _wrap(d, facts.place, small, width - 2 * pad, 2):
         d.text((pad, y), line, font=small, fill=_MUTED)
         y += small.size + 12
 
     # the bottom band: the seller and its badge on the left, the QR code on the right
-    qr_box = 380 if tall else 340
+    qr_box = 420 if tall else 340
     qr_top = height - qr_box - pad
     poster.paste(qr_image(url, qr_box), (width - pad - qr_box, qr_top))
     text_w = width - 3 * pad - qr_box

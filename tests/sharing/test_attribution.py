@@ -28,7 +28,9 @@ def _code(lot, channel: Channel) -> str:
 
 
 def _visit(lot, channel: Channel, browser: str, at) -> None:
-    sharing.record_visit(_code(lot, channel), sharing.visitor_key(browser, sharing.visit_day(at)), at)
+    sharing.record_visit(
+        _code(lot, channel), sharing.visitor_key(browser, sharing.visit_day(at)), at
+    )
     db.session.commit()
 
 
@@ -118,7 +120,9 @@ def shared(users, lot):
     orders.cancel(users["buyer"], cancelled, "changed my mind")
     db.session.commit()
     _attributed(_order(users, lot, "5", at=now), "browser-9-abcdefgh", now)
-    cherries = make_lot(users["coop2"], commodity="樱桃", quantity="2", unit="t", price="30", price_unit="kg")
+    cherries = make_lot(
+        users["coop2"], commodity="樱桃", quantity="2", unit="t", price="30", price_unit="kg"
+    )
     _visit(cherries, Channel.weibo, "browser-5-abcdefgh", now - DAY)
     _attributed(_order(users, cherries, "1", at=now), "browser-5-abcdefgh", now)
     return {"lot": lot, "cherries": cherries}

@@ -16,7 +16,13 @@ from produce_match.extensions import db
 from produce_match.lots import operations as lots
 from produce_match.orders.models import Order
 from produce_match.sharing import operations as sharing
-from produce_match.sharing.models import Channel, ShareAttribution, ShareLink, ShareVisit, TargetKind
+from produce_match.sharing.models import (
+    Channel,
+    ShareAttribution,
+    ShareLink,
+    ShareVisit,
+    TargetKind,
+)
 from tests.conftest import login, post_form
 from tests.factories import PASSWORD, jpeg_bytes
 
@@ -221,9 +227,7 @@ def test_open_graph_tags_on_a_public_lot_page(app, lot):
     assert tags["og:title"] == lot.title
     assert tags["og:type"] == "website"
     assert tags["og:url"] == f"http://localhost/lots/{lot.id}"
-    assert tags["og:image"] == (
-        f"http://localhost/lots/{lot.id}/poster.png?channel=wechat_group"
-    )
+    assert tags["og:image"] == (f"http://localhost/lots/{lot.id}/poster.png?channel=wechat_group")
     assert "黑豆" in tags["og:description"] and "40 吨" in tags["og:description"]
     description = re.search(r'<meta name="description" content="([^"]*)">', page).group(1)
     assert description == tags["og:description"]
@@ -232,7 +236,10 @@ def test_open_graph_tags_on_a_public_lot_page(app, lot):
 def test_open_graph_urls_use_the_configured_site(app, lot):
     app.config["SITE_URL"] = "https://zhunong.example.cn"
     page = browser(app).get(f"/lots/{lot.id}?unit=kg").text
-    assert f'content="https://zhunong.example.cn/lots/{lot.id}/poster.png?channel=wechat_group"' in page
+    assert (
+        f'content="https://zhunong.example.cn/lots/{lot.id}/poster.png?channel=wechat_group"'
+        in page
+    )
     assert f'content="https://zhunong.example.cn/lots/{lot.id}"' in page
     kit = browser(app).get(f"/lots/{lot.id}/share").text
     assert _link_on(kit).startswith("https://zhunong.example.cn/s/")
