@@ -27,11 +27,13 @@ from flask import current_app
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from produce_match.accounts.models import User
+from produce_match.accounts.models import Organisation, OrgKind, User
 from produce_match.audit.operations import record
 from produce_match.database import utcnow
 from produce_match.dates import local_datetime
+from produce_match.demands.models import Demand
 from produce_match.extensions import db
+from produce_match.lots.models import Lot
 from produce_match.orders.models import Order
 from produce_match.sharing.models import (
     Channel,
@@ -148,8 +150,17 @@ def _link_values(target: Target) -> dict[str, int | None]:
     }
 
 
+def target_exists(target: Target) -> bool:
+    """Whether the lot, demand or office a link names is there (a signed code may outlive it)."""
+    model = {TargetKind.lot: Lot, TargetKind.demand: Demand, TargetKind.shop: Organisation}
+    found = db.session.get(model[target.kind], target.id)
+    if target.kind is TargetKind.shop:
+        return found is not None and found.kind is OrgKind.office
+    return found is not None
+
+
 def _get_or_make(
-    target: Target, channel: Channel, sharer: User | None, code: str
+    target: Target, channel: Channel, sharer: User | None, code: str, *, tries: int = 3
 ) -> tuple[ShareLink, bool]:
     identity = _identity(target, channel, sharer.id if sharer else None)
     link = db.session.scalar(select(ShareLink).where(ShareLink.identity == identity))
@@ -168,8 +179,10 @@ def _get_or_make(
             db.session.add(link)
     except IntegrityError:
         link = db.session.scalar(select(ShareLink).where(ShareLink.identity == identity))
-        if link is None:  # the random code was taken (by chance): try again with another
-            return _get_or_make(target, channel, sharer, _random_code())
+        if link is None and tries > 1:  # the random code was taken (by chance): another
+            return _get_or_make(target, channel, sharer, _random_code(), tries=tries - 1)
+        if link is None:
+            raise
         return link, False
     return link, True
 
@@ -222,6 +235,8 @@ def record_visit(code: str, visitor: str, at: datetime) -> bool:
         return False
     if resolved.link_id is not None:
         link_id = resolved.link_id
+    elif not target_exists(resolved.target):
+        return False
     else:
         link, _made = _get_or_make(resolved.target, resolved.channel, None, code)
         link_id = link.id

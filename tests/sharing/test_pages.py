@@ -243,3 +243,11 @@ def test_open_graph_urls_use_the_configured_site(app, lot):
     assert f'content="https://zhunong.example.cn/lots/{lot.id}"' in page
     kit = browser(app).get(f"/lots/{lot.id}/share").text
     assert _link_on(kit).startswith("https://zhunong.example.cn/s/")
+
+
+def test_a_signed_code_of_a_lot_that_is_gone_counts_nothing(app, lot):
+    code = sharing.links_of(sharing.Target(TargetKind.lot, 987654), None)[Channel.sms]
+    response = browser(app).get(f"/s/{code}", headers=PHONE)
+    assert response.status_code == 302 and response.location == "/lots/987654"
+    assert _visits() == 0
+    assert db.session.scalar(select(func.count()).select_from(ShareLink)) == 0
