@@ -33,6 +33,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from produce_match import policy
+from produce_match.cache import kept
 from produce_match.database import utcnow
 from produce_match.i18n import current_language
 from produce_match.lots.models import Lot, LotStatus
@@ -139,9 +140,17 @@ def lot_poster(lot_id: int) -> Any:
     mine = codes is not None and current_user.is_authenticated
     if codes is None:
         codes = sharing.links_of(sharing.Target(TargetKind.lot, lot.id), None)
-    facts = content.poster_facts(lot, current_language())
+    url, lang = short_url(codes[channel]), current_language()
+
+    def draw() -> bytes:
+        return poster.draw(content.poster_facts(lot, lang), url, channel)
+
+    # kept while nothing it shows changes (the cache's generation moves on with every write
+    # to lots, photos, orders and organisations) and for the day (the days left): crawlers
+    # fetch it as the Open Graph image of every lot page shared
+    key = f"poster:{lot.id}:{channel.value}:{lang}:{lot.today().isoformat()}:{url}"
     try:
-        png = poster.draw(facts, short_url(codes[channel]), channel)
+        png = kept(key, draw, timeout=24 * 3600)
     except poster.NoFont as exc:
         log.error("%s", exc)
         abort(503, description=_("Posters cannot be drawn on this server yet (no Chinese font)."))

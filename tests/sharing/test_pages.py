@@ -251,3 +251,33 @@ def test_a_signed_code_of_a_lot_that_is_gone_counts_nothing(app, lot):
     assert response.status_code == 302 and response.location == "/lots/987654"
     assert _visits() == 0
     assert db.session.scalar(select(func.count()).select_from(ShareLink)) == 0
+
+
+def test_a_poster_is_drawn_once_until_the_lot_changes(app, lot, users, monkeypatch):
+    from produce_match.sharing import poster
+
+    drawn = []
+    real = poster.draw
+    monkeypatch.setattr(poster, "draw", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    client = browser(app)
+    first = client.get(f"/lots/{lot.id}/poster.png?channel=weibo").data
+    assert client.get(f"/lots/{lot.id}/poster.png?channel=weibo").data == first
+    assert len(drawn) == 1
+    lots.update_lot(users["coop"], lot, _same_but_price(lot, "3.60"))
+    db.session.commit()
+    changed = client.get(f"/lots/{lot.id}/poster.png?channel=weibo").data
+    assert len(drawn) == 2 and changed != first
+
+
+def _same_but_price(lot, price: str):
+    from produce_match.lots.operations import LotInput
+
+    return LotInput(
+        commodity="黑豆",
+        quantity="40",
+        unit="t",
+        price=price,
+        price_unit="jin",
+        township=lot.township,
+        village=lot.village,
+    )
