@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
+from produce_match.demands.models import Demand
 from produce_match.lots.models import Lot
 from produce_match.sharing.models import Channel
 from produce_match.sharing.poster import PosterFacts
@@ -107,4 +108,66 @@ def lot_text(card: LotCard, url: str, channel: Channel) -> str:
         return _("%(commodity)s %(left)s, %(price)s, %(days)s: %(url)s", **values)
     return _(
         "%(commodity)s from %(place)s: %(left)s left at %(price)s, %(days)s. %(url)s", **values
+    )
+
+
+@dataclass(frozen=True)
+class DemandCard:
+    """A buyer's demand as a share tells it, in the reader's language."""
+
+    commodity: str
+    quantity: str
+    price: str
+    needed_by: str
+    place: str
+    buyer: str
+    verified: bool
+
+
+def demand_card(demand: Demand, lang: str) -> DemandCard:
+    unit = demand.quantity_unit
+    low = format_mass(demand.min_quantity_g, unit, lang)
+    high = format_mass(demand.max_quantity_g, unit, lang)
+    return DemandCard(
+        commodity=demand.commodity.label(lang),
+        quantity=high if low == high else f"{low}–{high}",
+        price=format_price(demand.max_price_fen_per_t, demand.price_unit, lang),
+        needed_by=demand.needed_by.isoformat(),
+        place=demand.place,
+        buyer=demand.buyer.name,
+        verified=demand.buyer.verified,
+    )
+
+
+def demand_text(card: DemandCard, url: str, channel: Channel) -> str:
+    """The ready-to-paste text of a demand for `channel`, with the short link."""
+    text = _(
+        "[Buying] %(commodity)s, %(quantity)s, at most %(price)s, delivered to %(place)s by "
+        "%(date)s. Buyer: %(buyer)s%(badge)s. Sellers, get in touch: %(url)s",
+        commodity=card.commodity,
+        quantity=card.quantity,
+        price=card.price,
+        place=card.place,
+        date=card.needed_by,
+        buyer=card.buyer,
+        badge=_(" (verified)") if card.verified else "",
+        url=url,
+    )
+    if channel in (Channel.douyin, Channel.kuaishou, Channel.weibo):
+        text += " " + _("#helpfarmers #%(commodity)s", commodity=card.commodity)
+    return text
+
+
+def demand_poster_facts(demand: Demand, lang: str) -> PosterFacts:
+    card = demand_card(demand, lang)
+    return PosterFacts(
+        headline=card.commodity,
+        left=_("Buying %(q)s", q=card.quantity),
+        price=_("At most %(price)s", price=card.price),
+        days=_("by %(date)s", date=card.needed_by),
+        place=_("Delivered to %(place)s", place=card.place),
+        seller=card.buyer,
+        verified=_("Verified") if card.verified else None,
+        scan=_("Scan to contact the buyer"),
+        urgent=_("Buying"),
     )

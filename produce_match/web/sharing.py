@@ -35,6 +35,8 @@ from werkzeug.wrappers import Response
 from produce_match import policy
 from produce_match.cache import kept
 from produce_match.database import utcnow
+from produce_match.demands.models import Demand, DemandStatus
+from produce_match.extensions import db
 from produce_match.i18n import current_language
 from produce_match.lots.models import Lot, LotStatus
 from produce_match.orders.events import order_changed
@@ -108,9 +110,18 @@ def lot_kit(lot_id: int) -> Any:
     codes = _codes(lot)
     card = content.lot_card(lot, current_language())
     url = short_url(codes[channel]) if codes else None
+    kit = {
+        "title": lot.title,
+        "name": f"lot-{lot.id}",
+        "back_url": url_for("lots.detail", lot_id=lot.id),
+        "back_text": _("Back to the lot"),
+        "endpoint": "sharing.lot_kit",
+        "args": {"lot_id": lot.id},
+        "make_url": url_for(".make_lot_links", lot_id=lot.id),
+    }
     return render_template(
         "sharing/kit.html",
-        lot=lot,
+        kit=kit,
         channel=channel,
         channels=list(Channel),
         url=url,
@@ -162,6 +173,84 @@ def lot_poster(lot_id: int) -> Any:
     return response
 
 
+# --- buyers' demands: shared by those who may see them, so that sellers find the buyer -------
+
+
+def _active_demand(demand_id: int) -> Demand:
+    demand = policy.load(current_user, policy.VIEW, Demand, demand_id)
+    if demand.status is not DemandStatus.active:
+        abort(404)
+    return demand
+
+
+def _demand_codes(demand: Demand) -> tuple[dict[Channel, str] | None, bool]:
+    """The user's own links to the demand, or (None, False) before they made them."""
+    codes = sharing.links_of(sharing.Target(TargetKind.demand, demand.id), _sharer())
+    return codes, codes is not None
+
+
+@bp.route("/demands/<int:demand_id>/share")
+@login_required
+def demand_kit(demand_id: int) -> Any:
+    """A demand's share kit, for those who may see it (its buyer, oversight). The links lead
+    to the buyer's public profile, where a logged-in cooperative sees how to reach them."""
+    demand = _active_demand(demand_id)
+    channel = _channel()
+    codes, _mine = _demand_codes(demand)
+    url = short_url(codes[channel]) if codes else None
+    card = content.demand_card(demand, current_language())
+    title = _("Buying %(commodity)s", commodity=card.commodity)
+    kit = {
+        "title": title,
+        "name": f"demand-{demand.id}",
+        "back_url": url_for("demands.detail", demand_id=demand.id),
+        "back_text": title,
+        "endpoint": "sharing.demand_kit",
+        "args": {"demand_id": demand.id},
+        "make_url": url_for(".make_demand_links", demand_id=demand.id),
+    }
+    return render_template(
+        "sharing/kit.html",
+        kit=kit,
+        channel=channel,
+        channels=list(Channel),
+        url=url,
+        text=content.demand_text(card, url, channel) if url else None,
+        poster_url=url_for(".demand_poster", demand_id=demand.id, channel=channel.value),
+    )
+
+
+@bp.route("/demands/<int:demand_id>/share", methods=["POST"])
+@login_required
+def make_demand_links(demand_id: int) -> Any:
+    demand = _active_demand(demand_id)
+    channel = request.form.get("channel", "")
+    sharing.make_links(current_user, sharing.Target(TargetKind.demand, demand.id))
+    wanted = channel if channel in Channel.__members__ else Channel.wechat_group.value
+    return redirect(url_for(".demand_kit", demand_id=demand.id, channel=wanted))
+
+
+@bp.route("/demands/<int:demand_id>/poster.png")
+@login_required
+def demand_poster(demand_id: int) -> Any:
+    """A demand's poster; its QR code is the user's own link for the channel (before they
+    made links, the link without a sharer)."""
+    channel = _channel(default=None)
+    demand = _active_demand(demand_id)
+    codes, _mine = _demand_codes(demand)
+    if codes is None:
+        codes = sharing.links_of(sharing.Target(TargetKind.demand, demand.id), None)
+    url, lang = short_url(codes[channel]), current_language()
+    try:
+        png = poster.draw(content.demand_poster_facts(demand, lang), url, channel)
+    except poster.NoFont as exc:
+        log.error("%s", exc)
+        abort(503, description=_("Posters cannot be drawn on this server yet (no Chinese font)."))
+    response = Response(png, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
 @bp.route("/s/<code>")
 def follow(code: str) -> Any:
     """A short link: count the visit (through the queue) and go to its target."""
@@ -171,8 +260,11 @@ def follow(code: str) -> Any:
     target = resolved.target
     if target.kind is TargetKind.lot:
         location = url_for("lots.detail", lot_id=target.id)
-    elif target.kind is TargetKind.demand:
-        location = url_for("demands.detail", demand_id=target.id)
+    elif target.kind is TargetKind.demand:  # the buyer's public profile: demands are private
+        demand = db.session.get(Demand, target.id)
+        if demand is None:
+            return render_template("sharing/unknown.html"), 404
+        location = url_for("accounts.organisation", org_id=demand.buyer_org_id)
     else:  # the county shop's page
         location = f"{request.script_root}/shops/{target.id}"
     response = redirect(location, 302)
