@@ -472,6 +472,15 @@ def build_config(
             "PAYMENTS_RECONCILE_AFTER": whole("PAYMENTS_RECONCILE_AFTER", 180, minimum=0),
         }
     )
+    # sharing: the CJK font of the posters (unset: the usual Debian paths are searched, see
+    # sharing/poster.py), and the site's public address for absolute links (Open Graph, short
+    # links) where the request's own host is not the public one
+    cfg.update(
+        {
+            "POSTER_FONT": setting("POSTER_FONT"),
+            "SITE_URL": parse_http_url("SITE_URL", raw("SITE_URL")),
+        }
+    )
     # Alipay (payments/providers/alipay.py): in development the emulator and its test keys
     # (devtools/alipay_gateway writes them into the instance folder on its first start)
     development = app_env != "production"

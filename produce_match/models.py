@@ -17,6 +17,7 @@ from produce_match.payments.models import (
     PayoutAccount,
 )
 from produce_match.search.models import SearchDocument, SearchOutbox, SearchWord
+from produce_match.sharing.models import ShareAttribution, ShareLink, ShareVisit
 
 __all__ = [
     "AlertSetting",
@@ -48,5 +49,8 @@ __all__ = [
     "SearchDocument",
     "SearchOutbox",
     "SearchWord",
+    "ShareAttribution",
+    "ShareLink",
+    "ShareVisit",
     "User",
 ]

@@ -8,6 +8,7 @@ from produce_match.notifications import tasks as notifications_tasks
 from produce_match.orders import tasks as orders_tasks
 from produce_match.payments import tasks as payments_tasks
 from produce_match.search import tasks as search_tasks
+from produce_match.sharing import tasks as sharing_tasks
 
 __all__ = [
     "accounts_tasks",
@@ -18,4 +19,5 @@ __all__ = [
     "orders_tasks",
     "payments_tasks",
     "search_tasks",
+    "sharing_tasks",
 ]

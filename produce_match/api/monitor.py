@@ -21,6 +21,7 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.monitor import export_jobs, operations, queries
 from produce_match.monitor.models import ExportJob, Problem, ProblemCategory, ProblemStatus
+from produce_match.sharing.models import Channel
 
 blp = Blueprint("api_monitor", __name__, description="Officials: figures and the problem ledger")
 
@@ -34,14 +35,56 @@ class StatsQuerySchema(ma.Schema):
     to = ma.fields.String(load_default=None, metadata={"description": "ISO date, inclusive"})
 
 
+#: the part of /stats documented field by field: what share links brought, by channel
+_BY_CHANNEL = {
+    "type": "array",
+    "description": "what share links to the place's lots, demands and county shops brought in "
+    "the period, one row per channel (wechat_group, moments, douyin, kuaishou, weibo, sms, "
+    "print, other): visits (once per browser and day, bots excluded), orders attributed to "
+    "the channel of the buyer's first share-link visit within 14 days before ordering (not "
+    "rejected, cancelled or expired), their mass in kg and amount in yuan (exact strings)",
+    "items": {
+        "type": "object",
+        "required": ["channel", "visits", "orders", "kg", "yuan"],
+        "properties": {
+            "channel": {
+                "type": "string",
+                "enum": [c.value for c in Channel],
+            },
+            "visits": {"type": "integer", "minimum": 0},
+            "orders": {"type": "integer", "minimum": 0},
+            "kg": {"type": "string", "example": "40.000"},
+            "yuan": {"type": "string", "example": "240000.00"},
+        },
+    },
+}
+
+
 @blp.route("/stats")
 @token_required(blp)
 @blp.arguments(StatsQuerySchema, location="query")
+@blp.doc(
+    responses={
+        200: {
+            "description": "the figures",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["by_channel"],
+                        "properties": {"by_channel": _BY_CHANNEL},
+                    }
+                }
+            },
+        }
+    }
+)
 def stats(args: dict[str, Any]) -> Any:
     """The dashboard's figures for a jurisdiction over a period (default: the last 30 days).
 
     Masses are given as exact decimal strings of kilograms (`kg_*`), money as integer fen
-    (`*_fen`) and as an exact yuan string (`paid_out_yuan`).
+    (`*_fen`) and as an exact yuan string (`paid_out_yuan`); `by_channel` says what share
+    links brought, by channel.
     """
     user = require_user()
     scope = queries.resolve_scope(user, args["province"], args["county"])

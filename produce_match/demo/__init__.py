@@ -24,12 +24,16 @@ from sqlalchemy import func, select
 from produce_match.accounts import operations as accounts
 from produce_match.accounts.models import Role, User
 from produce_match.catalog import commodities, regions
+from produce_match.database import utcnow
 from produce_match.dates import local_today
 from produce_match.demands import operations as demands
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
+from produce_match.lots.models import Lot
 from produce_match.monitor import operations as monitor
 from produce_match.payments import operations as payments
+from produce_match.sharing import operations as sharing
+from produce_match.sharing.models import Channel, TargetKind
 
 DEMO_PASSWORD = "demo-pass-2020"  # noqa: S105 - printed on purpose: these are demo accounts
 WORLD = Path(__file__).with_name("world.json")
@@ -65,6 +69,33 @@ def _member(login: str, role: Role, org: dict[str, Any], admin: User) -> User:
     if org.get("verified", True):
         accounts.set_verified(user.organisation, admin, True)
     return user
+
+
+#: visits through the Daoting beans' share links over the last days, so that the figures by
+#: channel (the lot's page, the dashboard) show something: (channel, browsers a day, days)
+DEMO_VISITS = ((Channel.wechat_group, 4, 5), (Channel.moments, 2, 3), (Channel.douyin, 3, 2))
+
+
+def _shared_beans() -> None:
+    """A few visits through the links of the Daoting black beans (made-up browsers)."""
+    lot = db.session.scalar(
+        select(Lot)
+        .join(User, User.id == Lot.created_by_id)
+        .where(User.login == "daoting")
+        .order_by(Lot.id)
+    )
+    if lot is None:
+        return
+    codes = sharing.links_of(sharing.Target(TargetKind.lot, lot.id), None)
+    now = utcnow()
+    for channel, browsers, days in DEMO_VISITS:
+        for day in range(days):
+            at = now - timedelta(days=day, hours=1)
+            for n in range(browsers):
+                key = sharing.visitor_key(
+                    f"demo-browser-{channel.value}-{n}", sharing.visit_day(at)
+                )
+                sharing.record_visit(codes[channel], key, at)
 
 
 def load() -> list[tuple[str, str]]:
@@ -131,6 +162,7 @@ def load() -> list[tuple[str, str]]:
                     holdback_percent=lot.get("holdback_percent"),
                 ),
             )
+    _shared_beans()
     for buyer in world["buyers"]:
         _member(buyer["login"], Role.buyer, buyer, admin)
         logins.append((buyer["login"], Role.buyer.value))

@@ -41,6 +41,7 @@ from produce_match.monitor.models import (
 from produce_match.orders.models import RELEASING, Order, OrderStatus, in_table_order
 from produce_match.orders.models import TAKEN as ORDER_TAKEN
 from produce_match.payments.models import EntryKind, LedgerEntry
+from produce_match.sharing import queries as sharing
 from produce_match.units import cost_fen
 
 #: an order in one of these states has been taken by the cooperative (the lot has a buyer);
@@ -508,6 +509,8 @@ class Figures:
     problems_by_category: list[tuple[ProblemCategory, int, int]] = field(default_factory=list)
     #: mean days from raising to closing, over the closed entries
     days_to_close: Decimal | None = None
+    #: what share links brought in the period, one row per channel
+    by_channel: list[sharing.ChannelFigures] = field(default_factory=list)
 
     @property
     def on_loading_percent(self) -> Decimal | None:
@@ -574,6 +577,7 @@ class Figures:
             ],
             "by_commodity": [_row_json(r) for r in self.by_commodity],
             "by_place": [_row_json(r) for r in self.by_place],
+            "by_channel": [r.as_json() for r in self.by_channel],
         }
 
 
@@ -778,6 +782,9 @@ def figures(scope: Scope, period: Period, *, at_risk_limit: int | None = None) -
     out.days_to_close = _mean_days(closing)
     out.by_commodity = sorted(by_commodity.values(), key=lambda r: (-r.g_open, r.name))
     out.by_place = sorted(by_place.values(), key=lambda r: (-r.g_open, r.name))
+    out.by_channel = sharing.for_place(
+        scope.province_code, scope.county_code, period.since, period.until
+    )
     return out
 
 
