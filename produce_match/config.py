@@ -490,6 +490,19 @@ def build_config(
         cfg["WECHATPAY_APIV3_KEY_FILE"] = None
     # the merchant transfer scene (商家转账 › 转账场景) payouts use, as enabled for the merchant
     cfg["WECHATPAY_TRANSFER_SCENE_ID"] = str(setting("WECHATPAY_TRANSFER_SCENE_ID", "1000"))
+    # WeChat's JS-SDK share card on lot and shop pages (produce_match/wechat.py): on when the
+    # Official Account's AppID and AppSecret are both set; the API's address is for tests
+    cfg.update(
+        {
+            "WECHAT_APP_ID": str(setting("WECHAT_APP_ID", "")).strip() or None,
+            "WECHAT_APP_SECRET": str(setting("WECHAT_APP_SECRET", "")).strip() or None,
+            "WECHAT_API_URL": parse_http_url("WECHAT_API_URL", raw("WECHAT_API_URL"))
+            or "https://api.weixin.qq.com",
+            "WECHAT_HTTP_TIMEOUT": parse_float(
+                "WECHAT_HTTP_TIMEOUT", raw("WECHAT_HTTP_TIMEOUT"), 3.0
+            ),
+        }
+    )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.
     cfg.update({key: value for key, value in over.items() if key != "DATABASE_URL"})
     refused = sandbox_in_production(cfg)
