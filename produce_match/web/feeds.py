@@ -215,7 +215,8 @@ def _build(kind: str, lang: str) -> tuple[str, str]:
             "feed_url": self_url,
             "description": description,
             "language": "zh-CN" if lang == "zh" else "en",
-            "icon": url_for("static", filename="img/favicon.svg", _external=True),
+            "icon": url_for("static", filename="img/share.png", _external=True),
+            "favicon": url_for("static", filename="img/favicon.svg", _external=True),
             "authors": [{"name": _("Produce Match"), "url": home}],
             "items": [
                 {
