@@ -491,11 +491,19 @@ def build_config(
     # the merchant transfer scene (商家转账 › 转账场景) payouts use, as enabled for the merchant
     cfg["WECHATPAY_TRANSFER_SCENE_ID"] = str(setting("WECHATPAY_TRANSFER_SCENE_ID", "1000"))
     # WeChat's JS-SDK share card on lot and shop pages (produce_match/wechat.py): on when the
-    # Official Account's AppID and AppSecret are both set; the API's address is for tests
+    # Official Account's AppID and AppSecret are both set (in the shapes WeChat gives them);
+    # the API's address is for tests
+    account = {
+        "WECHAT_APP_ID": (r"wx[0-9A-Za-z]{16}", "an AppID: wx and 16 letters or digits"),
+        "WECHAT_APP_SECRET": (r"[0-9A-Za-z]{32}", "an AppSecret: 32 letters or digits"),
+    }
+    wechat = {name: str(setting(name, "")).strip() or None for name in account}
+    for name, (shape, expected) in account.items():
+        if wechat[name] is not None and not re.fullmatch(shape, wechat[name]):
+            raise _refuse(name, expected, wechat[name] if name == "WECHAT_APP_ID" else "…")
     cfg.update(
         {
-            "WECHAT_APP_ID": str(setting("WECHAT_APP_ID", "")).strip() or None,
-            "WECHAT_APP_SECRET": str(setting("WECHAT_APP_SECRET", "")).strip() or None,
+            **wechat,
             "WECHAT_API_URL": parse_http_url("WECHAT_API_URL", raw("WECHAT_API_URL"))
             or "https://api.weixin.qq.com",
             "WECHAT_HTTP_TIMEOUT": parse_float(

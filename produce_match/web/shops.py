@@ -111,11 +111,11 @@ def _share(office: Organisation, count: int, grams: int, lots: list[Lot]) -> dic
         q=tonnes,
     )
     urgent = (
-        _("The most urgent spoils in %(d)d days.", d=soonest)
+        _(" The most urgent spoils in %(d)d days.", d=soonest)
         if soonest is not None and soonest > 0
         else ""
     )
-    hotline = _("Hotline: %(phone)s.", phone=office.phone) if office.phone else ""
+    hotline = _(" Hotline: %(phone)s.", phone=office.phone) if office.phone else ""
     tags = _("#HelpFarmers #StrandedProduce")
     channels = [
         ("wechat_group", _("WeChat group"), f"{head}{urgent}{hotline}"),

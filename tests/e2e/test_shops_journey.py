@@ -17,7 +17,7 @@ from tests.conftest import make_app
 from tests.e2e.conftest import ARTIFACTS, LiveServer, fits_the_screen, screenshot, submit, watch_csp
 from tests.e2e.test_delivery_note import decode_qr, rasterise_pdf
 from tests.e2e.test_orders_journey import DEMO_PASSWORD, demo_world  # noqa: F401 (fixture)
-from tests.shops.test_wechat import FakeWeChat
+from tests.shops.test_wechat import SECRET, FakeWeChat
 
 pytestmark = pytest.mark.e2e
 
@@ -147,7 +147,7 @@ def test_in_wechat_the_lot_page_sets_the_share_card(browser, database_url, tmp_p
         database_url,
         tmp_path / "wx-live",
         WECHAT_APP_ID="wx1234567890abcdef",
-        WECHAT_APP_SECRET="the-secret",
+        WECHAT_APP_SECRET=SECRET,
         WECHAT_API_URL=fake.url,
     )
     with app.app_context():

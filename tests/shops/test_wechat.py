@@ -16,6 +16,8 @@ from produce_match import wechat
 from tests.conftest import make_app
 from tests.factories import make_lot
 
+SECRET = "0123456789abcdef0123456789ABCDEF"
+
 
 def test_the_signature_is_wechats_documented_example():
     # 微信 JS-SDK 说明文档, 附录 1 (JS-SDK 使用权限签名算法)
@@ -50,7 +52,7 @@ class FakeWeChat:
             self.calls.append("token")
             if self.down:
                 return "busy", 503
-            if request.args.get("secret") != "the-secret":
+            if request.args.get("secret") != SECRET:
                 return jsonify({"errcode": 40001, "errmsg": "invalid credential"})
             self.tokens += 1
             return jsonify({"access_token": f"TOKEN{self.tokens}", "expires_in": 7200})
@@ -97,7 +99,7 @@ def wx_app(database_url, tmp_path, fake) -> Iterator[Flask]:
         database_url,
         tmp_path / "wx",
         WECHAT_APP_ID="wx1234567890abcdef",
-        WECHAT_APP_SECRET="the-secret",
+        WECHAT_APP_SECRET=SECRET,
         WECHAT_API_URL=fake.url,
         WECHAT_HTTP_TIMEOUT=2,
     )
@@ -179,8 +181,8 @@ def test_unreachable_wechat_is_a_503_too(database_url, tmp_path):
     app = make_app(
         database_url,
         tmp_path / "wx2",
-        WECHAT_APP_ID="wx1",
-        WECHAT_APP_SECRET="s",
+        WECHAT_APP_ID="wx1234567890abcdef",
+        WECHAT_APP_SECRET=SECRET,
         WECHAT_API_URL="http://127.0.0.1:9",  # nothing listens there
         WECHAT_HTTP_TIMEOUT=1,
     )
@@ -225,3 +227,26 @@ def test_without_the_account_nothing_of_wechat_is_there(client, users):
     assert "wechat" not in response.get_data(as_text=True)
     assert "res.wx.qq.com" not in response.headers["Content-Security-Policy"]
     assert client.get("/wechat/jssdk-config?url=http://localhost/").status_code == 404
+
+
+def test_the_wechat_settings_are_read_and_checked(tmp_path):
+    from produce_match.config import ConfigError, build_config
+
+    cfg = build_config(str(tmp_path), environ={})
+    assert cfg["WECHAT_APP_ID"] is None and cfg["WECHAT_API_URL"] == "https://api.weixin.qq.com"
+    env = {
+        "WECHAT_APP_ID": " wxd678efh567hg6787 ",
+        "WECHAT_APP_SECRET": SECRET,
+        "WECHAT_HTTP_TIMEOUT": "1.5",
+    }
+    cfg = build_config(str(tmp_path), environ=env)
+    assert (cfg["WECHAT_APP_ID"], cfg["WECHAT_HTTP_TIMEOUT"]) == ("wxd678efh567hg6787", 1.5)
+    with pytest.raises(ConfigError, match="WECHAT_APP_SECRET must be an AppSecret") as refused:
+        build_config(str(tmp_path), environ={"WECHAT_APP_SECRET": "hunter2"})
+    assert "hunter2" not in str(refused.value)
+    with pytest.raises(ConfigError, match="WECHAT_APP_ID must be an AppID"):
+        build_config(str(tmp_path), environ={"WECHAT_APP_ID": "gh_1234"})
+    with pytest.raises(ConfigError, match="WECHAT_HTTP_TIMEOUT"):
+        build_config(str(tmp_path), environ={"WECHAT_HTTP_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match="WECHAT_API_URL"):
+        build_config(str(tmp_path), environ={"WECHAT_API_URL": "api.weixin.qq.com"})
