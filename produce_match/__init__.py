@@ -95,6 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import orders as orders_views
     from produce_match.web import payments as payments_views
     from produce_match.web import sharing as sharing_views
+    from produce_match.web import shops as shops_views
     from produce_match.web import views as web_views
 
     db.init_app(app)
@@ -130,6 +131,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     monitor_views.init_app(app)
     payments_views.init_app(app)
     sharing_views.init_app(app)
+    shops_views.init_app(app)  # county shops, the public feeds, WeChat's share card
     payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
     # last: the request's one commit point runs before the app's other after-request hooks

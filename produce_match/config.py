@@ -547,6 +547,27 @@ def build_config(
     cfg["SMS_CODE_PHONE_HOURLY"] = whole("SMS_CODE_PHONE_HOURLY", 5)
     cfg["SMS_CODE_PHONE_DAILY"] = whole("SMS_CODE_PHONE_DAILY", 10)
     cfg["SMS_CODE_IP_HOURLY"] = whole("SMS_CODE_IP_HOURLY", 30)
+    # WeChat's JS-SDK share card on lot and shop pages (produce_match/wechat.py): on when the
+    # Official Account's AppID and AppSecret are both set (in the shapes WeChat gives them);
+    # the API's address is for tests
+    account = {
+        "WECHAT_APP_ID": (r"wx[0-9A-Za-z]{16}", "an AppID: wx and 16 letters or digits"),
+        "WECHAT_APP_SECRET": (r"[0-9A-Za-z]{32}", "an AppSecret: 32 letters or digits"),
+    }
+    wechat = {name: str(setting(name, "")).strip() or None for name in account}
+    for name, (shape, expected) in account.items():
+        if wechat[name] is not None and not re.fullmatch(shape, wechat[name]):
+            raise _refuse(name, expected, wechat[name] if name == "WECHAT_APP_ID" else "…")
+    cfg.update(
+        {
+            **wechat,
+            "WECHAT_API_URL": parse_http_url("WECHAT_API_URL", raw("WECHAT_API_URL"))
+            or "https://api.weixin.qq.com",
+            "WECHAT_HTTP_TIMEOUT": parse_float(
+                "WECHAT_HTTP_TIMEOUT", raw("WECHAT_HTTP_TIMEOUT"), 3.0
+            ),
+        }
+    )
     # Whatever else a caller passes (tests, embedding) goes straight into the Flask config.
     cfg.update({key: value for key, value in over.items() if key != "DATABASE_URL"})
     refused = sandbox_in_production(cfg)

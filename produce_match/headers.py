@@ -12,12 +12,13 @@ from flask import request
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 
-def content_security_policy(form_action: list[str]) -> str:
-    """The site's Content-Security-Policy; forms may also post to the `form_action` origins."""
+def content_security_policy(form_action: list[str], script_src: Sequence[str] = ()) -> str:
+    """The site's Content-Security-Policy; forms may also post to the `form_action` origins,
+    and scripts come from the `script_src` origins too (WeChat's JS-SDK, when configured)."""
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self'",
+            " ".join(["script-src 'self'", *script_src]),
             "style-src 'self'",
             "img-src 'self' data:",
             "font-src 'self'",
@@ -30,7 +31,9 @@ def content_security_policy(form_action: list[str]) -> str:
     )
 
 
-def apply_headers(response: Any, form_action: Sequence[str] = ()) -> Any:
+def apply_headers(
+    response: Any, form_action: Sequence[str] = (), script_src: Sequence[str] = ()
+) -> Any:
     """Put the headers every response of the project carries on `response`.
 
     The one path for the site and for the sandbox gateway's pages (a WSGI app of its own,
@@ -38,7 +41,9 @@ def apply_headers(response: Any, form_action: Sequence[str] = ()) -> Any:
     """
     headers = response.headers
     # files we serve set a stricter policy of their own (default-src 'none'): keep it
-    headers.setdefault("Content-Security-Policy", content_security_policy(list(form_action)))
+    headers.setdefault(
+        "Content-Security-Policy", content_security_policy(list(form_action), script_src)
+    )
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")

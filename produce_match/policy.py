@@ -126,6 +126,8 @@ def _organisation(user: User | None, action: str, org: Any) -> bool:
             or (user.role is Role.buyer and org.kind is OrgKind.cooperative)
             or (user.role is Role.cooperative and org.kind is OrgKind.buyer)
         )
+    if action == "view_hotline":  # an office's phone is its public hotline (its county shop)
+        return org.kind is OrgKind.office
     if action == "edit":
         return user is not None and (user.is_admin or is_member(user, org))
     if action == "verify":

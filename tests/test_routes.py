@@ -45,6 +45,12 @@ PUBLIC = {
     "api_catalog.list_regions": "the regions of China",
     "api_lots.list_lots": "lots on offer are public",
     "api_lots.get_lot": "a lot (withdrawn: 404 but for owner and oversight)",
+    "shops.index": "the county shops: offices and their numbers of lots on offer",
+    "shops.shop": "a county shop: the open lots of an office's jurisdiction, its hotline",
+    "shops.flyer": "a shop's printable flyer: open lots and their QR codes",
+    "feeds.lots_json": "the public JSON Feed of open lots, for marketplaces and aggregators",
+    "feeds.lots_atom": "the public Atom feed of open lots",
+    "wechat.jssdk_config": "wx.config's signature of one of this site's own pages (no data)",
 }
 
 #: views exempt from CSRF besides the API (which authenticates with bearer tokens only)

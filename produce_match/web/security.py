@@ -85,7 +85,11 @@ def _refuse_unstorable_text() -> None:
 
 
 def _headers(response: Any) -> Any:
-    apply_headers(response, current_app.config.get("CSP_FORM_ACTION", []))
+    apply_headers(
+        response,
+        current_app.config.get("CSP_FORM_ACTION", []),
+        current_app.config.get("CSP_SCRIPT_SRC", []),
+    )
     headers = response.headers
     if "Cache-Control" not in headers and request.cookies.get(
         current_app.config["SESSION_COOKIE_NAME"]
