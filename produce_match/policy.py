@@ -128,6 +128,12 @@ def _organisation(user: User | None, action: str, org: Any) -> bool:
         )
     if action == "view_hotline":  # an office's phone is its public hotline (its county shop)
         return org.kind is OrgKind.office
+    if action == "view_shop_figures":  # what its county shop's share links brought
+        return (
+            org.kind is OrgKind.office
+            and user is not None
+            and (user.is_admin or official_covers(user, org.province_code, org.county_code))
+        )
     if action == "edit":
         return user is not None and (user.is_admin or is_member(user, org))
     if action == "verify":

@@ -33,6 +33,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from produce_match import policy
+from produce_match.accounts.models import Organisation
 from produce_match.cache import kept
 from produce_match.database import utcnow
 from produce_match.demands.models import Demand, DemandStatus
@@ -308,6 +309,16 @@ def lot_share_figures(lot: Lot) -> list[queries.ChannelFigures] | None:
     return queries.for_lot(lot.id)
 
 
+def shop_share_figures(office: Organisation) -> list[queries.ChannelFigures] | None:
+    """For a county shop's page: the figures by channel of its share links, for the officials
+    whose jurisdiction holds the office's (else None)."""
+    if not current_user.is_authenticated:
+        return None
+    if not policy.can(current_user, "view_shop_figures", office):
+        return None
+    return queries.for_shop(office.id)
+
+
 def lot_og(lot: Lot) -> dict[str, str]:
     """Open Graph values of a lot's page: absolute URLs, the WeChat group poster as image."""
     card = content.lot_card(lot, current_language())
@@ -338,3 +349,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_global(lot_share_figures, "lot_share_figures")
     app.add_template_global(lot_og, "lot_og")
+    app.add_template_global(shop_share_figures, "shop_share_figures")

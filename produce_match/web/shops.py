@@ -14,10 +14,13 @@ from flask_login import current_user
 from produce_match import policy
 from produce_match.accounts.models import Organisation
 from produce_match.lots.models import Lot
+from produce_match.sharing import operations as sharing
+from produce_match.sharing.models import Channel, TargetKind
 from produce_match.shops import queries
 from produce_match.units import format_mass
 from produce_match.web.pagecache import kept_for_visitors
 from produce_match.web.qr import qr_svg
+from produce_match.web.sharing import short_url
 
 bp = Blueprint("shops", __name__)
 
@@ -30,21 +33,20 @@ FLYER_MAX = 8
 FLYER_CHOICES = 40
 
 
-def public_link(endpoint: str, channel: str, **values: Any) -> str:
-    """THE address a shared text or a printed QR code leads to (`channel`: wechat_group,
-    moments, douyin, kuaishou, weibo, sms, print, other). For now the public page itself; at
-    integration with the share kit this is where the short link `/s/<code>` of `channel` is
-    made, for lots and for shops alike."""
-    del channel  # recorded by the short links, once they exist
-    return url_for(endpoint, _external=True, **values)
+def public_link(kind: TargetKind, target_id: int, channel: str) -> str:
+    """THE address a shared text or a printed QR code leads to: the short link `/s/<code>` of
+    `channel` (wechat_group, moments, douyin, kuaishou, weibo, sms, print, other) without a
+    sharer, derived and signed (no row until its first visit), so that the visits and orders it
+    brings are counted under its channel, for lots and for shops alike."""
+    return short_url(sharing.anonymous_code(sharing.Target(kind, target_id), Channel(channel)))
 
 
 def lot_link(lot: Lot, channel: str) -> str:
-    return public_link("lots.detail", channel, lot_id=lot.id)
+    return public_link(TargetKind.lot, lot.id, channel)
 
 
 def shop_link(office: Organisation, channel: str) -> str:
-    return public_link("shops.shop", channel, office_id=office.id)
+    return public_link(TargetKind.shop, office.id, channel)
 
 
 def _office(office_id: int) -> Organisation:

@@ -8,8 +8,10 @@ import io
 import re
 import shutil
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
+import requests
 from PIL import Image
 
 from produce_match import wechat
@@ -20,6 +22,13 @@ from tests.e2e.test_orders_journey import DEMO_PASSWORD, demo_world  # noqa: F40
 from tests.shops.test_wechat import SECRET, FakeWeChat
 
 pytestmark = pytest.mark.e2e
+
+
+def _leads_to(short_link: str) -> str:
+    """Where a short link redirects (not followed, so no visit is counted here)."""
+    response = requests.get(short_link, allow_redirects=False, timeout=10)
+    assert response.status_code == 302
+    return urljoin(short_link, response.headers["Location"])
 
 
 def _log_in(page: Any, login: str) -> None:
@@ -65,8 +74,10 @@ def test_the_zhangwu_shop_and_its_flyer_on_a_phone(
     for figure in page.locator(".flyer-qr").all():
         found += decode_qr(Image.open(io.BytesIO(figure.screenshot())))
     assert len(found) == lots_on_flyer + 1
-    assert found[-1] == shop_url
-    assert all(re.fullmatch(rf"{live_server.url}/lots/\d+", url) for url in found[:-1])
+    # each code is a short link of the channel "print", leading to the shop and to its lots
+    assert all(re.fullmatch(rf"{live_server.url}/s/\w+", url) for url in found)
+    assert _leads_to(found[-1]) == shop_url
+    assert all(re.fullmatch(rf"{live_server.url}/lots/\d+", _leads_to(u)) for u in found[:-1])
 
     # printed: one A4 page whose codes a printer's rendering still reads
     page.emulate_media(media="print")

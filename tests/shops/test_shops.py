@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -105,10 +106,12 @@ def test_the_shop_has_open_graph_tags_feeds_and_a_share_area(client, world):
     county = office.county_code
     assert f"/feeds/lots.json?county={county}" in html
     assert 'id="share"' in html and "<svg" in html
-    # the ready-to-paste texts carry the shop's address
+    # the ready-to-paste texts carry the shop's short link of their own channel
     texts = re.findall(r"<textarea[^>]*>([^<]+)</textarea>", html)
     assert len(texts) == 5
-    assert all(f"http://localhost/shops/{office.id}" in t for t in texts)
+    links = [re.search(r"http://localhost/s/\w+", t).group() for t in texts]
+    assert len(set(links)) == 5
+    assert {_followed(client, link) for link in links} == {f"/shops/{office.id}"}
     assert any("#助农" in t for t in texts)
 
 
@@ -161,6 +164,14 @@ def _decoded(svg: str) -> str:
     return found[0].text
 
 
+def _followed(client, short_link: str) -> str:
+    """Where a short link leads (its redirect), as a path."""
+    assert short_link.startswith("http://localhost/s/")
+    response = client.get(urlsplit(short_link).path)
+    assert response.status_code == 302
+    return urlsplit(response.headers["Location"]).path
+
+
 def _qr_texts(html: str) -> list[str]:
     return [_decoded(svg) for svg in re.findall(r"<svg.*?</svg>", html, re.S)]
 
@@ -173,9 +184,9 @@ def test_the_flyer_shows_the_most_urgent_lots_with_qr_codes_that_decode(app, cli
     assert "@page { size: A4" in (Path(app.static_folder) / "css" / "flyer.css").read_text()
     assert re.findall(r"<h2>([^<]+)</h2>", html)[:3] == ["黑豆", "玉米", "黑豆"]
     assert "道亭村" in html and "还剩 3 天" in html and "0418-5820000" in html
-    urls = _qr_texts(html)
-    lot_urls = [f"http://localhost/lots/{world[k].id}" for k in ("soon", "mid", "late")]
-    assert urls == [*lot_urls, f"http://localhost/shops/{office.id}"]
+    urls = [_followed(client, url) for url in _qr_texts(html)]
+    lot_urls = [f"/lots/{world[k].id}" for k in ("soon", "mid", "late")]
+    assert urls == [*lot_urls, f"/shops/{office.id}"]
 
 
 def test_the_flyer_shows_the_lots_the_official_ticks(client, world):
@@ -184,9 +195,9 @@ def test_the_flyer_shows_the_lots_the_official_ticks(client, world):
     query = "&".join(f"lot={i}" for i in ids) + "&lot=junk"
     html = client.get(f"/shops/{office.id}/flyer?{query}").get_data(as_text=True)
     # the withdrawn lot and the other county's lot are left out; most urgent first
-    assert _qr_texts(html)[:-1] == [
-        f"http://localhost/lots/{world['mid'].id}",
-        f"http://localhost/lots/{world['late'].id}",
+    assert [_followed(client, url) for url in _qr_texts(html)[:-1]] == [
+        f"/lots/{world['mid'].id}",
+        f"/lots/{world['late'].id}",
     ]
     assert f'value="{world["late"].id}" checked' in html
 
@@ -196,11 +207,11 @@ def test_the_qr_targets_come_from_one_function(app, client, world, monkeypatch):
 
     seen = []
 
-    def link(endpoint, channel, **values):
+    def link(kind, target_id, channel):
         seen.append(channel)
-        return f"https://s.example/{channel}/{endpoint}"
+        return f"https://s.example/{channel}/{kind.value}/{target_id}"
 
     monkeypatch.setattr(shops, "public_link", link)
     html = client.get(f"/shops/{world['office'].id}/flyer").get_data(as_text=True)
     assert set(seen) == {"print"}
-    assert _qr_texts(html)[0] == "https://s.example/print/lots.detail"
+    assert _qr_texts(html)[0] == f"https://s.example/print/lot/{world['soon'].id}"

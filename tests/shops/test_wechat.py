@@ -224,7 +224,8 @@ def test_the_shop_page_carries_its_card(wx_app, users):
 def test_without_the_account_nothing_of_wechat_is_there(client, users):
     lot = make_lot(users["coop"])
     response = client.get(f"/lots/{lot.id}")
-    assert "wechat" not in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "wechat_share" not in html and "jweixin" not in html and "wechat-share" not in html
     assert "res.wx.qq.com" not in response.headers["Content-Security-Policy"]
     assert client.get("/wechat/jssdk-config?url=http://localhost/").status_code == 404
 
