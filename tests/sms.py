@@ -85,3 +85,13 @@ def a_minute_later() -> None:
         row.created_at -= timedelta(minutes=2)
         row.expires_at -= timedelta(minutes=2)
     db.session.commit()
+
+
+#: a production configuration's SMS settings (its own AccessKey, sign name and templates)
+PRODUCTION_SMS = {
+    "SMS_BACKEND": "aliyun",
+    "SMS_ACCESS_KEY_ID": "LTAI5tProductionKey",
+    "SMS_ACCESS_KEY_SECRET": "production-secret",
+    "SMS_SIGN_NAME": "产销对接",
+    "SMS_TEMPLATES": {"verify_code": "SMS_123456789", "notice": "SMS_987654321"},
+}

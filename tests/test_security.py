@@ -182,6 +182,7 @@ def test_check_deploy_lists_every_problem(runner, monkeypatch):
 
 def test_check_deploy_passes_a_safe_configuration(database_url, tmp_path, monkeypatch, app_factory):
     from produce_match import setup
+    from tests.sms import PRODUCTION_SMS
 
     secret = "s" * 20 + "0123456789abcdefghij"
     monkeypatch.setenv("SECRET_KEY", secret)
@@ -200,6 +201,7 @@ def test_check_deploy_passes_a_safe_configuration(database_url, tmp_path, monkey
         AUTO_SETUP=False,
         LOAD_DEMO=False,
         QUEUE_IMMEDIATE=False,  # the tests' immediate queue is refused in production
+        **PRODUCTION_SMS,  # texts through Aliyun with its own key (the tests' default: log)
     )
     with app.app_context():
         setup.initialise()

@@ -173,12 +173,34 @@ def _send_aliyun(
 # --- a production configuration -----------------------------------------------------------
 
 
+def emulator_problems(config: Mapping[str, Any]) -> list[str]:
+    """Why this production configuration would text through the emulator (none: it would
+    not): its development AccessKey, or an address that is not Aliyun's. The app refuses to
+    start with any of these."""
+    if config.get("PRODUCE_MATCH_ENV") != "production" or config.get("SMS_BACKEND") != "aliyun":
+        return []
+    from produce_match.config import SMS_DEV_SETTINGS
+
+    found: list[str] = []
+    for name in ("SMS_ACCESS_KEY_ID", "SMS_ACCESS_KEY_SECRET"):
+        if config.get(name) and config.get(name) == SMS_DEV_SETTINGS[name]:
+            found.append(f"{name} is the SMS emulator's development key: use your own.")
+    url = str(config.get("SMS_ENDPOINT") or "")
+    parts = urlsplit(url)
+    if parts.scheme != "https" or parts.hostname not in REAL_HOSTS:
+        found.append(
+            f"SMS_ENDPOINT ({url}) is not Aliyun's SMS API (https://dysmsapi.aliyuncs.com): "
+            "an emulator or another host would receive the codes."
+        )
+    return found
+
+
 def deploy_problems(config: Mapping[str, Any]) -> list[str]:
     """Why this production configuration cannot send SMS safely (none: it can): the log or
-    no backend, the emulator's key or address, a missing key, sign name or template."""
+    no backend, a missing key, sign name or template, and the emulator's key or address."""
     if config.get("PRODUCE_MATCH_ENV") != "production":
         return []
-    from produce_match.config import SMS_DEV_SETTINGS, SMS_DEV_TEMPLATES
+    from produce_match.config import SMS_DEV_TEMPLATES
 
     backend = config.get("SMS_BACKEND")
     if backend != "aliyun":
@@ -190,29 +212,20 @@ def deploy_problems(config: Mapping[str, Any]) -> list[str]:
     for name in ("SMS_ACCESS_KEY_ID", "SMS_ACCESS_KEY_SECRET", "SMS_SIGN_NAME"):
         if not config.get(name):
             found.append(f"{name} is not set.")
-    for name in ("SMS_ACCESS_KEY_ID", "SMS_ACCESS_KEY_SECRET"):
-        if config.get(name) and config.get(name) == SMS_DEV_SETTINGS[name]:
-            found.append(f"{name} is the SMS emulator's development key: use your own.")
     templates = config.get("SMS_TEMPLATES") or {}
     for name in SMS_DEV_TEMPLATES:
         if name not in templates:
             found.append(f"SMS_TEMPLATES has no template code for {name!r}.")
-    url = str(config.get("SMS_ENDPOINT") or "")
-    parts = urlsplit(url)
-    if parts.scheme != "https" or parts.hostname not in REAL_HOSTS:
-        found.append(
-            f"SMS_ENDPOINT ({url}) is not Aliyun's SMS API (https://dysmsapi.aliyuncs.com): "
-            "an emulator or another host would receive the codes."
-        )
-    return found
+    return found + emulator_problems(config)
 
 
 def init_app(app: Flask) -> None:
-    """Check a production configuration at start-up and in `flask check-deploy`."""
+    """`flask check-deploy` checks the SMS settings; a production app does not even start
+    with the emulator's key or address."""
     from produce_match import deploy
     from produce_match.config import ConfigError
 
     deploy.also_check(deploy_problems)
-    refused = deploy_problems(app.config)
+    refused = emulator_problems(app.config)
     if refused:
         raise ConfigError(" ".join(refused))

@@ -447,3 +447,37 @@ def test_a_long_notice_is_cut_to_what_a_template_variable_takes():
 
     assert shorten("短" * 40) == "短" * 34 + "…"
     assert shorten("a\n b") == "a b"
+
+
+# --- the sending task ---------------------------------------------------------------------
+
+
+def test_a_code_is_texted_only_once_its_request_commits(app, sms_outbox):  # noqa: F811
+    accounts.request_code("13904180001", CodePurpose.register, ip="10.0.0.1")
+    db.session.rollback()
+    assert sms_outbox == [] and db.session.scalar(select(PhoneCode.id)) is None
+
+
+def test_the_task_leaves_a_dead_code_unsent_and_retries_only_what_may_pass(app, monkeypatch):
+    from produce_match.accounts import tasks
+
+    sent: list[str] = []
+
+    def refuse(code: str, retryable: bool):
+        def send(phone, template, params, *, out_id=None):
+            sent.append(phone)
+            raise SmsError("refused", code=code, retryable=retryable)
+
+        return send
+
+    accounts.request_code("13904180001", CodePurpose.register, ip="10.0.0.1")
+    monkeypatch.setattr(tasks, "send_sms", refuse("isv.MOBILE_NUMBER_ILLEGAL", False))
+    db.session.commit()  # the immediate queue runs the task: refused for good, logged
+    row = db.session.scalar(select(PhoneCode))
+    assert sent == ["13904180001"]
+    monkeypatch.setattr(tasks, "send_sms", refuse("isv.BUSINESS_LIMIT_CONTROL", True))
+    with pytest.raises(SmsError):  # the queue tries again later
+        tasks.send_code(row.id, "123456", "zh")
+    row.status = CodeStatus.used
+    db.session.commit()
+    assert tasks.send_code(row.id, "123456", "zh") is None and len(sent) == 2

@@ -243,3 +243,19 @@ def test_the_emulator_refuses_to_run_in_production(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "does not run in production" in result.stderr
+
+
+def test_a_production_app_does_not_start_with_the_emulators_key(tmp_path, database_url):
+    from produce_match import create_app
+
+    with pytest.raises(ConfigError, match="development key"):
+        create_app(
+            {
+                **PRODUCTION,
+                "TESTING": True,
+                "DATABASE_URL": database_url,
+                "INSTANCE_PATH": str(tmp_path),
+                "SMS_BACKEND": "aliyun",
+                **SMS_DEV_SETTINGS,
+            }
+        )

@@ -74,6 +74,8 @@ def keys(tmp_path: Path) -> dict[str, Any]:
 
 
 def _production(database_url: str, tmp_path: Path, app_factory, name: str, **more: Any):
+    from tests.sms import PRODUCTION_SMS
+
     (tmp_path / f"{name}-up").mkdir()
     (tmp_path / f"{name}-ix").mkdir()
     return app_factory(
@@ -90,6 +92,7 @@ def _production(database_url: str, tmp_path: Path, app_factory, name: str, **mor
         LOAD_DEMO=False,
         QUEUE_IMMEDIATE=False,
         PAYMENTS_METHODS=("transfer", "keytest"),
+        **PRODUCTION_SMS,
         **more,
     )
 
