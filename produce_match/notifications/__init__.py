@@ -8,3 +8,6 @@ commit (e-mail, SMS and group-chat webhooks plug in as `channels.Channel`s). A n
 a stable `kind` and language-neutral `params`; `messages.render` turns them into words when they
 are shown, in the reader's language.
 """
+
+# who may see and do what to this domain's objects: registered whenever the domain is loaded
+from produce_match.notifications import permissions  # noqa: F401, E402

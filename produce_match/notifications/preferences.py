@@ -280,3 +280,17 @@ def day_started(now: datetime) -> datetime:
 def daily_limit(channel: str) -> int | None:
     """How many notices one person gets through `channel` in a day (None: no limit)."""
     return current_app.config.get("NOTIFICATION_DAILY_LIMITS", {}).get(channel)
+
+
+_CHANNEL_LABELS = {
+    "inbox": _l("Inbox"),
+    "sms": _l("SMS"),
+    "email": _l("E-mail"),
+    "log": _l("Log"),
+    "spool": _l("Spool folder"),
+}
+
+
+def channel_label(name: str) -> Any:
+    """A channel's name for people (短信, 邮件 ...); an unknown one as it is."""
+    return _CHANNEL_LABELS.get(name, name)
