@@ -61,6 +61,7 @@ run: translations
 	PAYMENTS_SANDBOX_URL=$${PAYMENTS_SANDBOX_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
 	ALIPAY_GATEWAY_URL=$${ALIPAY_GATEWAY_URL:-http://127.0.0.1:$(ALIPAY_PORT)/gateway.do} \
 	WECHATPAY_BASE_URL=$${WECHATPAY_BASE_URL:-http://127.0.0.1:$(WECHATPAY_PORT)} \
+	NOTIFICATION_CHANNELS=$${NOTIFICATION_CHANNELS:-email} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} \
 		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).

@@ -88,13 +88,13 @@ def build(mail: Mail, settings: SmtpSettings) -> EmailMessage:
     message["Message-ID"] = (
         f"<{mail.message_id}>" if mail.message_id else make_msgid(domain=settings.domain)
     )
-    if mail.language:
-        message["Content-Language"] = "zh-CN" if mail.language == "zh" else mail.language
     for key, value in mail.headers.items():
         message[key] = value
     message.set_content(mail.text, charset="utf-8")
     if mail.html is not None:
         message.add_alternative(mail.html, subtype="html", charset="utf-8")
+    if mail.language:  # after the parts: setting the content drops the Content-* headers
+        message["Content-Language"] = "zh-CN" if mail.language == "zh" else mail.language
     return message
 
 

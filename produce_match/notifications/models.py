@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import JSON, Enum, ForeignKey, Index, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -72,10 +73,10 @@ class DeliveryState(enum.StrEnum):
 
 
 _STATE_LABELS = {
-    DeliveryState.pending: _l("waiting"),
-    DeliveryState.sent: _l("sent"),
-    DeliveryState.failed: _l("failed"),
-    DeliveryState.skipped: _l("not sent"),
+    DeliveryState.pending: _lp("delivery status", "waiting"),
+    DeliveryState.sent: _lp("delivery status", "sent"),
+    DeliveryState.failed: _lp("delivery status", "failed"),
+    DeliveryState.skipped: _lp("delivery status", "not sent"),
 }
 
 

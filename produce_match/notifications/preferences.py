@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import select
 
 from produce_match.accounts.models import Role, User
@@ -283,11 +284,11 @@ def daily_limit(channel: str) -> int | None:
 
 
 _CHANNEL_LABELS = {
-    "inbox": _l("Inbox"),
-    "sms": _l("SMS"),
-    "email": _l("E-mail"),
-    "log": _l("Log"),
-    "spool": _l("Spool folder"),
+    "inbox": _lp("notification channel", "Inbox"),
+    "sms": _lp("notification channel", "SMS"),
+    "email": _lp("notification channel", "E-mail"),
+    "log": _lp("notification channel", "Log"),
+    "spool": _lp("notification channel", "Spool folder"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField, ValidationError
 
@@ -17,8 +18,8 @@ def _clock(form: FlaskForm, field: StringField) -> None:
 class NotificationSettingsForm(FlaskForm):
     quiet = BooleanField(_l("Quiet hours: no SMS or e-mail at night"))
     quiet_start = StringField(
-        _l("From"), validators=[_clock], render_kw={"type": "time", "step": "60"}
+        _lp("quiet hours", "From"), validators=[_clock], render_kw={"type": "time", "step": "60"}
     )
     quiet_end = StringField(
-        _l("Until"), validators=[_clock], render_kw={"type": "time", "step": "60"}
+        _lp("quiet hours", "Until"), validators=[_clock], render_kw={"type": "time", "step": "60"}
     )
