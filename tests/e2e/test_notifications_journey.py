@@ -65,7 +65,6 @@ def test_a_buyer_chooses_email_and_reads_what_was_sent(phone_page, live_server, 
 
         with app.app_context():
             from produce_match.accounts.models import User
-
             from produce_match.notifications import preferences
 
             buyer = db.session.get(User, buyer_id)

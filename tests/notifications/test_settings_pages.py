@@ -108,7 +108,10 @@ def test_the_api_reads_and_writes_the_callers_settings(client, users, sms):
 
     put = client.put(
         "/api/v1/me/notification-settings",
-        json={"channels": {"alerts": [], "orders": ["sms", "email"]}, "quiet_hours": {"start": "23:00", "end": "06:30"}},
+        json={
+            "channels": {"alerts": [], "orders": ["sms", "email"]},
+            "quiet_hours": {"start": "23:00", "end": "06:30"},
+        },
         headers=headers,
     )
     assert put.status_code == 200, put.json
@@ -124,9 +127,10 @@ def test_the_api_reads_and_writes_the_callers_settings(client, users, sms):
     )
     assert put.json["quiet_hours"] is None
     # the others are untouched
-    assert client.get(
-        "/api/v1/me/notification-settings", headers=auth(client, "coop")
-    ).json["own"] is False
+    assert (
+        client.get("/api/v1/me/notification-settings", headers=auth(client, "coop")).json["own"]
+        is False
+    )
 
 
 def test_the_api_refuses_nonsense_in_the_callers_language(client, users):
@@ -152,7 +156,8 @@ def test_the_delivery_log_shows_ones_own_and_administrators_see_all(app, client,
     coop.phone = "13912345678"
     db.session.commit()
     notifications.notify([coop], "order.placed", ORDER, url="/orders/7")
-    notifications.notify([buyer], "order.accepted", {**ORDER, "cooperative": "道亭"}, url="/orders/7")
+    accepted = {**ORDER, "cooperative": "道亭"}
+    notifications.notify([buyer], "order.accepted", accepted, url="/orders/7")
     db.session.commit()
 
     login(client, "coop", PASSWORD)
