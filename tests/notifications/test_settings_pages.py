@@ -178,3 +178,25 @@ def test_the_delivery_log_shows_ones_own_and_administrators_see_all(app, client,
     only_sms = admin.get("/admin/notifications/deliveries?channel=sms&status=sent")
     assert only_sms.get_data(as_text=True).count('class="delivery status-sent"') == 2
     assert "/admin/notifications/deliveries" in admin.get("/account").get_data(as_text=True)
+
+
+def test_visitors_are_sent_to_log_in(client, users):
+    for path in ("/account/notifications", "/notifications/deliveries"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.location
+    assert client.get("/admin/notifications/deliveries").status_code in (302, 404)
+
+
+def test_check_deploy_wants_a_server_a_sender_and_https_links_for_email(app):
+    from produce_match.web.notifications import _production_problems
+
+    assert _production_problems({"NOTIFICATION_CHANNELS": ("log",)}) == []
+    found = _production_problems({"NOTIFICATION_CHANNELS": ("email",), "SITE_URL": "http://x"})
+    assert len(found) == 2 and "MAIL_SERVER" in found[0] and "SITE_URL" in found[1]
+    ready = {
+        "NOTIFICATION_CHANNELS": ("email",),
+        "MAIL_SERVER": "smtp.example.org",
+        "MAIL_FROM": "noreply@example.org",
+        "SITE_URL": "https://pm.example.org",
+    }
+    assert _production_problems(ready) == []
