@@ -206,3 +206,16 @@ def deliveries(
     if channel:
         query = query.where(Delivery.channel == channel)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def deliveries_of(notification_ids: Iterable[int]) -> dict[int, list[Delivery]]:
+    """The deliveries of these notifications (one query), by notification, in channel order."""
+    found: dict[int, list[Delivery]] = {}
+    ids = list(notification_ids)
+    if not ids:
+        return found
+    for row in db.session.scalars(
+        select(Delivery).where(Delivery.notification_id.in_(ids)).order_by(Delivery.channel)
+    ):
+        found.setdefault(row.notification_id, []).append(row)
+    return found

@@ -33,7 +33,19 @@ bp = Blueprint("notifications", __name__)
 @login_required
 def inbox() -> Any:
     page = notifications.inbox(current_user, page=max(1, request.args.get("page", 1, type=int)))
-    return render_template("notifications/inbox.html", page=page, form=ActionForm(), render=render)
+    # how each went out by SMS or e-mail (the operators' channels are not the reader's business)
+    sent = {
+        note_id: [d for d in rows if d.channel in preferences.PERSONAL]
+        for note_id, rows in notifications.deliveries_of(n.id for n in page.items).items()
+    }
+    return render_template(
+        "notifications/inbox.html",
+        page=page,
+        form=ActionForm(),
+        render=render,
+        sent=sent,
+        channel_label=preferences.channel_label,
+    )
 
 
 @bp.post("/notifications/read")

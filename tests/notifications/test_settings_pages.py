@@ -167,6 +167,8 @@ def test_the_delivery_log_shows_ones_own_and_administrators_see_all(app, client,
     assert "已接受" not in page and "接单" not in page  # the buyer's notice is the buyer's
     assert "接收人" not in page  # no recipient column in one's own log
     assert client.get("/admin/notifications/deliveries").status_code == 404
+    inbox = client.get("/notifications").get_data(as_text=True)
+    assert "短信（已发送）" in inbox and "日志" not in inbox  # the operators' channel is not shown
     api = client.get("/api/v1/me/deliveries", headers=auth(client, "coop")).json
     assert [(d["channel"], d["status"]) for d in api["items"]] == [("log", "sent"), ("sms", "sent")]
     assert api["total"] == 2 and api["items"][1]["kind"] == "order.placed"
