@@ -263,3 +263,32 @@ def test_two_workers_racing_send_each_notice_once(app, sms, clock, coop, users):
     assert sorted(o.id for o in sms.sent) == notes
     assert sum(results) == 6
     assert {d.status.value for d in deliveries(coop)} == {"sent"}
+
+
+def test_two_workers_dispatching_at_once_write_each_delivery_once(app, sms, clock, coop):
+    notes = [tell(coop).id for _ in range(30)]
+    # as if no task had run yet: every notification still to dispatch
+    db.session.execute(update(Notification).values(dispatched_at=None))
+    db.session.execute(Delivery.__table__.delete())
+    db.session.commit()
+    configured = notification_tasks.channels.configured()
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            run_in_app(app, notification_tasks.dispatch, configured)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    rows = deliveries(coop, channel=None)
+    assert sorted((d.notification_id, d.channel) for d in rows) == sorted(
+        (n, c) for n in notes for c in ("log", "sms")
+    )
