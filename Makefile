@@ -64,6 +64,7 @@ run: translations
 	ALIPAY_GATEWAY_URL=$${ALIPAY_GATEWAY_URL:-http://127.0.0.1:$(ALIPAY_PORT)/gateway.do} \
 	WECHATPAY_BASE_URL=$${WECHATPAY_BASE_URL:-http://127.0.0.1:$(WECHATPAY_PORT)} \
 	SMS_ENDPOINT=$${SMS_ENDPOINT:-http://127.0.0.1:$(SMS_PORT)} \
+	NOTIFICATION_CHANNELS=$${NOTIFICATION_CHANNELS:-sms,email} SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)} \
 		$(BIN)/honcho start --procfile Procfile --port $(PORT)
 
 # In parallel: each file's tests on one worker, the tests marked xdist_group together (tests/conftest.py).

@@ -68,7 +68,9 @@ SMS_DEV_SETTINGS = {
 #: the development templates (the emulator knows the same codes and texts)
 SMS_DEV_TEMPLATES = {"verify_code": "SMS_900000001", "notice": "SMS_900000002"}
 #: the channels notifications/channels.py knows (its AVAILABLE)
-NOTIFICATION_CHANNEL_NAMES = ("log", "spool", "sms")
+NOTIFICATION_CHANNEL_NAMES = ("email", "log", "sms", "spool")
+#: where `make run`'s debugging SMTP server (devtools/mail_server) listens
+DEVELOPMENT_MAIL_SERVER = ("127.0.0.1", 8025)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -188,6 +190,41 @@ def parse_templates(name: str, value: Any, default: Mapping[str, str]) -> dict[s
             raise _refuse(name, "name=template code pairs, e.g. verify_code=SMS_1234", value)
         found[key.strip()] = code.strip()
     return found
+def parse_clock_range(name: str, value: Any, default: str) -> tuple[int, int] | None:
+    """'22:00-07:00' -> (1320, 420), minutes after midnight (the range may cross midnight);
+    'off' or 'none' -> None."""
+    text = default if _unset(value) else str(value).strip().lower()
+    if text in ("off", "none", ""):
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", text)
+    if match:
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60 and (h1, m1) != (h2, m2):
+            return h1 * 60 + m1, h2 * 60 + m2
+    raise _refuse(name, "a range of China time such as 22:00-07:00, or off", value)
+
+
+def parse_host(name: str, value: Any, default: str | None) -> str | None:
+    """A host name or address (letters, digits, '.', '-', ':')."""
+    if _unset(value):
+        return default
+    text = str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9.:\[\]-]{1,253}", text):
+        raise _refuse(name, "a host name or address", value)
+    return text
+
+
+def parse_mail_address(name: str, value: Any, default: str | None) -> str | None:
+    """An e-mail address, with or without a name: 'Produce Match <noreply@example.org>'."""
+    from email.utils import parseaddr
+
+    if _unset(value):
+        return default
+    text = str(value).strip()
+    _display, address = parseaddr(text)
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address or ""):
+        raise _refuse(name, "an e-mail address, e.g. Produce Match <noreply@example.org>", value)
+    return text
 
 
 def parse_database_url(name: str, value: str) -> str:
@@ -387,6 +424,55 @@ def build_config(
             setting("NOTIFICATION_SPOOL_DIR", instance / "notification_spool")
         ),
     }
+    # Notifications to people (notifications/channels.py, preferences.py; README
+    # "Notifications"): the site's own address for links in e-mails, quiet hours by default,
+    # each person's daily limit per channel, and the SMTP server of the e-mail channel
+    mail_dev = app_env != "production"
+    mail_ssl = flag("MAIL_USE_SSL", False)
+    mail_tls = flag("MAIL_USE_TLS", False)
+    if mail_ssl and mail_tls:
+        raise ConfigError(
+            "MAIL_USE_SSL and MAIL_USE_TLS are both on: choose one (SSL from the first byte, "
+            "usually port 465; or STARTTLS, usually port 587)."
+        )
+    dev_host, dev_port = DEVELOPMENT_MAIL_SERVER
+    cfg.update(
+        {
+            # where links in e-mails lead: this site's public address
+            "SITE_URL": parse_http_url("SITE_URL", raw("SITE_URL"))
+            or ("http://127.0.0.1:5000" if mail_dev else None),
+            # the quiet hours of everyone who has not chosen their own (China time); the
+            # tests' default is none, so that no test depends on the hour it runs
+            "NOTIFICATION_QUIET_HOURS": parse_clock_range(
+                "NOTIFICATION_QUIET_HOURS",
+                raw("NOTIFICATION_QUIET_HOURS"),
+                "off" if testing else "22:00-07:00",
+            ),
+            # notices one person gets per channel per day (China time); beyond: the inbox only
+            "NOTIFICATION_DAILY_LIMITS": {
+                "sms": whole("NOTIFICATION_SMS_DAILY_LIMIT", 10),
+                "email": whole("NOTIFICATION_EMAIL_DAILY_LIMIT", 50),
+            },
+            # SMTP (messaging/mail.py); development: the debugging server `make run` starts
+            "MAIL_SERVER": parse_host(
+                "MAIL_SERVER", raw("MAIL_SERVER"), dev_host if mail_dev else None
+            ),
+            "MAIL_PORT": whole(
+                "MAIL_PORT",
+                dev_port if mail_dev else (465 if mail_ssl else 587 if mail_tls else 25),
+            ),
+            "MAIL_USE_TLS": mail_tls,
+            "MAIL_USE_SSL": mail_ssl,
+            "MAIL_USERNAME": setting("MAIL_USERNAME"),
+            "MAIL_PASSWORD": setting("MAIL_PASSWORD"),
+            "MAIL_FROM": parse_mail_address(
+                "MAIL_FROM",
+                raw("MAIL_FROM"),
+                "Produce Match <noreply@localhost>" if mail_dev else None,
+            ),
+            "MAIL_TIMEOUT": parse_float("MAIL_TIMEOUT", raw("MAIL_TIMEOUT"), 10.0),
+        }
+    )
     # The task queue (see queue.py): Redis when QUEUE_URL is set (several nodes), else a SQLite
     # file beside the database; immediate (tasks run at once, no worker) in the tests
     queue_url = setting("QUEUE_URL")

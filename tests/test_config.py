@@ -38,7 +38,18 @@ BAD = [
     ("TRUSTED_PROXIES", "one"),
     ("LOG_FORMAT", "xml"),
     ("LOG_LEVEL", "loud"),
-    ("NOTIFICATION_CHANNELS", "log,email"),
+    ("NOTIFICATION_CHANNELS", "log,fax"),
+    ("NOTIFICATION_QUIET_HOURS", "22-7"),
+    ("NOTIFICATION_QUIET_HOURS", "25:00-07:00"),
+    ("NOTIFICATION_QUIET_HOURS", "07:00-07:00"),
+    ("NOTIFICATION_SMS_DAILY_LIMIT", "ten"),
+    ("NOTIFICATION_EMAIL_DAILY_LIMIT", "0"),
+    ("SITE_URL", "pm.example.org"),
+    ("MAIL_SERVER", "mail server"),
+    ("MAIL_PORT", "smtp"),
+    ("MAIL_USE_TLS", "maybe"),
+    ("MAIL_FROM", "noreply"),
+    ("MAIL_TIMEOUT", "0"),
     ("PAYMENTS_METHODS", "cash"),
     ("PAYMENTS_METHODS", ","),
     ("PAYMENTS_SANDBOX_URL", "127.0.0.1:5001"),
@@ -59,6 +70,8 @@ FREE_TEXT = {
     "PAYMENTS_SANDBOX_DB",
     "QUEUE_PATH",
     "NOTIFICATION_SPOOL_DIR",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
 }
 
 
@@ -122,6 +135,19 @@ def test_spellings_of_the_same_value_are_accepted(tmp_path):
     assert cfg["PAYMENTS_METHODS"] == ("transfer",)
     assert cfg["PAYMENTS_PUBLIC_URL"] == "https://pm.example.org"
     assert cfg["PAYMENTS_HTTP_TIMEOUT"] == 2.5
+
+
+def test_mail_over_ssl_or_starttls_not_both(tmp_path):
+    with pytest.raises(ConfigError, match="^MAIL_USE_SSL and MAIL_USE_TLS"):
+        build_config(str(tmp_path), environ={"MAIL_USE_SSL": "1", "MAIL_USE_TLS": "1"})
+    cfg = build_config(str(tmp_path), environ={"MAIL_USE_SSL": "1"})
+    assert cfg["MAIL_PORT"] == 8025  # development: the debugging server
+    prod = {"PRODUCE_MATCH_ENV": "production", "SECRET_KEY": "s" * 40, "MAIL_USE_TLS": "on"}
+    cfg = build_config(str(tmp_path), environ=prod)
+    assert (cfg["MAIL_SERVER"], cfg["MAIL_PORT"], cfg["SITE_URL"]) == (None, 587, None)
+    assert cfg["NOTIFICATION_QUIET_HOURS"] == (22 * 60, 7 * 60)
+    cfg = build_config(str(tmp_path), environ={"NOTIFICATION_QUIET_HOURS": "off"})
+    assert cfg["NOTIFICATION_QUIET_HOURS"] is None
 
 
 def test_the_notification_channels_checked_are_the_ones_that_exist():

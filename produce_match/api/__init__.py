@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
         demands,
         lots,
         monitor,
+        notifications,
         orders,
         payments,
         proposals,
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
         proposals.blp,
         payments.blp,
         monitor.blp,
+        notifications.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")

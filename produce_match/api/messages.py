@@ -20,6 +20,7 @@ _FIXED = {
     "Invalid input type.": _l("Invalid input type."),
     "Invalid value.": _l("Invalid value."),
     "Not a valid list.": _l("Not a valid list."),
+    "Not a time of day (HH:MM).": _l("Not a time of day (HH:MM)."),
     "Not a valid mapping type.": _l("Not a valid object."),
 }
 

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import selectinload
 
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.database import utcnow
 from produce_match.extensions import db
-from produce_match.notifications.models import Notification
+from produce_match.notifications.models import Delivery, DeliveryState, Notification
 from produce_match.queue import after_commit
 
 
@@ -182,3 +183,39 @@ def overseers(province_code: str | None, county_code: str | None) -> list[User]:
         .order_by(User.id)
     )
     return list(db.session.scalars(query))
+
+
+def deliveries(
+    user: User | None,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    status: str | None = None,
+    channel: str | None = None,
+) -> Any:
+    """The delivery log, newest first: one person's (`user`), or everyone's (None)."""
+    query = (
+        select(Delivery)
+        .options(selectinload(Delivery.notification), selectinload(Delivery.user))
+        .order_by(Delivery.id.desc())
+    )
+    if user is not None:
+        query = query.where(Delivery.user_id == user.id)
+    if status in {s.value for s in DeliveryState}:
+        query = query.where(Delivery.status == status)
+    if channel:
+        query = query.where(Delivery.channel == channel)
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def deliveries_of(notification_ids: Iterable[int]) -> dict[int, list[Delivery]]:
+    """The deliveries of these notifications (one query), by notification, in channel order."""
+    found: dict[int, list[Delivery]] = {}
+    ids = list(notification_ids)
+    if not ids:
+        return found
+    for row in db.session.scalars(
+        select(Delivery).where(Delivery.notification_id.in_(ids)).order_by(Delivery.channel)
+    ):
+        found.setdefault(row.notification_id, []).append(row)
+    return found

@@ -9,14 +9,11 @@ in a form may be anyone's.
 
 from __future__ import annotations
 
-import logging
 from typing import Protocol
 
 from produce_match.accounts.models import User
-from produce_match.extensions import db
-from produce_match.messaging.sms import send_sms
-
-log = logging.getLogger("produce_match.notifications")
+from produce_match.messaging.errors import PermanentFailure, TemporaryFailure
+from produce_match.messaging.sms import SmsError, send_sms
 
 #: the longest value Aliyun takes for a template's variable
 NOTICE_MAX = 35
@@ -31,24 +28,31 @@ def shorten(text: str, limit: int = NOTICE_MAX) -> str:
 class Outgoing(Protocol):
     """What the channel reads of a notification (channels.Outgoing)."""
 
-    user_id: int
     id: int | None
+    address: str | None
 
 
 class SmsChannel:
     name = "sms"
+    personal = True
 
-    def send(self, notification: Outgoing, text: str) -> None:
-        """Text the notice to the user's confirmed number (nothing without one). Raises
-        messaging.sms.SmsError when the provider refuses or does not answer (its
-        `retryable` says whether trying again may help)."""
-        user = db.session.get(User, notification.user_id)
-        if user is None or not user.phone or user.phone_verified_at is None:
-            log.info("sms: user %s has no confirmed mobile number", notification.user_id)
-            return
-        send_sms(
-            user.phone,
-            "notice",
-            {"text": shorten(text)},
-            out_id=f"notification-{notification.id}" if notification.id else None,
-        )
+    def address(self, user: User) -> str | None:
+        """The user's mobile number once an SMS code has confirmed it; None (skipped) before."""
+        return user.phone if user.phone and user.phone_verified_at is not None else None
+
+    def send(self, notification: Outgoing, text: str) -> str:
+        """Text the notice to the confirmed number the worker found (`address`); the
+        provider's message id. A refusal the provider may lift later (flow control, an outage)
+        is a TemporaryFailure, any other a PermanentFailure."""
+        if not notification.address:
+            raise PermanentFailure("no confirmed mobile number")
+        try:
+            return send_sms(
+                notification.address,
+                "notice",
+                {"text": shorten(text)},
+                out_id=f"notification-{notification.id}" if notification.id else None,
+            )
+        except SmsError as exc:
+            failure = TemporaryFailure if exc.retryable else PermanentFailure
+            raise failure(f"{exc.code}: {exc}") from exc

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from produce_match.database import utcnow
 from produce_match.extensions import db
-from produce_match.notifications.models import Notification
+from produce_match.notifications.models import Delivery, DeliveryState, Notification
 from produce_match.orders import operations as orders
 from produce_match.orders.models import DISPUTE_WINDOW, Order, OrderStatus, PaymentStatus
 from produce_match.payments import service
@@ -190,9 +190,9 @@ def _all_done() -> bool:
         .where(PaymentInstruction.status == InstructionState.queued)
     )
     unsent = db.session.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.channels_sent_at.is_(None))
+        select(func.count()).select_from(Notification).where(Notification.dispatched_at.is_(None))
+    ) + db.session.scalar(
+        select(func.count()).select_from(Delivery).where(Delivery.status != DeliveryState.sent)
     )
     unindexed = db.session.scalar(select(func.count()).select_from(SearchOutbox))
     db.session.rollback()
