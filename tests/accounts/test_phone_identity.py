@@ -435,7 +435,8 @@ def test_the_sms_channel_texts_only_confirmed_numbers(app, sms_outbox):  # noqa:
     confirmed = code_user("13904180001")
     unconfirmed = make_user("laowang", Role.cooperative, "老王家庭农场", phone="13904180003")
     no_phone = make_user("laoli", Role.cooperative, "老李家庭农场")
-    notify([confirmed, unconfirmed, no_phone], "no.such.kind")
+    # account notices go by SMS by default, to every role (notifications/preferences.py)
+    notify([confirmed, unconfirmed, no_phone], "account.notice")
     db.session.commit()
     (texted,) = sms_outbox
     assert texted.phone == "13904180001" and texted.template == "notice"
