@@ -73,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.monitor import operations as monitor_ops  # noqa: F401 (words)
     from produce_match.orders import cli as orders_cli
     from produce_match.orders import notices  # noqa: F401 (tells the other side of each step)
+    from produce_match.partners import receivers  # noqa: F401 (webhooks and robots)
     from produce_match.payments import init_app as payments_init
     from produce_match.search import cli as search_cli
     from produce_match.search import service as search

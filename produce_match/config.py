@@ -380,6 +380,12 @@ def build_config(
             "QUEUE_CLAIM_TIMEOUT": whole("QUEUE_CLAIM_TIMEOUT", 300),
         }
     )
+    # Links in messages that leave the site (webhooks, group robots): the site's public
+    # address; outgoing webhooks and robots wait this many seconds for an answer
+    cfg["SITE_URL"] = (
+        parse_http_url("SITE_URL", raw("SITE_URL")) or "http://127.0.0.1:5000"
+    ).rstrip("/")
+    cfg["WEBHOOK_TIMEOUT_SECONDS"] = whole("WEBHOOK_TIMEOUT_SECONDS", 10)
     # The pages' cache (see cache.py): files in the instance folder shared by the workers of
     # one node, Redis for several nodes (CACHE_REDIS_URL, else the queue's Redis)
     cache_url = setting("CACHE_REDIS_URL")
