@@ -93,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import monitor as monitor_views
     from produce_match.web import notifications as notifications_views
     from produce_match.web import orders as orders_views
+    from produce_match.web import partners as partners_views
     from produce_match.web import payments as payments_views
     from produce_match.web import views as web_views
 
@@ -127,6 +128,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     notifications_views.init_app(app)
     monitor_views.init_app(app)
     payments_views.init_app(app)
+    partners_views.init_app(app)
     payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
     # last: the request's one commit point runs before the app's other after-request hooks
