@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
         lots,
         monitor,
         orders,
+        partners,
         payments,
         proposals,
     )
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
         proposals.blp,
         payments.blp,
         monitor.blp,
+        partners.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")
