@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import JSON, CheckConstraint, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -76,7 +77,9 @@ class EndpointStatus(enum.StrEnum):
 
     @property
     def label(self) -> Any:
-        return _l("active") if self is EndpointStatus.active else _l("disabled")
+        if self is EndpointStatus.active:
+            return _lp("webhook or robot", "active")
+        return _lp("webhook or robot", "disabled")
 
 
 class EndpointAction(enum.StrEnum):
@@ -188,9 +191,9 @@ class DeliveryStatus(enum.StrEnum):
 
 
 _DELIVERY_LABELS = {
-    DeliveryStatus.pending: _l("waiting"),
-    DeliveryStatus.delivered: _l("delivered"),
-    DeliveryStatus.failed: _l("failed"),
+    DeliveryStatus.pending: _lp("webhook delivery", "waiting"),
+    DeliveryStatus.delivered: _lp("webhook delivery", "delivered"),
+    DeliveryStatus.failed: _lp("webhook delivery", "failed"),
 }
 
 

@@ -527,12 +527,13 @@ def urgent_lot_text(lot: Lot) -> tuple[str, list[str]]:
     """(title, lines) of a robot's post about a lot at risk, in Chinese."""
     with force_locale("zh"):
         title = _("Urgent: %(lot)s", lot=lot.title)
+        see = _("See the lot")
         place = " ".join(p for p in (lot.county.name, lot.township, lot.village) if p)
         return title, [
             f"#### {title}",
             f"> {_lot_line(lot)}",
             f"> {place} · {lot.cooperative.name}",
-            f"[{_('See the lot')}]({site_url(f'/lots/{lot.id}')})",
+            f"[{see}]({site_url(f'/lots/{lot.id}')})",
         ]
 
 
@@ -572,7 +573,8 @@ def summary_text(office: Organisation, day: date) -> tuple[str, list[str]]:
                 lines.append(
                     f"{number}. [{lot.title}]({site_url(f'/lots/{lot.id}')}) {_lot_line(lot)}"
                 )
-            lines.append(f"[{_('All lots at risk')}]({site_url('/monitor/at-risk')})")
+            every = _("All lots at risk")
+            lines.append(f"[{every}]({site_url('/monitor/at-risk')})")
         return title, lines
 
 

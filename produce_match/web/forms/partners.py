@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -23,7 +24,7 @@ class EndpointForm(FlaskForm):
         description=_l("Your server's https:// address that receives the events."),
     )
     description = StringField(
-        _l("Description (optional)"),
+        _lp("webhook", "Description (optional)"),
         validators=[optional(), length(120)],
         description=_l("e.g. our ordering system"),
     )
