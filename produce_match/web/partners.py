@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.exceptions import NotFound
 
@@ -15,7 +16,7 @@ from produce_match import policy
 from produce_match.errors import ValidationFailed
 from produce_match.lifecycle import MoveRefused
 from produce_match.partners import operations as partners
-from produce_match.partners.models import Delivery, Endpoint, EndpointStatus, Robot
+from produce_match.partners.models import Delivery, Endpoint, EndpointStatus, EventType, Robot
 from produce_match.web.forms import show_errors
 from produce_match.web.forms.partners import EndpointForm, RobotForm
 
@@ -242,6 +243,23 @@ def test_robot(robot_id: int) -> Any:
     return redirect(url_for(".robot", robot_id=robot.id, _anchor="log"))
 
 
+_ROBOT_MESSAGES = {
+    "robot.urgent_lot": _l("Lot at risk"),
+    "robot.summary": _l("Daily summary"),
+    "robot.test": _l("Test message"),
+}
+
+
+def delivery_label(event_type: str) -> Any:
+    """What a delivery in the log is, in words."""
+    if event_type in _ROBOT_MESSAGES:
+        return _ROBOT_MESSAGES[event_type]
+    try:
+        return EventType(event_type).label
+    except ValueError:
+        return event_type
+
+
 def init_app(app: Any) -> None:
     app.register_blueprint(bp)
 
@@ -256,4 +274,4 @@ def init_app(app: Any) -> None:
                 pages.append((url_for("partners.robots"), _("Group robots")))
             return pages
 
-        return {"partner_pages": partner_pages}
+        return {"partner_pages": partner_pages, "delivery_label": delivery_label}
