@@ -324,3 +324,20 @@ def test_sent_after_commit_only(app, users, receiver):
     assert db.session.scalar(select(Delivery)) is None
     assert receiver.received == []
     assert utcnow()  # the clock the module reads is the database's helper
+
+
+def test_the_readmes_verification_snippet_verifies_a_real_delivery(app, users, receiver):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Verifying the signature.**") :]
+    snippet = section[section.index("```python") + len("```python") : section.index("```\n", 20)]
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    _endpoint, secret = add_endpoint(users["coop"], receiver.url(), ["lot.posted"])
+    make_lot(users["coop"])
+    got = receiver.received[0]
+    header = got.headers["Produce-Match-Signature"]
+    assert namespace["verify"](secret, header, got.body)
+    assert not namespace["verify"](secret, header, got.body.replace(b"40000000", b"50000000"))
+    assert not namespace["verify"]("whsec_wrong", header, got.body)
