@@ -341,3 +341,13 @@ def test_the_readmes_verification_snippet_verifies_a_real_delivery(app, users, r
     assert namespace["verify"](secret, header, got.body)
     assert not namespace["verify"](secret, header, got.body.replace(b"40000000", b"50000000"))
     assert not namespace["verify"]("whsec_wrong", header, got.body)
+
+
+def test_production_must_name_its_public_site_url():
+    from produce_match.partners import site_url_problems
+
+    production = {"PRODUCE_MATCH_ENV": "production"}
+    assert site_url_problems({**production, "SITE_URL": "http://127.0.0.1:5000"})
+    assert site_url_problems({**production, "SITE_URL": "http://produce.example.cn"})
+    assert site_url_problems({**production, "SITE_URL": "https://produce.example.cn"}) == []
+    assert site_url_problems({"PRODUCE_MATCH_ENV": "development", "SITE_URL": ""}) == []
