@@ -65,8 +65,11 @@ RETRY_DELAYS = (
 #: a lot is at risk (told once) when it spoils within this many days and has no buyer yet:
 #: the officials' flag (monitor)
 AT_RISK_DAYS = monitor.FLAG_DAYS
-#: lots named in a daily summary
+#: lots named in a daily summary, and in a message about several lots at risk at once
 SUMMARY_TOP = 5
+#: a robot is told of up to this many lots that became at risk together one by one; of more,
+#: in one message (robots take 20 messages a minute)
+ONE_BY_ONE = 3
 BATCH = 100
 CHINA = ZoneInfo(DEFAULT_TIMEZONE)
 
@@ -467,9 +470,10 @@ def lot_posted(lot: Lot) -> None:
         announce_at_risk(lot)
 
 
-def announce_at_risk(lot: Lot) -> bool:
+def announce_at_risk(lot: Lot, for_robots: dict[Robot, list[Lot]] | None = None) -> bool:
     """Tell that a lot is at risk, once per lot: `lot.at_risk` to the webhooks, and the
-    lot to the robots of the offices that hold it. False if it was told before."""
+    lot to the robots of the offices that hold it (or into `for_robots`, for the caller to
+    post together). False if it was told before."""
     if db.session.get(LotAtRisk, lot.id) is not None:
         return False
     db.session.add(LotAtRisk(lot_id=lot.id))
@@ -480,7 +484,10 @@ def announce_at_risk(lot: Lot) -> bool:
         .where(Robot.status == EndpointStatus.active, Robot.post_urgent, _covering_offices(lot))
     )
     for robot in robots:
-        _robot_delivery(robot, "robot.urgent_lot", *urgent_lot_text(lot))
+        if for_robots is None:
+            _robot_delivery(robot, "robot.urgent_lot", *urgent_lot_text(lot))
+        else:
+            for_robots.setdefault(robot, []).append(lot)
     return True
 
 
@@ -498,8 +505,15 @@ def find_at_risk(limit: int = 500) -> int:
         Lot.id.not_in(select(LotAtRisk.lot_id)),
     ).limit(limit)
     found = 0
+    for_robots: dict[Robot, list[Lot]] = {}
     for lot in db.session.scalars(query):
-        found += announce_at_risk(lot)
+        found += announce_at_risk(lot, for_robots)
+    for robot, its_lots in for_robots.items():
+        if len(its_lots) <= ONE_BY_ONE:
+            for lot in its_lots:
+                _robot_delivery(robot, "robot.urgent_lot", *urgent_lot_text(lot))
+        else:  # many at once (the first look after a robot or the site starts): one message
+            _robot_delivery(robot, "robot.urgent_lot", *urgent_lots_text(its_lots))
     return found
 
 
@@ -535,6 +549,19 @@ def urgent_lot_text(lot: Lot) -> tuple[str, list[str]]:
             f"> {place} · {lot.cooperative.name}",
             f"[{see}]({site_url(f'/lots/{lot.id}')})",
         ]
+
+
+def urgent_lots_text(lots: list[Lot]) -> tuple[str, list[str]]:
+    """(title, lines) of one robot post about several lots that became at risk together."""
+    with force_locale("zh"):
+        title = _("Urgent: %(count)s lots are at risk of spoiling", count=len(lots))
+        lines = [f"#### {title}"]
+        for number, lot in enumerate(lots[:SUMMARY_TOP], 1):
+            lines.append(f"{number}. [{lot.title}]({site_url(f'/lots/{lot.id}')}) {_lot_line(lot)}")
+        if len(lots) > SUMMARY_TOP:
+            every = _("All lots at risk")
+            lines.append(f"[{every}]({site_url('/monitor/at-risk')})")
+        return title, lines
 
 
 def summary_text(office: Organisation, day: date) -> tuple[str, list[str]]:

@@ -164,3 +164,33 @@ def test_only_dingtalk_robots_take_a_secret(app, users):
     with pytest.raises(ValidationFailed) as refused:
         add_robot(users["official"], "http://127.0.0.1:9/send?key=x", secret="SECx")
     assert "secret" in refused.value.fields
+
+
+def test_many_lots_at_risk_at_once_make_one_message(app, users):
+    lots = [make_lot(users["coop"], spoil_by=_soon(20 + i)) for i in range(7)]
+    with Receiver(answers=[(200, '{"errcode":0}')]) as wecom:
+        add_robot(users["official"], wecom.url("/send?key=k"))
+        for lot in lots:
+            lot.spoil_by = date.today() + timedelta(days=2)
+        db.session.commit()
+        assert partners.find_at_risk() == 7
+        db.session.commit()
+        assert partners.find_at_risk() == 0
+        db.session.commit()
+    assert len(wecom.received) == 1
+    content = json.loads(wecom.received[0].body)["markdown"]["content"]
+    assert "7 批" in content
+    assert content.count("/lots/") == partners.SUMMARY_TOP
+    assert "/monitor/at-risk" in content
+
+
+def test_a_few_lots_at_risk_are_posted_one_by_one(app, users):
+    lots = [make_lot(users["coop"], spoil_by=_soon(20 + i)) for i in range(2)]
+    with Receiver(answers=[(200, '{"errcode":0}')]) as wecom:
+        add_robot(users["official"], wecom.url("/send?key=k"))
+        for lot in lots:
+            lot.spoil_by = date.today() + timedelta(days=4)
+        db.session.commit()
+        assert partners.find_at_risk() == 2
+        db.session.commit()
+    assert len(wecom.received) == 2
