@@ -30,7 +30,7 @@ def _allowed(action: str, model: type) -> None:
 
 def _event_choices(form: EndpointForm) -> EndpointForm:
     form.events.choices = [
-        (e.value, f"{e.label} ({e.value})")
+        (e.value, f"{e.label} · {e.value}")
         for e in partners.allowed_events(current_user.organisation)
     ]
     return form
