@@ -133,7 +133,14 @@ def check_url(url: str, *, production: bool, robot: str | None = None) -> str:
     loopback, private, link-local or reserved address: nobody may aim our worker at our own
     network); a robot's URL must be on its service's host. Development and tests may also post
     over plain HTTP to this machine (the local emulators and test servers)."""
-    parts = urllib.parse.urlsplit(url.strip())
+    url = url.strip()
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise UnsafeURL("host")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # a port that is not a number, or out of range, raises here
+    except ValueError:
+        raise UnsafeURL("host") from None
     host = parts.hostname or ""
     if not host or parts.username or parts.password:
         raise UnsafeURL("host")
@@ -141,16 +148,16 @@ def check_url(url: str, *, production: bool, robot: str | None = None) -> str:
     if parts.scheme != "https" and not (parts.scheme == "http" and local and not production):
         raise UnsafeURL("scheme")
     if not production:
-        return url.strip()
+        return url
     if robot is not None and host != ROBOT_HOSTS[robot]:
         raise UnsafeURL("robot_host")
     try:
-        infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise UnsafeURL("unresolvable") from None
     if not infos or not all(_public(str(info[4][0])) for info in infos):
         raise UnsafeURL("private")
-    return url.strip()
+    return url
 
 
 # --- posting ----------------------------------------------------------------------------------

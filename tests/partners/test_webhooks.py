@@ -351,3 +351,12 @@ def test_production_must_name_its_public_site_url():
     assert site_url_problems({**production, "SITE_URL": "http://produce.example.cn"})
     assert site_url_problems({**production, "SITE_URL": "https://produce.example.cn"}) == []
     assert site_url_problems({"PRODUCE_MATCH_ENV": "development", "SITE_URL": ""}) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "https://exa mple.com/", "https://\x00/", "http://127.0.0.1:99999/x"]
+)
+def test_malformed_addresses_are_refused_not_crashed_on(url):
+    for production in (False, True):
+        with pytest.raises(webhooks.UnsafeURL):
+            webhooks.check_url(url, production=production)
