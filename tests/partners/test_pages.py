@@ -140,3 +140,33 @@ def test_the_account_page_links_to_them(app, client, users):
     _as(buyer, "buyer")
     page = buyer.get("/account").get_data(as_text=True)
     assert "/organisation/webhooks" in page and "/organisation/robots" not in page
+
+
+def test_a_member_changes_the_events_and_switches_it_off_and_on(app, client, users):
+    _as(client, "buyer")
+    post_form(
+        client,
+        "/organisation/webhooks",
+        {"url": "http://127.0.0.1:9/orders", "events": ["order.placed"]},
+        page="/organisation/webhooks",
+    )
+    endpoint = db.session.scalar(select(Endpoint))
+    page = f"/organisation/webhooks/{endpoint.id}"
+    changed = post_form(
+        client,
+        page,
+        {"url": endpoint.url, "events": ["order.paid", "order.cancelled"], "description": "ERP"},
+        page=page,
+    )
+    assert changed.status_code == 302
+    db.session.refresh(endpoint)
+    assert endpoint.events == ["order.paid", "order.cancelled"] and endpoint.description == "ERP"
+    post_form(client, f"{page}/disable", {}, page=page)
+    db.session.refresh(endpoint)
+    assert endpoint.status is EndpointStatus.disabled
+    post_form(client, f"{page}/enable", {}, page=page)
+    db.session.refresh(endpoint)
+    assert endpoint.status is EndpointStatus.active
+    from produce_match.audit.operations import history
+
+    assert [e.action for e in history(endpoint)] == ["created", "updated", "disabled", "enabled"]
