@@ -74,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.monitor import operations as monitor_ops  # noqa: F401 (words)
     from produce_match.orders import cli as orders_cli
     from produce_match.orders import notices  # noqa: F401 (tells the other side of each step)
+    from produce_match.partners import receivers  # noqa: F401 (webhooks and robots)
     from produce_match.payments import init_app as payments_init
     from produce_match.search import cli as search_cli
     from produce_match.search import service as search
@@ -93,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import monitor as monitor_views
     from produce_match.web import notifications as notifications_views
     from produce_match.web import orders as orders_views
+    from produce_match.web import partners as partners_views
     from produce_match.web import payments as payments_views
     from produce_match.web import sharing as sharing_views
     from produce_match.web import shops as shops_views
@@ -132,6 +134,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     payments_views.init_app(app)
     sharing_views.init_app(app)
     shops_views.init_app(app)  # county shops, the public feeds, WeChat's share card
+    partners_views.init_app(app)
     payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
     # last: the request's one commit point runs before the app's other after-request hooks

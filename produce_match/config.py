@@ -190,6 +190,8 @@ def parse_templates(name: str, value: Any, default: Mapping[str, str]) -> dict[s
             raise _refuse(name, "name=template code pairs, e.g. verify_code=SMS_1234", value)
         found[key.strip()] = code.strip()
     return found
+
+
 def parse_clock_range(name: str, value: Any, default: str) -> tuple[int, int] | None:
     """'22:00-07:00' -> (1320, 420), minutes after midnight (the range may cross midnight);
     'off' or 'none' -> None."""
@@ -438,9 +440,6 @@ def build_config(
     dev_host, dev_port = DEVELOPMENT_MAIL_SERVER
     cfg.update(
         {
-            # where links in e-mails lead: this site's public address
-            "SITE_URL": parse_http_url("SITE_URL", raw("SITE_URL"))
-            or ("http://127.0.0.1:5000" if mail_dev else None),
             # the quiet hours of everyone who has not chosen their own (China time); the
             # tests' default is none, so that no test depends on the hour it runs
             "NOTIFICATION_QUIET_HOURS": parse_clock_range(
@@ -494,6 +493,8 @@ def build_config(
             "QUEUE_CLAIM_TIMEOUT": whole("QUEUE_CLAIM_TIMEOUT", 300),
         }
     )
+    # outgoing webhooks and robots wait this many seconds for an answer
+    cfg["WEBHOOK_TIMEOUT_SECONDS"] = whole("WEBHOOK_TIMEOUT_SECONDS", 10)
     # The pages' cache (see cache.py): files in the instance folder shared by the workers of
     # one node, Redis for several nodes (CACHE_REDIS_URL, else the queue's Redis)
     cache_url = setting("CACHE_REDIS_URL")
@@ -559,8 +560,8 @@ def build_config(
         }
     )
     # sharing: the CJK font of the posters (unset: the usual Debian paths are searched, see
-    # sharing/poster.py), and the site's public address for absolute links (Open Graph, short
-    # links) where the request's own host is not the public one
+    # sharing/poster.py); the site's public address, the base of every absolute link of what
+    # leaves the site (links.py: short links, Open Graph, feeds, e-mails, webhooks, robots)
     cfg.update(
         {
             "POSTER_FONT": setting("POSTER_FONT"),

@@ -9,6 +9,13 @@ from produce_match.matching.models import AlertSetting, MatchAlert, Proposal
 from produce_match.monitor.models import FollowUp, Problem, ProblemPhoto, ReferencePrice
 from produce_match.notifications.models import Notification
 from produce_match.orders.models import Order, OrderPhoto
+from produce_match.partners.models import (
+    DeliveryAttempt,
+    Endpoint,
+    LotAtRisk,
+    OutgoingDelivery,
+    Robot,
+)
 from produce_match.payments.models import (
     LedgerEntry,
     Payment,
@@ -25,12 +32,16 @@ __all__ = [
     "AuditEvent",
     "Commodity",
     "CommodityName",
+    "OutgoingDelivery",
+    "DeliveryAttempt",
     "Demand",
+    "Endpoint",
     "FollowUp",
     "LedgerEntry",
     "LoginFailure",
     "LoginSession",
     "Lot",
+    "LotAtRisk",
     "LotPhoto",
     "MatchAlert",
     "Notification",
@@ -46,6 +57,7 @@ __all__ = [
     "PaymentInstruction",
     "PayoutAccount",
     "Region",
+    "Robot",
     "SearchDocument",
     "SearchOutbox",
     "SearchWord",

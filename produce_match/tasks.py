@@ -6,6 +6,7 @@ from produce_match.matching import tasks as matching_tasks
 from produce_match.monitor import tasks as monitor_tasks
 from produce_match.notifications import tasks as notifications_tasks
 from produce_match.orders import tasks as orders_tasks
+from produce_match.partners import tasks as partners_tasks
 from produce_match.payments import tasks as payments_tasks
 from produce_match.search import tasks as search_tasks
 from produce_match.sharing import tasks as sharing_tasks
@@ -17,6 +18,7 @@ __all__ = [
     "monitor_tasks",
     "notifications_tasks",
     "orders_tasks",
+    "partners_tasks",
     "payments_tasks",
     "search_tasks",
     "sharing_tasks",

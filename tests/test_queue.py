@@ -60,15 +60,23 @@ def test_a_rolled_back_transaction_enqueues_nothing(queued_app, users):
 def test_the_timers_are_periodic_tasks_declared_in_code(app):
     queue = get_queue(app)
     every_minute = ["notifications.sweep", "orders.expire", "payments.reconcile"]
-    every_minute += ["payments.sweep", "search.sweep"]
+    every_minute += ["payments.sweep", "search.sweep", "partners.sweep"]
     hourly = "monitor.sweep_exports"
-    assert set(queue.periodic_tasks()) == {*every_minute, "lots.expire", "demands.digest", hourly}
+    on_the_hour = ["partners.find_at_risk", "partners.robot_summaries"]  # at risk: every 15 min
+    assert set(queue.periodic_tasks()) == {
+        *every_minute,
+        "lots.expire",
+        "demands.digest",
+        hourly,
+        *on_the_hour,
+    }
     # what huey's consumer starts at a given minute (UTC)
     assert queue.due(datetime(2026, 12, 7, 5, 13)) == sorted(every_minute)
     assert queue.due(datetime(2026, 12, 7, 5, 10)) == sorted([*every_minute, "lots.expire"])
     assert queue.due(datetime(2026, 12, 7, 6, 0)) == sorted(
-        [*every_minute, "demands.digest", "lots.expire"]
+        [*every_minute, "demands.digest", "lots.expire", *on_the_hour]
     )
+    assert "partners.find_at_risk" in queue.due(datetime(2026, 12, 7, 6, 45))
     assert queue.due(datetime(2026, 12, 7, 6, 23)) == sorted([*every_minute, hourly])
 
 

@@ -195,6 +195,7 @@ def test_check_deploy_passes_a_safe_configuration(database_url, tmp_path, monkey
         SECRET_KEY=secret,
         SESSION_COOKIE_SECURE=True,
         PREFERRED_URL_SCHEME="https",
+        SITE_URL="https://produce.example.cn",
         TRUSTED_PROXIES=1,
         UPLOAD_DIR=str(tmp_path / "up"),
         SEARCH_INDEX_DIR=str(tmp_path / "ix"),

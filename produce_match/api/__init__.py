@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
         monitor,
         notifications,
         orders,
+        partners,
         payments,
         proposals,
     )
@@ -56,6 +57,7 @@ def init_app(app: Flask) -> None:
         payments.blp,
         monitor.blp,
         notifications.blp,
+        partners.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")

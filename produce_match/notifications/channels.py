@@ -40,6 +40,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from produce_match import links
 from produce_match.accounts.models import User
 from produce_match.messaging import mail
 from produce_match.messaging.errors import DeliveryError, PermanentFailure, TemporaryFailure
@@ -170,11 +171,10 @@ class EmailChannel:
 
 
 def site_url(path: str | None) -> str | None:
-    """The absolute address of a path of this site (SITE_URL + path)."""
-    base = current_app.config.get("SITE_URL")
-    if not base or not path or not path.startswith("/") or path.startswith("//"):
+    """The absolute address of a path of this site; None for anything but a path."""
+    if not path or not path.startswith("/") or path.startswith("//"):
         return None
-    return base.rstrip("/") + path
+    return links.site_url(path)
 
 
 def email_content(notification: Outgoing, text: str, locale: str) -> tuple[str, str, str]:

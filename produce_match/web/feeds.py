@@ -20,7 +20,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request
 from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -29,6 +29,7 @@ from produce_match import units
 from produce_match.catalog import regions
 from produce_match.dates import DEFAULT_TIMEZONE, local_today
 from produce_match.extensions import db
+from produce_match.links import external_url
 from produce_match.lots.models import Lot
 from produce_match.shops import queries
 from produce_match.web.pagecache import shared
@@ -117,9 +118,9 @@ def _rfc3339(instant: datetime) -> str:
 
 def _entry(lot: Lot, lang: str) -> dict[str, Any]:
     """What both feeds say of one lot."""
-    url = url_for("lots.detail", lot_id=lot.id, _external=True)
+    url = external_url("lots.detail", lot_id=lot.id)
     photo = lot.photos[0] if lot.photos else None
-    image = url_for("lots.media", key=photo.key, _external=True) if photo else None
+    image = external_url("lots.media", key=photo.key) if photo else None
     facts = {
         "commodity": lot.commodity_label(lang),
         "left": units.format_mass(lot.remaining_g, lot.quantity_unit, lang),
@@ -201,8 +202,8 @@ def _build(kind: str, lang: str) -> tuple[str, str]:
     entries = [_entry(lot, lang) for lot in lots]
     changed = _changed_since(wanted)
     args = {**echo, "lang": lang}
-    self_url = url_for(f"feeds.lots_{kind}", _external=True, **args)
-    home = url_for("lots.browse", _external=True)
+    self_url = external_url(f"feeds.lots_{kind}", **args)
+    home = external_url("lots.browse")
     title = _title(wanted)
     description = _(
         "Lots of farm produce that must be sold before they spoil, from village cooperatives."
@@ -215,8 +216,8 @@ def _build(kind: str, lang: str) -> tuple[str, str]:
             "feed_url": self_url,
             "description": description,
             "language": "zh-CN" if lang == "zh" else "en",
-            "icon": url_for("static", filename="img/share.png", _external=True),
-            "favicon": url_for("static", filename="img/favicon.svg", _external=True),
+            "icon": external_url("static", filename="img/share.png"),
+            "favicon": external_url("static", filename="img/favicon.svg"),
             "authors": [{"name": _("Produce Match"), "url": home}],
             "items": [
                 {
@@ -237,7 +238,7 @@ def _build(kind: str, lang: str) -> tuple[str, str]:
         }
         text = json.dumps(body, ensure_ascii=False, indent=1)
     else:
-        alternate = url_for("feeds.lots_json", _external=True, **args)
+        alternate = external_url("feeds.lots_json", **args)
         text = render_template(
             "feeds/lots.atom.xml",
             title=title,
@@ -302,12 +303,12 @@ def feed_links(**args: str) -> list[dict[str, str]]:
     return [
         {
             "type": "application/feed+json",
-            "href": url_for("feeds.lots_json", _external=True, **args),
+            "href": external_url("feeds.lots_json", **args),
             "title": _("Lots on offer (JSON Feed)"),
         },
         {
             "type": "application/atom+xml",
-            "href": url_for("feeds.lots_atom", _external=True, **args),
+            "href": external_url("feeds.lots_atom", **args),
             "title": _("Lots on offer (Atom)"),
         },
     ]

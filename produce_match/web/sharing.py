@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urljoin
 
 from flask import (
     Blueprint,
@@ -39,6 +38,7 @@ from produce_match.database import utcnow
 from produce_match.demands.models import Demand, DemandStatus
 from produce_match.extensions import db
 from produce_match.i18n import current_language
+from produce_match.links import site_url
 from produce_match.lots.models import Lot, LotStatus
 from produce_match.orders.events import order_changed
 from produce_match.orders.models import Order
@@ -85,14 +85,6 @@ def _open_lot(lot_id: int) -> Lot:
     if lot.current_status is not LotStatus.open:
         abort(404)
     return lot
-
-
-def site_url(path: str) -> str:
-    """The absolute URL of `path` on this site: SITE_URL if configured, else the request's."""
-    base = current_app.config.get("SITE_URL")
-    if base:
-        return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
-    return urljoin(request.host_url, path.lstrip("/"))
 
 
 def short_url(code: str) -> str:

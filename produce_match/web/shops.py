@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, request, url_for
+from flask import Blueprint, Flask, abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from produce_match import policy
 from produce_match.accounts.models import Organisation
+from produce_match.links import external_url
 from produce_match.lots.models import Lot
 from produce_match.sharing import operations as sharing
 from produce_match.sharing.models import Channel, TargetKind
@@ -87,7 +88,7 @@ def shop(office_id: int) -> Any:
         count=count,
         grams=grams,
         pager={"number": number, "pages": pages},
-        photo_url=url_for("lots.media", key=photo.key, _external=True) if photo else None,
+        photo_url=external_url("lots.media", key=photo.key) if photo else None,
         share=_share(office, count, grams, lots),
         show_hotline=policy.can(current_user, "view_hotline", office),
         feed_args=_feed_args(office),

@@ -293,7 +293,9 @@ def test_expiry_shows_on_read(client, tokens, lot, monkeypatch):
 def test_placing_an_order_runs_only_what_it_needs(client, tokens, lot):
     """Reading: the token's user (with its organisation's place), the lot, the buyer's demand
     for the commodity, the lot's lapsed orders; writing: the order, its audit record, the
-    cooperative's notices, the search queue, and last the guarded UPDATE of the lot. (The
+    cooperative's notices, then the two sides' webhook endpoints are looked up (one indexed
+    read: none here, so nothing more is written), the search queue, and last the guarded
+    UPDATE of the lot. (The
     tasks enqueued on commit run at once in tests: they come after the commit.)"""
     from sqlalchemy import event
 
@@ -318,6 +320,9 @@ def test_placing_an_order_runs_only_what_it_needs(client, tokens, lot):
         event.remove(db.engine, "commit", commit)
     assert response.status_code == 201, response.json
     assert response.json["delivery"]["county"] == "东湖区"
-    assert [s.split()[0] for s in statements] == ["SELECT"] * 4 + ["INSERT"] * 4 + ["UPDATE"]
-    written = [s.split()[2 if s.startswith("INSERT") else 1] for s in statements[4:]]
+    assert [s.split()[0] for s in statements] == (
+        ["SELECT"] * 4 + ["INSERT"] * 3 + ["SELECT"] + ["INSERT", "UPDATE"]
+    )
+    assert "webhook_endpoints" in statements[7]
+    written = [s.split()[2 if s.startswith("INSERT") else 1] for s in statements[4:] if s[0] != "S"]
     assert written == ["orders", "audit_events", "notifications", "search_outbox", "lots"]

@@ -85,6 +85,7 @@ def _production(database_url: str, tmp_path: Path, app_factory, name: str, **mor
         SECRET_KEY=SECRET,
         SESSION_COOKIE_SECURE=True,
         PREFERRED_URL_SCHEME="https",
+        SITE_URL="https://produce.example.cn",
         TRUSTED_PROXIES=1,
         UPLOAD_DIR=str(tmp_path / f"{name}-up"),
         SEARCH_INDEX_DIR=str(tmp_path / f"{name}-ix"),
