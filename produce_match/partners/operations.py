@@ -2,9 +2,8 @@
 and the deliveries: sending, retrying with back-off, failing, replaying.
 
 Events become `OutgoingDelivery` rows inside the transaction that caused them (the outbox); the
-worker
-sends them after the commit (`deliver_due`), and a sweep every minute sends what is due again
-or was left behind. Operations flush, never commit, except `deliver_due`, which runs in the
+worker sends them after the commit (`deliver_due`), and a sweep every minute sends what is due
+again or was left behind. Operations flush, never commit, except `deliver_due`, which runs in the
 worker and commits around each network call so that nothing is locked while it waits.
 """
 
