@@ -22,6 +22,7 @@ _FIXED = {
     "Not a valid list.": _l("Not a valid list."),
     "Not a time of day (HH:MM).": _l("Not a time of day (HH:MM)."),
     "Not a valid mapping type.": _l("Not a valid object."),
+    "Give channels, quiet_hours or both.": _l("Give channels, quiet_hours or both."),
 }
 
 _PATTERNS = [

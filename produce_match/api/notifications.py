@@ -84,6 +84,11 @@ class NotificationSettingsWriteSchema(ma.Schema):
         metadata={"description": "null: no quiet hours; left out: unchanged"},
     )
 
+    @ma.validates_schema
+    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:  # a request that changes nothing is a mistake, not a success
+            raise ma.ValidationError("Give channels, quiet_hours or both.")
+
 
 class NoticeDeliverySchema(ma.Schema):
     id = ma.fields.Integer()

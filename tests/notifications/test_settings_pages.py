@@ -122,6 +122,9 @@ def test_the_api_reads_and_writes_the_callers_settings(client, users, sms):
     # quiet hours left out stay; null switches them off
     put = client.put("/api/v1/me/notification-settings", json={"channels": {}}, headers=headers)
     assert put.json["quiet_hours"] == {"start": "23:00", "end": "06:30"}
+    # nothing to change is refused, saying what to give
+    empty = client.put("/api/v1/me/notification-settings", json={}, headers=headers)
+    assert empty.status_code == 422 and "quiet_hours" in empty.get_data(as_text=True)
     put = client.put(
         "/api/v1/me/notification-settings", json={"quiet_hours": None}, headers=headers
     )

@@ -82,8 +82,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("phone_verified_at")
+    # ALTER TABLE ... DROP COLUMN, even on SQLite (3.35+): a batch would copy and drop the users
+    # table, which every other table refers to
+    op.drop_column("users", "phone_verified_at")
 
     with op.batch_alter_table("phone_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_phone_codes_user_id"))
