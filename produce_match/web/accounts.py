@@ -109,8 +109,10 @@ def _sending_code() -> bool:
 
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
+    # where the newcomer was going (a lot's order form, from a shared link): back there after
+    after = local_target(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(url_for("web.index"))
+        return redirect(after or url_for("web.index"))
     form = RegisterForm()
     form.province.choices = province_choices()
     counties = regions.counties(form.province.data) if form.province.data else []
@@ -148,7 +150,7 @@ def register() -> Any:
                 ),
                 "success",
             )
-            return redirect(url_for("web.index"))
+            return redirect(after or url_for("web.index"))
     return render_template("accounts/register.html", form=form, counties=counties, note=None)
 
 
