@@ -10,6 +10,7 @@ import pytest
 from flask import g
 from sqlalchemy import Enum, func, select, update
 
+from produce_match.accounts.models import CODES
 from produce_match.audit.models import AuditEvent
 from produce_match.audit.operations import history
 from produce_match.demands.models import DEMANDS, Demand, DemandAction, DemandStatus
@@ -19,7 +20,10 @@ from produce_match.lots.models import LOTS, SELLABLE, LotStatus, can_sell, sella
 from produce_match.lots.rules import meets_minimum
 from produce_match.matching.models import AWAITING_ANSWERS, PROPOSALS
 from produce_match.monitor.models import EXPORTS, PROBLEMS, SOLVED, UNFINISHED, UNSOLVED
+from produce_match.notifications.models import DELIVERIES as NOTICE_DELIVERIES
 from produce_match.orders import models as order_models
+from produce_match.partners.models import DELIVERIES as OUTGOING_DELIVERIES
+from produce_match.partners.models import ENDPOINTS, ROBOTS
 from produce_match.payments.models import INSTRUCTIONS, OPEN_PAYMENTS, OUTSTANDING, PAYMENTS
 from tests import factories
 
@@ -32,6 +36,11 @@ LIFECYCLES = [
     PROPOSALS,
     PROBLEMS,
     EXPORTS,
+    CODES,
+    NOTICE_DELIVERIES,
+    ENDPOINTS,
+    ROBOTS,
+    OUTGOING_DELIVERIES,
 ]
 
 #: the sets each model's queries use, derived beside its table
@@ -50,6 +59,11 @@ DERIVED = {
     "match_proposals": [AWAITING_ANSWERS],
     "export_jobs": [UNFINISHED],
     "problems": [UNSOLVED, SOLVED],
+    "phone_codes": [],
+    "notification_deliveries": [],
+    "webhook_endpoints": [],
+    "group_robots": [],
+    "outgoing_deliveries": [],
 }
 
 

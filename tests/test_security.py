@@ -29,8 +29,11 @@ def test_no_template_has_inline_script_or_style(app):
     from pathlib import Path
 
     root = Path(app.template_folder)
+    # e-mails are read in mail programs, not served under our CSP, and most of those honour
+    # only inline styles: the one place they belong
+    mails = {root / "notifications" / "email.html"}
     offenders = []
-    for path in root.rglob("*.html"):
+    for path in set(root.rglob("*.html")) - mails:
         text = path.read_text(encoding="utf-8")
         for bad in ("<script>", "<style", " style=", " onclick=", " onchange=", " onsubmit="):
             if bad in text:

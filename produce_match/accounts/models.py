@@ -252,7 +252,7 @@ class PhoneCode(db.Model):
 
 #: a code's moves: it is used once, killed by wrong tries or replaced by a newer one
 CODES: Lifecycle[CodeStatus, CodeAction] = Lifecycle(
-    "phone_code",
+    "phone_codes",
     CodeStatus,
     CodeAction,
     {

@@ -88,15 +88,16 @@ class EndpointAction(enum.StrEnum):
 
 
 #: the one table of moves of endpoints and of robots (they are switched on and off alike)
-SWITCH: Lifecycle[EndpointStatus, EndpointAction] = Lifecycle(
-    "switches",
-    EndpointStatus,
-    EndpointAction,
-    {
-        (EndpointStatus.active, EndpointAction.disable): EndpointStatus.disabled,
-        (EndpointStatus.disabled, EndpointAction.enable): EndpointStatus.active,
-    },
-    verbs={EndpointAction.disable: "disabled", EndpointAction.enable: "enabled"},
+SWITCH_MOVES = {
+    (EndpointStatus.active, EndpointAction.disable): EndpointStatus.disabled,
+    (EndpointStatus.disabled, EndpointAction.enable): EndpointStatus.active,
+}
+SWITCH_VERBS = {EndpointAction.disable: "disabled", EndpointAction.enable: "enabled"}
+ENDPOINTS: Lifecycle[EndpointStatus, EndpointAction] = Lifecycle(
+    "webhook_endpoints", EndpointStatus, EndpointAction, SWITCH_MOVES, verbs=SWITCH_VERBS
+)
+ROBOTS: Lifecycle[EndpointStatus, EndpointAction] = Lifecycle(
+    "group_robots", EndpointStatus, EndpointAction, SWITCH_MOVES, verbs=SWITCH_VERBS
 )
 
 
@@ -205,7 +206,7 @@ class DeliveryAction(enum.StrEnum):
 
 D, DA = DeliveryStatus, DeliveryAction
 DELIVERIES: Lifecycle[DeliveryStatus, DeliveryAction] = Lifecycle(
-    "deliveries",
+    "outgoing_deliveries",
     DeliveryStatus,
     DeliveryAction,
     {

@@ -36,7 +36,8 @@ from produce_match.monitor import queries as monitor
 from produce_match.orders.models import Order
 from produce_match.partners.models import (
     DELIVERIES,
-    SWITCH,
+    ENDPOINTS,
+    ROBOTS,
     DeliveryAction,
     DeliveryAttempt,
     DeliveryStatus,
@@ -207,7 +208,8 @@ def rotate_secret(actor: User, endpoint: Endpoint) -> str:
 
 def switch(actor: User, target: Endpoint | Robot, on: bool) -> None:
     """Enable or disable an endpoint or a robot (IllegalMove if it already is)."""
-    SWITCH.move(target, EndpointAction.enable if on else EndpointAction.disable, actor=actor)
+    switch = ROBOTS if isinstance(target, Robot) else ENDPOINTS
+    switch.move(target, EndpointAction.enable if on else EndpointAction.disable, actor=actor)
 
 
 def endpoints_of(org: Organisation) -> list[Endpoint]:
