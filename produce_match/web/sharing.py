@@ -103,23 +103,32 @@ def lot_kit(lot_id: int) -> Any:
     codes = _codes(lot)
     card = content.lot_card(lot, current_language())
     url = short_url(codes[channel]) if codes else None
-    kit = {
-        "title": lot.title,
-        "name": f"lot-{lot.id}",
-        "back_url": url_for("lots.detail", lot_id=lot.id),
-        "back_text": _("Back to the lot"),
-        "endpoint": "sharing.lot_kit",
-        "args": {"lot_id": lot.id},
-        "make_url": url_for(".make_lot_links", lot_id=lot.id),
-    }
+    return _kit_page(
+        channel,
+        url,
+        content.lot_text(card, url, channel) if url else None,
+        title=lot.title,
+        name=f"lot-{lot.id}",
+        back_url=url_for("lots.detail", lot_id=lot.id),
+        back_text=_("Back to the lot"),
+        endpoint="sharing.lot_kit",
+        args={"lot_id": lot.id},
+        make_url=url_for(".make_lot_links", lot_id=lot.id),
+        poster_url=url_for(".lot_poster", lot_id=lot.id, channel=channel.value),
+    )
+
+
+def _kit_page(channel: Channel, url: str | None, text: str | None, **kit: Any) -> str:
+    """The share kit page of a lot or a demand: its channels, the chosen one's link, text and
+    poster (`kit`: title, name, back_url, back_text, endpoint, args, make_url, poster_url)."""
     return render_template(
         "sharing/kit.html",
         kit=kit,
         channel=channel,
         channels=list(Channel),
         url=url,
-        text=content.lot_text(card, url, channel) if url else None,
-        poster_url=url_for(".lot_poster", lot_id=lot.id, channel=channel.value),
+        text=text,
+        poster_url=kit["poster_url"],
     )
 
 
@@ -193,22 +202,17 @@ def demand_kit(demand_id: int) -> Any:
     url = short_url(codes[channel]) if codes else None
     card = content.demand_card(demand, current_language())
     title = _("Buying %(commodity)s", commodity=card.commodity)
-    kit = {
-        "title": title,
-        "name": f"demand-{demand.id}",
-        "back_url": url_for("demands.detail", demand_id=demand.id),
-        "back_text": title,
-        "endpoint": "sharing.demand_kit",
-        "args": {"demand_id": demand.id},
-        "make_url": url_for(".make_demand_links", demand_id=demand.id),
-    }
-    return render_template(
-        "sharing/kit.html",
-        kit=kit,
-        channel=channel,
-        channels=list(Channel),
-        url=url,
-        text=content.demand_text(card, url, channel) if url else None,
+    return _kit_page(
+        channel,
+        url,
+        content.demand_text(card, url, channel) if url else None,
+        title=title,
+        name=f"demand-{demand.id}",
+        back_url=url_for("demands.detail", demand_id=demand.id),
+        back_text=title,
+        endpoint="sharing.demand_kit",
+        args={"demand_id": demand.id},
+        make_url=url_for(".make_demand_links", demand_id=demand.id),
         poster_url=url_for(".demand_poster", demand_id=demand.id, channel=channel.value),
     )
 

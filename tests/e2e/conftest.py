@@ -101,22 +101,30 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         db.engine.dispose()
 
 
-@pytest.fixture
-def phone_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
-    """A 360 px wide page in a Chinese-speaking browser."""
+def new_phone(browser: Any, base_url: str, **options: Any) -> Any:
+    """A page 360 px wide in a Chinese-speaking phone browser of its own (its own cookies) on
+    the site at `base_url`; close it with `page.context.close()`."""
     context = browser.new_context(
         viewport=PHONE,
         locale="zh-CN",
-        base_url=live_server.url,
+        base_url=base_url,
         device_scale_factor=1,
         is_mobile=True,
         has_touch=True,
+        **options,
     )
     page = context.new_page()
     page.set_default_timeout(15000)
+    return page
+
+
+@pytest.fixture
+def phone_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """A 360 px wide page in a Chinese-speaking browser."""
+    page = new_phone(browser, live_server.url)
     violations = watch_csp(page)
     yield page
-    context.close()
+    page.context.close()
     assert violations == [], "the Content-Security-Policy blocked something"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from produce_match.accounts.models import Role
-from tests.e2e.conftest import PHONE, fits_the_screen, screenshot, submit, watch_csp
+from tests.e2e.conftest import fits_the_screen, new_phone, screenshot, submit, watch_csp
 from tests.sms_emulator import sms_emulator, sms_live_server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e
@@ -21,19 +21,10 @@ pytestmark = pytest.mark.e2e
 def sms_phone_page(browser, sms_live_server) -> Iterator[Any]:  # noqa: F811
     """A 360 px wide page in a Chinese-speaking browser, on the site that texts through the
     emulator."""
-    context = browser.new_context(
-        viewport=PHONE,
-        locale="zh-CN",
-        base_url=sms_live_server.url,
-        device_scale_factor=1,
-        is_mobile=True,
-        has_touch=True,
-    )
-    page = context.new_page()
-    page.set_default_timeout(15000)
+    page = new_phone(browser, sms_live_server.url)
     violations = watch_csp(page)
     yield page
-    context.close()
+    page.context.close()
     assert violations == [], "the Content-Security-Policy blocked something"
 
 

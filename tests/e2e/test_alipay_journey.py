@@ -13,7 +13,14 @@ import pytest
 
 from tests.alipay_emulator import Emulator, alipay_emulator  # noqa: F401 (fixture)
 from tests.conftest import make_app
-from tests.e2e.conftest import PHONE, LiveServer, fits_the_screen, screenshot, submit, watch_csp
+from tests.e2e.conftest import (
+    LiveServer,
+    fits_the_screen,
+    new_phone,
+    screenshot,
+    submit,
+    watch_csp,
+)
 from tests.e2e.test_orders_journey import demo_world, log_in, log_out  # noqa: F401 (fixture)
 from tests.e2e.test_payments_journey import wait_until_received
 
@@ -45,19 +52,9 @@ def live_server(
 @pytest.fixture
 def android_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     """A 360 px wide phone browser (its User-Agent says so) speaking Chinese."""
-    context = browser.new_context(
-        viewport=PHONE,
-        locale="zh-CN",
-        base_url=live_server.url,
-        device_scale_factor=1,
-        is_mobile=True,
-        has_touch=True,
-        user_agent=PHONE_UA,
-    )
-    page = context.new_page()
-    page.set_default_timeout(15000)
+    page = new_phone(browser, live_server.url, user_agent=PHONE_UA)
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_daoting_beans_paid_by_alipay_wap_on_a_phone(

@@ -16,7 +16,7 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PHONE, fits_the_screen, screenshot, submit, watch_csp
+from tests.e2e.conftest import fits_the_screen, new_phone, screenshot, submit, watch_csp
 from tests.sms_emulator import sms_emulator  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.e2e
@@ -46,21 +46,6 @@ def reach_server(database_url: str, tmp_path: Path, sms_emulator: Any) -> Iterat
         yield server
 
 
-def new_phone(browser: Any, server: Any) -> Any:
-    """A 360 px page in a Chinese-speaking browser of its own (its own cookies)."""
-    context = browser.new_context(
-        viewport=PHONE,
-        locale="zh-CN",
-        base_url=server.url,
-        device_scale_factor=1,
-        is_mobile=True,
-        has_touch=True,
-    )
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    return page
-
-
 def log_in(page: Any, login: str) -> None:
     page.goto("/login")
     page.locator("#login").fill(login)
@@ -70,7 +55,7 @@ def log_in(page: Any, login: str) -> None:
 
 def test_a_wechat_group_poster_brings_a_new_buyer_who_orders(browser, reach_server, sms_emulator):  # noqa: F811
     # the cooperative shares the beans in its WeChat group: a poster with its own short link
-    coop = new_phone(browser, reach_server)
+    coop = new_phone(browser, reach_server.url)
     refused = [watch_csp(coop)]
     log_in(coop, "daoting")
     coop.goto("/lots?q=道亭村黑豆")
@@ -95,7 +80,7 @@ def test_a_wechat_group_poster_brings_a_new_buyer_who_orders(browser, reach_serv
     assert scanned == link
 
     # someone in the group scans it on another phone: the lot, not yet logged in
-    buyer = new_phone(browser, reach_server)
+    buyer = new_phone(browser, reach_server.url)
     refused.append(watch_csp(buyer))
     buyer.goto(scanned)
     assert buyer.url == lot_url
@@ -139,7 +124,7 @@ def test_a_wechat_group_poster_brings_a_new_buyer_who_orders(browser, reach_serv
     assert "订购了“彰武道亭村黑豆" in notices[0]["params"]["text"]
 
     # the Zhangwu office sees the order under the WeChat group on its dashboard
-    official = new_phone(browser, reach_server)
+    official = new_phone(browser, reach_server.url)
     refused.append(watch_csp(official))
     log_in(official, "zhangwu")
     official.goto("/monitor/")
