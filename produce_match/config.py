@@ -378,6 +378,11 @@ def build_config(
         "PASSWORD_HASH_METHOD": parse_password_hash_method(
             "PASSWORD_HASH_METHOD", raw("PASSWORD_HASH_METHOD"), "scrypt"
         ),
+        # Transport passes: the longest window, and what says a vehicle is overdue after its
+        # entry (the road at this speed to its destination, and this many hours of slack)
+        "PASS_MAX_DAYS": whole("PASS_MAX_DAYS", 14, minimum=1),
+        "PASS_ROAD_KMH": whole("PASS_ROAD_KMH", 60, minimum=1),
+        "PASS_ARRIVAL_SLACK_HOURS": whole("PASS_ARRIVAL_SLACK_HOURS", 6, minimum=0),
         "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",

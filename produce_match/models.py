@@ -16,6 +16,15 @@ from produce_match.partners.models import (
     OutgoingDelivery,
     Robot,
 )
+from produce_match.passes.models import (
+    Checkpoint,
+    PassCounter,
+    PassScan,
+    Recognition,
+    Suspension,
+    TransportPass,
+    WhitelistEntry,
+)
 from produce_match.payments.models import (
     LedgerEntry,
     Payment,
@@ -27,6 +36,13 @@ from produce_match.search.models import SearchDocument, SearchOutbox, SearchWord
 from produce_match.sharing.models import ShareAttribution, ShareLink, ShareVisit
 
 __all__ = [
+    "WhitelistEntry",
+    "TransportPass",
+    "Suspension",
+    "Recognition",
+    "PassScan",
+    "PassCounter",
+    "Checkpoint",
     "AlertSetting",
     "ApiToken",
     "AuditEvent",

@@ -7,6 +7,7 @@ from produce_match.monitor import tasks as monitor_tasks
 from produce_match.notifications import tasks as notifications_tasks
 from produce_match.orders import tasks as orders_tasks
 from produce_match.partners import tasks as partners_tasks
+from produce_match.passes import tasks as passes_tasks
 from produce_match.payments import tasks as payments_tasks
 from produce_match.search import tasks as search_tasks
 from produce_match.sharing import tasks as sharing_tasks
@@ -19,6 +20,7 @@ __all__ = [
     "notifications_tasks",
     "orders_tasks",
     "partners_tasks",
+    "passes_tasks",
     "payments_tasks",
     "search_tasks",
     "sharing_tasks",

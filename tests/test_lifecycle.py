@@ -24,6 +24,8 @@ from produce_match.notifications.models import DELIVERIES as NOTICE_DELIVERIES
 from produce_match.orders import models as order_models
 from produce_match.partners.models import DELIVERIES as OUTGOING_DELIVERIES
 from produce_match.partners.models import ENDPOINTS, ROBOTS
+from produce_match.passes.models import ACTIVE as ACTIVE_PASSES
+from produce_match.passes.models import PASSES
 from produce_match.payments.models import INSTRUCTIONS, OPEN_PAYMENTS, OUTSTANDING, PAYMENTS
 from tests import factories
 
@@ -41,6 +43,7 @@ LIFECYCLES = [
     ENDPOINTS,
     ROBOTS,
     OUTGOING_DELIVERIES,
+    PASSES,
 ]
 
 #: the sets each model's queries use, derived beside its table
@@ -64,6 +67,7 @@ DERIVED = {
     "webhook_endpoints": [],
     "group_robots": [],
     "outgoing_deliveries": [],
+    "transport_passes": [ACTIVE_PASSES],
 }
 
 

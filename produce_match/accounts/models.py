@@ -20,6 +20,7 @@ from produce_match.lifecycle import Lifecycle
 class OrgKind(enum.StrEnum):
     cooperative = "cooperative"  #: sells: a cooperative, village committee or family farm
     buyer = "buyer"  #: buys: wholesaler, supermarket, processor, canteen
+    haulier = "haulier"  #: carries goods: a transport company or a driver (物流/承运)
     office = "office"  #: a county or provincial office; its officials read, they do not trade
     platform = "platform"  #: the operators of this service (administrators)
 
@@ -27,7 +28,9 @@ class OrgKind(enum.StrEnum):
 class Role(enum.StrEnum):
     cooperative = "cooperative"  #: member of a cooperative
     buyer = "buyer"  #: member of a buyer organisation
+    haulier = "haulier"  #: member of a haulier: applies for transport passes
     official = "official"  #: member of an office, scoped to the office's jurisdiction
+    checkpoint = "checkpoint"  #: staff of an office at its checkpoints: scans passes, nothing else
     admin = "admin"  #: verifies organisations, keeps the catalogue, manages accounts
 
 
@@ -35,7 +38,9 @@ class Role(enum.StrEnum):
 ROLE_ORG_KIND = {
     Role.cooperative: OrgKind.cooperative,
     Role.buyer: OrgKind.buyer,
+    Role.haulier: OrgKind.haulier,
     Role.official: OrgKind.office,
+    Role.checkpoint: OrgKind.office,
     Role.admin: OrgKind.platform,
 }
 

@@ -47,6 +47,7 @@ class Group(enum.StrEnum):
     alerts = "alerts"  #: lots that fit a buyer's demands (one by one, or the daily digest)
     lots = "lots"  #: one's lots at risk of spoiling, expiring
     problems = "problems"  #: the problem ledger: raised, assigned, followed up, closed
+    passes = "passes"  #: transport passes: waiting, approved, rejected, revoked, overdue
     account = "account"  #: one's account and its security
     other = "other"  #: anything else
 
@@ -66,6 +67,7 @@ _LABELS = {
     Group.alerts: (_l("Lots for your demands"), _l("new lots that fit what you buy")),
     Group.lots: (_l("Lots at risk"), _l("your lots close to spoiling or expiring")),
     Group.problems: (_l("Problem ledger"), _l("problems raised, assigned, followed up, closed")),
+    Group.passes: (_l("Transport passes"), _l("passes approved, rejected, revoked, overdue")),
     Group.account: (_l("Account and security"), _l("changes to your account")),
     Group.other: (_l("Other notices"), _l("anything else")),
 }
@@ -81,6 +83,7 @@ _GROUP_OF_PREFIX = {
     "match": Group.proposals,
     "lot": Group.lots,
     "problem": Group.problems,
+    "pass": Group.passes,
     "account": Group.account,
     "security": Group.account,
 }
@@ -105,6 +108,7 @@ DEFAULTS: dict[Role, dict[Group, frozenset[str]]] = {
         Group.payments: _SMS,
         Group.proposals: _SMS,
         Group.lots: _SMS,
+        Group.passes: _SMS,
         Group.problems: _NONE,
         Group.account: _BOTH,
         Group.other: _NONE,
@@ -114,6 +118,7 @@ DEFAULTS: dict[Role, dict[Group, frozenset[str]]] = {
         Group.payments: _EMAIL,
         Group.proposals: _SMS,
         Group.alerts: _EMAIL,
+        Group.passes: _SMS,
         Group.account: _BOTH,
         Group.other: _NONE,
     },
@@ -122,9 +127,12 @@ DEFAULTS: dict[Role, dict[Group, frozenset[str]]] = {
         Group.proposals: _EMAIL,
         Group.lots: _EMAIL,
         Group.problems: _EMAIL,
+        Group.passes: _EMAIL,
         Group.account: _BOTH,
         Group.other: _NONE,
     },
+    Role.haulier: {Group.passes: _SMS, Group.account: _BOTH, Group.other: _NONE},
+    Role.checkpoint: {Group.account: _BOTH, Group.other: _NONE},
     Role.admin: {Group.account: _BOTH, Group.other: _NONE},
 }
 
