@@ -119,9 +119,14 @@ def test_withdraw_is_the_applicants_and_the_order_side_sees_but_may_not(app, wor
     assert detail.status_code == 200 and "/withdraw" not in detail.text
     page = f"/passes/{row.id}"
     assert post_form(buyer, f"/passes/{row.id}/withdraw", {}, page=page).status_code == 403
+    # an order's pass takes its loading and delivery from the order: no steps on the pass
+    coop = browser(app, "coop")
+    steps = post_form(coop, f"/passes/{row.id}/steps", {"kind": "loading"}, page=page)
+    assert steps.status_code == 403
+    official = browser(app, "official")
+    assert post_form(official, f"/passes/{row.id}/withdraw", {}, page=page).status_code == 403
     other = browser(app, "coop2")
     assert post_form(other, f"/passes/{row.id}/withdraw", {}, page="/passes").status_code == 404
-    coop = browser(app, "coop")
     assert post_form(coop, f"/passes/{row.id}/withdraw", {}, page=page).status_code == 302
     db.session.expire_all()
     assert db.session.get(TransportPass, row.id).status is PassStatus.withdrawn

@@ -34,7 +34,7 @@ class PassForm(FlaskForm):
         _l("Last day"), validators=[optional(), length(20)], render_kw={"type": "date"}
     )
     commodity = StringField(
-        _l("Cargo"),
+        _l("Commodity"),
         validators=[optional(), length(40)],
         description=_l("Type Chinese, pinyin or English: 黑豆, heidou, black bean"),
     )
