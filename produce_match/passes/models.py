@@ -150,10 +150,10 @@ class StepKind(enum.StrEnum):
 
 
 _STEP_LABELS = {
-    StepKind.loading: _l("Loaded"),
+    StepKind.loading: _lp("pass step", "Loading"),
     StepKind.exit: _lp("pass step", "Exit"),
     StepKind.entry: _lp("pass step", "Entry"),
-    StepKind.delivery: _l("Delivered"),
+    StepKind.delivery: _lp("pass step", "Delivery"),
 }
 
 

@@ -56,7 +56,7 @@ from produce_match.passes.plates import is_plate, normalise_plate
 from produce_match.passes.queries import verdict
 from produce_match.policy import can, covers
 from produce_match.storage import save_in_transaction
-from produce_match.units import MassUnit, UnitError, parse_unit, to_grams
+from produce_match.units import MassUnit, UnitError, amount_text, parse_unit, to_grams
 
 MAX_TEXT = 500
 #: route checkpoints a pass may name
@@ -140,8 +140,6 @@ def prefill(order: Order, today: date | None = None) -> PassInput:
     today = today or local_today()
     lot = order.lot
     grams = order.shipped_g or order.quantity_g
-    from produce_match.units import grams_in
-
     return PassInput(
         plate=order.vehicle_plate or "",
         driver_phone=order.driver_phone or "",
@@ -156,7 +154,7 @@ def prefill(order: Order, today: date | None = None) -> PassInput:
         valid_from=today,
         valid_until=today + timedelta(days=transit_days(lot.county, order.delivery_county)),
         commodity=lot.commodity.code,
-        quantity=str(grams_in(grams, order.unit).normalize()),
+        quantity=amount_text(grams, order.unit),  # 10, not 1E+1
         unit=order.unit,
     )
 

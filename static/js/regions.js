@@ -4,7 +4,8 @@
   "use strict";
   document.querySelectorAll(".js-province select").forEach(function (select) {
     var form = select.form;
-    var county = form.querySelector(".js-county input");
+    // a form may ask for two places (from, to): each pair sits in its own .js-place
+    var county = (select.closest(".js-place") || form).querySelector(".js-county input");
     if (!county || !county.getAttribute("list")) { return; }
     var list = document.getElementById(county.getAttribute("list"));
     select.addEventListener("change", function () {
