@@ -12,10 +12,12 @@ from typing import Any
 import openpyxl
 import pytest
 from sqlalchemy import func, select
+from werkzeug.exceptions import Forbidden
 
 from produce_match.accounts.models import Role, User
 from produce_match.audit.models import AuditEvent
 from produce_match.dates import local_today
+from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.passes import operations as passes
 from produce_match.passes.models import PassStatus, Recognition, WhitelistEntry
@@ -458,3 +460,28 @@ def test_bad_staff_input_is_explained(client, world):
     assert "11-digit mobile number" in response.get_data(as_text=True)
     count = db.session.scalar(select(func.count()).where(User.role == Role.checkpoint))
     assert count == 2  # the world's two
+
+
+def test_the_import_operation_adds_all_rows_or_none(world):
+    good = passes.EntryInput(
+        "彰武顺达物流", valid_until=local_today() + timedelta(days=9), reason="保供"
+    )
+    bad = passes.EntryInput(
+        "没有这个单位", valid_until=local_today() + timedelta(days=9), reason="x"
+    )
+    with pytest.raises(ValidationFailed):
+        passes.add_entries(world["official"], [good, bad])
+    db.session.rollback()
+    assert entries() == []
+    with pytest.raises(Forbidden):
+        passes.add_entries(world["gate"], [good])
+    assert len(passes.add_entries(world["official"], [good])) == 1
+
+
+def test_hauliers_are_not_offered_trading(app, world):
+    client = as_user(app.test_client(), "haulier")
+    html = client.get("/").get_data(as_text=True)
+    assert 'href="/passes"' in html and 'href="/passes/new"' in html
+    assert "Post a lot" not in html and 'href="/orders"' not in html
+    assert client.get("/lots/new").status_code in (403, 404)
+    assert client.get("/demands/new").status_code in (403, 404)
