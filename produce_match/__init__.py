@@ -100,6 +100,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import sharing as sharing_views
     from produce_match.web import shops as shops_views
     from produce_match.web import views as web_views
+    from produce_match.web import whitelists as whitelist_views
 
     db.init_app(app)
     cache.init_app(app)  # its generation is read before anything else reads the database
@@ -129,6 +130,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(import_views.bp)
     app.register_blueprint(orders_views.bp)
     app.register_blueprint(demands_views.bp)
+    app.register_blueprint(whitelist_views.bp)
     matching_views.init_app(app)
     notifications_views.init_app(app)
     monitor_views.init_app(app)

@@ -150,8 +150,22 @@ def _user(user: User | None, action: str, other: Any) -> bool:
     if action in (VIEW, "edit"):
         return user.id == other.id or user.is_admin
     if action == "disable":
-        return user.is_admin and user.id != other.id
+        if user.id == other.id:
+            return False
+        return user.is_admin or _own_staff(user, other)
     return False
+
+
+def _own_staff(user: User, other: User) -> bool:
+    """An official and the checkpoint staff of the official's own office."""
+    office = user.organisation
+    return (
+        user.role is Role.official
+        and other.role is Role.checkpoint
+        and office is not None
+        and office.kind is OrgKind.office
+        and other.organisation_id == office.id
+    )
 
 
 @rule(ApiToken)

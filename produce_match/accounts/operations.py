@@ -113,6 +113,14 @@ def resolve_place(
     return province, county
 
 
+#: the kinds of organisation that register themselves, and the role of their first user
+SELF_REGISTERED = {
+    OrgKind.cooperative: Role.cooperative,
+    OrgKind.buyer: Role.buyer,
+    OrgKind.haulier: Role.haulier,
+}
+
+
 @dataclass
 class Registration:
     kind: OrgKind
@@ -127,15 +135,15 @@ class Registration:
 
 
 def register(data: Registration) -> User:
-    """Self-registration of a cooperative or a buyer: its organisation and its first user,
-    whose mobile number is confirmed by the SMS code sent to it.
+    """Self-registration of a cooperative, a buyer or a haulier: its organisation and its
+    first user, whose mobile number is confirmed by the SMS code sent to it.
 
     The code is checked last, once everything else is right: a wrong one is counted (the
     caller keeps that count: `transaction.keep()`), a right one is used up."""
-    if data.kind not in (OrgKind.cooperative, OrgKind.buyer):
+    if data.kind not in SELF_REGISTERED:
         raise ValidationFailed(
-            _("Only cooperatives and buyers can register themselves."),
-            fields={"kind": [_("Choose cooperative or buyer.")]},
+            _("Only cooperatives, buyers and hauliers can register themselves."),
+            fields={"kind": [_("Choose cooperative, buyer or haulier.")]},
         )
     errors: dict[str, list[str]] = {}
     phone = normalise_phone(data.phone)
@@ -185,7 +193,7 @@ def register(data: Registration) -> User:
         name=data.contact_person.strip(),
         phone=phone,
         email=org.email,
-        role=Role.cooperative if data.kind is OrgKind.cooperative else Role.buyer,
+        role=SELF_REGISTERED[data.kind],
         organisation=org,
         phone_verified_at=utcnow(),
     )
@@ -244,6 +252,12 @@ def create_user(
     if org_name:
         org = _org_named(" ".join(org_name.split()))
         kind = ROLE_ORG_KIND[role]
+        if org is None and role is Role.checkpoint:
+            # staff work at an office's checkpoints: the office (with its jurisdiction) exists
+            raise ValidationFailed(
+                _("Please correct the marked fields."),
+                fields={"org": [_("Checkpoint staff belong to an office that exists already.")]},
+            )
         if org is None:
             province, county = resolve_place(
                 place or PlaceInput(), required=role is Role.official, county_required=False

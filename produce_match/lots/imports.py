@@ -307,6 +307,12 @@ def read_file(filename: str, data: bytes) -> list[RawRow]:
     return rows
 
 
+def table_records(fmt: str, data: bytes) -> Iterator[tuple[int, list[str]]]:
+    """The numbered rows of a .csv or .xlsx file as text, blank ones included (other imports
+    read their spreadsheets so, with the same encodings and workbook rules)."""
+    return _csv_records(data) if fmt == "csv" else _xlsx_records(data)
+
+
 def _refuse_unstorable_cells(row: RawRow) -> None:
     """A cell holding text no column can store (a control character) is that cell's problem,
     reported like any other, as forms and the API refuse it (`inputs.text_problem`)."""

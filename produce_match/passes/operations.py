@@ -10,7 +10,7 @@ suspension belongs to the office of the official who made it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from werkzeug.exceptions import Forbidden
 
 from produce_match.accounts.models import Organisation, OrgKind, Role, User
-from produce_match.accounts.operations import PlaceInput, resolve_place
+from produce_match.accounts.operations import PlaceInput, create_user, resolve_place
 from produce_match.audit.operations import record
 from produce_match.catalog import commodities
 from produce_match.catalog.models import Region
@@ -1003,8 +1003,9 @@ def check_entry(
     return org, start, end, reason
 
 
-def add_entry(actor: User, data: EntryInput) -> WhitelistEntry:
-    """An official puts an organisation on the office's whitelist for a period, with a reason."""
+def add_entry(actor: User, data: EntryInput, *, via: str | None = None) -> WhitelistEntry:
+    """An official puts an organisation on the office's whitelist for a period, with a reason
+    (`via`: "import" for a row of an imported spreadsheet, for the audit trail)."""
     _ensure(actor, "create", WhitelistEntry)
     office = _own_office(actor)
     org, start, end, reason = check_entry(data)
@@ -1027,6 +1028,7 @@ def add_entry(actor: User, data: EntryInput) -> WhitelistEntry:
             "valid_from": start.isoformat(),
             "valid_until": end.isoformat(),
             "reason": reason,
+            **({"via": via} if via else {}),
         },
     )
     return row
@@ -1075,3 +1077,55 @@ def end_recognition(actor: User, recognition: Recognition) -> None:
     )
     db.session.delete(recognition)
     db.session.flush()
+
+
+def add_entries(actor: User, rows: Sequence[EntryInput]) -> list[WhitelistEntry]:
+    """An imported whitelist: every row is checked first, and all are added or none (each
+    entry audited as the form's are)."""
+    _ensure(actor, "create", WhitelistEntry)
+    _own_office(actor)
+    errors: dict[str, list[str]] = {}
+    for number, data in enumerate(rows, start=1):
+        try:
+            check_entry(data)
+        except ValidationFailed as exc:
+            errors[f"row_{number}"] = [m for ms in exc.fields.values() for m in ms]
+    if errors or not rows:
+        raise ValidationFailed(
+            _("Some rows have errors: nothing was imported."), fields=errors, code="import_invalid"
+        )
+    return [add_entry(actor, data, via="import") for data in rows]
+
+
+# --- checkpoint staff -----------------------------------------------------------------------
+
+
+def add_staff(actor: User, name: str | None, phone_text: str | None) -> User:
+    """An official gives the office's checkpoint staff an account: its login is the staff
+    member's mobile number, its password a random one nobody knows; the staff member sets
+    their own with a code texted to that number (忘记密码), which confirms the number too."""
+    office = _own_office(actor)
+    errors: dict[str, list[str]] = {}
+    clean_name = " ".join(str(name or "").split())
+    if not clean_name:
+        errors["name"] = [_("Enter the staff member's name.")]
+    elif len(clean_name) > 60:
+        errors["name"] = [_("At most %(max)d characters.", max=60)]
+    phone = mobile_number(phone_text)
+    if phone is None:
+        errors["phone"] = [_("Enter an 11-digit mobile number, e.g. 13800138000.")]
+    elif db.session.scalar(
+        select(User.id).where(or_(User.login == phone, User.phone == phone)).limit(1)
+    ):
+        errors["phone"] = [_("This mobile number already has an account.")]
+    if errors:
+        raise ValidationFailed(_("Please correct the marked fields."), fields=errors)
+    return create_user(
+        login=phone or "",
+        password=secrets.token_urlsafe(24),
+        role=Role.checkpoint,
+        org_name=office.name,
+        name=clean_name,
+        phone=phone,
+        actor=actor,
+    )

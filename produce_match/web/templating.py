@@ -23,6 +23,8 @@ LABELS = {
     "cooperative": _l("Cooperative"),
     "buyer": _l("Buyer"),
     "official": _l("Official"),
+    "haulier": _l("Haulier"),
+    "checkpoint": _l("Checkpoint staff"),
     "office": _l("Office"),
     "admin": _l("Administrator"),
     "platform": _l("Platform"),

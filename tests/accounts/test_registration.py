@@ -162,3 +162,29 @@ def test_a_full_width_login_is_the_ascii_one(client, sms_outbox):  # noqa: F811
         other, "/login", {"login": "１３９０４１８０００１", "password": "heidou-2020"}
     )
     assert response.status_code == 302
+
+
+def test_register_as_haulier_gets_passes_not_trading(client, sms_outbox):  # noqa: F811
+    page = client.get("/register", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "物流/承运（运输公司、司机）" in page
+    data = {**GOOD, "kind": "haulier", "org_name": "彰武顺达物流有限公司"}
+    assert register(client, data, sms_outbox).status_code == 302
+    user = db.session.scalar(select(User))
+    assert user.role is Role.haulier and user.organisation.kind is OrgKind.haulier
+    assert user.phone_verified_at is not None
+    # the menu offers passes, not lots to post, demands or orders
+    html = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'href="/passes"' in html and 'href="/passes/new"' in html
+    assert "Post a lot" not in html and "My demands" not in html and 'href="/orders"' not in html
+    # the profile names the kind
+    org_page = client.get(
+        f"/organisations/{user.organisation_id}", headers={"Accept-Language": "zh-CN"}
+    )
+    assert "物流/承运" in org_page.get_data(as_text=True)
+
+
+def test_offices_cannot_register_themselves(client, sms_outbox):  # noqa: F811
+    data = {**GOOD, "kind": "office"}
+    response = post_form(client, "/register", data, page="/register")
+    assert response.status_code == 200
+    assert count(User) == 0 and count(Organisation) == 0

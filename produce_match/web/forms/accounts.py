@@ -22,6 +22,7 @@ class RegisterForm(FlaskForm):
         choices=[
             SelectChoice("cooperative", _l("A cooperative or farm: I sell produce")),
             SelectChoice("buyer", _l("A buyer: I buy produce")),
+            SelectChoice("haulier", _l("A haulier (transport company or driver)")),
         ],
         default="cooperative",
         validators=[required()],
