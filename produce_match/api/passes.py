@@ -537,13 +537,15 @@ def _loaded(schema: ma.Schema, raw: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/passes/verify/<code>", methods=["GET"])
 @blp.response(200, PublicPassSchema)
-def verify(code: str) -> dict[str, Any]:
+def verify(code: str) -> Any:
     """Public, no token: what the verification page shows for the code of a pass's QR code
-    (valid / pending / invalid, the plate masked; no name, no phone). 404 for an unknown code."""
+    (valid / pending / invalid, the plate masked; no name, no phone). 404 for an unknown code.
+
+    Never cached: a revocation shows at once."""
     row = queries.by_code(code)
     if row is None:
         raise NotFound()
-    return queries.public_facts(row)
+    return queries.public_facts(row), 200, {"Cache-Control": "no-store"}
 
 
 # --- the offices: whitelists and checkpoints ---------------------------------------------------

@@ -263,9 +263,8 @@ def test_scans_are_for_checkpoint_staff_at_their_own_checkpoints(client, world, 
     assert done.json["kind"] == "exit" and done.json["direction"] == "out"
     assert done.json["checkpoint"] == exit_point.name and done.json["note"] == "货物相符"
     db.session.expire_all()
-    assert done.json["pass"] == json.loads(
-        json.dumps(public_facts(db.session.get(TransportPass, row.id)))
-    )  # noqa: E501
+    facts = json.loads(json.dumps(public_facts(db.session.get(TransportPass, row.id))))
+    assert done.json["pass"] == {**facts, "reason": "Valid"}  # in the caller's language
     assert "13912345678" not in done.get_data(as_text=True)
     entry = client.post(
         url, data={"checkpoint_id": str(entry_point.id), "direction": "in",
@@ -285,11 +284,20 @@ def test_verify_is_public_and_tells_only_the_public_facts(client, world, tokens)
     response = client.get(f"/api/v1/passes/verify/{row.code}")  # no token
     assert response.status_code == 200
     assert response.json == json.loads(json.dumps(public_facts(row)))
+    assert response.headers["Cache-Control"] == "no-store"
     text = response.get_data(as_text=True)
     for secret in ("13912345678", "王师傅", "辽A12345", "彰武顺达物流", "haulier"):
         assert secret not in text
     assert not {"id", "driver_name", "driver_phone", "applicant"} & set(response.json)
     assert response.json["plate"] == "辽A·***45"
+    client.post(f"/api/v1/passes/{row.id}/approve", json={}, headers=tokens["official"])
+    assert client.get(f"/api/v1/passes/verify/{row.code}").json["verdict"] == "valid"
+    client.post(
+        f"/api/v1/passes/{row.id}/revoke", json={"reason": "超载"}, headers=tokens["official"]
+    )
+    revoked = client.get(f"/api/v1/passes/verify/{row.code}").json
+    assert (revoked["verdict"], revoked["status"]) == ("invalid", "revoked")
+    assert "超载" not in json.dumps(revoked, ensure_ascii=False)
     assert client.get("/api/v1/passes/verify/nope").status_code == 404
     assert client.get("/api/v1/passes/verify/" + "x" * 40).status_code == 404
 
