@@ -45,6 +45,8 @@ PUBLIC = {
     "api_catalog.list_regions": "the regions of China",
     "api_lots.list_lots": "lots on offer are public",
     "api_lots.get_lot": "a lot (withdrawn: 404 but for owner and oversight)",
+    "api_passes.verify": "a pass's QR code verified: the public facts only (masked plate, no "
+    "name, no phone), behind an unguessable code",
     "shops.index": "the county shops: offices and their numbers of lots on offer",
     "shops.shop": "a county shop: the open lots of an office's jurisdiction, its hotline",
     "shops.flyer": "a shop's printable flyer: open lots and their QR codes",

@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
         notifications,
         orders,
         partners,
+        passes,
         payments,
         proposals,
     )
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> None:
         monitor.blp,
         notifications.blp,
         partners.blp,
+        passes.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -21,6 +21,7 @@ from produce_match.extensions import db
 from produce_match.lots.models import Lot
 from produce_match.monitor import export_jobs, operations, queries
 from produce_match.monitor.models import ExportJob, Problem, ProblemCategory, ProblemStatus
+from produce_match.passes.figures import pass_figures
 from produce_match.sharing.models import Channel
 
 blp = Blueprint("api_monitor", __name__, description="Officials: figures and the problem ledger")
@@ -60,6 +61,58 @@ _BY_CHANNEL = {
 }
 
 
+_PASS_COUNTS = {
+    "asked": "asked for in the period (from the place)",
+    "approved": "approved in the period",
+    "approved_at_once": "of them, at once by a whitelist",
+    "rejected": "rejected in the period",
+    "revoked": "revoked in the period",
+    "pending": "waiting for an official now",
+    "in_transit": "now: approved, exited or entered, not delivered (from or to the place)",
+    "overdue": "now: not delivered, flagged or past the time expected (from or to the place)",
+    "completed": "delivered in the period",
+}
+_PASS_ROW = {
+    "type": "object",
+    "required": [*_PASS_COUNTS, "median_minutes_to_approve"],
+    "properties": {
+        **{
+            name: {"type": "integer", "minimum": 0, "description": text}
+            for name, text in _PASS_COUNTS.items()
+        },
+        "median_minutes_to_approve": {
+            "type": "string",
+            "nullable": True,
+            "example": "12.5",
+            "description": "over the passes an official approved in the period (not the "
+            "whitelist's)",
+        },
+    },
+}
+#: the part of /stats about transport passes: for the place and per county of origin
+_PASSES = {
+    **_PASS_ROW,
+    "description": "transport passes: the decisions on those from the place, the vehicles "
+    "from or to it on the road, and the same per county of origin (`by_county`)",
+    "required": [*_PASS_ROW["required"], "by_county"],
+    "properties": {
+        **_PASS_ROW["properties"],
+        "by_county": {
+            "type": "array",
+            "items": {
+                **_PASS_ROW,
+                "required": [*_PASS_ROW["required"], "county", "name"],
+                "properties": {
+                    **_PASS_ROW["properties"],
+                    "county": {"type": "string"},
+                    "name": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
 @blp.route("/stats")
 @token_required(blp)
 @blp.arguments(StatsQuerySchema, location="query")
@@ -71,8 +124,8 @@ _BY_CHANNEL = {
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "required": ["by_channel"],
-                        "properties": {"by_channel": _BY_CHANNEL},
+                        "required": ["by_channel", "passes"],
+                        "properties": {"by_channel": _BY_CHANNEL, "passes": _PASSES},
                     }
                 }
             },
@@ -84,12 +137,15 @@ def stats(args: dict[str, Any]) -> Any:
 
     Masses are given as exact decimal strings of kilograms (`kg_*`), money as integer fen
     (`*_fen`) and as an exact yuan string (`paid_out_yuan`); `by_channel` says what share
-    links brought, by channel.
+    links brought, by channel; `passes` the transport passes.
     """
     user = require_user()
     scope = queries.resolve_scope(user, args["province"], args["county"])
     period = queries.parse_period(args["from_"], args["to"])
-    return queries.figures(scope, period).as_json()
+    return {
+        **queries.figures(scope, period).as_json(),
+        "passes": pass_figures(scope, period).as_json(),
+    }
 
 
 class ProblemFollowUpSchema(ma.Schema):
@@ -295,7 +351,10 @@ def reopen(body: dict[str, Any], problem_id: int) -> Any:
 class ExportRequestSchema(ma.Schema):
     kind = ma.fields.String(
         required=True, validate=ma.validate.OneOf(export_jobs.KINDS),
-        metadata={"description": "lots, deals, payments, problems, or report (every sheet)"},
+        metadata={
+            "description": "lots, deals, payments, problems, passes (transport passes), or "
+            "report (every sheet but the passes)"
+        },
     )  # fmt: skip
     fmt = ma.fields.String(load_default="xlsx", validate=ma.validate.OneOf(export_jobs.FORMATS))
     province = ma.fields.String(load_default=None, metadata={"description": "code or name"})

@@ -43,7 +43,7 @@ from produce_match.storage import delete_after_commit, get_storage
 log = logging.getLogger("produce_match.monitor.export_jobs")
 
 #: what can be exported (the report is every sheet and a summary) and in which formats
-KINDS = (*exports.KINDS, "report")
+KINDS = (*exports.KINDS, *exports.OTHER_KINDS, "report")
 FORMATS = ("xlsx", "csv")
 #: the page filters an export keeps (the rest of a query string is ignored)
 FILTER_KEYS = ("province", "county", "from", "to", "status", "commodity", "place", "category")

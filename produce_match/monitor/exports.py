@@ -21,6 +21,7 @@ from produce_match import spreadsheets
 from produce_match.dates import local_datetime
 from produce_match.monitor import queries
 from produce_match.monitor.models import Problem
+from produce_match.passes import figures as pass_figures
 from produce_match.payments.models import channel_label
 from produce_match.units import format_mass, format_money, format_price
 
@@ -199,6 +200,46 @@ def _problems(
     return Sheet(_("Problem ledger"), header, rows)
 
 
+def _passes(scope: queries.Scope, period: queries.Period) -> Sheet:
+    """The transport passes from or to the place asked for in the period: plates and
+    applicants (the export is for oversight), never the driver's phone."""
+    rows = [
+        [
+            p.number,
+            str(p.status.label),
+            p.applicant_org.name,
+            p.plate,
+            p.origin,
+            p.destination,
+            _(
+                "%(start)s to %(end)s",
+                start=p.valid_from.isoformat(),
+                end=p.valid_until.isoformat(),
+            ),
+            p.commodity.display_name(),
+            p.cargo_g,
+            format_mass(p.cargo_g, p.cargo_unit),
+            china_time(p.created_at),
+            china_time(p.decided_at),
+            p.wait_minutes if p.wait_minutes is not None else "",
+            _("whitelist") if p.whitelist_entry_id is not None else "",
+            china_time(p.exited_at),
+            china_time(p.entered_at),
+            china_time(p.delivered_at),
+            _("yes") if pass_figures.is_overdue(p) else "",
+        ]
+        for p in pass_figures.asked_in(scope, period)
+    ]
+    header = [
+        _("Pass number"), _("Status"), _("Applicant"), _("Plate"), _("Origin"), _("Destination"),
+        _("Valid"), _("Commodity"), _("Cargo (g)"), _("Cargo"), _("Asked (China time)"),
+        _("Decided (China time)"), _("Minutes to decide"), _("Approved by"),
+        _("Exit (China time)"), _("Entry (China time)"), _("Delivered (China time)"),
+        _("Overdue"),
+    ]  # fmt: skip
+    return Sheet(_("Transport passes"), header, rows)
+
+
 def _summary(figures: queries.Figures) -> Sheet:
     f = figures
     rows = [
@@ -226,6 +267,8 @@ def _summary(figures: queries.Figures) -> Sheet:
 
 
 KINDS = ("lots", "deals", "payments", "problems")
+#: exported on their own (the whole report keeps its sheets)
+OTHER_KINDS = ("passes",)
 
 
 def steps(
@@ -235,8 +278,9 @@ def steps(
     filters: queries.DealFilters | None = None,
     problem_filters: tuple[str | None, str | None] = (None, None),
 ) -> list[Callable[[], Sheet]]:
-    """The sheets of one export (`kind` in KINDS), or of the whole report (`report`), as steps
-    that each build one sheet (the export job reports its progress between them).
+    """The sheets of one export (`kind` in KINDS or OTHER_KINDS), or of the whole report
+    (`report`), as steps that each build one sheet (the export job reports its progress
+    between them).
 
     `filters` are the deals page's; `problem_filters` the ledger page's (status, category).
     """
@@ -246,6 +290,7 @@ def steps(
         "deals": lambda: _deals(scope, filters),
         "payments": lambda: _payments(scope, period),
         "problems": lambda: _problems(scope, *problem_filters),
+        "passes": lambda: _passes(scope, period),
     }
     if kind == "report":
         return [lambda: _summary(queries.figures(scope, period, at_risk_limit=0))] + [

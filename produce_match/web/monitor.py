@@ -10,6 +10,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -36,6 +37,7 @@ from produce_match.monitor.models import (
     ProblemStatus,
 )
 from produce_match.orders.models import Order, OrderStatus
+from produce_match.passes import figures as pass_figures
 from produce_match.storage import send_photo
 from produce_match.units import format_mass, format_money
 from produce_match.web.forms import ActionForm
@@ -211,6 +213,41 @@ def deal(order_id: int) -> Any:
         entries=queries.ledger_of([order.id]).get(order.id, []),
         ref=refs.for_order(order),
         premium=queries.premium_percent,
+    )
+
+
+# --- transport passes -------------------------------------------------------------------------
+
+#: vehicles listed on the passes page (the late first): a county has a few dozen on the road
+ROAD_LIMIT = 200
+
+
+def _pass_url(pass_id: int) -> str | None:
+    """The pass's own page, where the pages of passes are served."""
+    if "passes.detail" not in current_app.view_functions:
+        return None
+    return url_for("passes.detail", pass_id=pass_id)
+
+
+@bp.route("/passes")
+@login_required
+def passes() -> Any:
+    """Transport passes of the place over the period: the decisions, per county of origin,
+    and the vehicles on the road (the late first); exports of the passes."""
+    _overseer()
+    scope, period = _scope(), _period()
+    road = pass_figures.on_the_road(scope, limit=ROAD_LIMIT)
+    return render_template(
+        "monitor/passes.html",
+        f=pass_figures.pass_figures(scope, period),
+        road=road,
+        road_limit=ROAD_LIMIT,
+        overdue=pass_figures.is_overdue,
+        pass_url=_pass_url,
+        period=period,
+        args=_place_args(scope, period),
+        args_place=_place_args(scope),
+        **_common(scope),
     )
 
 
