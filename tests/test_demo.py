@@ -11,6 +11,15 @@ from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, Settlement
+from produce_match.passes.models import (
+    Checkpoint,
+    CheckpointKind,
+    PassStatus,
+    TransportPass,
+    Verdict,
+    WhitelistEntry,
+)
+from produce_match.passes.queries import overdue, verdict
 from produce_match.payments.models import PayoutAccount
 
 
@@ -64,6 +73,48 @@ def test_demo_load_builds_the_world(runner):
     accounts = {a.organisation_id: a for a in db.session.scalars(select(PayoutAccount))}
     assert coops and all(c.id in accounts for c in coops)
     assert accounts[beans.cooperative_id].bank_name == "中国农业银行彰武县支行"
+
+
+def test_demo_load_has_passes_between_zhangwu_and_donghu(runner):
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    assert "shunda" in result.output and "donghu" in result.output
+    people = {u.login: u for u in db.session.scalars(select(User))}
+    zhangwu, donghu = people["zhangwu"].organisation, people["donghu"].organisation
+    assert people["zhangwu_gate"].role is Role.checkpoint
+    assert people["zhangwu_gate"].organisation_id == zhangwu.id
+    assert people["donghu"].role is Role.official and donghu.name == "南昌市东湖区商务局"
+    assert policy.covers(donghu, "360000", "360102")
+    assert people["donghu_gate"].role is Role.checkpoint
+    assert people["donghu_gate"].organisation_id == donghu.id
+    shunda = people["shunda"].organisation
+    assert people["shunda"].role is Role.haulier and shunda.kind is OrgKind.haulier
+    assert shunda.name == "彰武顺达物流有限公司" and shunda.verified
+
+    points = {c.name: c for c in db.session.scalars(select(Checkpoint))}
+    assert points["长深高速彰武收费站"].office_id == zhangwu.id
+    assert points["长深高速彰武收费站"].kind is CheckpointKind.expressway_exit
+    assert points["东湖区界检查站"].office_id == donghu.id
+    assert points["东湖区界检查站"].kind is CheckpointKind.county_border
+    (entry,) = db.session.scalars(select(WhitelistEntry))
+    assert entry.office_id == zhangwu.id and entry.organisation_id == shunda.id
+    assert entry.valid_until == local_today() + timedelta(days=30)
+
+    rows = {
+        row.applicant_org.name: row
+        for row in db.session.scalars(select(TransportPass).order_by(TransportPass.id))
+    }
+    by_whitelist = rows["彰武顺达物流有限公司"]
+    assert by_whitelist.status is PassStatus.approved and by_whitelist.whitelist_entry_id
+    assert verdict(by_whitelist) is Verdict.valid and by_whitelist.exited_at is None
+    waiting = rows["彰武县道亭村黑豆种植专业合作社"]
+    assert waiting.status is PassStatus.pending and verdict(waiting) is Verdict.pending
+    moving = rows["江西南昌粮油批发有限公司"]
+    assert moving.status is PassStatus.approved
+    assert moving.decided_by_id == people["zhangwu"].id
+    assert moving.exited_at < moving.entered_at < moving.expected_by
+    assert moving.delivered_at is None and not overdue(moving)
+    assert all(row.number.startswith("210922-") for row in rows.values())
 
 
 def test_demo_load_refuses_a_database_with_users(runner, users):

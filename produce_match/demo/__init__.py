@@ -1,5 +1,6 @@
 """The demo world: cooperatives with stranded lots, buyers and their demands, an official for
-Zhangwu, an admin.
+Zhangwu, an admin, and the transport passes between Zhangwu and Donghu (checkpoints, a
+whitelist, a haulier, checkpoint staff).
 
 `flask demo load` fills an empty database; the embedded default does it on its first start.
 The cooperatives, their lots and the buyers are in world.json beside this file; every date in
@@ -25,12 +26,13 @@ from produce_match.accounts import operations as accounts
 from produce_match.accounts.models import Role, User
 from produce_match.catalog import commodities, regions
 from produce_match.database import utcnow
-from produce_match.dates import local_today
+from produce_match.dates import local_datetime, local_today
 from produce_match.demands import operations as demands
 from produce_match.extensions import db
 from produce_match.lots import operations as lots
 from produce_match.lots.models import Lot
 from produce_match.monitor import operations as monitor
+from produce_match.passes import operations as passes
 from produce_match.payments import operations as payments
 from produce_match.sharing import operations as sharing
 from produce_match.sharing.models import Channel, TargetKind
@@ -44,6 +46,27 @@ STAFF = [
     ("zhangwu", Role.official, "彰武县电子商务办公室", "赵主任", "04185820000", "辽宁", "彰武"),
     ("liaoning", Role.official, "辽宁省农业农村厅市场处", "孙处长", "02423440000", "辽宁", None),
     ("buyer", Role.buyer, "江西南昌粮油批发有限公司", "陈经理", "13907910003", "江西", "东湖区"),
+    # transport passes: the offices at both ends of the road, their checkpoint staff, a haulier
+    (
+        "zhangwu_gate",
+        Role.checkpoint,
+        "彰武县电子商务办公室",
+        "刘队长",
+        "13904180021",
+        "辽宁",
+        "彰武",
+    ),
+    ("donghu", Role.official, "南昌市东湖区商务局", "周科长", "07918660000", "江西", "东湖区"),
+    (
+        "donghu_gate",
+        Role.checkpoint,
+        "南昌市东湖区商务局",
+        "吴队长",
+        "13907910022",
+        "江西",
+        "东湖区",
+    ),
+    ("shunda", Role.haulier, "彰武顺达物流有限公司", "马经理", "13904180023", "辽宁", "彰武"),
 ]
 
 
@@ -96,6 +119,89 @@ def _shared_beans() -> None:
                     f"demo-browser-{channel.value}-{n}", sharing.visit_day(at)
                 )
                 sharing.record_visit(codes[channel], key, at)
+
+
+#: the demo's checkpoints: (official, name, kind, county)
+DEMO_CHECKPOINTS = (
+    ("zhangwu", "长深高速彰武收费站", "expressway_exit", "彰武"),
+    ("donghu", "东湖区界检查站", "county_border", "东湖区"),
+    ("liaoning", "京哈高速绥中收费站", "expressway_exit", "绥中县"),
+)
+
+
+def _user(login: str) -> User:
+    user = db.session.scalar(select(User).where(User.login == login))
+    assert user is not None, login
+    return user
+
+
+def _passes() -> None:
+    """Checkpoints, the Zhangwu office's whitelist and three passes, so that the lists and the
+    figures are not empty: the haulier's, approved at once by the whitelist; Daoting's, waiting
+    for the Zhangwu office; the buyer's, approved, out of Zhangwu and into Donghu."""
+    points = {
+        name: passes.add_checkpoint(_user(login), name, kind, accounts.PlaceInput(county=county))
+        for login, name, kind, county in DEMO_CHECKPOINTS
+    }
+    today, now = local_today(), utcnow()
+    zhangwu = _user("zhangwu")
+    passes.add_entry(
+        zhangwu,
+        passes.EntryInput(
+            "彰武顺达物流有限公司", today, today + timedelta(days=30), "保供运输企业"
+        ),
+    )
+    # today's times, however early in the day the demo is loaded (a pass is valid from today)
+    since_midnight = now - local_datetime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def earlier(limit: timedelta, share: int) -> Any:
+        return now - min(limit, since_midnight / share)
+
+    def shipment(plate: str, driver: str, phone: str, commodity: str, tons: str) -> Any:
+        return passes.PassInput(
+            plate=plate,
+            driver_name=driver,
+            driver_phone=phone,
+            origin=accounts.PlaceInput("辽宁", "彰武"),
+            destination=accounts.PlaceInput("江西", "东湖区"),
+            route=[points["长深高速彰武收费站"].id, points["东湖区界检查站"].id],
+            valid_from=today,
+            valid_until=today + timedelta(days=4),
+            commodity=commodity,
+            quantity=tons,
+            unit="吨",
+        )
+
+    passes.apply(
+        _user("shunda"),
+        shipment("辽J12345", "王师傅", "13904180031", "玉米", "30"),
+        now=earlier(timedelta(hours=2), 2),
+    )
+    passes.apply(
+        _user("daoting"),
+        shipment("辽JD12345", "李师傅", "13904180032", "黑豆", "20"),
+        now=earlier(timedelta(minutes=45), 3),
+    )
+    moving = passes.apply(
+        _user("buyer"),
+        shipment("赣A54321", "张师傅", "13907910033", "花生", "15"),
+        now=earlier(timedelta(hours=6), 2),
+    )
+    passes.approve(zhangwu, moving, now=earlier(timedelta(hours=5), 2))
+    passes.record_passage(
+        _user("zhangwu_gate"),
+        moving,
+        points["长深高速彰武收费站"],
+        "out",
+        now=earlier(timedelta(hours=4), 3),
+    )
+    passes.record_passage(
+        _user("donghu_gate"),
+        moving,
+        points["东湖区界检查站"],
+        "in",
+        now=earlier(timedelta(minutes=30), 4),
+    )
 
 
 def load() -> list[tuple[str, str]]:
@@ -202,6 +308,7 @@ def load() -> list[tuple[str, str]]:
                 today + timedelta(days=ref["since_days"]),
             ),
         )
+    _passes()
     return logins
 
 
@@ -210,11 +317,12 @@ def print_logins(logins: list[tuple[str, str]]) -> None:
     shown = [
         entry
         for entry in logins
-        if entry[0] in {"admin", "zhangwu", "liaoning", "buyer", "daoting", "cherry"}
+        if entry[0]
+        in {"admin", "zhangwu", "liaoning", "buyer", "daoting", "cherry", "shunda", "donghu"}
     ]
     for login, role in shown:
-        click.echo(f"  {login:<10} {role}")
-    click.echo(f"  ... and {len(logins) - len(shown)} more cooperatives and buyers (see README)")
+        click.echo(f"  {login:<12} {role}")
+    click.echo(f"  ... and {len(logins) - len(shown)} more accounts (see README)")
 
 
 demo_cli = AppGroup("demo", help="The demo world.")

@@ -73,7 +73,7 @@ _STATUS_LABELS = {
 class PassAction(enum.StrEnum):
     approve = "approve"  #: an official of the origin county, or the whitelist at once
     reject = "reject"  #: an official of the origin county, with a reason
-    withdraw = "withdraw"  #: the applicant, before delivery
+    withdraw = "withdraw"  #: the applicant, before delivery (or the order called off)
     revoke = "revoke"  #: an office of the origin or destination county, with a reason
     suspend = "suspend"  #: an office suspends all passes of an organisation
     reinstate = "reinstate"  #: the suspension was lifted
@@ -92,6 +92,7 @@ PASSES: Lifecycle[PassStatus, PassAction] = Lifecycle(
         (S.pending, A.reject): S.rejected,
         (S.pending, A.withdraw): S.withdrawn,
         (S.approved, A.withdraw): S.withdrawn,
+        (S.suspended, A.withdraw): S.withdrawn,  # its order called off while suspended
         (S.approved, A.revoke): S.revoked,
         (S.suspended, A.revoke): S.revoked,
         (S.approved, A.suspend): S.suspended,

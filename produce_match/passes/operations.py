@@ -477,7 +477,7 @@ def approve(actor: User, row: TransportPass, *, now: datetime | None = None) -> 
         row,
         PassAction.approve,
         actor=actor,
-        expected=PassStatus.pending,
+        expected=row.status,
         values={"decided_at": now, "decided_by_id": actor.id},
         facts={"wait_minutes": int((now - row.created_at).total_seconds() // 60)},
     )
@@ -495,7 +495,7 @@ def reject(
         row,
         PassAction.reject,
         actor=actor,
-        expected=PassStatus.pending,
+        expected=row.status,
         values={"decided_at": now, "decided_by_id": actor.id, "reject_reason": reason},
         facts={"reason": reason},
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from produce_match.accounts.models import Role, User
 from produce_match.catalog.models import Region
@@ -144,7 +144,15 @@ def by_code(code: str) -> TransportPass | None:
     return db.session.scalar(
         select(TransportPass)
         .where(TransportPass.code == code)
-        .options(selectinload(TransportPass.scans))
+        .options(
+            # what the verification page reads, in the one statement and one for the scans
+            joinedload(TransportPass.commodity),
+            joinedload(TransportPass.origin_province),
+            joinedload(TransportPass.origin_county),
+            joinedload(TransportPass.dest_province),
+            joinedload(TransportPass.dest_county),
+            selectinload(TransportPass.scans).joinedload(PassScan.checkpoint),
+        )
     )
 
 
