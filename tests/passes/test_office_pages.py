@@ -4,6 +4,7 @@ staff only the scan)."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -23,7 +24,7 @@ from produce_match.passes.models import (
     TransportPass,
 )
 from tests.conftest import login, post_form
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, jpeg_bytes, make_user
 from tests.passes.conftest import apply
 
 ZH = {"Accept-Language": "zh-CN"}
@@ -427,3 +428,33 @@ def test_the_office_actions_match_the_viewer(app, world):
     db.session.commit()
     assert f"/passes/{row.id}/revoke" in actions(world["other_official"])
     assert "/office/suspensions?organisation=" in actions(world["official"])
+
+
+def test_a_passage_with_a_photo_from_the_camera(app, world):
+    row = apply(world["haulier"])
+    passes.approve(world["official"], row)
+    db.session.commit()
+    client = logged_in(app, "jiangxi")  # an official of an office with a checkpoint scans too
+    response = post_form(
+        client,
+        f"/v/{row.code}/passages",
+        {
+            "checkpoint": str(world["entry_point"].id),
+            "direction": "in",
+            "photo": (io.BytesIO(jpeg_bytes()), "plate.jpg"),
+        },
+        page="/office/scan",
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    scan = db.session.scalar(select(PassScan).where(PassScan.pass_id == row.id))
+    assert scan.kind.value == "entry" and scan.photo_key is not None
+    assert fresh(TransportPass, row.id).expected_by is not None
+
+
+def test_the_queue_in_english(app, world):
+    row = apply(world["haulier"])
+    row.created_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    html = logged_in(app, "official").get("/office/passes", headers=EN).get_data(as_text=True)
+    assert "Waiting for 1 minute" in html and ">Reject<" in html and "Pass approvals" in html
