@@ -328,10 +328,13 @@ def scan_panel(tpass: TransportPass) -> ScanPanel:
     if not points and not staff:
         return ScanPanel(show=False)
     form = ScanForm(formdata=None)
-    form.checkpoint.choices = [SelectChoice(str(p.id), p.name) for p in points]
     last = str(session.get(LAST_CHECKPOINT, ""))
     ids = [str(p.id) for p in points]
-    form.checkpoint.data = last if last in ids else (ids[0] if len(ids) == 1 else None)
+    chosen = last if last in ids else (ids[0] if len(ids) == 1 else "")
+    # nothing preselected: the staff choose, rather than record at the first of the list
+    first = [] if chosen else [SelectChoice("", _("Choose…"))]
+    form.checkpoint.choices = first + [SelectChoice(str(p.id), p.name) for p in points]
+    form.checkpoint.data = chosen
     return ScanPanel(
         show=True,
         valid=verdict(tpass) is Verdict.valid,

@@ -8,11 +8,12 @@ import io
 from datetime import timedelta
 
 import pytest
-from flask import render_template
+from flask import render_template, session
 from flask_login import login_user
 from sqlalchemy import func, select
 
 from produce_match.accounts.models import Role
+from produce_match.accounts.operations import PlaceInput
 from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.passes import operations as passes
@@ -405,6 +406,15 @@ def test_the_scan_panel_offers_two_buttons_or_says_no(app, world):
     html = _panel(app, world["gate"], row)
     assert "记录出口（出）" in html and "记录入口（进）" in html
     assert 'capture="environment"' in html and "彰武高速出口" in html
+    second = passes.add_checkpoint(world["official"], "彰武县界卡口", "county_border", PlaceInput())
+    db.session.commit()
+    html = _panel(app, world["gate"], row)  # two: none chosen for the staff
+    assert '<option selected value="">' in html
+    with app.test_request_context("/v/" + row.code, headers=ZH):
+        login_user(world["gate"])
+        session["scan_checkpoint"] = second.id  # the one used last
+        html = render_template("passes/_scan_panel.html", tpass=row)
+    assert f'<option selected value="{second.id}">' in html
     assert _panel(app, world["coop"], row).strip() == ""
     passes.revoke(world["official"], row, "违规")
     db.session.commit()
