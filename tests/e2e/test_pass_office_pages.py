@@ -84,7 +84,7 @@ def test_the_queue_on_a_phone_decides_in_one_tap(browser, live_server, office_wo
     form = page.locator(f"form[action='/passes/{office_world['second']}/reject']")
     form.locator("input[name=reason]").fill("驾驶员电话无法接通")
     submit(form.locator("button"))
-    assert "已驳回" in page.locator(".flashes").inner_text()
+    assert "不予通过" in page.locator(".flashes").inner_text()
     page.goto("/office/passes?tab=overdue")
     assert page.locator(".pass-late").count() == 1  # both ends see it; Donghu was told
     page.goto("/office/checkpoints")

@@ -93,7 +93,7 @@ def test_reject_needs_a_reason_and_writes_nothing_without_one(app, world):
     )
     assert response.status_code == 302
     assert fresh(TransportPass, row.id).status is PassStatus.pending
-    assert "请说明" in client.get("/office/passes", headers=ZH).get_data(as_text=True)
+    assert "请填写不予通过的理由" in client.get("/office/passes", headers=ZH).get_data(as_text=True)
     response = post_form(
         client,
         f"/passes/{row.id}/reject",
