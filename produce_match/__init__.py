@@ -95,6 +95,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import notifications as notifications_views
     from produce_match.web import orders as orders_views
     from produce_match.web import partners as partners_views
+    from produce_match.web import pass_office as pass_office_views
     from produce_match.web import passes as passes_views
     from produce_match.web import payments as payments_views
     from produce_match.web import sharing as sharing_views
@@ -138,6 +139,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     sharing_views.init_app(app)
     shops_views.init_app(app)  # county shops, the public feeds, WeChat's share card
     partners_views.init_app(app)
+    pass_office_views.init_app(app)  # the office's side of transport passes
     passes_views.init_app(app)  # transport passes: the applicant's pages, the public check
     payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
