@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
+from produce_match.dates import local_today
+
 #: the statuses a search shows unless asked for others
 DEFAULT_STATUSES = ("open",)
 SORTS = ("relevance", "urgency", "price", "price_desc", "newest", "distance")
@@ -48,7 +50,7 @@ def urgency_factor(days_left: int) -> float:
 
 def today_of(request: SearchRequest) -> date:
     """The day a request's urgency is counted from (the pages give the lots' own today)."""
-    return request.today or date.today()
+    return request.today or local_today()
 
 
 @dataclass

@@ -8,11 +8,12 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.messaging import webhooks
 from produce_match.partners import operations as partners
@@ -29,7 +30,7 @@ def add_robot(user, url, kind="wecom", **fields):
 
 
 def _soon(days: int) -> str:
-    return (date.today() + timedelta(days=days)).isoformat()
+    return (local_today() + timedelta(days=days)).isoformat()
 
 
 def test_a_wecom_robot_posts_an_urgent_lot_of_its_jurisdiction(app, users):
@@ -128,7 +129,7 @@ def test_the_daily_summary(app, users):
         make_lot(users["coop"], spoil_by=_soon(6), quantity="3", unit="t")
         make_lot(users["coop"], spoil_by=_soon(30), quantity="50", unit="t")  # keeps
         make_lot(users["coop2"], spoil_by=_soon(2), quantity="9", unit="t")  # not its county
-        day = date.today()
+        day = local_today()
         seven = datetime(day.year, day.month, day.day, 23, 30, tzinfo=UTC) - timedelta(days=1)
         assert partners.post_summaries(now=seven) == 0  # 07:30 in China: not yet
         eight = seven + timedelta(minutes=30)
@@ -171,7 +172,7 @@ def test_many_lots_at_risk_at_once_make_one_message(app, users):
     with Receiver(answers=[(200, '{"errcode":0}')]) as wecom:
         add_robot(users["official"], wecom.url("/send?key=k"))
         for lot in lots:
-            lot.spoil_by = date.today() + timedelta(days=2)
+            lot.spoil_by = local_today() + timedelta(days=2)
         db.session.commit()
         assert partners.find_at_risk() == 7
         db.session.commit()
@@ -189,7 +190,7 @@ def test_a_few_lots_at_risk_are_posted_one_by_one(app, users):
     with Receiver(answers=[(200, '{"errcode":0}')]) as wecom:
         add_robot(users["official"], wecom.url("/send?key=k"))
         for lot in lots:
-            lot.spoil_by = date.today() + timedelta(days=4)
+            lot.spoil_by = local_today() + timedelta(days=4)
         db.session.commit()
         assert partners.find_at_risk() == 2
         db.session.commit()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from produce_match.database import utcnow
+from produce_match.dates import local_today
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.messaging import webhooks
@@ -219,13 +220,13 @@ def test_a_rotated_secret_signs_from_then_on(app, users, receiver):
 
 def test_lot_at_risk_is_sent_once_per_lot(app, users, receiver):
     add_endpoint(users["coop"], receiver.url(), ["lot.at_risk"])
-    soon = make_lot(users["coop"], spoil_by=(date.today() + timedelta(days=3)).isoformat())
-    later = make_lot(users["coop"], spoil_by=(date.today() + timedelta(days=30)).isoformat())
+    soon = make_lot(users["coop"], spoil_by=(local_today() + timedelta(days=3)).isoformat())
+    later = make_lot(users["coop"], spoil_by=(local_today() + timedelta(days=30)).isoformat())
     assert [e["data"]["id"] for e in _events(receiver)] == [soon.id]  # at posting
     assert partners.find_at_risk() == 0
     db.session.commit()
     # a month on, the later lot's turn comes: once
-    later.spoil_by = date.today() + timedelta(days=5)
+    later.spoil_by = local_today() + timedelta(days=5)
     db.session.commit()
     assert partners.find_at_risk() == 1
     db.session.commit()
@@ -237,11 +238,11 @@ def test_lot_at_risk_is_sent_once_per_lot(app, users, receiver):
 
 def test_a_lot_with_a_buyer_is_not_at_risk(app, users, receiver):
     add_endpoint(users["coop"], receiver.url(), ["lot.at_risk"])
-    lot = make_lot(users["coop"], spoil_by=(date.today() + timedelta(days=30)).isoformat())
+    lot = make_lot(users["coop"], spoil_by=(local_today() + timedelta(days=30)).isoformat())
     order = orders.place_order(users["buyer"], lot, "1", "t")
     db.session.commit()
     orders.accept(users["coop"], order)
-    lot.spoil_by = date.today() + timedelta(days=2)
+    lot.spoil_by = local_today() + timedelta(days=2)
     db.session.commit()
     assert partners.find_at_risk() == 0
     assert receiver.received == []

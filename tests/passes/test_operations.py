@@ -10,6 +10,7 @@ from werkzeug.exceptions import Forbidden
 
 from produce_match.audit.operations import history
 from produce_match.database import utcnow
+from produce_match.dates import local_today
 from produce_match.errors import Conflict, ValidationFailed
 from produce_match.extensions import db
 from produce_match.notifications.models import Notification
@@ -69,7 +70,7 @@ def test_a_rejection_needs_a_reason(world):
 
 
 def test_a_whitelisted_applicant_is_approved_at_once(world):
-    today = utcnow().date()
+    today = local_today()
     passes.add_entry(
         world["official"],
         passes.EntryInput("彰武顺达物流", today, today + timedelta(days=30), "保供企业"),
@@ -83,7 +84,7 @@ def test_a_whitelisted_applicant_is_approved_at_once(world):
 
 
 def test_another_offices_whitelist_counts_once_recognised(world):
-    today = utcnow().date()
+    today = local_today()
     passes.add_entry(
         world["other_official"],
         passes.EntryInput("彰武顺达物流", today, today + timedelta(days=30), "江西保供名单"),
@@ -96,7 +97,7 @@ def test_another_offices_whitelist_counts_once_recognised(world):
 
 
 def test_a_removed_or_lapsed_entry_does_not_count(world):
-    today = utcnow().date()
+    today = local_today()
     entry = passes.add_entry(
         world["official"],
         passes.EntryInput("彰武顺达物流", today, today + timedelta(days=30), "保供企业"),
