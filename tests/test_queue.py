@@ -66,15 +66,18 @@ def test_the_timers_are_periodic_tasks_declared_in_code(app):
     assert set(queue.periodic_tasks()) == {
         *every_minute,
         "lots.expire",
+        "passes.flag_overdue",
         "demands.digest",
         hourly,
         *on_the_hour,
     }
     # what huey's consumer starts at a given minute (UTC)
     assert queue.due(datetime(2026, 12, 7, 5, 13)) == sorted(every_minute)
-    assert queue.due(datetime(2026, 12, 7, 5, 10)) == sorted([*every_minute, "lots.expire"])
+    assert queue.due(datetime(2026, 12, 7, 5, 10)) == sorted(
+        [*every_minute, "lots.expire", "passes.flag_overdue"]
+    )
     assert queue.due(datetime(2026, 12, 7, 6, 0)) == sorted(
-        [*every_minute, "demands.digest", "lots.expire", *on_the_hour]
+        [*every_minute, "demands.digest", "lots.expire", "passes.flag_overdue", *on_the_hour]
     )
     assert "partners.find_at_risk" in queue.due(datetime(2026, 12, 7, 6, 45))
     assert queue.due(datetime(2026, 12, 7, 6, 23)) == sorted([*every_minute, hourly])
