@@ -32,10 +32,16 @@ from produce_match.payments.models import (
     PaymentInstruction,
     PayoutAccount,
 )
+from produce_match.rescue.models import Donation, RescueProposal
 from produce_match.search.models import SearchDocument, SearchOutbox, SearchWord
 from produce_match.sharing.models import ShareAttribution, ShareLink, ShareVisit
+from produce_match.trust.models import IdentityClaim, Rating
 
 __all__ = [
+    "Donation",
+    "IdentityClaim",
+    "Rating",
+    "RescueProposal",
     "WhitelistEntry",
     "TransportPass",
     "Suspension",

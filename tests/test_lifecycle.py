@@ -27,6 +27,8 @@ from produce_match.partners.models import ENDPOINTS, ROBOTS
 from produce_match.passes.models import ACTIVE as ACTIVE_PASSES
 from produce_match.passes.models import PASSES
 from produce_match.payments.models import INSTRUCTIONS, OPEN_PAYMENTS, OUTSTANDING, PAYMENTS
+from produce_match.rescue.models import PROPOSALS as RESCUE_PROPOSALS
+from produce_match.trust.models import CLAIMS
 from tests import factories
 
 LIFECYCLES = [
@@ -44,6 +46,8 @@ LIFECYCLES = [
     ROBOTS,
     OUTGOING_DELIVERIES,
     PASSES,
+    CLAIMS,
+    RESCUE_PROPOSALS,
 ]
 
 #: the sets each model's queries use, derived beside its table
@@ -68,6 +72,8 @@ DERIVED = {
     "group_robots": [],
     "outgoing_deliveries": [],
     "transport_passes": [ACTIVE_PASSES],
+    "identity_claims": [],
+    "rescue_proposals": [],
 }
 
 

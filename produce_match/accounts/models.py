@@ -3,6 +3,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -23,6 +24,35 @@ class OrgKind(enum.StrEnum):
     haulier = "haulier"  #: carries goods: a transport company or a driver (物流/承运)
     office = "office"  #: a county or provincial office; its officials read, they do not trade
     platform = "platform"  #: the operators of this service (administrators)
+
+
+class BuyerKind(enum.StrEnum):
+    """What kind of buyer an organisation is: the rescue ladder turns to some kinds first."""
+
+    wholesaler = "wholesaler"  #: 批发商
+    supermarket = "supermarket"  #: 商超
+    processor = "processor"  #: 加工企业: takes lower grades
+    canteen = "canteen"  #: 机关/企业食堂: consumption aid (消费帮扶)
+    school = "school"  #: 学校食堂: consumption aid
+    food_bank = "food_bank"  #: 食物银行/慈善机构: takes produce given away
+    other = "other"  #: 其他
+
+    @property
+    def label(self) -> Any:
+        return _BUYER_KIND_LABELS[self]
+
+
+_BUYER_KIND_LABELS = {
+    BuyerKind.wholesaler: _l("wholesaler"),
+    BuyerKind.supermarket: _l("supermarket"),
+    BuyerKind.processor: _l("processor"),
+    BuyerKind.canteen: _l("agency or company canteen"),
+    BuyerKind.school: _l("school canteen"),
+    BuyerKind.food_bank: _l("food bank or charity"),
+    BuyerKind.other: _l("other buyer"),
+}
+#: the buyers of consumption aid (消费帮扶): agencies' canteens and schools
+CONSUMPTION_AID = frozenset({BuyerKind.canteen, BuyerKind.school})
 
 
 class Role(enum.StrEnum):
@@ -60,6 +90,8 @@ class Organisation(HasPlace, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind, "org_kind"))
+    #: a buyer's kind (None: not said; always None for other organisations)
+    buyer_kind: Mapped[BuyerKind | None] = mapped_column(_enum(BuyerKind, "buyer_kind"))
     contact_person: Mapped[str | None] = mapped_column(String(60))
     phone: Mapped[str | None] = mapped_column(String(30))
     email: Mapped[str | None] = mapped_column(String(254))
