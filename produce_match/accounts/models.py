@@ -103,6 +103,9 @@ class Organisation(HasPlace, db.Model):
     verified_at: Mapped[datetime | None]
     #: the administrator who verified it (the audit trail has the full story)
     verified_by_id: Mapped[int | None]
+    #: what was verified: "credit_code" or "resident_id" (trust.models.IdentityKind), for the
+    #: badge without reading the claim; None where an administrator verified it before claims
+    verified_as: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     province = relationship("Region", foreign_keys=[province_code])

@@ -1,0 +1,3 @@
+"""Identity claims: submitting one, and an administrator or county official deciding it."""
+
+from __future__ import annotations
