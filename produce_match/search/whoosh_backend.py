@@ -652,7 +652,9 @@ class WhooshBackend:
                     old, self._searcher = self._searcher, self._ix.searcher()
                     if old is not None:
                         old.close()
-            self._checked = now
+                # the time of the last look at the index, not of the last search: a process
+                # that searches more than once a second must still see others' writes
+                self._checked = now
             return self._searcher
 
     def _table_for(self, searcher: Any) -> _Table:

@@ -514,6 +514,25 @@ def test_an_edited_lot_is_found_once_after_the_searcher_catches_up(market, users
     assert titles(search("黑豆")) == ["彰武道亭村黑豆 38吨 急售"]
 
 
+@pytest.mark.parametrize("search_backend", ["whoosh"])  # the Whoosh searcher's refresh
+def test_a_process_that_searches_all_the_time_still_sees_another_writer(market, app):
+    """The searcher is brought up to date a second after the last look at the index, not after
+    the last search: a busy web process must not keep its old searcher for ever."""
+    from produce_match.search.whoosh_backend import WhooshBackend
+
+    mine = service().backend
+    other = WhooshBackend(mine.root, mine.analyzer)  # another process's view of the index
+    assert search("黑豆").total == 1
+    lot = market["beans"]
+    with other.writing() as writer:
+        writer.delete(lot.id)
+    deadline = time.monotonic() + 3 * REFRESH_SECONDS
+    while time.monotonic() < deadline:  # a search every fifth of the refresh interval
+        seen = search("黑豆").total
+        time.sleep(REFRESH_SECONDS / 5)
+    assert seen == 0
+
+
 @both
 def test_the_cooperatives_name_does_not_make_its_corn_black_beans(app, users):
     users["coop"].organisation.name = "彰武县道亭村黑豆种植专业合作社"
