@@ -383,6 +383,10 @@ def build_config(
         "PASS_MAX_DAYS": whole("PASS_MAX_DAYS", 14, minimum=1),
         "PASS_ROAD_KMH": whole("PASS_ROAD_KMH", 60, minimum=1),
         "PASS_ARRIVAL_SLACK_HOURS": whole("PASS_ARRIVAL_SLACK_HOURS", 6, minimum=0),
+        # Ratings after completion: the days to rate an order, and how many ratings an
+        # organisation needs before its average, tags and comments are shown
+        "RATING_WINDOW_DAYS": whole("RATING_WINDOW_DAYS", 14, minimum=1),
+        "RATINGS_SHOWN_FROM": whole("RATINGS_SHOWN_FROM", 3, minimum=1),
         "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",
