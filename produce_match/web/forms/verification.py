@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import RadioField, StringField, TextAreaField
+from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 
 from produce_match.web.forms import length, optional, required
 
@@ -14,8 +14,10 @@ class ClaimForm(FlaskForm):
     kind = RadioField(
         _l("What is to be verified"),
         choices=[
-            ("credit_code", _l("A registered organisation: its unified social credit code")),
-            ("resident_id", _l("A family farm or a farmer: the holder's resident ID")),
+            SelectChoice(
+                "credit_code", _l("A registered organisation: its unified social credit code")
+            ),
+            SelectChoice("resident_id", _l("A family farm or a farmer: the holder's resident ID")),
         ],
         default="credit_code",
     )
