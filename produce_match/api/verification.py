@@ -9,18 +9,21 @@ photo address by those who may see the claim.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
 from flask import url_for
+from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
 from produce_match import policy
 from produce_match.api.auth import require_user, token_required
-from produce_match.api.orders import EmptySchema, ReasonSchema, _decoded
+from produce_match.api.orders import EmptySchema, ReasonSchema
 from produce_match.api.schemas import PaginationQuerySchema
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
@@ -137,9 +140,10 @@ def submit(body: dict[str, Any]) -> Any:
     photo = None
     if body.get("photo"):
         try:
-            (photo,) = _decoded([body["photo"]])
-        except ValidationFailed as exc:
-            raise ValidationFailed(exc.message, fields={"photo": exc.fields["photos"]}) from None
+            photo = base64.b64decode(body["photo"], validate=True)
+        except (binascii.Error, ValueError):
+            message = _("Send the photo as base64 text.")
+            raise ValidationFailed(message, fields={"photo": [message]}) from None
     claim = verification.submit(
         user,
         verification.ClaimInput(

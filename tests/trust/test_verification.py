@@ -3,6 +3,7 @@ before anything is stored; one waiting claim; the masked resident ID; the badge;
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -308,7 +309,7 @@ def test_a_member_submits_on_the_page_with_the_licence_photo(app, client, world)
             "kind": "credit_code",
             "credit_code": CODE,
             "person_name": "李支书",
-            "photo": (__import__("io").BytesIO(jpeg_bytes(400, 300)), "licence.jpg"),
+            "photo": (io.BytesIO(jpeg_bytes(400, 300)), "licence.jpg"),
         },
         page="/account/verification",
         content_type="multipart/form-data",
@@ -337,7 +338,7 @@ def test_an_invalid_code_on_the_page_says_why_in_chinese_and_stores_nothing(app,
             "kind": "credit_code",
             "credit_code": "93210922MA0000001G",
             "person_name": "李支书",
-            "photo": (__import__("io").BytesIO(jpeg_bytes(400, 300)), "licence.jpg"),
+            "photo": (io.BytesIO(jpeg_bytes(400, 300)), "licence.jpg"),
         },
         page="/account/verification",
         content_type="multipart/form-data",
@@ -467,3 +468,17 @@ def test_an_admin_revokes_a_verification_made_before_claims_on_the_page(client, 
     )
     db.session.expire_all()
     assert not org.verified
+
+
+def test_anonymous_visitors_see_only_the_badge(client, world):
+    claim = submitted(world)
+    for url in (
+        "/account/verification",
+        "/office/verifications",
+        f"/verifications/{claim.id}/full.jpg",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+    org = world["coop"].organisation
+    assert client.get(f"/organisations/{org.id}").status_code == 200
+    assert client.get("/api/v1/verification").status_code == 401
