@@ -136,8 +136,12 @@ def _organisation(user: User | None, action: str, org: Any) -> bool:
         )
     if action == "edit":
         return user is not None and (user.is_admin or is_member(user, org))
-    if action == "verify":
-        return user is not None and user.is_admin
+    if action == "verify":  # decide its identity claims (trust.verification)
+        return (
+            user is not None
+            and org.kind in (OrgKind.cooperative, OrgKind.buyer, OrgKind.haulier)
+            and (user.is_admin or official_covers(user, org.province_code, org.county_code))
+        )
     return False
 
 

@@ -21,6 +21,8 @@ from produce_match.passes.models import (
 )
 from produce_match.passes.queries import overdue, verdict
 from produce_match.payments.models import PayoutAccount
+from produce_match.trust.identity import check_credit_code
+from produce_match.trust.models import ClaimStatus, IdentityClaim
 
 
 def test_demo_load_builds_the_world(runner):
@@ -35,7 +37,17 @@ def test_demo_load_builds_the_world(runner):
     )
     assert beans.commodity.code == "black_bean" and beans.quantity_g == 40_000_000
     assert beans.spoil_by == local_today() + timedelta(days=21)
-    assert beans.county.name == "彰武县" and beans.cooperative.verified
+    # Daoting starts unverified, so that the journey shows the Zhangwu office verifying it;
+    # the others stand on a verified claim with a credit code that adds up
+    assert beans.county.name == "彰武县" and not beans.cooperative.verified
+    zhangwu_official = db.session.scalar(select(User).where(User.login == "zhangwu"))
+    assert policy.can(zhangwu_official, "verify", beans.cooperative)
+    claims = db.session.scalars(select(IdentityClaim)).all()
+    assert claims and all(c.status is ClaimStatus.verified for c in claims)
+    assert beans.cooperative_id not in {c.org_id for c in claims}
+    for claim in claims:
+        assert check_credit_code(claim.credit_code) == claim.credit_code
+        assert claim.org.verified_as == "credit_code"
     # the village paid on the day of loading: the beans offer both terms, 5% held until
     # delivery, and an order that does not choose is still paid on delivery
     assert beans.settlements == (Settlement.on_delivery, Settlement.on_loading)

@@ -52,10 +52,23 @@ def test_editing_an_organisation(users, who, expected):
     assert policy.can(users[who], "edit", org(users, "coop")) is expected
 
 
-@pytest.mark.parametrize("who", ["coop", "buyer", "official", "province_official"])
-def test_only_admins_verify(users, who):
-    assert not policy.can(users[who], "verify", org(users, "coop"))
-    assert policy.can(users["admin"], "verify", org(users, "coop"))
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("coop", False),
+        ("buyer", False),
+        ("other_official", False),
+        ("official", True),  # the county's office
+        ("province_official", True),  # its province covers the county
+        ("admin", True),
+    ],
+)
+def test_admins_and_the_county_officials_verify(users, who, expected):
+    assert policy.can(users[who], "verify", org(users, "coop")) is expected
+
+
+def test_offices_are_not_verified(users):
+    assert not policy.can(users["admin"], "verify", org(users, "official"))
 
 
 def test_users_see_themselves_admins_see_all(users):
@@ -122,41 +135,3 @@ def test_admin_pages_are_invisible_to_others(client, users):
     admin = client.application.test_client()
     login(admin, "admin", PASSWORD)
     assert admin.get("/admin/users").status_code == 200
-
-
-def test_admin_verifies_an_organisation_and_the_badge_shows(client, users):
-    from tests.conftest import login, post_form
-    from tests.factories import PASSWORD
-
-    target = org(users, "coop")
-    login(client, "admin", PASSWORD)
-    response = post_form(
-        client,
-        f"/admin/organisations/{target.id}/verify",
-        {"verified": "1"},
-        page="/admin/organisations",
-    )
-    assert response.status_code == 302
-    page = client.application.test_client().get(
-        f"/organisations/{target.id}", headers={"Accept-Language": "en"}
-    )
-    assert "Verified" in page.get_data(as_text=True)
-    from produce_match.audit.operations import history
-
-    assert [e.action for e in history(target)][-1] == "verified"
-
-
-def test_non_admin_cannot_verify(client, users):
-    from tests.conftest import login, post_form
-    from tests.factories import PASSWORD
-
-    target = org(users, "coop")
-    login(client, "official", PASSWORD)
-    response = post_form(
-        client, f"/admin/organisations/{target.id}/verify", {"verified": "1"}, page="/account"
-    )
-    assert response.status_code == 404
-    from produce_match.extensions import db
-
-    db.session.expire_all()
-    assert not target.verified

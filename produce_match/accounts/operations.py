@@ -9,6 +9,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
@@ -323,19 +324,30 @@ def set_locale(user: User, locale: str) -> None:
     user.locale = locale
 
 
-def set_verified(org: Organisation, actor: User, verified: bool) -> None:
-    """An administrator verifies an organisation (or withdraws the verification)."""
-    if org.verified == verified:
+def set_verified(
+    org: Organisation,
+    actor: User,
+    verified: bool,
+    *,
+    kind: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Mark an organisation verified (as `kind`: what was checked, for its badge), or no longer
+    verified. Identity claims (trust.verification) are the way in; the audit record is the
+    organisation's own, so its history reads the same whatever the way."""
+    if org.verified == verified and (not verified or org.verified_as == kind):
         return
     before = "verified" if org.verified else "unverified"
     org.verified_at = utcnow() if verified else None
     org.verified_by_id = actor.id if verified else None
+    org.verified_as = kind if verified else None
     record(
         actor,
         org,
         "verified" if verified else "unverified",
         from_state=before,
         to_state="verified" if verified else "unverified",
+        changes={**({"as": kind} if verified and kind else {}), **(changes or {})} or None,
     )
 
 

@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         payments,
         proposals,
         ratings,
+        verification,
     )
 
     api.init_app(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
         partners.blp,
         passes.blp,
         ratings.blp,
+        verification.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -8,3 +8,6 @@
 - `reliability`: every organisation's figures, computed from its orders (never stored).
 - `permissions`: who may see and do what.
 """
+
+# who may see and do what: registered whenever the domain is loaded; the words of its notices
+from produce_match.trust import notices, permissions  # noqa: F401

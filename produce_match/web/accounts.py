@@ -393,20 +393,6 @@ def organisations() -> Any:
     return render_template("admin/organisations.html", orgs=orgs, show=show)
 
 
-@admin_bp.route("/organisations/<int:org_id>/verify", methods=["POST"])
-def verify_organisation(org_id: int) -> Any:
-    org = policy.load(current_user, "verify", Organisation, org_id)
-    verified = request.form.get("verified") == "1"
-    accounts.set_verified(org, current_user, verified)
-    flash(
-        _("%(org)s is verified.", org=org.name)
-        if verified
-        else _("%(org)s is no longer verified.", org=org.name),
-        "success",
-    )
-    return redirect(local_target(request.form.get("next")) or url_for(".organisations"))
-
-
 @admin_bp.route("/users")
 def users() -> Any:
     q = request.args.get("q", "").strip()[:60]
