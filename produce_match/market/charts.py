@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from flask_babel import gettext
 from markupsafe import Markup, escape
 
 from produce_match.monitor.charts import LABEL_HEIGHT
@@ -75,10 +76,12 @@ def line_chart(
                     f'y2="{_y(b, top)}" class="{escape(line.css)}"></line>'
                 )
         for i, value in points:
+            # "参考价 第49周：6.00 元/公斤", the colon as the page's language writes it
+            said = gettext("%(label)s: ") % {"label": f"{line.name} {labels[i]}"}
             parts.append(
                 f'<circle cx="{_x(i, count)}" cy="{_y(value, top)}" r="3" '
-                f'class="{escape(line.css)} chart-point"><title>{escape(line.name)} '
-                f"{escape(labels[i])}: {escape(text(value))}</title></circle>"
+                f'class="{escape(line.css)} chart-point"><title>{escape(said)}'
+                f"{escape(text(value))}</title></circle>"
             )
     if count:
         y = base + LABEL_HEIGHT
