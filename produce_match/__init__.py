@@ -90,6 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     from produce_match.web import lot_imports as import_views
     from produce_match.web import lots as lots_views
+    from produce_match.web import market as market_views
     from produce_match.web import matching as matching_views
     from produce_match.web import monitor as monitor_views
     from produce_match.web import notifications as notifications_views
@@ -137,6 +138,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     matching_views.init_app(app)
     notifications_views.init_app(app)
     monitor_views.init_app(app)
+    market_views.init_app(app)  # prices for everyone (行情)
     payments_views.init_app(app)
     sharing_views.init_app(app)
     shops_views.init_app(app)  # county shops, the public feeds, WeChat's share card

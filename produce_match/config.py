@@ -117,6 +117,14 @@ def parse_int(name: str, value: Any, default: int, *, minimum: int = 0) -> int:
     return number
 
 
+def _percent(name: str, value: Any, default: int = 80) -> int:
+    """A whole percentage from 0 to 100."""
+    number = parse_int(name, value, default, minimum=0)
+    if number > 100:
+        raise _refuse(name, "a whole number from 0 to 100", value)
+    return number
+
+
 def parse_float(name: str, value: Any, default: float, *, minimum: float = 0.0) -> float:
     """A finite number greater than `minimum`."""
     if _unset(value):
@@ -387,6 +395,9 @@ def build_config(
         # organisation needs before its average, tags and comments are shown
         "RATING_WINDOW_DAYS": whole("RATING_WINDOW_DAYS", 14, minimum=1),
         "RATINGS_SHOWN_FROM": whole("RATINGS_SHOWN_FROM", 3, minimum=1),
+        # Prices (行情): posting or accepting below this share of the reference price in force
+        # is warned before it is done (0: never warned)
+        "PRICE_WARNING_PERCENT": _percent("PRICE_WARNING_PERCENT", raw("PRICE_WARNING_PERCENT")),
         "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",

@@ -16,6 +16,7 @@ from produce_match.catalog.models import Category
 from produce_match.errors import ValidationFailed
 from produce_match.lots import operations as lots
 from produce_match.lots.models import Lot
+from produce_match.market import operations as market
 from produce_match.search import params as search_params
 from produce_match.search.backend import SORTS
 from produce_match.search.pages import results_page
@@ -196,6 +197,13 @@ _TEXT = {"validate": ma.validate.Length(max=5000)}
 
 
 class LotWriteSchema(ma.Schema):
+    confirm_low_price = ma.fields.Boolean(
+        metadata={
+            "description": "true: post (or change) the lot even though its price is below "
+            "PRICE_WARNING_PERCENT % of the reference price in force (otherwise 409 "
+            "below_reference with the figures, nothing written)"
+        },
+    )
     commodity = ma.fields.String(
         validate=ma.validate.Length(max=40),
         metadata={"description": "any name (黑豆, heidou, black bean) or code"},
@@ -248,7 +256,9 @@ class LotPatchSchema(LotWriteSchema):
 
 def _input(body: dict[str, Any]) -> lots.LotInput:
     # null clears an optional text; absent keeps it
-    return lots.LotInput(**{k: ("" if v is None else v) for k, v in body.items()})
+    return lots.LotInput(
+        **{k: ("" if v is None else v) for k, v in body.items() if k != "confirm_low_price"}
+    )
 
 
 @blp.route("/lots", methods=["GET"])
@@ -284,27 +294,33 @@ def get_lot(lot_id: int) -> Lot:
     return policy.load(current_api_user(), policy.VIEW, Lot, lot_id)
 
 
+_LOW_PRICE = "below_reference: the price is below PRICE_WARNING_PERCENT % of the reference \
+price in force (error.details has the figures); send confirm_low_price: true to go on"
+
+
 @blp.route("/lots", methods=["POST"])
 @token_required(blp)
 @blp.arguments(LotWriteSchema)
 @blp.response(201, LotSchema)
+@blp.alt_response(409, description=_LOW_PRICE)
 def create_lot(body: dict[str, Any]) -> Lot:
     """Post a lot for the caller's cooperative."""
     user = require_user()
     policy.ensure(user, "create", Lot)
-    lot = lots.create_lot(user, user.organisation, _input(body))
-    return lot
+    confirmed = bool(body.get("confirm_low_price"))
+    return market.post_lot(user, user.organisation, _input(body), confirmed=confirmed)
 
 
 @blp.route("/lots/<int:lot_id>", methods=["PATCH"])
 @token_required(blp)
 @blp.arguments(LotPatchSchema(partial=True))
 @blp.response(200, LotSchema)
+@blp.alt_response(409, description=_LOW_PRICE)
 def update_lot(body: dict[str, Any], lot_id: int) -> Lot:
     """Change some fields of one of the caller's lots."""
     user = require_user()
     lot = policy.load(user, "edit", Lot, lot_id)
-    lots.update_lot(user, lot, _input(body))
+    market.edit_lot(user, lot, _input(body), confirmed=bool(body.get("confirm_low_price")))
     return lot
 
 

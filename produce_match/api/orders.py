@@ -23,6 +23,7 @@ from produce_match.dates import local_instant
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
+from produce_match.market import operations as market
 from produce_match.orders import operations as orders
 from produce_match.orders import queries
 from produce_match.orders.models import Order, OrderAction, OrderStatus, actions_from, parties
@@ -233,6 +234,17 @@ class EmptySchema(ma.Schema):
     pass
 
 
+class AcceptSchema(ma.Schema):
+    confirm_low_price = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: accept even though the order's price is below "
+            "PRICE_WARNING_PERCENT % of the reference price in force (otherwise 409 "
+            "below_reference with the figures in error.details, nothing written)"
+        },
+    )
+
+
 class ReasonSchema(ma.Schema):
     reason = ma.fields.String(**_REASON)
 
@@ -363,8 +375,10 @@ def _decoded(photos: list[str]) -> list[bytes]:
 STEPS: dict[str, tuple[OrderAction, type[ma.Schema], Callable[..., None], str]] = {
     "accept": (
         A.accept,
-        EmptySchema,
-        lambda user, order, body: orders.accept(user, order),
+        AcceptSchema,
+        lambda user, order, body: market.accept_order(
+            user, order, confirmed=body["confirm_low_price"]
+        ),
         "The cooperative accepts a reservation; payment is requested from the buyer.",
     ),
     "reject": (
@@ -433,9 +447,13 @@ def _register_step(slug: str) -> None:
     step.__name__ = slug.replace("-", "_")
     step.__doc__ = summary
     view = blp.response(200, OrderSchema)(step)
-    view = blp.arguments(schema(unknown=ma.EXCLUDE) if schema is EmptySchema else schema)(view)
+    lenient = schema in (EmptySchema, AcceptSchema)  # a body with nothing else is ignored
+    view = blp.arguments(schema(unknown=ma.EXCLUDE) if lenient else schema)(view)
     view = token_required(blp)(view)
-    view = blp.doc(responses={409: {"description": "illegal_transition, order_changed ..."}})(view)
+    conflicts = "illegal_transition, order_changed ..." + (
+        ", below_reference (send confirm_low_price: true to go on)" if action is A.accept else ""
+    )
+    view = blp.doc(responses={409: {"description": conflicts}})(view)
     blp.route(f"/orders/<int:order_id>/{slug}", methods=["POST"])(view)
 
 

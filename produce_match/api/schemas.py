@@ -11,6 +11,14 @@ class ErrorBodySchema(ma.Schema):
         values=ma.fields.List(ma.fields.String()),
         metadata={"description": "messages per invalid input field"},
     )
+    details = ma.fields.Dict(
+        keys=ma.fields.String(),
+        metadata={
+            "description": "figures of some errors (below_reference: price_fen_per_t, "
+            "reference_fen_per_t, reference_source, reference_valid_from, threshold_percent, "
+            "percent); absent otherwise"
+        },
+    )
 
 
 class ErrorSchema(ma.Schema):

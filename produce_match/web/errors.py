@@ -74,6 +74,7 @@ def error_response(
     code: str | None = None,
     fields: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Any:
     """The response for an error, JSON under /api/, a page elsewhere."""
     message = str(message) if message else _messages().get(status, _titles().get(status, ""))
@@ -88,6 +89,8 @@ def error_response(
                 },
             }
         }
+        if details:  # an error's figures (e.g. below_reference: the price and the reference)
+            body["error"]["details"] = details
         return body, status, headers or {}
     title = _titles().get(status, _("Error"))
     page = render_template("errors/error.html", status=status, title=title, message=message)
@@ -143,7 +146,12 @@ def _handle_domain(exc: DomainError) -> Any:
         db.session.rollback()
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
     return error_response(
-        exc.status, exc.message, code=exc.code, fields=exc.fields, headers=headers
+        exc.status,
+        exc.message,
+        code=exc.code,
+        fields=exc.fields,
+        headers=headers,
+        details=getattr(exc, "details", None),
     )
 
 

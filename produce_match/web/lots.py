@@ -16,7 +16,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.audit.operations import history
 from produce_match.catalog import commodities, regions
 from produce_match.errors import DomainError, ValidationFailed
@@ -24,6 +24,7 @@ from produce_match.extensions import db
 from produce_match.lots import operations as lots
 from produce_match.lots import queries
 from produce_match.lots.models import Lot, LotPhoto
+from produce_match.market import operations as market
 from produce_match.orders import queries as order_queries
 from produce_match.orders.models import Order
 from produce_match.search import params as search_params
@@ -145,7 +146,9 @@ def _uploaded_photos(form: LotForm) -> list[bytes]:
     return [f.read() for f in (form.photos.data or []) if f and getattr(f, "filename", "")]
 
 
-def _render_form(form: LotForm, lot: Lot | None, status: int = 200) -> Any:
+def _render_form(
+    form: LotForm, lot: Lot | None, status: int = 200, price_warning: str | None = None
+) -> Any:
     province = form.province.data
     return render_template(
         "lots/form.html",
@@ -153,7 +156,13 @@ def _render_form(form: LotForm, lot: Lot | None, status: int = 200) -> Any:
         lot=lot,
         commodities=commodities.all_active(),
         counties=regions.counties(province) if province else [],
+        price_warning=price_warning,
     ), status
+
+
+def _confirmed() -> bool:
+    """The cooperative pressed "post at this price anyway" under the price warning."""
+    return request.form.get("confirm_low_price") == "1"
 
 
 @bp.route("/lots/new", methods=["GET", "POST"])
@@ -170,9 +179,12 @@ def new() -> Any:
         form.township.data, form.village.data = org.township, org.village
     if form.validate_on_submit():
         try:
-            lot = lots.create_lot(current_user, org, _input_from(form))
+            lot = market.post_lot(current_user, org, _input_from(form), confirmed=_confirmed())
             for data in _uploaded_photos(form):
                 lots.add_photo(current_user, lot, data)
+        except market.PriceBelowReference as exc:
+            transaction.doom()
+            return _render_form(form, None, exc.status, str(exc.message))
         except ValidationFailed as exc:
             show_errors(form, exc)
         else:
@@ -193,9 +205,12 @@ def edit(lot_id: int) -> Any:
         _fill(form, lot)
     if form.validate_on_submit():
         try:
-            lots.update_lot(current_user, lot, _input_from(form))
+            market.edit_lot(current_user, lot, _input_from(form), confirmed=_confirmed())
             for data in _uploaded_photos(form):
                 lots.add_photo(current_user, lot, data)
+        except market.PriceBelowReference as exc:
+            transaction.doom()
+            return _render_form(form, lot, exc.status, str(exc.message))
         except DomainError as exc:
             show_errors(form, exc)
         else:

@@ -21,7 +21,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from produce_match import policy
+from produce_match import policy, transaction
 from produce_match.audit.operations import history
 from produce_match.catalog import regions
 from produce_match.catalog.models import Region
@@ -29,6 +29,7 @@ from produce_match.dates import local_instant
 from produce_match.errors import DomainError
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
+from produce_match.market import operations as market
 from produce_match.orders import operations as orders
 from produce_match.orders import queries
 from produce_match.orders.models import (
@@ -100,7 +101,8 @@ def _run(action: OrderAction, form: Any, order: Order) -> str:
     """Take the step with what the form says; the message to show when it is done."""
     user = current_user
     if action is A.accept:
-        orders.accept(user, order)
+        confirmed = request.form.get("confirm_low_price") == "1"
+        market.accept_order(user, order, confirmed=confirmed)
         return _("Order accepted. The buyer is asked to pay.")
     if action is A.reject:
         orders.reject(user, order, form.reason.data)
@@ -214,6 +216,7 @@ def _render_detail(
     *,
     photo_form: PhotosForm | None = None,
     delivery_form: DeliveryAddressForm | None = None,
+    accept_warning: str | None = None,
 ) -> Any:
     can_history = policy.can(current_user, "view_history", order)
     photo_purpose = orders.photo_purpose(current_user, order)
@@ -234,6 +237,7 @@ def _render_detail(
         photos=_photos_by_purpose(order),
         photo_purpose=photo_purpose and photo_purpose.value,
         photo_form=photo_form if photo_purpose is not None else None,
+        accept_warning=accept_warning,
     ), status
 
 
@@ -369,6 +373,12 @@ def act(order_id: int, slug: str) -> Any:
     if form.validate_on_submit():
         try:
             message = _run(action, form, order)
+        except market.PriceBelowReference as exc:
+            transaction.doom()  # nothing was written: the warning asks to confirm
+            order = db.session.get(Order, order_id)
+            return _render_detail(
+                order, {action: form}, exc.status, accept_warning=str(exc.message)
+            )
         except DomainError as exc:
             show_errors(form, exc)
             order = db.session.get(Order, order_id)
