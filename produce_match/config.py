@@ -383,6 +383,8 @@ def build_config(
         "PASS_MAX_DAYS": whole("PASS_MAX_DAYS", 14, minimum=1),
         "PASS_ROAD_KMH": whole("PASS_ROAD_KMH", 60, minimum=1),
         "PASS_ARRIVAL_SLACK_HOURS": whole("PASS_ARRIVAL_SLACK_HOURS", 6, minimum=0),
+        # Reliability: a dispatch this many hours after the payment is still on time
+        "DISPATCH_ON_TIME_HOURS": whole("DISPATCH_ON_TIME_HOURS", 48, minimum=1),
         "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",
