@@ -251,16 +251,14 @@ def _tally(ids: list[int], *, full: bool) -> tuple[dict[int, _Tally], dict[int, 
         status = row.status
         refund = row.resolution_refund_fen or 0
         against_seller, against_buyer = _blame(row)
-        if seller is not None:
-            if status in (S.completed, S.resolved) or against_seller:
-                seller.finished += 1
-                if status is S.completed or (status is S.resolved and refund == 0):
-                    seller.completed += 1
-        if buyer is not None:
-            if status in (S.completed, S.resolved) or against_buyer:
-                buyer.finished += 1
-                if status is S.completed or (status is S.resolved and refund > 0):
-                    buyer.completed += 1
+        if seller is not None and (status in (S.completed, S.resolved) or against_seller):
+            seller.finished += 1
+            if status is S.completed or (status is S.resolved and refund == 0):
+                seller.completed += 1
+        if buyer is not None and (status in (S.completed, S.resolved) or against_buyer):
+            buyer.finished += 1
+            if status is S.completed or (status is S.resolved and refund > 0):
+                buyer.completed += 1
         if not full:
             continue
         for tally in (seller, buyer):
