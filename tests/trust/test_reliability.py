@@ -237,7 +237,8 @@ def test_the_api_gives_the_figures_and_the_officials_list(client, users, lot):
     other = _bearer(client, "jiangxi")
     far = client.get("/api/v1/stats/reliability?province=辽宁&county=彰武", headers=other)
     assert far.status_code == 404
-    assert client.get("/api/v1/stats/reliability", headers=_bearer(client, "buyer")).status_code == 404
+    buyer = _bearer(client, "buyer")
+    assert client.get("/api/v1/stats/reliability", headers=buyer).status_code == 404
 
 
 def test_the_match_counts_both_sides(users, lot):
