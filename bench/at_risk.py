@@ -349,8 +349,9 @@ def per_pair_at_risk(scope: monitor.Scope, *, best: int = 3) -> list[monitor.AtR
     for d in demands:
         by_commodity.setdefault(d.commodity_id, []).append(matching.demand_facts(d, records))
     rows = []
+    sellers = matching.seller_records(lot.cooperative_id for lot in lots)
     for lot in lots:
-        facts = matching.lot_facts(lot)
+        facts = matching.lot_facts(lot, None, sellers)
         pairs = (
             (facts, d)
             for d in by_commodity.get(lot.commodity_id, [])

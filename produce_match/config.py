@@ -398,6 +398,8 @@ def build_config(
         # Prices (行情): posting or accepting below this share of the reference price in force
         # is warned before it is done (0: never warned)
         "PRICE_WARNING_PERCENT": _percent("PRICE_WARNING_PERCENT", raw("PRICE_WARNING_PERCENT")),
+        # Reliability: a dispatch this many hours after the payment is still on time
+        "DISPATCH_ON_TIME_HOURS": whole("DISPATCH_ON_TIME_HOURS", 48, minimum=1),
         "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",

@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
         proposals,
         ratings,
         verification,
+        trust,
     )
 
     api.init_app(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
         passes.blp,
         ratings.blp,
         verification.blp,
+        trust.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")

@@ -148,8 +148,9 @@ def make_plan(
         by_commodity[d.commodity_id].append(d)
     edges: list[planner.Edge] = []
     matches: dict[tuple[int, int], Match] = {}
+    sellers = queries.seller_records(lot.cooperative_id for lot in lots)
     for lot in lots:
-        facts = queries.lot_facts(lot)
+        facts = queries.lot_facts(lot, None, sellers)
         for d in by_commodity[lot.commodity_id]:
             fit = check(facts, demand_facts[d.id], today)
             if fit.ok:

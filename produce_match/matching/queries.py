@@ -8,7 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
 from produce_match import cache, policy
@@ -20,19 +20,10 @@ from produce_match.extensions import db
 from produce_match.lots.models import SELLABLE, Lot, can_sell, sellable
 from produce_match.matching import vector
 from produce_match.matching.rules import DemandFacts, LotFacts, Match, rank, undisclosed
-from produce_match.orders.models import (
-    BUYER_ACCOUNTABLE,
-    SUCCEEDED,
-    Order,
-    in_table_order,
-)
+from produce_match.trust import reliability
 
 if TYPE_CHECKING:
     from produce_match.accounts.models import User
-
-#: how a buyer's finished orders count for reliability (declared beside the orders' table)
-SUCCESS = in_table_order(SUCCEEDED)
-FINISHED = in_table_order(BUYER_ACCOUNTABLE)
 
 
 #: what the active demands' facts are made of (`kept_demands`): a commit writing one of these
@@ -75,24 +66,24 @@ def seen_by(user: User | None, found: list[Found]) -> list[Found]:
 
 
 def buyer_records(org_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    """{buyer organisation: (completed orders, finished orders)}, in one query."""
-    ids = list(set(org_ids))
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(
-            Order.buyer_org_id,
-            func.sum(case((Order.status.in_(SUCCESS), 1), else_=0)),
-            func.count(Order.id),
-        )
-        .where(Order.buyer_org_id.in_(ids), Order.status.in_(FINISHED))
-        .group_by(Order.buyer_org_id)
-    )
-    return {org: (int(done or 0), int(total)) for org, done, total in rows}
+    """{buyer organisation: (completed orders, finished orders) as a buyer} (trust.reliability:
+    the same counts as its figures), in a few queries."""
+    return {org: sides[1] for org, sides in reliability.records(org_ids).items() if sides[1][1]}
 
 
-def lot_facts(lot: Lot, today: date | None = None) -> LotFacts:
-    """What the rule needs of `lot` (`today`: the lot's `today()`, if the caller has it)."""
+def seller_records(org_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """{cooperative: (completed orders, finished orders) as a seller}, in a few queries."""
+    return {org: sides[0] for org, sides in reliability.records(org_ids).items() if sides[0][1]}
+
+
+def lot_facts(
+    lot: Lot, today: date | None = None, records: dict[int, tuple[int, int]] | None = None
+) -> LotFacts:
+    """What the rule needs of `lot` (`today`: the lot's `today()`, if the caller has it;
+    `records`: `seller_records` of many lots' cooperatives, read once by a caller with many)."""
+    if records is None:
+        records = seller_records([lot.cooperative_id])
+    done, finished = records.get(lot.cooperative_id, (0, 0))
     return LotFacts(
         id=lot.id,
         commodity_id=lot.commodity_id,
@@ -107,6 +98,8 @@ def lot_facts(lot: Lot, today: date | None = None) -> LotFacts:
         min_order_g=lot.min_order_g,
         verified=lot.cooperative.verified,
         org_id=lot.cooperative_id,
+        orders_finished=finished,
+        orders_completed=done,
     )
 
 
@@ -343,7 +336,8 @@ def compatible_with(lots: list[Lot], *, best: int | None = 20) -> Compatible:
     each lot's `best` matches (None: all) and its number of compatible buyers. The same
     matches, in the same order, as `matches_for_lot`."""
     days = lot_days(lots)
-    facts = [lot_facts(lot, day) for lot, day in zip(lots, days, strict=True)]
+    sellers = seller_records(lot.cooperative_id for lot in lots)
+    facts = [lot_facts(lot, day, sellers) for lot, day in zip(lots, days, strict=True)]
     matched = match_all(facts, days)
     chosen = found(lots, [matched.matches(i, best) for i in range(len(lots))])
     return Compatible(
@@ -380,6 +374,7 @@ def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
         .where(*conditions)
         .order_by(Lot.spoil_by, Lot.id)
     ).all()
+    sellers = seller_records(r.cooperative_id for r in rows)
     zones: dict[str | None, date] = {}
     days, facts = [], []
     for r in rows:
@@ -403,6 +398,8 @@ def lot_facts_where(*conditions: Any) -> tuple[list[LotFacts], list[date]]:
                 min_order_g=r.min_order_g,
                 verified=bool(r.verified),
                 org_id=r.cooperative_id,
+                orders_finished=(seller := sellers.get(r.cooperative_id, (0, 0)))[1],
+                orders_completed=seller[0],
             )
         )
     return facts, days
@@ -429,5 +426,6 @@ def matches_for_demand(demand: Demand, *, limit: int | None = 20) -> list[Found]
     records = buyer_records([demand.buyer_org_id])
     facts = demand_facts(demand, records)
     by_id = {lot.id: lot for lot in lots}
-    ranked = rank(((lot_facts(lot), facts) for lot in lots), today, limit=limit)
+    sellers = seller_records(lot.cooperative_id for lot in lots)
+    ranked = rank(((lot_facts(lot, None, sellers), facts) for lot in lots), today, limit=limit)
     return [Found(m, by_id[m.lot.id], demand) for m in ranked]

@@ -18,7 +18,7 @@ from produce_match.catalog.grades import grade_key
 from produce_match.geo import great_circle_km, transit_days
 from produce_match.lots.rules import meets_minimum
 
-#: the prior of a buyer's reliability: a buyer without finished orders counts as
+#: the prior of each side's reliability: an organisation without finished orders counts as
 #: PRIOR_COMPLETED completed out of PRIOR_ORDERS (one half: neither best nor worst)
 PRIOR_COMPLETED = 2
 PRIOR_ORDERS = 4
@@ -29,7 +29,8 @@ WEIGHTS = {
     "price": 25,
     "distance": 20,
     "urgency": 15,
-    "reliability": 10,
+    "buyer_reliability": 5,
+    "seller_reliability": 5,
     "verified": 5,
 }
 #: price headroom that earns the whole price part (30% below the buyer's maximum)
@@ -72,6 +73,9 @@ class LotFacts:
     min_order_g: int | None = None
     verified: bool = False
     org_id: int | None = None
+    #: the cooperative's finished orders, and how many of them completed (trust.reliability)
+    orders_finished: int = 0
+    orders_completed: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class DemandFacts:
     max_distance_km: int | None = None
     active: bool = True
     verified: bool = False
-    #: the buyer's finished orders, and how many of them completed
+    #: the buyer's finished orders, and how many of them completed (trust.reliability)
     orders_finished: int = 0
     orders_completed: int = 0
     org_id: int | None = None
@@ -166,8 +170,12 @@ class ReasonKind(enum.StrEnum):
     price = "price"
     distance = "distance"  #: value: kilometres
     urgency = "urgency"  #: value: days before it spoils
-    reliability = "reliability"  #: value: smoothed share; extra: (completed, finished)
-    new_buyer = "new_buyer"  #: the buyer has no finished orders yet
+    #: the buyer's record; value: smoothed share; extra: (completed, finished, weight)
+    reliability = "reliability"
+    new_buyer = "new_buyer"  #: the buyer has no finished orders yet; extra: (weight,)
+    #: the cooperative's record; value: smoothed share; extra: (completed, finished, weight)
+    seller_reliability = "seller_reliability"
+    new_seller = "new_seller"  #: the cooperative has no finished orders yet; extra: (weight,)
     verified = "verified"  #: value: how many of the two organisations are verified
 
 
@@ -189,7 +197,7 @@ class Score:
 
 
 def reliability(completed: int, finished: int) -> float:
-    """A smoothed share of completed orders: (completed + 2) / (finished + 4); a new buyer 0.5."""
+    """A smoothed share of completed orders: (completed + 2) / (finished + 4); a newcomer 0.5."""
     return (completed + PRIOR_COMPLETED) / (finished + PRIOR_ORDERS)
 
 
@@ -201,7 +209,8 @@ def score(lot: LotFacts, demand: DemandFacts, fit: Check, today: date) -> Score:
     - price (25): headroom below the buyer's maximum, full at 30%;
     - distance (20): 1 - km / 2,500, not below 0;
     - urgency (15): 14 / (14 + days before spoiling): the sooner it spoils, the more it counts;
-    - reliability (10): the buyer's smoothed share of completed orders (a new buyer: one half);
+    - buyer reliability (5) and seller reliability (5): each side's smoothed share of completed
+      orders (trust.reliability says which count; a newcomer: one half);
     - verified (5): half for each of the two organisations that is verified.
     """
     reasons: list[Reason] = []
@@ -235,18 +244,17 @@ def score(lot: LotFacts, demand: DemandFacts, fit: Check, today: date) -> Score:
             w["urgency"] * URGENCY_HALF_DAYS / (URGENCY_HALF_DAYS + days_left),
         )
     )
-    share = reliability(demand.orders_completed, demand.orders_finished)
-    if demand.orders_finished:
-        reasons.append(
-            Reason(
-                ReasonKind.reliability,
-                share,
-                w["reliability"] * share,
-                (demand.orders_completed, demand.orders_finished),
-            )
-        )
-    else:
-        reasons.append(Reason(ReasonKind.new_buyer, share, w["reliability"] * share))
+    for completed, finished, weight, known, new in (
+        (demand.orders_completed, demand.orders_finished, w["buyer_reliability"],
+         ReasonKind.reliability, ReasonKind.new_buyer),
+        (lot.orders_completed, lot.orders_finished, w["seller_reliability"],
+         ReasonKind.seller_reliability, ReasonKind.new_seller),
+    ):  # fmt: skip
+        share = reliability(completed, finished)
+        if finished:
+            reasons.append(Reason(known, share, weight * share, (completed, finished, weight)))
+        else:
+            reasons.append(Reason(new, share, weight * share, (weight,)))
     verified = int(lot.verified) + int(demand.verified)
     reasons.append(Reason(ReasonKind.verified, verified, w["verified"] * verified / 2))
     total = round(sum(r.points for r in reasons), 1)

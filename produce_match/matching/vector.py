@@ -98,7 +98,10 @@ _km = lru_cache(maxsize=1 << 16)(great_circle_km)
 
 #: the integer columns of lots and of demands, read in one pass over each (dates as ordinals,
 #: booleans as 0/1, no minimum order as 0, no maximum distance as -1)
-LOT_COLUMNS = ("commodity", "price", "left", "spoil", "from", "min", "open", "verified")
+LOT_COLUMNS = (
+    "commodity", "price", "left", "spoil", "from", "min", "open", "verified", "finished",
+    "completed",
+)  # fmt: skip
 DEMAND_COLUMNS = (
     "commodity", "price", "min", "max", "needed", "far", "active", "verified", "finished",
     "completed", "id", "org",
@@ -117,6 +120,8 @@ def _lot_columns(lots: Sequence[LotFacts]) -> dict[str, np.ndarray]:
                 x.min_order_g or 0,
                 x.open,
                 x.verified,
+                x.orders_finished,
+                x.orders_completed,
             )  # fmt: skip
             for x in lots
         ],
@@ -369,6 +374,7 @@ def evaluate(
     d_needed, d_far = demand["needed"][di], demand["far"][di]
     d_active, d_verified = demand["active"][di] != 0, demand["verified"][di]
     d_finished, d_completed = demand["finished"][di], demand["completed"][di]
+    l_finished, l_completed = lot["finished"][li], lot["completed"][li]
 
     # --- check ---
     fails = np.zeros(n, dtype=np.int64)
@@ -404,7 +410,9 @@ def evaluate(
         days_left = np.maximum(0, l_spoil - l_today)
         total = total + (w["urgency"] * URGENCY_HALF_DAYS) / (URGENCY_HALF_DAYS + days_left)
         share = (d_completed + PRIOR_COMPLETED) / (d_finished + PRIOR_ORDERS)
-        total = total + w["reliability"] * share
+        total = total + w["buyer_reliability"] * share
+        share = (l_completed + PRIOR_COMPLETED) / (l_finished + PRIOR_ORDERS)
+        total = total + w["seller_reliability"] * share
         verified = l_verified + d_verified
         total = total + (w["verified"] * verified) / 2
     return Pairs(lots, demands, todays, li, di, fails, distance, days, arrives, supply, total)

@@ -28,10 +28,25 @@ def reason_text(reason: Reason) -> str:
             return _("spoils today")
         return _("spoils in %(n)d days", n=int(value))
     if kind is ReasonKind.reliability:
-        done, total = reason.extra
-        return _("buyer completed %(done)d of %(total)d orders", done=done, total=total)
+        done, total, weight = reason.extra
+        return _(
+            "buyer completed %(done)d of %(total)d orders (weight %(weight)d)",
+            done=done,
+            total=total,
+            weight=weight,
+        )
     if kind is ReasonKind.new_buyer:
-        return _("new buyer")
+        return _("new buyer (weight %(weight)d)", weight=reason.extra[0])
+    if kind is ReasonKind.seller_reliability:
+        done, total, weight = reason.extra
+        return _(
+            "cooperative completed %(done)d of %(total)d orders (weight %(weight)d)",
+            done=done,
+            total=total,
+            weight=weight,
+        )
+    if kind is ReasonKind.new_seller:
+        return _("new cooperative (weight %(weight)d)", weight=reason.extra[0])
     if kind is ReasonKind.verified:
         if value >= 2:
             return _("both verified")

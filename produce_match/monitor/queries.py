@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import NotFound
 
 from produce_match import policy
-from produce_match.accounts.models import OrgKind, Role, User
+from produce_match.accounts.models import Organisation, OrgKind, Role, User
 from produce_match.audit.operations import history
 from produce_match.catalog import regions
 from produce_match.catalog.models import Commodity, Region
@@ -42,6 +42,7 @@ from produce_match.orders.models import RELEASING, Order, OrderStatus, in_table_
 from produce_match.orders.models import TAKEN as ORDER_TAKEN
 from produce_match.payments.models import EntryKind, LedgerEntry
 from produce_match.sharing import queries as sharing
+from produce_match.trust import reliability
 from produce_match.units import cost_fen
 
 #: an order in one of these states has been taken by the cooperative (the lot has a buyer);
@@ -133,7 +134,6 @@ def overseers_of(scope: Scope) -> list[User]:
         .join(User.organisation)
         .where(User.role == Role.official, User.disabled_at.is_(None))
     )
-    from produce_match.accounts.models import Organisation
 
     query = query.where(Organisation.kind == OrgKind.office)
     if scope.province_code:
@@ -900,3 +900,54 @@ def problems_of(org_id: int) -> list[Problem]:
     """A cooperative's own ledger entries."""
     query = select(Problem).where(Problem.cooperative_id == org_id)
     return list(db.session.scalars(query.order_by(Problem.raised_at.desc(), Problem.id.desc())))
+
+
+# --- reliability of the organisations of a place ---------------------------------------------
+
+#: the most organisations the officials' reliability page lists
+RELIABILITY_LIMIT = 500
+#: how the page may sort them: by name, the highest completion rate first, the lowest first
+RELIABILITY_SORTS = ("name", "best", "worst")
+
+
+@dataclass(frozen=True)
+class OrgReliability:
+    """An organisation of the place with the figures of the side it trades on."""
+
+    org: Organisation
+    #: True for a cooperative (its seller figures), False for a buyer (its buyer figures)
+    selling: bool
+    side: reliability.Side
+
+
+def reliability_of_place(scope: Scope, sort: str = "name") -> list[OrgReliability]:
+    """The cooperatives and buyers registered in the scope, with their reliability figures
+    (computed for all of them at once), sorted by name or by completion rate (those with too
+    few orders for a rate come last)."""
+    orgs = list(
+        db.session.scalars(
+            select(Organisation)
+            .where(
+                Organisation.kind.in_([OrgKind.cooperative, OrgKind.buyer]),
+                *scope.holds(Organisation.province_code, Organisation.county_code),
+            )
+            .order_by(Organisation.name, Organisation.id)
+            .limit(RELIABILITY_LIMIT)
+        )
+    )
+    figures = reliability.figures_of(o.id for o in orgs)
+    rows = []
+    for org in orgs:
+        selling = org.kind is OrgKind.cooperative
+        fig = figures[org.id]
+        rows.append(OrgReliability(org, selling, fig.seller if selling else fig.buyer))
+    if sort in ("best", "worst"):
+        sign = -1 if sort == "best" else 1
+        rows.sort(
+            key=lambda r: (
+                r.side.completion_rate is None,
+                sign * (r.side.completion_rate or 0.0),
+                r.org.name,
+            )
+        )
+    return rows

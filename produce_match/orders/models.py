@@ -151,8 +151,10 @@ RELEASING = frozenset(
 #: states in which the cooperative has taken the order (the lot has a buyer): every state
 #: the table reaches from an accepted order except the early endings
 TAKEN = frozenset(OrderStatus) - RELEASING - {S.reserved}
-#: a buyer's reliability: orders that ended well, against those that ended any way the buyer
-#: had a hand in (a rejection is the cooperative's doing; a dispute counts once raised)
+#: a buyer's reliability by state alone: orders that ended well, against those that ended any
+#: way the buyer had a hand in (a rejection is the cooperative's doing; a dispute counts once
+#: raised). The figures pages and the match score use (trust/reliability.py) go further: they
+#: read who cancelled and why an order expired from the audit trail.
 SUCCEEDED = frozenset({S.completed})
 BUYER_ACCOUNTABLE = (TERMINAL - {S.rejected}) | {S.disputed}
 

@@ -29,6 +29,7 @@ from produce_match.errors import DomainError, TooManyAttempts, ValidationFailed
 from produce_match.extensions import db, login_manager
 from produce_match.inputs import local_target
 from produce_match.transaction import refused
+from produce_match.trust import reliability
 from produce_match.web.forms import province_choices, show_errors
 from produce_match.web.forms.accounts import (
     LoginForm,
@@ -364,9 +365,15 @@ def revoke_token(token_id: int) -> Any:
 @bp.route("/organisations/<int:org_id>")
 def organisation(org_id: int) -> Any:
     org = policy.load(current_user, policy.VIEW, Organisation, org_id)
+    figures = reliability.figures_for(org.id)
+    selling = org.kind is OrgKind.cooperative
     return render_template(
         "accounts/organisation.html",
         org=org,
+        reliability=figures.seller if selling else figures.buyer,
+        selling=selling,
+        trades=org.kind in (OrgKind.cooperative, OrgKind.buyer),
+        on_time_hours=current_app.config["DISPATCH_ON_TIME_HOURS"],
         show_contact=policy.can(current_user, "view_contact", org),
         can_verify=policy.can(current_user, "verify", org),
     )

@@ -30,6 +30,7 @@ from produce_match.orders.models import Order
 from produce_match.search import params as search_params
 from produce_match.search.pages import results_page
 from produce_match.storage import send_photo
+from produce_match.trust import reliability
 from produce_match.units import MassUnit, amount_text, yuan_text
 from produce_match.web.forms import province_choices, show_errors
 from produce_match.web.forms.catalog import category_choices
@@ -104,6 +105,7 @@ def detail(lot_id: int) -> Any:
         can_order=policy.can(current_user, "create", Order),
         order_form=_order_form(lot),
         orders=order_queries.of_lot(lot, user) if user is not None else [],
+        seller_reliability=reliability.figures_for(lot.cooperative_id).seller,
     )
 
 

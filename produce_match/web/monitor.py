@@ -251,6 +251,25 @@ def passes() -> Any:
     )
 
 
+@bp.route("/reliability")
+@login_required
+def reliability() -> Any:
+    """The cooperatives and buyers of the place with their reliability figures."""
+    _overseer()
+    scope = _scope()
+    sort = request.args.get("sort", "name")
+    if sort not in queries.RELIABILITY_SORTS:
+        sort = "name"
+    return render_template(
+        "monitor/reliability.html",
+        rows=queries.reliability_of_place(scope, sort),
+        sort=sort,
+        limit=queries.RELIABILITY_LIMIT,
+        args=_place_args(scope),
+        **_common(scope),
+    )
+
+
 # --- the problem ledger -----------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import pytest
 from produce_match.catalog.grades import split_grades
 from produce_match.geo import KM_PER_DAY, great_circle_km, transit_days
 from produce_match.matching.rules import (
+    WEIGHTS,
     DemandFacts,
     Failure,
     LotFacts,
@@ -189,6 +190,27 @@ def test_reliable_buyers_rank_above_new_ones_above_unreliable_ones():
     bad = replace(DEMAND, id=4, orders_finished=10, orders_completed=1)
     ranked = rank([(LOT, bad), (LOT, new), (LOT, good)], TODAY)
     assert [m.demand.id for m in ranked] == [2, 3, 4]
+
+
+def test_reliable_cooperatives_rank_above_new_ones_above_unreliable_ones():
+    good = replace(LOT, id=2, orders_finished=10, orders_completed=10)
+    new = replace(LOT, id=3)
+    bad = replace(LOT, id=4, orders_finished=10, orders_completed=1)
+    ranked = rank([(bad, DEMAND), (new, DEMAND), (good, DEMAND)], TODAY)
+    assert [m.lot.id for m in ranked] == [2, 3, 4]
+
+
+def test_reliability_counts_both_sides_with_half_the_weight_each():
+    assert WEIGHTS["buyer_reliability"] == WEIGHTS["seller_reliability"] == 5
+    assert sum(WEIGHTS.values()) == 100
+    lot = replace(LOT, orders_finished=6, orders_completed=4)
+    demand = replace(DEMAND, orders_finished=8, orders_completed=8)
+    kinds = {r.kind: r for r in _score(lot, demand).reasons}
+    buyer, seller = kinds[ReasonKind.reliability], kinds[ReasonKind.seller_reliability]
+    assert buyer.extra == (8, 8, 5) and buyer.points == 5 * (8 + 2) / (8 + 4)
+    assert seller.extra == (4, 6, 5) and seller.points == 5 * (4 + 2) / (6 + 4)
+    new = {r.kind: r for r in _score().reasons}
+    assert new[ReasonKind.new_buyer].points == new[ReasonKind.new_seller].points == 2.5
 
 
 def test_rank_leaves_out_what_does_not_fit():

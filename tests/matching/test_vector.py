@@ -54,6 +54,8 @@ def _lots(rng: random.Random, n: int) -> list[LotFacts]:
                 min_order_g=rng.choice([None, None, 0, TONNE, 2 * TONNE, 5 * TONNE, left]),
                 verified=rng.random() < 0.5,
                 org_id=rng.randint(1, 20),
+                orders_finished=(sold := rng.choice([0, 0, 1, 3, 7, 40])),
+                orders_completed=rng.randint(0, sold),
             )
         )
     return out
