@@ -46,8 +46,8 @@ def init_app(app: Flask) -> None:
         payments,
         proposals,
         ratings,
-        verification,
         trust,
+        verification,
     )
 
     api.init_app(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
