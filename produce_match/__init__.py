@@ -98,6 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import pass_office as pass_office_views
     from produce_match.web import passes as passes_views
     from produce_match.web import payments as payments_views
+    from produce_match.web import rescue as rescue_views
     from produce_match.web import sharing as sharing_views
     from produce_match.web import shops as shops_views
     from produce_match.web import views as web_views
@@ -141,6 +142,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     partners_views.init_app(app)
     pass_office_views.init_app(app)  # the office's side of transport passes
     passes_views.init_app(app)  # transport passes: the applicant's pages, the public check
+    rescue_views.init_app(app)  # the rescue ladder: answers, donations, the office's page
     payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
     # last: the request's one commit point runs before the app's other after-request hooks

@@ -133,6 +133,20 @@ def parse_float(name: str, value: Any, default: float, *, minimum: float = 0.0) 
     return number
 
 
+def parse_step_days(name: str, value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
+    """Three whole numbers of days, each smaller than the one before: "7,5,3"."""
+    if _unset(value):
+        return default
+    expected = "three whole numbers of days, each smaller than the one before, e.g. 7,5,3"
+    try:
+        days = tuple(int(part.strip()) for part in str(value).split(","))
+    except ValueError:
+        raise _refuse(name, expected, value) from None
+    if len(days) != 3 or days[-1] < 0 or any(a <= b for a, b in zip(days, days[1:], strict=False)):
+        raise _refuse(name, expected, value)
+    return days
+
+
 def parse_choice(name: str, value: Any, default: str, choices: tuple[str, ...]) -> str:
     """One of `choices`, in any case (returned in the case `choices` spell it)."""
     if _unset(value):
@@ -383,6 +397,8 @@ def build_config(
         "PASS_MAX_DAYS": whole("PASS_MAX_DAYS", 14, minimum=1),
         "PASS_ROAD_KMH": whole("PASS_ROAD_KMH", 60, minimum=1),
         "PASS_ARRIVAL_SLACK_HOURS": whole("PASS_ARRIVAL_SLACK_HOURS", 6, minimum=0),
+        # The rescue ladder: days before spoiling at which reprice, widen and aid are proposed
+        "RESCUE_STEP_DAYS": parse_step_days("RESCUE_STEP_DAYS", raw("RESCUE_STEP_DAYS"), (7, 5, 3)),
         "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",

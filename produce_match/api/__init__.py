@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
         passes,
         payments,
         proposals,
+        rescue,
     )
 
     api.init_app(app, spec_kwargs={"info": {"description": API_DESCRIPTION}})
@@ -60,6 +61,7 @@ def init_app(app: Flask) -> None:
         notifications.blp,
         partners.blp,
         passes.blp,
+        rescue.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")
