@@ -78,3 +78,17 @@ def test_widen_reaches_far_buyers_and_processors_of_any_grade():
     assert widen_fits(lot, grade, TODAY, processor=True)
     assert not widen_fits(lot, _demand(3, 750_000), TODAY, processor=True)  # fits: told already
     assert not widen_fits(lot, _demand(4, 500_000), TODAY, processor=True)  # price
+
+
+def test_the_step_days_setting(tmp_path):
+    import pytest
+
+    from produce_match.config import ConfigError, build_config
+
+    assert build_config(str(tmp_path), environ={})["RESCUE_STEP_DAYS"] == (7, 5, 3)
+    assert build_config(str(tmp_path), environ={"RESCUE_STEP_DAYS": "10, 6,2"})[
+        "RESCUE_STEP_DAYS"
+    ] == (10, 6, 2)
+    for bad in ("7,5", "5,7,3", "7,5,5", "7,5,-1", "a,b,c"):
+        with pytest.raises(ConfigError, match="^RESCUE_STEP_DAYS must be "):
+            build_config(str(tmp_path), environ={"RESCUE_STEP_DAYS": bad})
