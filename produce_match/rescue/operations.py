@@ -18,7 +18,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from produce_match.accounts.models import Organisation, OrgKind, Role, User
+from produce_match.accounts.models import (
+    CONSUMPTION_AID,
+    BuyerKind,
+    Organisation,
+    OrgKind,
+    Role,
+    User,
+)
 from produce_match.audit.operations import record
 from produce_match.database import utcnow
 from produce_match.demands.models import MATCHED, Demand
@@ -52,7 +59,7 @@ from produce_match.units import (
 )
 
 #: the kinds of buyer the aid step turns to: consumption aid (canteens, schools), food banks
-AID_KINDS = ("canteen", "school", "food_bank")
+AID_KINDS = sorted(kind.value for kind in CONSUMPTION_AID | {BuyerKind.food_bank})
 
 
 def step_days() -> tuple[int, ...]:
@@ -94,7 +101,7 @@ def widen_targets(lot: Lot, today: date) -> list[Demand]:
             facts,
             matching.demand_facts(d, records),
             today,
-            processor=d.buyer.buyer_kind is not None and d.buyer.buyer_kind.value == "processor",
+            processor=d.buyer.buyer_kind is BuyerKind.processor,
         )
     ]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from produce_match.accounts.models import Organisation, OrgKind
+from produce_match.accounts.models import Organisation
 from produce_match.database import utcnow
 from produce_match.extensions import db
 from produce_match.lots.models import Lot
@@ -105,8 +105,8 @@ def donations_of(lot: Lot) -> list[Donation]:
 
 
 def recipients() -> list[Organisation]:
-    """Buyers a cooperative may give to from the list: food banks and consumption-aid buyers
-    first, then any buyer organisation is not offered (type the name instead)."""
+    """The buyers a cooperative may choose to give to: food banks and consumption-aid buyers
+    (anyone else is typed by name)."""
     return operations.aid_targets()
 
 
@@ -190,11 +190,3 @@ def saved(scope: Scope) -> list[Saved]:
         )
         for step in LADDER
     ]
-
-
-def may_receive(org: Organisation | None) -> bool:
-    return org is not None and org.kind is OrgKind.buyer
-
-
-def today_of(lot: Lot, now: datetime | None = None) -> date:
-    return lot_today(lot, now or utcnow())

@@ -114,13 +114,14 @@ def _rescue(lot: Lot) -> dict[str, Any]:
     if not policy.can(current_user, "view_rescue", lot):
         return {"rescue": None}
     found = rescue_queries.of_lot(lot)
+    answers = policy.can(current_user, "rescue", lot)
     price = found.figures.proposed_price_fen_per_t if found.figures is not None else None
     return {
         "rescue": found,
         "proposed_price_text": _price_text(price, lot.price_unit) if price else "",
-        "can_rescue": policy.can(current_user, "rescue", lot),
+        "can_rescue": answers,
         "donations": rescue_queries.donations_of(lot),
-        "aid_recipients": rescue_queries.recipients(),
+        "aid_recipients": rescue_queries.recipients() if answers else [],
     }
 
 
