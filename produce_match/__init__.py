@@ -100,6 +100,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from produce_match.web import passes as passes_views
     from produce_match.web import payments as payments_views
     from produce_match.web import ratings as ratings_views
+    from produce_match.web import rescue as rescue_views
     from produce_match.web import sharing as sharing_views
     from produce_match.web import shops as shops_views
     from produce_match.web import verification as verification_views
@@ -147,6 +148,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     passes_views.init_app(app)  # transport passes: the applicant's pages, the public check
     ratings_views.init_app(app)  # ratings after completion: the order's and organisation's pages
     verification_views.init_app(app)  # 实名认证: an organisation's claims, the review queue
+    rescue_views.init_app(app)  # the rescue ladder: answers, donations, the office's page
     payments_init(app)  # commands, hooks, the providers' pages in form-action
     api.init_app(app)
     # last: the request's one commit point runs before the app's other after-request hooks

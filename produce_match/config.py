@@ -141,6 +141,20 @@ def parse_float(name: str, value: Any, default: float, *, minimum: float = 0.0) 
     return number
 
 
+def parse_step_days(name: str, value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
+    """Three whole numbers of days, each smaller than the one before: "7,5,3"."""
+    if _unset(value):
+        return default
+    expected = "three whole numbers of days, each smaller than the one before, e.g. 7,5,3"
+    try:
+        days = tuple(int(part.strip()) for part in str(value).split(","))
+    except ValueError:
+        raise _refuse(name, expected, value) from None
+    if len(days) != 3 or days[-1] < 0 or any(a <= b for a, b in zip(days, days[1:], strict=False)):
+        raise _refuse(name, expected, value)
+    return days
+
+
 def parse_choice(name: str, value: Any, default: str, choices: tuple[str, ...]) -> str:
     """One of `choices`, in any case (returned in the case `choices` spell it)."""
     if _unset(value):
@@ -400,6 +414,8 @@ def build_config(
         "PRICE_WARNING_PERCENT": _percent("PRICE_WARNING_PERCENT", raw("PRICE_WARNING_PERCENT")),
         # Reliability: a dispatch this many hours after the payment is still on time
         "DISPATCH_ON_TIME_HOURS": whole("DISPATCH_ON_TIME_HOURS", 48, minimum=1),
+        # The rescue ladder: days before spoiling at which reprice, widen and aid are proposed
+        "RESCUE_STEP_DAYS": parse_step_days("RESCUE_STEP_DAYS", raw("RESCUE_STEP_DAYS"), (7, 5, 3)),
         "SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "PERMANENT_SESSION_LIFETIME": timedelta(days=whole("SESSION_LIFETIME_DAYS", 30)),
         "SESSION_COOKIE_NAME": "pm_session",

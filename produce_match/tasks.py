@@ -9,6 +9,7 @@ from produce_match.orders import tasks as orders_tasks
 from produce_match.partners import tasks as partners_tasks
 from produce_match.passes import tasks as passes_tasks
 from produce_match.payments import tasks as payments_tasks
+from produce_match.rescue import tasks as rescue_tasks
 from produce_match.search import tasks as search_tasks
 from produce_match.sharing import tasks as sharing_tasks
 
@@ -22,6 +23,7 @@ __all__ = [
     "partners_tasks",
     "passes_tasks",
     "payments_tasks",
+    "rescue_tasks",
     "search_tasks",
     "sharing_tasks",
 ]

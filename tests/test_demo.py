@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from produce_match import policy
-from produce_match.accounts.models import Organisation, OrgKind, Role, User
+from produce_match.accounts.models import BuyerKind, Organisation, OrgKind, Role, User
 from produce_match.dates import local_today
 from produce_match.extensions import db
 from produce_match.lots.models import Lot, Settlement
@@ -21,6 +21,7 @@ from produce_match.passes.models import (
 )
 from produce_match.passes.queries import overdue, verdict
 from produce_match.payments.models import PayoutAccount
+from produce_match.rescue.models import RescueProposal, RescueStep
 from produce_match.trust.identity import check_credit_code
 from produce_match.trust.models import ClaimStatus, IdentityClaim
 
@@ -71,6 +72,18 @@ def test_demo_load_builds_the_world(runner):
         select(func.count()).select_from(Organisation).where(Organisation.kind == OrgKind.buyer)
     )
     assert lots >= 62 and counties >= 12 and commodities >= 20 and buyers >= 10
+    # the rescue ladder: buyers of the kinds it turns to, and a lot three days from spoiling
+    # already at its aid step
+    kinds = set(
+        db.session.scalars(
+            select(Organisation.buyer_kind).where(Organisation.kind == OrgKind.buyer)
+        )
+    )
+    assert {BuyerKind.processor, BuyerKind.school, BuyerKind.canteen, BuyerKind.food_bank} <= kinds
+    red = db.session.scalar(select(Lot).where(Lot.title == "金州红灯樱桃 3000斤 产地直供"))
+    assert red.days_left == 3 and red.remaining_g > 0
+    aid = db.session.scalar(select(RescueProposal).where(RescueProposal.lot_id == red.id))
+    assert aid.step is RescueStep.aid and aid.buyers_reached >= 3
 
     official = db.session.scalar(select(User).where(User.login == "zhangwu"))
     assert official.role is Role.official

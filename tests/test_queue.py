@@ -62,6 +62,7 @@ def test_the_timers_are_periodic_tasks_declared_in_code(app):
     every_minute = ["notifications.sweep", "orders.expire", "payments.reconcile"]
     every_minute += ["payments.sweep", "search.sweep", "partners.sweep"]
     hourly = "monitor.sweep_exports"
+    rescue = "rescue.propose_due"  # hourly, at minute 41
     on_the_hour = ["partners.find_at_risk", "partners.robot_summaries"]  # at risk: every 15 min
     assert set(queue.periodic_tasks()) == {
         *every_minute,
@@ -69,6 +70,7 @@ def test_the_timers_are_periodic_tasks_declared_in_code(app):
         "passes.flag_overdue",
         "demands.digest",
         hourly,
+        rescue,
         *on_the_hour,
     }
     # what huey's consumer starts at a given minute (UTC)
@@ -81,6 +83,7 @@ def test_the_timers_are_periodic_tasks_declared_in_code(app):
     )
     assert "partners.find_at_risk" in queue.due(datetime(2026, 12, 7, 6, 45))
     assert queue.due(datetime(2026, 12, 7, 6, 23)) == sorted([*every_minute, hourly])
+    assert queue.due(datetime(2026, 12, 7, 6, 41)) == sorted([*every_minute, rescue])
 
 
 def test_the_settings_choose_the_queue(tmp_path):

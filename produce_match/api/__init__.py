@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
         payments,
         proposals,
         ratings,
+        rescue,
         trust,
         verification,
     )
@@ -68,6 +69,7 @@ def init_app(app: Flask) -> None:
         ratings.blp,
         verification.blp,
         trust.blp,
+        rescue.blp,
     ):
         csrf.exempt(blueprint)  # the API authenticates with bearer tokens, never with cookies
         api.register_blueprint(blueprint, url_prefix="/api/v1")

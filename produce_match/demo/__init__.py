@@ -23,7 +23,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from produce_match.accounts import operations as accounts
-from produce_match.accounts.models import Organisation, OrgKind, Role, User
+from produce_match.accounts.models import BuyerKind, Organisation, OrgKind, Role, User
 from produce_match.catalog import commodities, regions
 from produce_match.database import utcnow
 from produce_match.dates import local_datetime, local_today
@@ -34,6 +34,7 @@ from produce_match.lots.models import Lot
 from produce_match.monitor import operations as monitor
 from produce_match.passes import operations as passes
 from produce_match.payments import operations as payments
+from produce_match.rescue import operations as rescue
 from produce_match.sharing import operations as sharing
 from produce_match.sharing.models import Channel, TargetKind
 from produce_match.trust import verification
@@ -293,7 +294,12 @@ def load() -> list[tuple[str, str]]:
             )
     _shared_beans()
     for buyer in world["buyers"]:
-        _member(buyer["login"], Role.buyer, buyer, admin)
+        member = _member(buyer["login"], Role.buyer, buyer, admin)
+        # the kind of buyer the rescue ladder turns to (processors, canteens, food banks)
+        kind = buyer.get("kind")
+        member.organisation.buyer_kind = (
+            BuyerKind(kind) if kind in BuyerKind.__members__ else BuyerKind.other
+        )
         logins.append((buyer["login"], Role.buyer.value))
     for demand in world.get("demands", []):
         user = db.session.scalar(select(User).where(User.login == demand["buyer"]))
@@ -332,6 +338,10 @@ def load() -> list[tuple[str, str]]:
             ),
         )
     _passes()
+    # the rescue ladder's first proposals (the worker's hourly task would make them too): the
+    # lots three days from spoiling show their aid step at once
+    db.session.flush()
+    rescue.propose_due()
     return logins
 
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from produce_match.accounts.models import Organisation, User
 from produce_match.accounts.operations import PlaceInput, resolve_place
@@ -29,6 +29,7 @@ from produce_match.lots.models import (
     LotPhoto,
     LotStatus,
     Settlement,
+    sellable,
 )
 from produce_match.lots.updates import update_lots
 from produce_match.lots.uploads import process_uploads
@@ -490,6 +491,45 @@ def expire_lots() -> int:
         )
         count += moved is not None
     return count
+
+
+def give_away(
+    actor: User | None, lot: Lot, grams: int, *, today: date, facts: dict[str, Any]
+) -> int:
+    """Take `grams` given away (a donation) from the lot, exactly as a sale takes them: one
+    guarded UPDATE (a sellable lot, not past its date, with at least that much left), the
+    sold-out move when nothing is left. The new remainder; ValidationFailed if too little is left
+    (nothing written)."""
+    rows = update_lots(
+        update(Lot)
+        .where(Lot.id == lot.id, sellable(today, at_least_g=grams))
+        .values(
+            remaining_g=Lot.remaining_g - grams,
+            status=case((Lot.remaining_g == grams, LotStatus.sold_out.value), else_=Lot.status),
+            updated_at=utcnow(),
+        )
+        .returning(Lot.remaining_g)
+        .execution_options(synchronize_session=False),
+        only=[lot.id],
+    )
+    if not rows:
+        db.session.refresh(lot, ["remaining_g", "status"])
+        raise ValidationFailed(
+            _("Please correct the marked fields."),
+            fields={
+                "quantity": [
+                    _(
+                        "Only %(q)s is left to give.",
+                        q=format_mass(lot.remaining_g, lot.quantity_unit),
+                    )
+                ]
+            },
+        )
+    remaining = rows[0][0]
+    db.session.refresh(lot, ["remaining_g", "status", "updated_at"])
+    if remaining == 0:
+        LOTS.recorded(lot, LotAction.sell_out, LotStatus.open, actor=actor, facts=facts)
+    return remaining
 
 
 def add_photo(actor: User, lot: Lot, data: bytes) -> LotPhoto:

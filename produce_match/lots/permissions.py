@@ -29,6 +29,10 @@ def _lot(user: User | None, action: str, lot: Any) -> bool:
         return own or watching
     if action == "view_matches":  # the ranked buyers: its cooperative and oversight
         return (own and user.role is Role.cooperative) or watching
+    if action == "rescue":  # take or decline a rescue step, give produce away (rescue)
+        return own and user.role is Role.cooperative
+    if action == "view_rescue":  # the lot's rescue step and donations
+        return (own and user.role is Role.cooperative) or watching
     if action == "propose":  # sending an allocation of it to a buyer: oversight only
         return watching
     return False

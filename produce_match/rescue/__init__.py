@@ -7,3 +7,5 @@
   produce away.
 - `queries`: the at-risk lots and the tonnes saved at each step, for the office.
 """
+
+from produce_match.rescue import permissions  # noqa: F401

@@ -27,11 +27,12 @@ from produce_match.lots.models import Lot, LotPhoto
 from produce_match.market import operations as market
 from produce_match.orders import queries as order_queries
 from produce_match.orders.models import Order
+from produce_match.rescue import queries as rescue_queries
 from produce_match.search import params as search_params
 from produce_match.search.pages import results_page
 from produce_match.storage import send_photo
 from produce_match.trust import reliability
-from produce_match.units import MassUnit, amount_text, yuan_text
+from produce_match.units import MassUnit, amount_text, price_in, yuan_text
 from produce_match.web.forms import province_choices, show_errors
 from produce_match.web.forms.catalog import category_choices
 from produce_match.web.forms.lots import LotForm
@@ -106,7 +107,29 @@ def detail(lot_id: int) -> Any:
         order_form=_order_form(lot),
         orders=order_queries.of_lot(lot, user) if user is not None else [],
         seller_reliability=reliability.figures_for(lot.cooperative_id).seller,
+        **_rescue(lot),
     )
+
+
+def _rescue(lot: Lot) -> dict[str, Any]:
+    """The rescue box: the lot's step for its cooperative (to answer) and the office (to see);
+    computed, never written, when the worker has not yet proposed it."""
+    if not policy.can(current_user, "view_rescue", lot):
+        return {"rescue": None}
+    found = rescue_queries.of_lot(lot)
+    answers = policy.can(current_user, "rescue", lot)
+    price = found.figures.proposed_price_fen_per_t if found.figures is not None else None
+    return {
+        "rescue": found,
+        "proposed_price_text": _price_text(price, lot.price_unit) if price else "",
+        "can_rescue": answers,
+        "donations": rescue_queries.donations_of(lot),
+        "aid_recipients": rescue_queries.recipients() if answers else [],
+    }
+
+
+def _price_text(fen_per_t: int, unit: MassUnit) -> str:
+    return f"{price_in(fen_per_t, unit):.2f}"
 
 
 def _order_form(lot: Lot) -> OrderForm:
