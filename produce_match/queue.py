@@ -218,6 +218,10 @@ def after_commit(name: str, *args: Any, session: Session | None = None) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _enqueue_committed(session: Session) -> None:
+    # SQLAlchemy says "after_commit" when a savepoint is released too: the transaction is still
+    # open, and a task run now (at once, in immediate mode) would wait on its locks
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
@@ -234,4 +238,8 @@ def _enqueue_committed(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
+    # a savepoint rolled back leaves the transaction, and the tasks it asked for, going (one
+    # asked for inside the savepoint may then run and find nothing to do: tasks read the rows)
+    if session.in_nested_transaction():
+        return
     session.info.pop(_PENDING, None)

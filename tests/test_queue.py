@@ -57,6 +57,25 @@ def test_a_rolled_back_transaction_enqueues_nothing(queued_app, users):
     assert pending(queued_app) == [("notifications.deliver", ())]
 
 
+def test_a_savepoint_neither_enqueues_nor_forgets_the_transactions_tasks(queued_app):
+    """SQLAlchemy announces a released savepoint as a commit and a rolled-back one as a
+    rollback; the transaction goes on, and its tasks wait for its own commit."""
+    after_commit("payments.send_instruction", 9)
+    with db.session.begin_nested():
+        after_commit("notifications.deliver")
+    assert pending(queued_app) == []  # the savepoint's release is not the commit
+    try:
+        with db.session.begin_nested():
+            raise LookupError("the savepoint rolls back")
+    except LookupError:
+        pass
+    db.session.commit()
+    assert pending(queued_app) == [
+        ("payments.send_instruction", (9,)),
+        ("notifications.deliver", ()),
+    ]
+
+
 def test_the_timers_are_periodic_tasks_declared_in_code(app):
     queue = get_queue(app)
     every_minute = ["notifications.sweep", "orders.expire", "payments.reconcile"]
