@@ -18,7 +18,7 @@ from werkzeug.exceptions import NotFound
 from produce_match import policy
 from produce_match.api.auth import require_user, token_required
 from produce_match.api.lots import DecimalText
-from produce_match.api.schemas import PaginationQuerySchema
+from produce_match.api.schemas import PaginationQuerySchema, page_body
 from produce_match.dates import local_instant
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
@@ -298,13 +298,7 @@ def list_orders(args: dict[str, Any]) -> dict[str, Any]:
         per_page=args["per_page"],
         error_out=False,
     )
-    return {
-        "items": page.items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": page.total,
-        "pages": page.pages,
-    }
+    return page_body(page)
 
 
 # what placing an order reads of its lot (the cooperative, the commodity and county the answer

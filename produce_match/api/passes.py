@@ -27,7 +27,7 @@ from produce_match.api.auth import require_user, token_required
 from produce_match.api.lots import DecimalText
 from produce_match.api.messages import translate
 from produce_match.api.orders import EmptySchema, ReasonSchema
-from produce_match.api.schemas import PaginationQuerySchema
+from produce_match.api.schemas import PaginationQuerySchema, page_body
 from produce_match.dates import local_today
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
@@ -395,13 +395,7 @@ def list_passes(args: dict[str, Any]) -> dict[str, Any]:
     if "status" in args:
         query = query.where(TransportPass.status == PassStatus(args["status"]))
     page = db.paginate(query, page=args["page"], per_page=args["per_page"], error_out=False)
-    return {
-        "items": page.items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": page.total,
-        "pages": page.pages,
-    }
+    return page_body(page)
 
 
 @blp.route("/passes/<int:pass_id>", methods=["GET"])

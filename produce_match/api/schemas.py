@@ -1,5 +1,7 @@
 """Schemas shared across the API."""
 
+from typing import Any
+
 import marshmallow as ma
 
 
@@ -28,3 +30,14 @@ class ErrorSchema(ma.Schema):
 class PaginationQuerySchema(ma.Schema):
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100000))
     per_page = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
+
+
+def page_body(page: Any) -> dict[str, Any]:
+    """A Flask-SQLAlchemy page as the API's paged lists answer it."""
+    return {
+        "items": page.items,
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+        "pages": page.pages,
+    }

@@ -24,7 +24,7 @@ from werkzeug.exceptions import NotFound
 from produce_match import policy
 from produce_match.api.auth import require_user, token_required
 from produce_match.api.orders import EmptySchema, ReasonSchema
-from produce_match.api.schemas import PaginationQuerySchema
+from produce_match.api.schemas import PaginationQuerySchema, page_body
 from produce_match.errors import ValidationFailed
 from produce_match.extensions import db
 from produce_match.storage import send_photo
@@ -182,13 +182,7 @@ def review_queue(args: dict[str, Any]) -> dict[str, Any]:
     status = None if args["status"] == "all" else ClaimStatus(args["status"])
     query = verification.claims_to_review(user, status).options(*_WHOLE)
     page = db.paginate(query, page=args["page"], per_page=args["per_page"], error_out=False)
-    return {
-        "items": page.items,
-        "page": page.page,
-        "per_page": page.per_page,
-        "total": page.total,
-        "pages": page.pages,
-    }
+    return page_body(page)
 
 
 @blp.route("/verifications/<int:claim_id>", methods=["GET"])
