@@ -110,6 +110,16 @@ FACET_LIMIT = 30
 #: urgency) are ranked, the rest following them in that pre-score's order (see `_page`)
 RANK_ALL_UP_TO = 4000
 RANKED_AT_MOST = 1000
+#: the planner reads the GIN index's bitmap only (see `search`): the settings before, in one
+#: statement; and putting them back
+_BITMAP_ONLY = sa.text(
+    "SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan'),"
+    " set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)"
+)
+_PUT_BACK = sa.text(
+    "SELECT set_config('enable_seqscan', :seqscan, true),"
+    " set_config('enable_indexscan', :indexscan, true)"
+)
 #: how many searches' words are remembered as having few matches (then all cleared)
 NARROW_KEPT = 4096
 #: a search without words by distance looks for its page within this radius first (km), four
@@ -462,12 +472,11 @@ class PostgresBackend:
         # names (玉米 | 苞米 | 包谷 …) for independent words and expects a quarter of all lots to
         # match, where every lot of the commodity carries all of them (5% do): it would read
         # the whole table instead (110-240 ms at 100,000 lots, against 23 ms).
-        # (SET LOCAL: should the search fail, the rollback that must follow undoes it too)
-        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        connection.exec_driver_sql("SET LOCAL enable_indexscan = off")
+        # (set for the transaction: should the search fail, the rollback that must follow
+        # undoes it too; one round trip each way, the settings as they were put back after)
+        before = connection.execute(_BITMAP_ONLY).one()
         result = self._search(connection, request, analysed)
-        connection.exec_driver_sql("RESET enable_seqscan")
-        connection.exec_driver_sql("RESET enable_indexscan")
+        connection.execute(_PUT_BACK, {"seqscan": before[0], "indexscan": before[1]})
         return result
 
     def _search(
@@ -758,25 +767,34 @@ class PostgresBackend:
                 if p.categories
             ),
         ]
-        pre = sum(named, start=sa.literal(0.0, sa.Float)) * self._urgency(today)
         wanted = [c[n] for n in FACETS] if request.facets else []
+        # words naming no commodity or category (急售): the pre-score is the urgency alone, the
+        # order of the days left; it is then not worked out for every match
+        pre_columns = (
+            [(sum(named, start=sa.literal(0.0, sa.Float)) * self._urgency(today)).label("pre")]
+            if named
+            else []
+        )
         keyed = (
             sa.select(
                 c.lot_id,
                 c.spoil_by,
                 sa.literal_column("search_documents.ctid").label("row_id"),
-                pre.label("pre"),
+                *pre_columns,
                 *wanted,
             )
             .where(matched)
             .cte("matched")
             .prefix_with("MATERIALIZED")
         )
-        count = sa.select(sa.func.count()).select_from(keyed).scalar_subquery()
+        pre: Any = keyed.c.pre if named else sa.literal(0.0, sa.Float)
+        # counted once, for the total and for how many to rank
+        counted = sa.select(sa.func.count().label("n")).select_from(keyed).cte("counted")
+        count = sa.select(counted.c.n).scalar_subquery()
         how_many = sa.select(
-            sa.case((sa.func.count() <= RANK_ALL_UP_TO, sa.func.count()), else_=RANKED_AT_MOST)
-        ).select_from(keyed)
-        by_pre = [keyed.c.pre.desc(), keyed.c.spoil_by, keyed.c.lot_id]
+            sa.case((counted.c.n <= RANK_ALL_UP_TO, counted.c.n), else_=RANKED_AT_MOST)
+        )
+        by_pre = [*([pre.desc()] if named else []), keyed.c.spoil_by, keyed.c.lot_id]
         best = (
             sa.select(keyed.c.lot_id, keyed.c.spoil_by, keyed.c.row_id)
             .order_by(*by_pre)
@@ -804,9 +822,7 @@ class PostgresBackend:
         tiers: Any = ranked
         if start + page > RANKED_AT_MOST:  # a page past the ranked ones: the rest, in order
             rest = (
-                sa.select(
-                    sa.literal(1).label("tier"), keyed.c.lot_id, keyed.c.pre, keyed.c.spoil_by
-                )
+                sa.select(sa.literal(1).label("tier"), keyed.c.lot_id, pre, keyed.c.spoil_by)
                 .order_by(*by_pre)
                 .offset(how_many.scalar_subquery())
             )

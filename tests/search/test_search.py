@@ -715,10 +715,71 @@ def test_a_broad_word_ranks_its_best_candidates_and_every_page_follows_one_order
     assert all(p.total == 10 for p in pages)
 
 
+@postgres
+def test_a_broad_word_naming_a_commodity_ranks_that_commoditys_most_urgent_lots_first(
+    market, users, monkeypatch
+):
+    """Words naming a commodity: the candidates ranked are the commodity's own lots, the most
+    urgent first (the pre-score); a lot that only mentions it follows them, however urgent."""
+    from produce_match.search import postgres_backend
+
+    today = local_today()
+    for days in range(1, 7):
+        make_lot(
+            users["coop2"],
+            commodity="樱桃",
+            title=f"樱桃 {days}吨",
+            spoil_by=(today + timedelta(days=days * 3)).isoformat(),
+        )
+    mention = make_lot(
+        users["coop"],
+        title="黑豆 10吨",
+        description="樱桃园旁的地里种的黑豆",
+        spoil_by=(today + timedelta(days=1)).isoformat(),
+    )
+    service().process_queue()
+    exact = search("樱桃", per_page=50, facets=True)
+    assert exact.total == len(exact.hits) >= 7 and mention.id in {h.lot_id for h in exact.hits}
+    monkeypatch.setattr(postgres_backend, "RANK_ALL_UP_TO", 4)
+    monkeypatch.setattr(postgres_backend, "RANKED_AT_MOST", 3)
+    bounded = search("樱桃", per_page=50, facets=True)
+    assert bounded.total == exact.total and bounded.facets == exact.facets
+    assert sorted(h.lot_id for h in bounded.hits) == sorted(h.lot_id for h in exact.hits)
+    by_urgency = sorted(exact.hits, key=lambda h: (_spoil_by(h.lot_id), h.lot_id))
+    cherries = [h for h in by_urgency if _commodity(h.lot_id) == "樱桃"]
+    mentions = [h.lot_id for h in by_urgency if _commodity(h.lot_id) != "樱桃"]
+    assert mention.id in mentions and len(cherries) >= 6
+    best = bounded.hits[:3]
+    assert {h.lot_id for h in best} == {h.lot_id for h in cherries[:3]}
+    assert [h.score for h in best] == sorted((h.score for h in best), reverse=True)
+    rest = [h.lot_id for h in bounded.hits[3:]]
+    assert rest == [h.lot_id for h in cherries[3:]] + mentions
+    pages = [search("樱桃", per_page=3, page=n, facets=False) for n in range(1, 4)]
+    assert [h.lot_id for p in pages for h in p.hits] == [h.lot_id for h in bounded.hits]
+
+
+@postgres
+def test_a_word_search_puts_the_planner_settings_back_in_the_transaction(market):
+    """The GIN bitmap is forced for the search alone: the rest of the request's transaction
+    plans as before, whatever it had set."""
+    db.session.execute(text("SET LOCAL enable_indexscan = off"))
+    assert search("黑豆").total >= 1
+    settings = db.session.execute(
+        text("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan')")
+    ).one()
+    assert tuple(settings) == ("on", "off")
+
+
 def _spoil_by(lot_id: int):
     from produce_match.lots.models import Lot
 
     return db.session.get(Lot, lot_id).spoil_by
+
+
+def _commodity(lot_id: int) -> str:
+    from produce_match.lots.models import Lot
+
+    return db.session.get(Lot, lot_id).commodity.name_zh
 
 
 @postgres
