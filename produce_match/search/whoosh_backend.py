@@ -121,6 +121,9 @@ _PLACE_COLUMNS = {"county": "county", "prefecture": "prefecture", "province": "p
 POSTINGS_CACHED = 4_000_000
 #: query words whose matches each searcher keeps
 MATCHES_CACHED = 256
+#: tries at opening the index while writers replace its table of contents, and the wait between
+OPEN_ATTEMPTS = 10
+OPEN_RETRY_SECONDS = 0.02
 
 
 def _schema() -> Schema:
@@ -191,6 +194,18 @@ def _fast_lengths(writer: Any) -> None:
     reader_of = getattr(writer, "per_document_reader", None)
     if reader_of is not None and hasattr(W3PerDocReader, "_cached_reader"):
         writer.per_document_reader = lambda: _Lengths(reader_of())
+
+
+def _open_dir(path: Path) -> Any:
+    """Open an index directory. Whoosh finds the newest table of contents by its name, then
+    opens it: a writer committing in between has just deleted it (a new one stands). Tried
+    again, as Whoosh's own readers do; a directory that is really gone fails at the last try."""
+    for _attempt in range(OPEN_ATTEMPTS - 1):
+        try:
+            return whoosh_index.open_dir(str(path))
+        except FileNotFoundError:
+            time.sleep(OPEN_RETRY_SECONDS)
+    return whoosh_index.open_dir(str(path))
 
 
 def _current_layout(schema: Any) -> bool:
@@ -527,7 +542,7 @@ class WhooshBackend:
         """Is there a live index of the current layout? (`flask init-db` rebuilds if not.)"""
         if not self.live.exists():
             return False
-        return _current_layout(whoosh_index.open_dir(str(self.live.resolve())).schema)
+        return _current_layout(_open_dir(self.live.resolve()).schema)
 
     def generation(self) -> Path:
         """The directory the live index is in now."""
@@ -541,7 +556,7 @@ class WhooshBackend:
     def _ensure(self) -> Any:
         # open the generation itself, never through the link: a writer that started before a
         # swap must finish in the index it started in, not write half into the new one
-        return whoosh_index.open_dir(str(self.generation()))
+        return _open_dir(self.generation())
 
     def _new_generation(self) -> Path:
         path = self.root / f"gen-{time.time_ns()}"
@@ -567,7 +582,7 @@ class WhooshBackend:
     def writing(self) -> Iterator[_Writer]:
         """Hold the index's one writer: fails at once (IndexBusy) if another process has it."""
         generation = self.generation()
-        ix = whoosh_index.open_dir(str(generation))
+        ix = _open_dir(generation)
         try:
             writer = ix.writer()
         except LockError:
@@ -627,7 +642,7 @@ class WhooshBackend:
         """Every document's lot and version, read from the live index as it is now (a searcher
         of its own: the shared one may be up to a second old, and a check must see the last
         write)."""
-        with whoosh_index.open_dir(str(self.generation())).searcher() as searcher:
+        with _open_dir(self.generation()).searcher() as searcher:
             return {int(f["id"]): f["version"] for f in searcher.all_stored_fields()}
 
     # --- reading ---------------------------------------------------------------------------
@@ -644,7 +659,7 @@ class WhooshBackend:
             if self._searcher is None or now - self._checked >= REFRESH_SECONDS:
                 generation = self.generation()
                 if generation != self._searcher_generation:
-                    self._ix = whoosh_index.open_dir(str(generation))
+                    self._ix = _open_dir(generation)
                     self._searcher_generation = generation
                 if self._searcher is None or (
                     self._ix.latest_generation() != self._searcher.reader().generation()

@@ -281,6 +281,46 @@ def test_a_busy_writer_never_fails_the_write_and_the_queue_catches_up(market, us
     assert titles(search("荔枝")) == [lot.title]
 
 
+@whoosh
+def test_the_index_opens_while_another_process_replaces_its_table_of_contents(
+    market, users, monkeypatch
+):
+    """Whoosh finds the newest table of contents by name, then opens it: a writer committing
+    in between deletes it. Opening tries again, for the writer, the searcher and the check."""
+    from whoosh import index as whoosh_index
+
+    from produce_match.search import whoosh_backend
+
+    real = whoosh_index.open_dir
+    replaced = []
+    gone = {"times": 2}  # the file just found is gone, twice
+
+    def open_dir(path, *args, **kwargs):
+        if len(replaced) < gone["times"]:
+            replaced.append(path)
+            raise FileNotFoundError(2, "No such file or directory", f"{path}/_MAIN_7.toc")
+        return real(path, *args, **kwargs)
+
+    lot = make_lot(users["coop"], commodity="荔枝", title="高州荔枝 3万斤")
+    monkeypatch.setattr(whoosh_backend.whoosh_index, "open_dir", open_dir)
+    service().queue([lot.id])
+    db.session.commit()  # the task it asks for writes the index (at once, here)
+    assert len(replaced) == 2
+    assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) == 0
+    replaced.clear()
+    assert service().check(repair=False).clean and len(replaced) == 2
+    replaced.clear()
+    time.sleep(REFRESH_SECONDS + 0.1)
+    assert titles(search("荔枝")) == [lot.title]
+    # a file that stays missing fails, after the last try
+    replaced.clear()
+    gone["times"] = 100
+    monkeypatch.setattr(whoosh_backend, "OPEN_RETRY_SECONDS", 0.0)
+    with pytest.raises(FileNotFoundError):
+        service().backend.versions()
+    assert len(replaced) == whoosh_backend.OPEN_ATTEMPTS
+
+
 def _commit_and_die(database_url: str, instance: str, backend: str = "whoosh") -> None:
     """A web process that commits a new lot, its task handed to a queue no worker reads."""
     from produce_match.accounts.models import User
